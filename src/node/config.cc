@@ -1,0 +1,336 @@
+#include "node/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace dsmil::node {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string_view kKnownTop[] = {"node", "listen", "tls", "peers", "tenants", "devices", "stores", "logging"};
+
+class Parser {
+ public:
+  Parser(std::string_view source, std::string_view base_dir) : source_(source), base_(base_dir) {}
+
+  Status Error(const std::string& path, const std::string& what) const {
+    return Status::InvalidArgument(source_ + ": " + path + ": " + what);
+  }
+
+  Status CheckKeys(const YAML::Node& n, const std::string& path, std::initializer_list<std::string_view> keys) const {
+    if (!n.IsMap()) return Error(path, "must be a mapping");
+    for (const auto& kv : n) {
+      std::string k = kv.first.as<std::string>();
+      bool known = false;
+      for (auto kk : keys) known |= (kk == k);
+      if (!known) return Error(path.empty() ? k : path + "." + k, "unknown key");
+    }
+    return Status::Ok();
+  }
+
+  Result<std::string> String(const YAML::Node& n, const std::string& path) const {
+    if (!n.IsScalar()) return Error(path, "must be a string");
+    return n.as<std::string>();
+  }
+
+  Result<int64_t> Int(const YAML::Node& n, const std::string& path, int64_t lo, int64_t hi) const {
+    if (!n.IsScalar()) return Error(path, "must be an integer");
+    std::string s = n.as<std::string>();
+    int64_t v = 0;
+    size_t used = 0;
+    try {
+      v = std::stoll(s, &used, 0);
+    } catch (...) {
+      used = 0;
+    }
+    if (used == 0 || used != s.size()) return Error(path, "'" + s + "' is not an integer");
+    if (v < lo || v > hi) {
+      return Error(path, std::to_string(v) + " out of range " + std::to_string(lo) + ".." + std::to_string(hi));
+    }
+    return v;
+  }
+
+  Result<HostPort> Addr(const YAML::Node& n, const std::string& path) const {
+    DSMIL_ASSIGN_OR_RETURN(std::string s, String(n, path));
+    auto colon = s.rfind(':');
+    if (colon == std::string::npos || colon == 0) return Error(path, "'" + s + "' is not host:port");
+    HostPort hp;
+    hp.host = s.substr(0, colon);
+    if (hp.host.size() > 2 && hp.host.front() == '[' && hp.host.back() == ']') hp.host = hp.host.substr(1, hp.host.size() - 2);
+    YAML::Node port_node(s.substr(colon + 1));
+    auto port = Int(port_node, path, 1, 65535);
+    if (!port.ok()) return Error(path, "port " + port.status().message().substr(port.status().message().rfind(": ") + 2));
+    hp.port = uint16_t(*port);
+    return hp;
+  }
+
+  std::string Path(const std::string& p) const {
+    if (p.empty() || fs::path(p).is_absolute() || base_.empty()) return p;
+    return (fs::path(base_) / p).lexically_normal().string();
+  }
+
+  Result<Role> ParseRole(const YAML::Node& n, const std::string& path) const {
+    DSMIL_ASSIGN_OR_RETURN(std::string s, String(n, path));
+    if (s == "soc" || s == "SOC") return Role::kSoc;
+    if (s == "ai" || s == "AI") return Role::kAi;
+    if (s == "data" || s == "DATA") return Role::kData;
+    return Error(path, "unknown role '" + s + "' (expected soc, ai or data)");
+  }
+
+  static bool ValidName(const std::string& s, bool upper) {
+    if (s.empty() || s.size() > 32) return false;
+    for (char c : s) {
+      bool ok = (c >= '0' && c <= '9') || c == '_' || (upper ? (c >= 'A' && c <= 'Z') : ((c >= 'a' && c <= 'z') || c == '-'));
+      if (!ok) return false;
+    }
+    return true;
+  }
+
+  Result<NodeConfig> Parse(const YAML::Node& root) {
+    NodeConfig c;
+    if (!root.IsMap()) return Error("(top)", "must be a mapping with a 'node' section");
+    for (const auto& kv : root) {
+      std::string k = kv.first.as<std::string>();
+      bool known = false;
+      for (auto kk : kKnownTop) known |= (kk == k);
+      if (!known) return Error(k, "unknown key (expected one of node, listen, tls, peers, tenants, devices, stores, logging)");
+    }
+    // node
+    YAML::Node node = root["node"];
+    if (!node) return Error("node", "missing");
+    DSMIL_RETURN_IF_ERROR(CheckKeys(node, "node", {"name", "role", "address"}));
+    if (!node["name"]) return Error("node.name", "missing");
+    DSMIL_ASSIGN_OR_RETURN(c.name, String(node["name"], "node.name"));
+    if (!ValidName(c.name, false)) return Error("node.name", "'" + c.name + "' must be 1-32 of [a-z0-9_-]");
+    if (!node["role"]) return Error("node.role", "missing (soc, ai or data)");
+    DSMIL_ASSIGN_OR_RETURN(c.role, ParseRole(node["role"], "node.role"));
+    if (node["address"]) { DSMIL_ASSIGN_OR_RETURN(c.address, String(node["address"], "node.address")); }
+    // listen
+    if (YAML::Node l = root["listen"]) {
+      DSMIL_RETURN_IF_ERROR(CheckKeys(l, "listen", {"http", "control", "dbe"}));
+      if (l["http"]) { DSMIL_ASSIGN_OR_RETURN(c.http, Addr(l["http"], "listen.http")); }
+      if (l["control"]) { DSMIL_ASSIGN_OR_RETURN(c.control, Addr(l["control"], "listen.control")); }
+      if (l["dbe"]) { DSMIL_ASSIGN_OR_RETURN(c.dbe, Addr(l["dbe"], "listen.dbe")); }
+    }
+    std::set<std::pair<std::string, uint16_t>> used;
+    for (auto [name, hp] : {std::pair{"listen.http", &c.http}, {"listen.control", &c.control}, {"listen.dbe", &c.dbe}}) {
+      if (!used.insert({hp->host, hp->port}).second) return Error(name, hp->ToString() + " is used twice");
+    }
+    // tls
+    YAML::Node tls = root["tls"];
+    if (!tls) return Error("tls", "missing (the control API needs ca, cert and key; `dsmilctl pki init` makes them)");
+    DSMIL_RETURN_IF_ERROR(CheckKeys(tls, "tls", {"ca", "cert", "key"}));
+    for (auto [key, out] : {std::pair{"ca", &c.tls_ca}, {"cert", &c.tls_cert}, {"key", &c.tls_key}}) {
+      if (!tls[key]) return Error(std::string("tls.") + key, "missing");
+      DSMIL_ASSIGN_OR_RETURN(std::string p, String(tls[key], std::string("tls.") + key));
+      *out = Path(p);
+    }
+    // peers
+    if (YAML::Node peers = root["peers"]) {
+      if (!peers.IsSequence()) return Error("peers", "must be a list");
+      std::set<std::string> names{c.name};
+      for (size_t i = 0; i < peers.size(); ++i) {
+        std::string p = "peers[" + std::to_string(i) + "]";
+        DSMIL_RETURN_IF_ERROR(CheckKeys(peers[i], p, {"name", "role", "control", "dbe"}));
+        PeerConfig pc;
+        if (!peers[i]["name"]) return Error(p + ".name", "missing");
+        DSMIL_ASSIGN_OR_RETURN(pc.name, String(peers[i]["name"], p + ".name"));
+        if (!names.insert(pc.name).second) return Error(p + ".name", "'" + pc.name + "' appears twice (or is this node)");
+        if (!peers[i]["role"]) return Error(p + ".role", "missing");
+        DSMIL_ASSIGN_OR_RETURN(pc.role, ParseRole(peers[i]["role"], p + ".role"));
+        if (peers[i]["control"]) {
+          DSMIL_ASSIGN_OR_RETURN(pc.control_url, String(peers[i]["control"], p + ".control"));
+          if (pc.control_url.rfind("https://", 0) != 0) return Error(p + ".control", "must be an https:// URL");
+        }
+        if (peers[i]["dbe"]) {
+          DSMIL_ASSIGN_OR_RETURN(HostPort hp, Addr(peers[i]["dbe"], p + ".dbe"));
+          pc.dbe = hp.ToString();
+        }
+        c.peers.push_back(std::move(pc));
+      }
+    }
+    // tenants
+    if (YAML::Node ts = root["tenants"]) {
+      if (!ts.IsSequence()) return Error("tenants", "must be a list");
+      std::set<std::string> ids;
+      for (size_t i = 0; i < ts.size(); ++i) {
+        std::string p = "tenants[" + std::to_string(i) + "]";
+        DSMIL_RETURN_IF_ERROR(CheckKeys(ts[i], p, {"id", "roe_level", "compartments"}));
+        TenantConfig t;
+        if (!ts[i]["id"]) return Error(p + ".id", "missing");
+        DSMIL_ASSIGN_OR_RETURN(t.id, String(ts[i]["id"], p + ".id"));
+        if (!ValidName(t.id, true)) return Error(p + ".id", "'" + t.id + "' must be 1-32 of [A-Z0-9_]");
+        if (!ids.insert(t.id).second) return Error(p + ".id", "tenant '" + t.id + "' appears twice");
+        if (ts[i]["roe_level"]) {
+          DSMIL_ASSIGN_OR_RETURN(t.roe_level, String(ts[i]["roe_level"], p + ".roe_level"));
+          if (t.roe_level != "ANALYSIS_ONLY" && t.roe_level != "SOC_ASSIST" && t.roe_level != "TRAINING") {
+            return Error(p + ".roe_level", "unknown ROE level '" + t.roe_level + "' (ANALYSIS_ONLY, SOC_ASSIST or TRAINING)");
+          }
+        } else {
+          t.roe_level = "ANALYSIS_ONLY";
+        }
+        if (YAML::Node cs = ts[i]["compartments"]) {
+          if (!cs.IsSequence()) return Error(p + ".compartments", "must be a list");
+          for (size_t j = 0; j < cs.size(); ++j) {
+            DSMIL_ASSIGN_OR_RETURN(std::string s, String(cs[j], p + ".compartments[" + std::to_string(j) + "]"));
+            t.compartments.push_back(s);
+          }
+        }
+        c.tenants.push_back(std::move(t));
+      }
+    }
+    // devices
+    if (YAML::Node ds = root["devices"]) {
+      if (!ds.IsSequence()) return Error("devices", "must be a list");
+      std::set<std::pair<int, std::string>> seen;
+      for (size_t i = 0; i < ds.size(); ++i) {
+        std::string p = "devices[" + std::to_string(i) + "]";
+        DSMIL_RETURN_IF_ERROR(CheckKeys(ds[i], p, {"id", "range", "tenant"}));
+        std::string tenant;
+        if (ds[i]["tenant"]) {
+          DSMIL_ASSIGN_OR_RETURN(tenant, String(ds[i]["tenant"], p + ".tenant"));
+          bool known = false;
+          for (auto& t : c.tenants) known |= (t.id == tenant);
+          if (!known) return Error(p + ".tenant", "tenant '" + tenant + "' is not in tenants");
+        }
+        int lo = 0, hi = 0;
+        if (ds[i]["id"] && ds[i]["range"]) return Error(p, "give either id or range, not both");
+        if (ds[i]["id"]) {
+          DSMIL_ASSIGN_OR_RETURN(int64_t id, Int(ds[i]["id"], p + ".id", 0, 103));
+          lo = hi = int(id);
+        } else if (ds[i]["range"]) {
+          DSMIL_ASSIGN_OR_RETURN(std::string r, String(ds[i]["range"], p + ".range"));
+          auto dash = r.find('-');
+          if (dash == std::string::npos) return Error(p + ".range", "'" + r + "' is not LO-HI");
+          DSMIL_ASSIGN_OR_RETURN(int64_t a, Int(YAML::Node(r.substr(0, dash)), p + ".range", 0, 103));
+          DSMIL_ASSIGN_OR_RETURN(int64_t b, Int(YAML::Node(r.substr(dash + 1)), p + ".range", 0, 103));
+          if (a > b) return Error(p + ".range", "'" + r + "' is empty (LO > HI)");
+          lo = int(a);
+          hi = int(b);
+        } else {
+          return Error(p, "needs id or range");
+        }
+        for (int id = lo; id <= hi; ++id) {
+          if (!seen.insert({id, tenant}).second) return Error(p, "device " + std::to_string(id) + " listed twice");
+          c.devices.push_back({id, tenant});
+        }
+      }
+    } else {
+      c.devices = DefaultDevices(c.role);
+    }
+    // stores
+    if (YAML::Node s = root["stores"]) {
+      DSMIL_RETURN_IF_ERROR(CheckKeys(s, "stores", {"kind", "path"}));
+      if (s["kind"]) {
+        DSMIL_ASSIGN_OR_RETURN(c.stores.kind, String(s["kind"], "stores.kind"));
+        if (c.stores.kind != "embedded") {
+          return Error("stores.kind", "unknown kind '" + c.stores.kind + "' (only 'embedded' is available)");
+        }
+      }
+      if (s["path"]) {
+        DSMIL_ASSIGN_OR_RETURN(std::string p, String(s["path"], "stores.path"));
+        c.stores.path = Path(p);
+      }
+    }
+    // logging
+    if (YAML::Node l = root["logging"]) {
+      DSMIL_RETURN_IF_ERROR(CheckKeys(l, "logging", {"level", "file"}));
+      if (l["level"]) {
+        DSMIL_ASSIGN_OR_RETURN(c.log_level, String(l["level"], "logging.level"));
+        if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error") {
+          return Error("logging.level", "unknown level '" + c.log_level + "' (debug, info, warn, error)");
+        }
+      }
+      if (l["file"]) {
+        DSMIL_ASSIGN_OR_RETURN(std::string p, String(l["file"], "logging.file"));
+        c.log_file = Path(p);
+      }
+    }
+    return c;
+  }
+
+ private:
+  std::string source_;
+  std::string base_;
+};
+
+}  // namespace
+
+std::string_view RoleName(Role r) {
+  switch (r) {
+    case Role::kSoc: return "soc";
+    case Role::kAi: return "ai";
+    case Role::kData: return "data";
+  }
+  return "?";
+}
+
+std::string_view RoleDisplayName(Role r) {
+  switch (r) {
+    case Role::kSoc: return "SOC/Control";
+    case Role::kAi: return "AI/Inference";
+    case Role::kData: return "Data/Logging";
+  }
+  return "?";
+}
+
+std::string HostPort::ToString() const {
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+std::vector<DeviceConfig> DefaultDevices(Role role) {
+  std::vector<DeviceConfig> out;
+  auto add = [&](int lo, int hi) {
+    for (int i = lo; i <= hi; ++i) out.push_back({i, ""});
+  };
+  switch (role) {
+    case Role::kSoc: add(14, 32); add(51, 62); break;  // L3, L4, L8, L9
+    case Role::kAi: add(33, 50); break;                // L5, L6, L7
+    case Role::kData: break;                           // stores only
+  }
+  return out;
+}
+
+Result<NodeConfig> ParseNodeConfig(std::string_view yaml, std::string_view source, std::string_view base_dir) {
+  Parser parser(source.empty() ? "config" : source, base_dir);
+  if (yaml.size() > kMaxConfigBytes) {
+    return Status::InvalidArgument(std::string(source) + ": " + std::to_string(yaml.size()) +
+                                   " bytes, over the limit of " + std::to_string(kMaxConfigBytes));
+  }
+  try {
+    YAML::Node root = YAML::Load(std::string(yaml));
+    auto c = parser.Parse(root);
+    if (c.ok()) c->source = std::string(source);
+    return c;
+  } catch (const YAML::Exception& e) {
+    std::ostringstream msg;
+    msg << source << ":" << (e.mark.line + 1) << ":" << (e.mark.column + 1) << ": " << e.msg;
+    return Status::InvalidArgument(msg.str());
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(std::string(source) + ": " + e.what());
+  }
+}
+
+Result<NodeConfig> LoadNodeConfig(const std::string& path) {
+  std::error_code ec;
+  auto size = fs::file_size(path, ec);
+  if (ec) return Status::NotFound(path + ": cannot read config: " + ec.message());
+  if (size > kMaxConfigBytes) {
+    return Status::InvalidArgument(path + ": " + std::to_string(size) + " bytes, over the limit of " +
+                                   std::to_string(kMaxConfigBytes));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound(path + ": cannot open config");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string base = fs::absolute(fs::path(path)).parent_path().string();
+  return ParseNodeConfig(ss.str(), path, base);
+}
+
+}  // namespace dsmil::node

@@ -1,0 +1,88 @@
+// dsmild configuration: one YAML file per node.
+//
+//   node:    {name: node-a, role: soc|ai|data, address: 127.0.0.1}
+//   listen:  {http: 127.0.0.1:8080, control: 127.0.0.1:8099, dbe: 127.0.0.1:8100}
+//   tls:     {ca: pki/ca.crt, cert: pki/node-a.crt, key: pki/node-a.key}
+//   peers:   [{name: node-b, role: ai, control: https://127.0.0.1:8199, dbe: 127.0.0.1:8200}]
+//   tenants: [{id: ALPHA, roe_level: SOC_ASSIST, compartments: [SOC, SIGNALS]}]
+//   devices: [{id: 18, tenant: ALPHA}, {range: 14-22}]      (default: the role's devices)
+//   stores:  {kind: embedded, path: var/node-c}
+//   logging: {level: info, file: var/node-a.log}
+//
+// Relative paths are resolved against the directory of the config file. Every
+// error names the file, the key path and what is wrong, e.g.
+// "node-a.yaml: listen.control: port 99999 out of range 1..65535".
+// docs/configuration.md documents every key.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace dsmil::node {
+
+enum class Role { kSoc, kAi, kData };
+std::string_view RoleName(Role r);          // "soc", "ai", "data"
+std::string_view RoleDisplayName(Role r);   // "SOC/Control", "AI/Inference", "Data/Logging"
+
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+  std::string ToString() const;
+};
+
+struct PeerConfig {
+  std::string name;
+  Role role = Role::kSoc;
+  std::string control_url;  // https://host:port of the peer's control API
+  std::string dbe;          // host:port
+};
+
+struct TenantConfig {
+  std::string id;                         // upper-case, [A-Z0-9_]{1,32}
+  std::string roe_level;                  // ANALYSIS_ONLY, SOC_ASSIST, TRAINING
+  std::vector<std::string> compartments;  // SOC, SIGNALS, ...
+};
+
+struct DeviceConfig {
+  int id = 0;
+  std::string tenant;  // empty: serves every tenant of the node
+};
+
+struct StoresConfig {
+  std::string kind = "embedded";  // embedded (only kind so far)
+  std::string path;               // data directory of the embedded stores
+};
+
+struct NodeConfig {
+  std::string source;  // file the config came from ("" when parsed from a string)
+  std::string name;
+  Role role = Role::kSoc;
+  std::string address = "127.0.0.1";
+  HostPort http{"127.0.0.1", 8080};
+  HostPort control{"127.0.0.1", 8099};
+  HostPort dbe{"127.0.0.1", 8100};
+  std::string tls_ca, tls_cert, tls_key;
+  std::vector<PeerConfig> peers;
+  std::vector<TenantConfig> tenants;
+  std::vector<DeviceConfig> devices;
+  StoresConfig stores;
+  std::string log_level = "info";
+  std::string log_file;  // "" = stderr only
+};
+
+// Largest config file accepted (bytes).
+inline constexpr size_t kMaxConfigBytes = 1 << 20;
+
+// Parses YAML text. `base_dir` resolves relative paths; `source` names the text in errors.
+Result<NodeConfig> ParseNodeConfig(std::string_view yaml, std::string_view source,
+                                   std::string_view base_dir);
+// Reads and parses a file (refuses files over kMaxConfigBytes).
+Result<NodeConfig> LoadNodeConfig(const std::string& path);
+
+// The devices a role hosts when `devices:` is absent (spec §3.1).
+std::vector<DeviceConfig> DefaultDevices(Role role);
+
+}  // namespace dsmil::node
