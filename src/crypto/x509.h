@@ -1,0 +1,95 @@
+// The internal PKI: an ECDSA P-384 certificate authority and the certificates
+// it issues to nodes (server + client, for mTLS both ways) and operators
+// (client only), all signed with SHA-384, through OpenSSL 3.
+//
+// Everything here works on PEM strings; reading and writing files is the
+// caller's business (private keys must be written 0600). Certificates carry
+// random 128-bit serials, subject and authority key identifiers, and a
+// notBefore five minutes in the past to tolerate clock skew between nodes.
+//
+// Thread safety: every function is reentrant; nothing is shared.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace dsmil::crypto {
+
+// A certificate and its private key, both PEM ("-----BEGIN CERTIFICATE-----",
+// "-----BEGIN PRIVATE KEY-----" as unencrypted PKCS#8).
+struct PemCertificate {
+  std::string cert_pem;
+  std::string key_pem;
+};
+
+// What a leaf certificate may be used for (extendedKeyUsage).
+enum class CertUsage {
+  kServer,  // serverAuth
+  kClient,  // clientAuth (operators)
+  kBoth,    // serverAuth + clientAuth (nodes: mTLS in both directions)
+};
+
+// "server", "client", "server+client".
+std::string_view CertUsageName(CertUsage usage);
+
+// Default validity of issued certificates (spec §9.1: 90-day rotation).
+inline constexpr int kDefaultCertDays = 90;
+// Default validity of the CA certificate.
+inline constexpr int kDefaultCaDays = 3650;
+// Upper bound accepted for any validity, CA included (100 years).
+inline constexpr int kMaxCertDays = 36500;
+
+struct CertificateRequest {
+  std::string common_name;             // required, at most 64 bytes
+  std::vector<std::string> dns_sans;   // e.g. "node-a.dsmil.local", "localhost"
+  std::vector<std::string> ip_sans;    // IPv4 or IPv6 text, e.g. "172.20.0.10"
+  CertUsage usage = CertUsage::kBoth;
+  int days = kDefaultCertDays;         // 1 .. kMaxCertDays
+};
+
+// Creates a self-signed CA (basicConstraints CA:TRUE, pathlen 0; keyUsage
+// keyCertSign + cRLSign) with a fresh P-384 key. InvalidArgument for an empty
+// or over-long name or days out of range; Internal if OpenSSL fails.
+Result<PemCertificate> CreateCa(std::string_view common_name, int days = kDefaultCaDays);
+
+// Issues a leaf certificate signed by `ca` with a fresh P-384 key.
+// InvalidArgument for a bad request (empty CN, a SAN that is not a valid DNS
+// name or IP address, days out of range) or a CA whose key does not match its
+// certificate or that is not a CA.
+Result<PemCertificate> IssueCertificate(const PemCertificate& ca, const CertificateRequest& request);
+
+// What status displays need from a certificate.
+struct CertificateInfo {
+  std::string subject_cn;
+  std::string issuer_cn;
+  std::string serial_hex;              // upper-case hex
+  std::vector<std::string> dns_sans;
+  std::vector<std::string> ip_sans;    // text form ("172.20.0.10", "::1")
+  int64_t not_before_unix = 0;         // seconds since the epoch, UTC
+  int64_t not_after_unix = 0;
+  bool is_ca = false;
+  bool server_auth = false;            // extendedKeyUsage serverAuth
+  bool client_auth = false;            // extendedKeyUsage clientAuth
+  std::string key_type;                // e.g. "EC P-384"
+  std::string sha256_fingerprint;      // "AB:CD:..." over the DER encoding
+};
+
+// Parses the first certificate in `pem`. InvalidArgument if there is none.
+Result<CertificateInfo> ParseCertificatePem(std::string_view pem);
+
+// Reads and parses a PEM certificate file. NotFound if the file cannot be
+// opened, InvalidArgument if it holds no certificate (the message names the path).
+Result<CertificateInfo> LoadCertificateFile(const std::string& path);
+
+// Verifies that `cert_pem` was issued by `ca_cert_pem` and is valid at the
+// current time. Unauthenticated with OpenSSL's reason if not.
+Status VerifyCertificate(std::string_view ca_cert_pem, std::string_view cert_pem);
+
+// Formats seconds since the epoch as "2026-02-25T12:00:00Z".
+std::string FormatUtc(int64_t unix_seconds);
+
+}  // namespace dsmil::crypto
