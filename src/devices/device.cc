@@ -1,0 +1,49 @@
+#include "devices/device.h"
+
+#include <map>
+
+namespace dsmil::devices {
+namespace {
+
+std::map<int, DeviceFactory>& Factories() {
+  static std::map<int, DeviceFactory> factories;
+  return factories;
+}
+
+}  // namespace
+
+std::string_view DeviceStateName(DeviceState s) {
+  switch (s) {
+    case DeviceState::kStarting: return "STARTING";
+    case DeviceState::kHealthy: return "HEALTHY";
+    case DeviceState::kDegraded: return "DEGRADED";
+    case DeviceState::kFailed: return "FAILED";
+    case DeviceState::kNotImplemented: return "NOT_IMPLEMENTED";
+    case DeviceState::kStopped: return "STOPPED";
+  }
+  return "UNKNOWN";
+}
+
+void RegisterDeviceFactory(int id, DeviceFactory factory) { Factories()[id] = std::move(factory); }
+
+bool IsImplemented(int id) { return Factories().count(id) > 0; }
+
+Result<std::unique_ptr<Device>> CreateDevice(const DeviceContext& ctx) {
+  if (ctx.id < 0 || ctx.id > 103) {
+    return Status::InvalidArgument("device id " + std::to_string(ctx.id) + " outside 0..103");
+  }
+  auto it = Factories().find(ctx.id);
+  if (it == Factories().end()) return std::unique_ptr<Device>(new UnimplementedDevice(ctx));
+  return it->second(ctx);
+}
+
+DeviceHealth UnimplementedDevice::Health() const {
+  return {DeviceState::kNotImplemented, "device " + std::to_string(ctx_.id) + " is not implemented yet"};
+}
+
+Result<dbe::Message> UnimplementedDevice::Handle(const dbe::Message& request) {
+  return dbe::MakeErrorReply(request, StatusCode::kUnimplemented, "DEVICE_NOT_IMPLEMENTED",
+                             "device " + std::to_string(ctx_.id) + " is not implemented yet");
+}
+
+}  // namespace dsmil::devices
