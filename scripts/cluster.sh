@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The local three-node cluster on loopback: node-a (SOC), node-b (AI), node-c (DATA,
+# embedded stores). State lives in var/cluster/ (PKI, configs, logs, data).
+#   scripts/cluster.sh up       (re)start the three nodes, register them in dsmilctl
+#   scripts/cluster.sh down     stop them
+#   scripts/cluster.sh status   dsmilctl status
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+build=${BUILD:-build}
+bin="$root/$build/bin"
+dir="$root/var/cluster"
+mkdir -p "$dir"
+
+nodes=(node-a node-b node-c)
+declare -A role=([node-a]=soc [node-b]=ai [node-c]=data)
+declare -A base=([node-a]=8000 [node-b]=8100 [node-c]=8200)  # http = base+80, control = base+99, dbe = base+100
+http_port()    { echo $(( ${base[$1]} + 80 )); }
+control_port() { echo $(( ${base[$1]} + 99 )); }
+dbe_port()     { echo $(( ${base[$1]} + 100 )); }
+
+stop_nodes() {
+  local n pid
+  for n in "${nodes[@]}"; do
+    [ -f "$dir/$n.pid" ] || continue
+    pid=$(cat "$dir/$n.pid")
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+      echo "stopped $n (pid $pid)"
+    fi
+    rm -f "$dir/$n.pid"
+  done
+}
+
+write_config() {
+  local n=$1 p
+  {
+    echo "# $n: written by scripts/cluster.sh (make up)"
+    echo "node: {name: $n, role: ${role[$n]}, address: 127.0.0.1}"
+    echo "listen: {http: \"127.0.0.1:$(http_port "$n")\", control: \"127.0.0.1:$(control_port "$n")\", dbe: \"127.0.0.1:$(dbe_port "$n")\"}"
+    echo "tls: {ca: pki/ca.crt, cert: pki/$n.crt, key: pki/$n.key}"
+    echo "peers:"
+    for p in "${nodes[@]}"; do
+      [ "$p" = "$n" ] && continue
+      echo "  - {name: $p, role: ${role[$p]}, control: \"https://127.0.0.1:$(control_port "$p")\", dbe: \"127.0.0.1:$(dbe_port "$p")\"}"
+    done
+    echo "tenants:"
+    echo "  - {id: ALPHA, roe_level: SOC_ASSIST, compartments: [SOC, SIGNALS]}"
+    echo "  - {id: BRAVO, roe_level: ANALYSIS_ONLY, compartments: [SOC]}"
+    if [ "${role[$n]}" = data ]; then
+      echo "stores: {kind: embedded, path: $n/data}"
+    fi
+    echo "logging: {level: info, file: $n/$n.log}"
+  } > "$dir/$n.yaml"
+}
+
+up() {
+  [ -x "$bin/dsmild" ] && [ -x "$bin/dsmilctl" ] || { echo "cluster: build first (make up does)"; exit 1; }
+  stop_nodes
+  if [ ! -f "$dir/pki/ca.crt" ]; then
+    "$bin/dsmilctl" pki init --dir "$dir/pki" --nodes node-a,node-b,node-c --operators admin
+  fi
+  local n
+  for n in "${nodes[@]}"; do
+    mkdir -p "$dir/$n/data"
+    write_config "$n"
+    "$bin/dsmild" --config "$dir/$n.yaml" --check >/dev/null
+    setsid "$bin/dsmild" --config "$dir/$n.yaml" >>"$dir/$n/stderr.log" 2>&1 < /dev/null &
+    echo $! > "$dir/$n.pid"
+  done
+  for n in "${nodes[@]}"; do
+    local ok=0
+    for _ in $(seq 100); do
+      if curl -fsS "http://127.0.0.1:$(http_port "$n")/healthz" >/dev/null 2>&1; then ok=1; break; fi
+      kill -0 "$(cat "$dir/$n.pid")" 2>/dev/null || break
+      sleep 0.1
+    done
+    if [ $ok = 0 ]; then
+      echo "cluster: $n did not come up; its log:" >&2
+      tail -n 20 "$dir/$n/stderr.log" >&2
+      exit 1
+    fi
+  done
+  "$bin/dsmilctl" config set-operator --cert "$dir/pki/operator-admin.crt" --key "$dir/pki/operator-admin.key" >/dev/null
+  for n in "${nodes[@]}"; do
+    "$bin/dsmilctl" config add-node "${n^^}" "https://127.0.0.1:$(control_port "$n")" --cert "$dir/pki/ca.crt" >/dev/null
+  done
+  echo
+  echo "DSMIL local cluster is up (state in $dir)"
+  for n in "${nodes[@]}"; do
+    printf '  %-7s %-5s pid %-7s health+metrics http://127.0.0.1:%s/healthz /metrics   control https://127.0.0.1:%s/v1/status (mTLS)\n' \
+      "${n^^}" "${role[$n]}" "$(cat "$dir/$n.pid")" "$(http_port "$n")" "$(control_port "$n")"
+  done
+  echo "  CA: $dir/pki/ca.crt   operator cert: $dir/pki/operator-admin.crt"
+  echo "  dsmilctl: $bin/dsmilctl (config ${DSMILCTL_CONFIG:-$HOME/.config/dsmil/dsmilctl.yaml})"
+  echo "  stop with: make down"
+  echo
+  "$bin/dsmilctl" status || true
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) stop_nodes ;;
+  status) "$bin/dsmilctl" status ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac
