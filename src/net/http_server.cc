@@ -1,0 +1,394 @@
+#include "net/http_server.h"
+
+// Asio's coroutine headers need <utility> first with Boost 1.74 and g++ 12.
+#include <utility>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "net/tls_internal.h"
+
+namespace dsmil::net {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using std::chrono::milliseconds;
+
+constexpr auto kUseAwaitable = asio::use_awaitable;
+constexpr milliseconds kCloseLinger{500};
+constexpr size_t kMaxDrainBytes = 1 << 20;
+
+// State of one connection that Stop() needs. Touched only on the
+// connection's strand, except `executor` (immutable).
+struct Connection {
+  asio::any_io_executor executor;
+  bool idle = false;                // waiting for a request (or the TLS handshake)
+  std::function<void()> cancel;     // cancels pending I/O; empty once the session ended
+};
+
+bool IsHttpError(const beast::error_code& ec) {
+  return ec.category() == http::make_error_code(http::error::end_of_stream).category();
+}
+
+std::string FormatEndpoint(const tcp::endpoint& ep) {
+  std::string addr = ep.address().to_string();
+  if (ep.address().is_v6()) addr = "[" + addr + "]";
+  return addr + ":" + std::to_string(ep.port());
+}
+
+bool HeaderValueIsSafe(std::string_view s) {
+  for (char c : s) {
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  }
+  return true;
+}
+
+bool HeaderNameIsToken(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Headers the server manages itself; a handler's values are ignored.
+bool IsManagedHeader(std::string_view name) {
+  return HeaderNameEquals(name, "Content-Length") || HeaderNameEquals(name, "Transfer-Encoding") ||
+         HeaderNameEquals(name, "Connection") || HeaderNameEquals(name, "Server") ||
+         HeaderNameEquals(name, "Content-Type");
+}
+
+http::response<http::string_body> ToBeast(HttpResponse r, unsigned version, bool keep_alive, bool head) {
+  http::response<http::string_body> res;
+  res.version(version == 10 ? 10 : 11);
+  if (r.status < 100 || r.status > 599) {
+    r = HttpResponse::JsonError(500, "handler returned invalid status " + std::to_string(r.status));
+  }
+  res.result(static_cast<unsigned>(r.status));
+  res.set(http::field::server, "dsmil");
+  if (!r.content_type.empty() && HeaderValueIsSafe(r.content_type)) {
+    res.set(http::field::content_type, r.content_type);
+  }
+  for (const auto& [name, value] : r.headers) {
+    if (HeaderNameIsToken(name) && HeaderValueIsSafe(value) && !IsManagedHeader(name)) res.insert(name, value);
+  }
+  res.keep_alive(keep_alive);
+  res.body() = std::move(r.body);
+  res.prepare_payload();
+  if (head) res.body().clear();  // Content-Length stays that of the full body
+  return res;
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  explicit Impl(HttpServerOptions opts)
+      : options(std::move(opts)), ioc(options.threads), acceptor(asio::make_strand(ioc)) {}
+
+  HttpServerOptions options;
+  asio::io_context ioc;
+  tcp::acceptor acceptor;
+  std::unique_ptr<ssl::context> ssl_ctx;
+  uint16_t port = 0;
+  std::vector<std::thread> threads;
+  std::atomic<bool> stopping{false};
+
+  std::mutex mu;
+  std::condition_variable drained;
+  std::set<std::shared_ptr<Connection>> connections;  // guarded by mu
+  bool stopped = false;                                // guarded by mu
+
+  void Run() {
+    for (;;) {
+      try {
+        ioc.run();
+        return;
+      } catch (...) {
+        // A handler escaped its session (should not happen): keep serving.
+      }
+    }
+  }
+
+  asio::awaitable<void> AcceptLoop() {
+    for (;;) {
+      beast::error_code ec;
+      asio::any_io_executor strand = asio::make_strand(ioc);
+      tcp::socket socket = co_await acceptor.async_accept(strand, asio::redirect_error(kUseAwaitable, ec));
+      if (ec) {
+        if (ec == asio::error::operation_aborted || stopping.load() || !acceptor.is_open()) co_return;
+        // Out of descriptors or a transient error: pause briefly and go on.
+        asio::steady_timer timer(acceptor.get_executor(), milliseconds(50));
+        co_await timer.async_wait(asio::redirect_error(kUseAwaitable, ec));
+        continue;
+      }
+      socket.set_option(tcp::no_delay(true), ec);
+      auto conn = std::make_shared<Connection>();
+      conn->executor = strand;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (stopped) continue;  // socket closes on scope exit
+        connections.insert(conn);
+      }
+      asio::co_spawn(strand, Session(std::move(socket), conn), asio::detached);
+    }
+  }
+
+  void Forget(const std::shared_ptr<Connection>& conn) {
+    conn->cancel = nullptr;
+    std::lock_guard<std::mutex> lock(mu);
+    connections.erase(conn);
+    if (connections.empty()) drained.notify_all();
+  }
+
+  asio::awaitable<void> Session(tcp::socket socket, std::shared_ptr<Connection> conn) {
+    try {
+      beast::error_code ec;
+      tcp::endpoint remote = socket.remote_endpoint(ec);
+      std::string peer = ec ? "unknown" : FormatEndpoint(remote);
+      if (ssl_ctx) {
+        beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *ssl_ctx);
+        auto& lowest = beast::get_lowest_layer(stream);
+        conn->cancel = [&lowest] { lowest.cancel(); };
+        if (!stopping.load()) {
+          conn->idle = true;
+          lowest.expires_after(milliseconds(options.read_timeout_ms));
+          co_await stream.async_handshake(ssl::stream_base::server, asio::redirect_error(kUseAwaitable, ec));
+          conn->idle = false;
+          if (!ec) {
+            std::optional<std::string> cn = internal::VerifiedPeerCommonName(stream.native_handle());
+            co_await Serve(stream, *conn, peer, cn);
+            lowest.expires_after(kCloseLinger);
+            co_await stream.async_shutdown(asio::redirect_error(kUseAwaitable, ec));
+          }
+        }
+        lowest.socket().close(ec);
+      } else {
+        beast::tcp_stream stream(std::move(socket));
+        conn->cancel = [&stream] { stream.cancel(); };
+        if (!stopping.load()) co_await Serve(stream, *conn, peer, std::nullopt);
+        // Half-close, then drain what the client still sends, so that a
+        // response followed by close does not turn into a reset.
+        stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+        stream.expires_after(kCloseLinger);
+        size_t drained_bytes = 0;
+        char sink[4096];
+        while (!ec && drained_bytes < kMaxDrainBytes) {
+          size_t n = co_await stream.async_read_some(asio::buffer(sink), asio::redirect_error(kUseAwaitable, ec));
+          drained_bytes += n;
+        }
+        stream.socket().close(ec);
+      }
+    } catch (...) {
+    }
+    Forget(conn);
+  }
+
+  template <typename Stream>
+  asio::awaitable<bool> Write(Stream& stream, http::response<http::string_body> res) {
+    beast::error_code ec;
+    beast::get_lowest_layer(stream).expires_after(milliseconds(options.write_timeout_ms));
+    co_await http::async_write(stream, res, asio::redirect_error(kUseAwaitable, ec));
+    co_return !ec;
+  }
+
+  // Answers a request that could not be read (limit or syntax), then the
+  // connection closes.
+  template <typename Stream>
+  asio::awaitable<void> WriteReadError(Stream& stream, const beast::error_code& ec) {
+    HttpResponse r;
+    if (ec == http::error::body_limit) {
+      r = HttpResponse::JsonError(413, "request body exceeds the limit of " + std::to_string(options.max_body_bytes) +
+                                           " bytes");
+    } else if (ec == http::error::header_limit) {
+      r = HttpResponse::JsonError(431, "request header block exceeds the limit of " +
+                                           std::to_string(options.max_header_bytes) + " bytes");
+    } else {
+      r = HttpResponse::JsonError(400, "malformed request: " + ec.message());
+    }
+    co_await Write(stream, ToBeast(std::move(r), 11, false, false));
+  }
+
+  template <typename Stream>
+  asio::awaitable<void> Serve(Stream& stream, Connection& conn, const std::string& peer,
+                              const std::optional<std::string>& client_cn) {
+    beast::flat_buffer buffer;
+    auto& lowest = beast::get_lowest_layer(stream);
+    for (;;) {
+      if (stopping.load()) co_return;
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
+      parser.body_limit(static_cast<std::uint64_t>(options.max_body_bytes));
+      beast::error_code ec;
+
+      conn.idle = true;
+      lowest.expires_after(milliseconds(buffer.size() ? options.read_timeout_ms : options.idle_timeout_ms));
+      co_await http::async_read_header(stream, buffer, parser, asio::redirect_error(kUseAwaitable, ec));
+      conn.idle = false;
+      if (ec) {
+        if (IsHttpError(ec) && ec != http::error::end_of_stream && ec != http::error::partial_message) {
+          co_await WriteReadError(stream, ec);
+        }
+        co_return;
+      }
+      const auto& head = parser.get();
+      auto expect = head[http::field::expect];
+      if (beast::iequals(expect, "100-continue") && !parser.is_done()) {
+        http::response<http::empty_body> cont{http::status::continue_, head.version()};
+        lowest.expires_after(milliseconds(options.write_timeout_ms));
+        co_await http::async_write(stream, cont, asio::redirect_error(kUseAwaitable, ec));
+        if (ec) co_return;
+      }
+      lowest.expires_after(milliseconds(options.read_timeout_ms));
+      co_await http::async_read(stream, buffer, parser, asio::redirect_error(kUseAwaitable, ec));
+      if (ec) {
+        if (IsHttpError(ec) && ec != http::error::end_of_stream && ec != http::error::partial_message) {
+          co_await WriteReadError(stream, ec);
+        }
+        co_return;
+      }
+
+      http::request<http::string_body> req = parser.release();
+      HttpRequest request;
+      request.method = std::string(req.method_string());
+      request.target = std::string(req.target());
+      size_t q = request.target.find('?');
+      request.path = request.target.substr(0, q);
+      if (q != std::string::npos) request.query = request.target.substr(q + 1);
+      for (const auto& field : req) {
+        request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+      }
+      request.body = std::move(req.body());
+      request.peer_address = peer;
+      request.client_cert_cn = client_cn;
+
+      HttpResponse response;
+      try {
+        response = options.handler(request);
+      } catch (const std::exception& e) {
+        response = HttpResponse::JsonError(500, "internal server error");
+      } catch (...) {
+        response = HttpResponse::JsonError(500, "internal server error");
+      }
+      bool keep_alive = req.keep_alive() && !stopping.load();
+      bool ok = co_await Write(stream, ToBeast(std::move(response), req.version(), keep_alive,
+                                               req.method() == http::verb::head));
+      if (!ok || !keep_alive) co_return;
+    }
+  }
+};
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpServer::~HttpServer() { Stop(); }
+
+uint16_t HttpServer::port() const { return impl_->port; }
+
+const char* HttpServer::scheme() const { return impl_->ssl_ctx ? "https" : "http"; }
+
+size_t HttpServer::open_connections() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->connections.size();
+}
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions options) {
+  if (!options.handler) return Status::InvalidArgument("http: server options have no handler");
+  if (options.threads < 1 || options.threads > 256) {
+    return Status::InvalidArgument("http: threads must be 1..256, got " + std::to_string(options.threads));
+  }
+  if (options.max_body_bytes == 0 || options.max_header_bytes < 256 || options.max_header_bytes > (64u << 20)) {
+    return Status::InvalidArgument("http: max_body_bytes must be > 0 and max_header_bytes 256..64 MiB");
+  }
+  if (options.idle_timeout_ms <= 0 || options.read_timeout_ms <= 0 || options.write_timeout_ms <= 0 ||
+      options.drain_timeout_ms < 0) {
+    return Status::InvalidArgument("http: timeouts must be positive");
+  }
+  beast::error_code ec;
+  std::string host = options.host == "localhost" ? "127.0.0.1" : options.host;
+  asio::ip::address address = asio::ip::make_address(host, ec);
+  if (ec) return Status::InvalidArgument("http: host \"" + options.host + "\" is not an IP address");
+  uint16_t want_port = options.port;
+
+  auto impl = std::make_unique<Impl>(std::move(options));
+  if (impl->options.tls) {
+    DSMIL_ASSIGN_OR_RETURN(SSL_CTX * native, internal::NewServerContext(*impl->options.tls));
+    impl->ssl_ctx = std::make_unique<ssl::context>(native);  // takes ownership
+  }
+  tcp::endpoint endpoint(address, want_port);
+  std::string where = FormatEndpoint(endpoint);
+  impl->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec && address.is_v6()) impl->acceptor.set_option(asio::ip::v6_only(false), ec);
+  if (ec) return Status::Unavailable("http: open socket for " + where + ": " + ec.message());
+  impl->acceptor.bind(endpoint, ec);
+  if (ec) return Status::Unavailable("http: bind " + where + ": " + ec.message());
+  impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Status::Unavailable("http: listen on " + where + ": " + ec.message());
+  impl->port = impl->acceptor.local_endpoint(ec).port();
+  if (ec) return Status::Unavailable("http: local address of " + where + ": " + ec.message());
+
+  Impl* raw = impl.get();
+  asio::co_spawn(impl->acceptor.get_executor(), raw->AcceptLoop(), asio::detached);
+  for (int i = 0; i < raw->options.threads; ++i) raw->threads.emplace_back([raw] { raw->Run(); });
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+void HttpServer::Stop() {
+  Impl& impl = *impl_;
+  std::vector<std::shared_ptr<Connection>> open;
+  {
+    std::lock_guard<std::mutex> lock(impl.mu);
+    if (impl.stopped) return;
+    impl.stopped = true;
+    impl.stopping.store(true);
+    open.assign(impl.connections.begin(), impl.connections.end());
+  }
+  asio::post(impl.acceptor.get_executor(), [&impl] {
+    beast::error_code ec;
+    impl.acceptor.close(ec);
+  });
+  // Idle connections are cancelled; busy ones see `stopping` after their
+  // current response and close.
+  for (const auto& conn : open) {
+    asio::post(conn->executor, [conn] {
+      if (conn->idle && conn->cancel) conn->cancel();
+    });
+  }
+  {
+    std::unique_lock<std::mutex> lock(impl.mu);
+    bool done = impl.drained.wait_for(lock, milliseconds(impl.options.drain_timeout_ms),
+                                      [&impl] { return impl.connections.empty(); });
+    if (!done) impl.ioc.stop();  // abandon what is still running
+  }
+  for (auto& t : impl.threads) {
+    if (t.joinable()) t.join();
+  }
+  impl.threads.clear();
+}
+
+}  // namespace dsmil::net

@@ -1,0 +1,33 @@
+// TLS settings shared by the HTTP server and client, and the private-key file
+// rule: a private key readable by group or others is refused.
+#pragma once
+
+#include <string>
+
+#include "core/status.h"
+
+namespace dsmil::net {
+
+// Server side TLS. Certificates and keys are PEM files.
+struct TlsOptions {
+  std::string cert_file;  // server certificate (chain) presented to clients
+  std::string key_file;   // its private key; must not be readable by group/others
+  std::string ca_file;    // CA that client certificates must chain to
+  // true: a client without a certificate from ca_file fails the handshake
+  // (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT). false: a certificate
+  // is verified if offered, and the connection is accepted without one.
+  bool require_client_cert = true;
+};
+
+// Reads a PEM private key file, refusing it if it is readable or writable by
+// group or others. The mode is checked on the opened descriptor (no race with
+// a rename). NotFound if it cannot be opened, FailedPrecondition naming the file
+// and its mode ("tls: private key /etc/dsmil/certs/node-a.key has mode 0644; it
+// must not be accessible by group or others (chmod 600)").
+Result<std::string> ReadPrivateKeyFile(const std::string& path);
+
+// The TLS versions we speak: 1.2 and 1.3 (1.3 preferred). For documentation
+// and status output.
+inline constexpr const char* kTlsVersions = "TLSv1.2, TLSv1.3";
+
+}  // namespace dsmil::net

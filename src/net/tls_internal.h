@@ -1,0 +1,41 @@
+// OpenSSL contexts for the HTTP server and client. Internal to src/net: only
+// http_server.cc and http_client.cc include it.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <optional>
+#include <string>
+
+#include "core/status.h"
+#include "net/tls.h"
+
+namespace dsmil::net::internal {
+
+// A server SSL_CTX (TLS 1.2+, ECDHE AEAD suites for 1.2) with the certificate
+// chain, the private key (checked by ReadPrivateKeyFile and against the
+// certificate) and client verification against options.ca_file. The caller
+// owns the result (SSL_CTX_free).
+Result<SSL_CTX*> NewServerContext(const TlsOptions& options);
+
+// A client SSL_CTX (TLS 1.2+) verifying servers against ca_file (empty: the
+// system's trust store), with an optional client certificate. The caller owns
+// the result.
+Result<SSL_CTX*> NewClientContext(const std::string& ca_file, const std::string& cert_file,
+                                  const std::string& key_file);
+
+// Sets SNI (for DNS names) and the name or IP address the server certificate
+// must match, on one client connection.
+Status SetExpectedPeer(SSL* ssl, const std::string& host);
+
+// The subject CN of the peer certificate if one was presented and verified.
+std::optional<std::string> VerifiedPeerCommonName(SSL* ssl);
+
+// The verification failure of `ssl` as text ("unable to get local issuer
+// certificate", "hostname mismatch"), or "" if verification passed.
+std::string VerifyFailure(SSL* ssl);
+
+// The first OpenSSL error in the thread's queue as text (clears the queue).
+std::string TakeOpenSslError();
+
+}  // namespace dsmil::net::internal
