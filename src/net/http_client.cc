@@ -99,8 +99,8 @@ class Fetcher {
         return Status::Unavailable("http: " + Prefix() + ": " + std::string(phase) + ": TLS stream truncated by " +
                                    endpoint_);
       }
-      return Status::Unauthenticated("http: " + Prefix() + ": " + std::string(phase) + " with " + endpoint_ +
-                                     " failed: " + reason);
+      std::string what = phase == "TLS handshake" ? std::string(phase) : "TLS " + std::string(phase);
+      return Status::Unauthenticated("http: " + Prefix() + ": " + what + " failed: " + reason);
     }
     if (ec == http::error::body_limit) {
       return Status::ResourceExhausted("http: " + Prefix() + ": response body exceeds the limit of " +
