@@ -79,8 +79,12 @@ Clock& DefaultClock() {
 std::string FormatRfc3339Utc(int64_t unix_nanos, int fraction_digits) {
   if (fraction_digits < 0) fraction_digits = 0;
   if (fraction_digits > 9) fraction_digits = 9;
-  const int64_t secs = FloorDiv(unix_nanos, kNanosPerSecond);
-  const int64_t nanos = unix_nanos - secs * kNanosPerSecond;  // 0..999999999
+  int64_t secs = unix_nanos / kNanosPerSecond;
+  int64_t nanos = unix_nanos % kNanosPerSecond;
+  if (nanos < 0) {  // floor towards the past (no overflow at INT64_MIN)
+    secs -= 1;
+    nanos += kNanosPerSecond;
+  }
   const int64_t days = FloorDiv(secs, kSecondsPerDay);
   const int64_t sod = secs - days * kSecondsPerDay;
   const Civil c = CivilFromDays(days);

@@ -312,23 +312,32 @@ void Logger::Log(LogLevel level, std::string_view msg, std::span<const LogField>
 
 namespace {
 
-std::atomic<const Logger*>& DefaultLoggerSlot() {
-  static std::atomic<const Logger*> slot{new Logger()};
-  return slot;
+// Every logger ever installed is kept (and stays reachable), so references
+// handed out by DefaultLogger() stay valid.
+struct DefaultLoggerState {
+  DefaultLoggerState() {
+    kept.push_back(std::make_unique<const Logger>());
+    current.store(kept.back().get(), std::memory_order_release);
+  }
+  std::mutex mu;
+  std::vector<std::unique_ptr<const Logger>> kept;  // GUARDED_BY(mu)
+  std::atomic<const Logger*> current{nullptr};
+};
+
+DefaultLoggerState& DefaultState() {
+  static auto* state = new DefaultLoggerState();  // never destroyed: usable during exit
+  return *state;
 }
 
 }  // namespace
 
-const Logger& DefaultLogger() { return *DefaultLoggerSlot().load(std::memory_order_acquire); }
+const Logger& DefaultLogger() { return *DefaultState().current.load(std::memory_order_acquire); }
 
 void SetDefaultLogger(Logger logger) {
-  // Every logger ever installed is kept (and stays reachable): references
-  // handed out by DefaultLogger() must stay valid.
-  static std::mutex mu;
-  static auto* kept = new std::vector<std::unique_ptr<const Logger>>();
-  std::lock_guard lock(mu);
-  kept->push_back(std::make_unique<const Logger>(std::move(logger)));
-  DefaultLoggerSlot().store(kept->back().get(), std::memory_order_release);
+  DefaultLoggerState& state = DefaultState();
+  std::lock_guard lock(state.mu);
+  state.kept.push_back(std::make_unique<const Logger>(std::move(logger)));
+  state.current.store(state.kept.back().get(), std::memory_order_release);
 }
 
 }  // namespace dsmil
