@@ -93,7 +93,15 @@ struct StandardMetrics {
   void SetBuildInfo(std::string_view version);
 };
 
-// "0x41" for 0x41: the msg_type label value of a DBE message type.
+// "0x41" for 0x41: the msg_type label value of a DBE message type
+// ("0x" and two upper-case hex digits).
 std::string MsgTypeLabel(uint8_t msg_type);
+
+// Registers the usual process metrics of Prometheus clients, computed from
+// /proc/self when scraped (callbacks; a value that cannot be read is NaN):
+//   process_resident_memory_bytes, process_virtual_memory_bytes,
+//   process_cpu_seconds_total, process_open_fds, process_start_time_seconds.
+// Safe to call more than once on a registry.
+void RegisterProcessMetrics(Registry& registry);
 
 }  // namespace dsmil

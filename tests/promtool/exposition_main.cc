@@ -1,14 +1,23 @@
 // Prints the Prometheus exposition of a registry holding every standard DSMIL
 // metric, with label values that need escaping, so `promtool check metrics`
-// can lint what a node serves on /metrics.
+// can lint what a node serves on /metrics. With --empty: the standard
+// families before any sample exists.
 #include <cstdio>
+#include <string_view>
 
 #include "core/clock.h"
 #include "core/dsmil_metrics.h"
 #include "core/metrics.h"
 
-int main() {
+int main(int argc, char** argv) {
   dsmil::Registry registry;
+  if (argc > 1 && std::string_view(argv[1]) == "--empty") {
+    // A node that has not served anything yet: families without children.
+    dsmil::StandardMetrics m(registry);
+    const std::string text = registry.Expose();
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return std::fflush(stdout) == 0 ? 0 : 1;
+  }
   dsmil::FakeClock clock;
   dsmil::StandardMetrics m(registry, clock);
 
@@ -29,6 +38,7 @@ int main() {
   m.node_up.Labels({"node-a", "soc"}).Set(1);
   m.node_up.Labels({"node-b", "ai"}).Set(0);
   m.SetBuildInfo("5.0.0");
+  dsmil::RegisterProcessMetrics(registry);
 
   const std::string text = registry.Expose();
   std::fwrite(text.data(), 1, text.size(), stdout);

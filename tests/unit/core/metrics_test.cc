@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <thread>
 #include <vector>
 
@@ -377,6 +378,24 @@ TEST(StandardMetrics, RegistersSpecFamilies) {
   StandardMetrics again(r, clock);
   EXPECT_EQ(&again.requests_total, &m.requests_total);
   EXPECT_EQ(MsgTypeLabel(0xFF), "0xFF");
+}
+
+TEST(StandardMetrics, ProcessMetrics) {
+  Registry r;
+  RegisterProcessMetrics(r);
+  RegisterProcessMetrics(r);  // idempotent
+  auto parsed = ParseExposition(r.Expose());
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  std::map<std::string, double> v;
+  for (const Sample& s : *parsed) v[s.name] = s.value;
+  ASSERT_EQ(v.size(), 5u);
+  EXPECT_GT(v["process_resident_memory_bytes"], 1e5);
+  EXPECT_GE(v["process_virtual_memory_bytes"], v["process_resident_memory_bytes"]);
+  EXPECT_GE(v["process_cpu_seconds_total"], 0);
+  EXPECT_GE(v["process_open_fds"], 3);  // stdin, stdout, stderr at least
+  const double now = static_cast<double>(DefaultClock().NowUnixNanos()) / 1e9;
+  EXPECT_LE(v["process_start_time_seconds"], now + 1);
+  EXPECT_GT(v["process_start_time_seconds"], now - 3600);
 }
 
 }  // namespace
