@@ -18,10 +18,12 @@
 //     For a rejected attempt it is a hash of w1 only; SampleInBall branches on
 //     the SHAKE256 stream derived from it;
 //   * z and h of the accepted attempt, which are the signature itself;
-//   * the single "secret key is malformed" bit of skDecode.
-// KeyGen's rejection sampling of s1/s2 (ExpandS) discards uniformly random
-// nibbles >= 15; which nibbles were discarded is independent of the accepted
-// coefficients.
+//   * the single "secret key is malformed" bit of skDecode;
+//   * in KeyGen: rho and the finished public key (both published), and the
+//     accept bit of each nibble in ExpandS's rejection sampling. A nibble is
+//     discarded exactly when it equals 15; where the 15s fall in the SHAKE256
+//     stream is independent of the accepted nibbles, so it reveals nothing
+//     about s1 or s2.
 #include "crypto/mldsa.h"
 
 #include <openssl/crypto.h>
@@ -324,7 +326,9 @@ void RejBoundedPoly(Poly& a, const uint8_t rho_prime[64], uint16_t index) {
     for (size_t i = 0; i < sizeof(buf) && n < kN; ++i) {
       uint32_t z[2] = {uint32_t(buf[i] & 15), uint32_t(buf[i] >> 4)};
       for (uint32_t v : z) {
-        if (v < 15 && n < kN) {
+        uint32_t accept = (v - 15) >> 31;  // v < 15
+        Declassify(&accept, sizeof(accept));  // which nibbles are discarded (see top)
+        if (accept && n < kN) {
           uint32_t mod5 = v - 5 * ((v * 205) >> 10);  // v mod 5 for v < 15
           a[n++] = kEta - int32_t(mod5);
         }
@@ -672,6 +676,7 @@ MlDsa87KeyPair MlDsa87KeyGenFromSeed(std::span<const uint8_t, kMlDsa87SeedBytes>
   const uint8_t* rho = g.seed_out;
   const uint8_t* rho_prime = g.seed_out + 32;
   const uint8_t* key = g.seed_out + 96;
+  Declassify(rho, 32);  // published in the public key
 
   ExpandA(g.a, rho);
   for (int i = 0; i < kL; ++i) RejBoundedPoly(g.s1[i], rho_prime, uint16_t(i));
@@ -699,6 +704,7 @@ MlDsa87KeyPair MlDsa87KeyGenFromSeed(std::span<const uint8_t, kMlDsa87SeedBytes>
     }
     PackPoly(g.t1[i], 10, false, 0, pk + 32 + i * kPolyT1Bytes);
   }
+  Declassify(pk, kMlDsa87PublicKeyBytes);  // the public key is public
   uint8_t* sk = kp.secret_key.data();
   std::memcpy(sk, rho, 32);
   std::memcpy(sk + 32, key, 32);

@@ -18,8 +18,10 @@
 // deterministic signing (rnd = 32 zero bytes) on request.
 //
 // Constant time: Sign and KeyGen do not branch or index memory on secret data,
-// except for the outcome of the rejection checks of the signing loop and the
-// challenge c~ (both public once the signature is released; see mldsa.cc).
+// except for the outcome of the rejection checks of the signing loop, the
+// challenge c~ (both public once the signature is released), and which SHAKE
+// nibbles KeyGen's ExpandS discards (independent of the key; see mldsa.cc).
+// tests/ct/mldsa_ct.cc checks this under valgrind memcheck.
 // Secret temporaries are wiped before return; the caller owns and wipes the
 // secret key bytes it passes in and gets back.
 //
