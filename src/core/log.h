@@ -121,6 +121,10 @@ class LogValue {
   LogValue() : kind_(Kind::kNull) {}
   LogValue(std::nullptr_t) : kind_(Kind::kNull) {}                         // NOLINT
   LogValue(const char* s) : kind_(Kind::kString), s_(s ? s : "") {}        // NOLINT
+  LogValue(char* s) : LogValue(static_cast<const char*>(s)) {}             // NOLINT
+  // Other pointers would silently become `true`: log what they point to.
+  template <typename T>
+  LogValue(T*) = delete;
   LogValue(std::string_view s) : kind_(Kind::kString), s_(s) {}            // NOLINT
   LogValue(const std::string& s) : kind_(Kind::kString), s_(s) {}          // NOLINT
   LogValue(bool b) : kind_(Kind::kBool), i_(b ? 1 : 0) {}                  // NOLINT

@@ -61,7 +61,8 @@ TEST(Log, ParsesAsJsonWithLabels) {
   Logger root({.node = "node-b"}, f.Options(LogLevel::kDebug));
   Logger l = root.With({.tenant = "BRAVO", .layer = "L7", .device = 47});
   std::string value = "line1\nline2\t\x01\x7f end \\ / \xc3\xa9 \xe2\x82\xac";
-  l.Debug("generated", {{"text", value}, {"tokens", 100}, {"rate", -1.5e-3}});
+  char buf[] = "mutable";
+  l.Debug("generated", {{"text", value}, {"tokens", 100}, {"rate", -1.5e-3}, {"buf", buf}, {"zero", 0}});
   auto lines = f.sink->lines();
   ASSERT_EQ(lines.size(), 1u);
   ASSERT_EQ(lines[0].back(), '\n');
@@ -77,6 +78,9 @@ TEST(Log, ParsesAsJsonWithLabels) {
   EXPECT_EQ(j["text"], value);
   EXPECT_EQ(j["tokens"], 100);
   EXPECT_DOUBLE_EQ(j["rate"].get<double>(), -1.5e-3);
+  EXPECT_EQ(j["buf"], "mutable");
+  EXPECT_EQ(j["zero"], 0);
+  static_assert(!std::is_constructible_v<LogValue, const int*>);
 }
 
 TEST(Log, InvalidUtf8BecomesReplacementCharacter) {
