@@ -4,13 +4,15 @@
 //   dsmilctl sign   --key PREFIX.key --in FILE --out SIG [--context TEXT] [--deterministic]
 //   dsmilctl verify --pub PREFIX.pub --in FILE --sig SIG [--context TEXT]
 //
-// Key files hold the raw FIPS 204 encodings (secret key 4896 bytes, public key
-// 2592 bytes); the secret key file must not be accessible by group or others.
+// Key files are those of `dsmilctl keys gen --alg ml-dsa-87` (crypto/keyfile.h):
+// PREFIX.pub is the raw FIPS 204 public key (2592 bytes); PREFIX.key is the
+// DSMILKEY container of the raw secret key, and a bare raw 4896-byte FIPS 204
+// secret key (as other implementations write it) is accepted too. Either way
+// the secret key file must not be accessible by group or others.
 // Signatures are written raw (4627 bytes). FILE may be "-" for standard input.
 // verify exits 0 when the signature is valid, 1 when it is not, 2 on bad input
 // (unreadable file, wrong key or signature length, context over 255 bytes).
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -24,6 +26,7 @@
 #include "commands.h"
 #include "core/coding.h"
 #include "core/status.h"
+#include "crypto/keyfile.h"
 #include "crypto/mldsa.h"
 #include "crypto/ossl.h"
 
@@ -55,52 +58,29 @@ Result<Bytes> ReadFile(const std::string& path) {
   return data;
 }
 
-// Reads the raw secret key, refusing a file that group or others can access.
+// Reads an ML-DSA-87 secret key: a DSMILKEY key file or a raw FIPS 204 secret
+// key. The file must not be accessible by group or others.
 Result<crypto::SecretBytes> ReadSecretKey(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::InvalidArgument("cannot open " + path + ": " + std::strerror(errno));
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    int e = errno;
-    ::close(fd);
-    return Status::InvalidArgument("cannot stat " + path + ": " + std::strerror(e));
+  DSMIL_ASSIGN_OR_RETURN(Bytes file, crypto::ReadPrivateFile(path));
+  crypto::SecretBytes file_secret(file.begin(), file.end());
+  crypto::SecureWipe(file.data(), file.size());
+  const size_t magic_len = sizeof(crypto::kKeyFileMagic) - 1;
+  if (file_secret.size() >= magic_len &&
+      std::memcmp(file_secret.data(), crypto::kKeyFileMagic, magic_len) == 0) {
+    auto key = crypto::DecodePrivateKeyFile(file_secret);
+    if (!key.ok()) return key.status().WithContext(path);
+    if (key->alg != crypto::KeyAlg::kMlDsa87)
+      return Status::InvalidArgument(path + " holds an " +
+                                     std::string(crypto::KeyAlgName(key->alg)) +
+                                     " key, not an ml-dsa-87 key");
+    return std::move(key->key);
   }
-  if ((st.st_mode & 077) != 0) {
-    ::close(fd);
-    char mode[8];
-    std::snprintf(mode, sizeof(mode), "%04o", unsigned(st.st_mode & 07777));
-    return Status::FailedPrecondition("secret key file " + path + " is accessible by others (mode " +
-                                      mode + "); run chmod 600 " + path);
-  }
-  Result<Bytes> data = ReadAll(fd, path);
-  ::close(fd);
-  if (!data.ok()) return data.status();
-  crypto::SecretBytes key(data->begin(), data->end());
-  crypto::SecureWipe(data->data(), data->size());
-  if (key.size() != crypto::kMlDsa87SecretKeyBytes)
-    return Status::InvalidArgument("secret key file " + path + " is " + std::to_string(key.size()) +
-                                   " bytes; an ML-DSA-87 secret key is " +
-                                   std::to_string(crypto::kMlDsa87SecretKeyBytes) + " bytes");
-  return key;
-}
-
-Status WriteFile(const std::string& path, ByteView data) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::InvalidArgument("cannot create " + path + ": " + std::strerror(errno));
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      return Status::InvalidArgument("cannot write " + path + ": " + std::strerror(e));
-    }
-    off += size_t(n);
-  }
-  if (::close(fd) != 0)
-    return Status::InvalidArgument("cannot write " + path + ": " + std::strerror(errno));
-  return Status::Ok();
+  if (file_secret.size() != crypto::kMlDsa87SecretKeyBytes)
+    return Status::InvalidArgument(
+        "secret key file " + path + " is " + std::to_string(file_secret.size()) +
+        " bytes: neither a DSMILKEY key file nor a raw ML-DSA-87 secret key (" +
+        std::to_string(crypto::kMlDsa87SecretKeyBytes) + " bytes)");
+  return file_secret;
 }
 
 Status CheckContext(const std::string& context) {
@@ -132,20 +112,14 @@ int RunSign(const SignArgs& a, Context& ctx) {
     int code = sig.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
     return Fail(ctx, code, a.key + ": " + sig.status().message()), code;
   }
-  if (Status st = WriteFile(a.out, *sig); !st.ok()) return Fail(ctx, 2, st.message()), 2;
+  if (Status st = crypto::WritePublicFile(a.out, *sig); !st.ok()) return Fail(ctx, 2, st.message()), 2;
   return 0;
 }
 
 int RunVerify(const VerifyArgs& a, Context& ctx) {
   if (Status st = CheckContext(a.context); !st.ok()) return Fail(ctx, 2, st.message()), 2;
-  auto pub = ReadFile(a.pub);
+  auto pub = crypto::ReadPublicKey(a.pub, crypto::KeyAlg::kMlDsa87);
   if (!pub.ok()) return Fail(ctx, 2, pub.status().message()), 2;
-  if (pub->size() != crypto::kMlDsa87PublicKeyBytes)
-    return Fail(ctx, 2,
-                "public key file " + a.pub + " is " + std::to_string(pub->size()) +
-                    " bytes; an ML-DSA-87 public key is " +
-                    std::to_string(crypto::kMlDsa87PublicKeyBytes) + " bytes"),
-           2;
   auto sig = ReadFile(a.sig);
   if (!sig.ok()) return Fail(ctx, 2, sig.status().message()), 2;
   if (sig->size() != crypto::kMlDsa87SignatureBytes)
