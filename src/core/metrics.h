@@ -223,13 +223,15 @@ class Family final : public FamilyBase {
   // Counter and Gauge families only: makes the child for `values` report
   // `fn()` at exposition time instead of its stored value (e.g. memory in
   // use, computed when scraped). `fn` runs on the scraping thread while the
-  // family's lock is held, so it must be quick and must not touch this
-  // family. Replaces any earlier callback of that child.
+  // registry's and the family's locks are held, so it must be quick and must
+  // not touch this registry. Replaces any earlier callback of that child.
   void SetCallback(std::initializer_list<std::string_view> values, std::function<double()> fn)
     requires(!std::is_same_v<T, Histogram>);
 
-  // Label values and a snapshot of each child (Histogram) or its value
-  // (Counter, Gauge; callbacks evaluated), in label-value order.
+  // Calls fn(const std::vector<std::string>& label_values, value) for each
+  // child in label-value order; value is a HistogramSnapshot (Histogram) or a
+  // double (Counter, Gauge; callbacks evaluated). Runs under the family's
+  // shared lock: fn must not create children of this family.
   template <typename Fn>
   void ForEach(Fn&& fn) const {
     std::shared_lock lock(mu_);

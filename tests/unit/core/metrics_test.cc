@@ -380,6 +380,23 @@ TEST(StandardMetrics, RegistersSpecFamilies) {
   EXPECT_EQ(MsgTypeLabel(0xFF), "0xFF");
 }
 
+TEST(Metrics, ForEachVisitsChildrenInOrder) {
+  Registry r;
+  auto& g = r.AddGauge("g", "g", {"k"});
+  g.Labels({"b"}).Set(2);
+  g.SetCallback({"a"}, [] { return 1.0; });
+  std::vector<std::pair<std::string, double>> seen;
+  g.ForEach([&](const std::vector<std::string>& values, double v) { seen.emplace_back(values[0], v); });
+  EXPECT_EQ(seen, (std::vector<std::pair<std::string, double>>{{"a", 1.0}, {"b", 2.0}}));
+  auto& h = r.AddHistogram("h_seconds", "h", {"k"}, {1});
+  h.Labels({"x"}).Observe(0.5);
+  uint64_t total = 0;
+  h.ForEach([&](const std::vector<std::string>&, const HistogramSnapshot& s) { total += s.count(); });
+  EXPECT_EQ(total, 1u);
+  EXPECT_EQ(r.Find("h_seconds"), &h);
+  EXPECT_EQ(r.Find("nope"), nullptr);
+}
+
 TEST(StandardMetrics, ProcessMetrics) {
   Registry r;
   RegisterProcessMetrics(r);
