@@ -1,64 +1,27 @@
 #include "net/tls.h"
 
-#include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 
+#include "core/coding.h"
+#include "crypto/keyfile.h"
+#include "crypto/ossl.h"
 #include "net/tls_internal.h"
 
 namespace dsmil::net {
 
 Result<std::string> ReadPrivateKeyFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int err = errno;
-    std::string msg = "tls: cannot open private key " + path + ": " + std::strerror(err);
-    return err == ENOENT ? Status::NotFound(msg) : Status::PermissionDenied(msg);
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    int err = errno;
-    ::close(fd);
-    return Status::Internal("tls: fstat " + path + ": " + std::strerror(err));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return Status::InvalidArgument("tls: private key " + path + " is not a regular file");
-  }
-  if ((st.st_mode & 077) != 0) {
-    ::close(fd);
-    char mode[8];
-    std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return Status::FailedPrecondition("tls: private key " + path + " has mode " + mode +
-                                      "; it must not be accessible by group or others (chmod 600)");
-  }
-  std::string data;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      return Status::Internal("tls: read " + path + ": " + std::strerror(err));
-    }
-    if (n == 0) break;
-    data.append(buf, static_cast<size_t>(n));
-    if (data.size() > (1 << 20)) {
-      ::close(fd);
-      return Status::InvalidArgument("tls: private key " + path + " is larger than 1 MiB");
-    }
-  }
-  ::close(fd);
-  return data;
+  auto bytes = crypto::ReadPrivateFile(path);
+  if (!bytes.ok()) return bytes.status().WithContext("tls");
+  std::string pem(AsString(*bytes));
+  crypto::SecureWipe(bytes->data(), bytes->size());
+  return pem;
 }
 
 namespace internal {

@@ -19,11 +19,12 @@ struct TlsOptions {
   bool require_client_cert = true;
 };
 
-// Reads a PEM private key file, refusing it if it is readable or writable by
-// group or others. The mode is checked on the opened descriptor (no race with
-// a rename). NotFound if it cannot be opened, FailedPrecondition naming the file
-// and its mode ("tls: private key /etc/dsmil/certs/node-a.key has mode 0644; it
-// must not be accessible by group or others (chmod 600)").
+// Reads a PEM private key file through crypto::ReadPrivateFile, which refuses
+// a file that group or others can access (checked on the opened descriptor).
+// Errors carry a "tls: " prefix: NotFound if it does not exist,
+// FailedPrecondition naming the file and its mode ("tls: keyfile: private key
+// file /etc/dsmil/certs/node-a.key is accessible by group or others (mode
+// 0644); run: chmod 600 ...").
 Result<std::string> ReadPrivateKeyFile(const std::string& path);
 
 // The TLS versions we speak: 1.2 and 1.3 (1.3 preferred). For documentation
