@@ -197,11 +197,53 @@ void PolyPointwiseAcc(Poly& out, const Poly& a, const Poly& b) {
   for (int i = 0; i < kN; ++i) out[i] += MontMul(a[i], b[i]);
 }
 
-// out = InvNtt(c-hat o s-hat), reduced; the true values are small.
-void MulChallenge(Poly& out, const Poly& c_hat, const Poly& s_hat) {
-  PolyPointwise(out, c_hat, s_hat);
-  InvNttToMont(out);
-  PolyReduce(out);
+// The challenge c (tau coefficients +-1) as its non-zero positions. Public:
+// derived from c~, which the signature carries.
+struct Challenge {
+  uint8_t pos[kTau];
+  bool negative[kTau];
+};
+
+Challenge ChallengeFromPoly(const Poly& c) {
+  Challenge ch{};
+  int k = 0;
+  for (int i = 0; i < kN && k < kTau; ++i) {
+    if (c[i] != 0) {
+      ch.pos[k] = uint8_t(i);
+      ch.negative[k] = c[i] < 0;
+      ++k;
+    }
+  }
+  return ch;
+}
+
+// out = c * a in Z[x]/(x^256 + 1), computed exactly (no reduction mod q):
+// the sum of tau signed rotations of a. |out| <= tau * max|a|, so callers pass
+// a with tau * max|a| < 2^31. Branches and indices depend only on c (public).
+void AddRow(int32_t* __restrict out, const int32_t* __restrict src) {
+  for (int i = 0; i < kN; ++i) out[i] += src[i];
+}
+void SubRow(int32_t* __restrict out, const int32_t* __restrict src) {
+  for (int i = 0; i < kN; ++i) out[i] -= src[i];
+}
+
+void MulChallenge(Poly& out, const Challenge& c, const Poly& a) {
+  // ext = (-a, a): x^p * a is then the contiguous window ext[256 - p, 512 - p).
+  int32_t ext[2 * kN];
+  for (int i = 0; i < kN; ++i) {
+    ext[i] = -a[i];
+    ext[kN + i] = a[i];
+  }
+  out.fill(0);
+  for (int k = 0; k < kTau; ++k) {
+    const int32_t* window = ext + kN - c.pos[k];
+    if (c.negative[k]) {
+      SubRow(out.data(), window);
+    } else {
+      AddRow(out.data(), window);
+    }
+  }
+  OPENSSL_cleanse(ext, sizeof(ext));
 }
 
 // Returns a non-zero value when some |a[i]| >= bound (a reduced, bound < q/8).
@@ -442,9 +484,9 @@ bool DecodeHint(const uint8_t* y, std::array<std::array<uint8_t, kN>, kK>& h) {
 struct SignWork {
   SecretKey sk;
   Matrix a;
-  VecL s1_hat, y, y_hat, z;
-  VecK s2_hat, t0_hat, w, w1, cs2, ct0;
-  Poly c, c_hat;
+  VecL y, y_hat, z;
+  VecK w, w1, cs2, ct0;
+  Poly c;
   std::array<std::array<uint8_t, kN>, kK> h;
   uint8_t rho2[64];
   uint8_t w1_packed[kK * kPolyW1Bytes];
@@ -481,16 +523,6 @@ Result<Bytes> SignImpl(ByteView secret_key, const uint8_t* mu_in, ByteView m_pri
   }
   Shake256Parts({ByteView(s.sk.key, 32), ByteView(rnd, 32), ByteView(mu, sizeof(mu))}, s.rho2);
 
-  for (int i = 0; i < kL; ++i) {
-    s.s1_hat[i] = s.sk.s1[i];
-    Ntt(s.s1_hat[i]);
-  }
-  for (int i = 0; i < kK; ++i) {
-    s.s2_hat[i] = s.sk.s2[i];
-    Ntt(s.s2_hat[i]);
-    s.t0_hat[i] = s.sk.t0[i];
-    Ntt(s.t0_hat[i]);
-  }
   ExpandA(s.a, s.sk.rho);
 
   for (int attempt = 0, kappa = 0; attempt < kMaxSignAttempts; ++attempt, kappa += kL) {
@@ -513,15 +545,13 @@ Result<Bytes> SignImpl(ByteView secret_key, const uint8_t* mu_in, ByteView m_pri
                   s.c_tilde);
     Declassify(s.c_tilde, sizeof(s.c_tilde));  // published in the signature
     SampleInBall(s.c, s.c_tilde);
-    s.c_hat = s.c;
-    Ntt(s.c_hat);
+    const Challenge ch = ChallengeFromPoly(s.c);
 
     // z = y + c s1; reject when ||z|| >= gamma1 - beta.
     uint32_t reject = 0;
     for (int j = 0; j < kL; ++j) {
-      MulChallenge(s.z[j], s.c_hat, s.s1_hat[j]);
+      MulChallenge(s.z[j], ch, s.sk.s1[j]);  // |c s1| <= tau * eta
       for (int n = 0; n < kN; ++n) s.z[j][n] += s.y[j][n];
-      PolyReduce(s.z[j]);
       reject |= ExceedsBound(s.z[j], kGamma1 - kBeta);
     }
     Declassify(&reject, sizeof(reject));  // rejection outcome
@@ -529,7 +559,7 @@ Result<Bytes> SignImpl(ByteView secret_key, const uint8_t* mu_in, ByteView m_pri
 
     // r0 = LowBits(w - c s2); reject when ||r0|| >= gamma2 - beta.
     for (int i = 0; i < kK; ++i) {
-      MulChallenge(s.cs2[i], s.c_hat, s.s2_hat[i]);
+      MulChallenge(s.cs2[i], ch, s.sk.s2[i]);  // |c s2| <= tau * eta
       Poly r0;
       for (int n = 0; n < kN; ++n) {
         int32_t u = Freeze(s.w[i][n] - s.cs2[i][n]);
@@ -544,7 +574,7 @@ Result<Bytes> SignImpl(ByteView secret_key, const uint8_t* mu_in, ByteView m_pri
     // more than omega hints. With the r0 check passed, HighBits(w - cs2) = w1.
     uint32_t hint_count = 0;
     for (int i = 0; i < kK; ++i) {
-      MulChallenge(s.ct0[i], s.c_hat, s.t0_hat[i]);
+      MulChallenge(s.ct0[i], ch, s.sk.t0[i]);  // |c t0| <= tau * 2^12
       reject |= ExceedsBound(s.ct0[i], kGamma2);
       for (int n = 0; n < kN; ++n) {
         int32_t v = Freeze(s.w[i][n] - s.cs2[i][n] + s.ct0[i][n]);
@@ -586,7 +616,7 @@ struct VerifyWork {
   Matrix a;
   VecL z;
   VecK t1, w;
-  Poly c, c_hat;
+  Poly c;
   std::array<std::array<uint8_t, kN>, kK> h;
   uint8_t w1_packed[kK * kPolyW1Bytes];
 };
@@ -637,21 +667,18 @@ Status VerifyImpl(ByteView public_key, const uint8_t* mu_in, ByteView m_prime,
 
   ExpandA(v.a, rho);
   SampleInBall(v.c, c_tilde);
-  v.c_hat = v.c;
-  Ntt(v.c_hat);
+  const Challenge ch = ChallengeFromPoly(v.c);
   for (auto& zj : v.z) Ntt(zj);
   for (int i = 0; i < kK; ++i) {
-    Poly t1_hat;
-    for (int n = 0; n < kN; ++n) t1_hat[n] = v.t1[i][n] << kD;
-    Ntt(t1_hat);
+    // w'approx = InvNtt(A-hat o NTT(z)) - c t1 2^d, with c t1 computed exactly
+    // (|c t1| <= tau * 1023, so |c t1 2^d| < 2^29).
     Poly ct1;
-    PolyPointwise(ct1, v.c_hat, t1_hat);
+    MulChallenge(ct1, ch, v.t1[i]);
     PolyPointwise(v.w[i], v.a[i][0], v.z[0]);
     for (int j = 1; j < kL; ++j) PolyPointwiseAcc(v.w[i], v.a[i][j], v.z[j]);
-    for (int n = 0; n < kN; ++n) v.w[i][n] -= ct1[n];
     PolyReduce(v.w[i]);
     InvNttToMont(v.w[i]);
-    PolyFreeze(v.w[i]);
+    for (int n = 0; n < kN; ++n) v.w[i][n] = Freeze(v.w[i][n] - (ct1[n] << kD));
     for (int n = 0; n < kN; ++n) v.w[i][n] = UseHint(v.w[i][n], v.h[i][n] != 0);
   }
   EncodeW1(v.w, v.w1_packed);
