@@ -1,0 +1,361 @@
+// dsmilctl config add-node | remove-node | set-operator | show, and dsmilctl status:
+// the unified multi-node view of the cluster (spec §8.1).
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <future>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "commands.h"
+#include "ctl_config.h"
+#include "devices/catalog.h"
+#include "net/http_client.h"
+#include "node/status.h"
+
+namespace dsmil::ctl {
+namespace {
+
+using node::NodeStatus;
+
+struct NodeReport {
+  CtlNode node;
+  bool reachable = false;
+  std::string error;  // why it is DOWN
+  NodeStatus status;
+};
+
+NodeReport FetchNode(const CtlConfig& cfg, const CtlNode& n, std::chrono::milliseconds timeout) {
+  NodeReport r;
+  r.node = n;
+  net::HttpClientRequest req;
+  req.url = n.url + "/v1/status";
+  req.timeout = timeout;
+  req.ca_file = n.cert;
+  req.cert_file = cfg.operator_cert;
+  req.key_file = cfg.operator_key;
+  auto resp = net::HttpFetch(req);
+  if (!resp.ok()) {
+    r.error = resp.status().message();
+    return r;
+  }
+  if (resp->status != 200) {
+    r.error = "control API answered HTTP " + std::to_string(resp->status) + ": " + resp->body.substr(0, 200);
+    return r;
+  }
+  auto st = node::NodeStatusFromJson(resp->body);
+  if (!st.ok()) {
+    r.error = st.status().message();
+    return r;
+  }
+  r.reachable = true;
+  r.status = std::move(*st);
+  return r;
+}
+
+struct Style {
+  bool color = false;
+  std::string Green(const std::string& s) const { return color ? "\033[32m" + s + "\033[0m" : s; }
+  std::string Yellow(const std::string& s) const { return color ? "\033[33m" + s + "\033[0m" : s; }
+  std::string Red(const std::string& s) const { return color ? "\033[31m" + s + "\033[0m" : s; }
+  std::string Dim(const std::string& s) const { return color ? "\033[2m" + s + "\033[0m" : s; }
+  std::string Bold(const std::string& s) const { return color ? "\033[1m" + s + "\033[0m" : s; }
+};
+
+std::string Badge(const Style& st, std::string_view health) {
+  if (health == node::kHealthy) return st.Green("✓ HEALTHY");
+  if (health == "DOWN") return st.Red("✗ DOWN");
+  if (health == node::kFailed) return st.Red("✗ FAILED");
+  if (health == node::kNotImplemented) return st.Dim("○ NOT IMPLEMENTED");
+  if (health == node::kStarting) return st.Yellow("… STARTING");
+  return st.Yellow("⚠ " + std::string(health));
+}
+
+std::string Gb(uint64_t bytes) {
+  char buf[32];
+  double gb = double(bytes) / double(1ull << 30);
+  std::snprintf(buf, sizeof buf, gb >= 10 ? "%.0f GB" : "%.1f GB", gb);
+  return buf;
+}
+
+std::string Pad(const std::string& s, size_t width) {
+  // Pads by display width (count UTF-8 code points, not bytes).
+  size_t cps = 0;
+  for (unsigned char c : s) cps += (c & 0xC0) != 0x80;
+  return cps >= width ? s + " " : s + std::string(width - cps, ' ');
+}
+
+struct LayerSummary {
+  std::string layer;
+  int devices = 0;
+  int implemented = 0;
+  int unhealthy = 0;
+  uint64_t budget = 0;
+  std::optional<double> p99;
+  std::string reason;
+};
+
+std::string LayerDisplay(const std::string& layer) {
+  auto l = devices::ParseLayer(layer);
+  return l.ok() ? std::string(devices::LayerDisplayName(*l)) : layer;
+}
+
+std::vector<LayerSummary> Summarise(const NodeStatus& s) {
+  std::vector<LayerSummary> out;
+  for (const auto& d : s.devices) {
+    auto it = std::find_if(out.begin(), out.end(), [&](auto& l) { return l.layer == d.layer; });
+    if (it == out.end()) {
+      LayerSummary l;
+      l.layer = d.layer;
+      out.push_back(std::move(l));
+      it = out.end() - 1;
+    }
+    it->devices++;
+    it->budget += d.memory_budget_bytes;
+    if (d.health != node::kNotImplemented) {
+      it->implemented++;
+      if (d.health != node::kHealthy) {
+        it->unhealthy++;
+        if (it->reason.empty()) it->reason = "device " + std::to_string(d.id) + ": " + d.reason;
+      }
+    }
+    if (d.p99_latency_ms && (!it->p99 || *d.p99_latency_ms > *it->p99)) it->p99 = d.p99_latency_ms;
+  }
+  return out;
+}
+
+// Whole-cluster verdict: 0 healthy, 1 degraded or a node down.
+int Verdict(const std::vector<NodeReport>& reports) {
+  for (const auto& r : reports) {
+    if (!r.reachable || r.status.health != node::kHealthy) return 1;
+  }
+  return 0;
+}
+
+void RenderText(std::ostream& os, const std::vector<NodeReport>& reports, const Style& st) {
+  const std::string rule(66, '\0');
+  std::string line;
+  for (int i = 0; i < 66; ++i) line += "━";
+  os << st.Bold("DSMIL Cluster Status (v5.0)") << "\n" << line << "\n\n";
+  std::map<std::string, node::TenantStatus> tenants;
+  for (const auto& r : reports) {
+    if (!r.reachable) {
+      os << st.Bold(r.node.name) << " - " << r.node.url << "   " << Badge(st, "DOWN") << "\n";
+      os << "  └─ " << r.error << "\n\n";
+      continue;
+    }
+    const auto& s = r.status;
+    std::string up;
+    {
+      long secs = long(s.uptime_seconds);
+      up = secs < 120 ? std::to_string(secs) + "s" : secs < 7200 ? std::to_string(secs / 60) + "m" : std::to_string(secs / 3600) + "h";
+    }
+    os << st.Bold(r.node.name) << " (" << s.role_display << ") - " << s.address << "   " << Badge(st, s.health)
+       << st.Dim("   " + s.node + ", up " + up + ", " + Gb(s.rss_bytes) + " RSS") << "\n";
+    if (!s.reason.empty() && s.health != node::kHealthy) os << "  │  " << s.reason << "\n";
+    auto layers = Summarise(s);
+    size_t n_lines = layers.size() + s.components.size();
+    size_t i = 0;
+    for (const auto& l : layers) {
+      bool last = ++i == n_lines;
+      std::string health = l.implemented == 0 ? std::string(node::kNotImplemented)
+                           : l.unhealthy ? std::string(node::kDegraded)
+                                         : std::string(node::kHealthy);
+      std::string detail = "budget " + Gb(l.budget);
+      if (l.implemented > 0 && l.implemented < l.devices) {
+        detail += ", " + std::to_string(l.implemented) + "/" + std::to_string(l.devices) + " implemented";
+      }
+      if (l.p99) {
+        char buf[48];
+        std::snprintf(buf, sizeof buf, ", Latency: %.0fms (p99)", *l.p99);
+        detail += buf;
+      }
+      if (!l.reason.empty()) detail += ", " + l.reason;
+      os << "  " << (last ? "└─ " : "├─ ") << Pad(LayerDisplay(l.layer), 16)
+         << Pad("[" + std::to_string(l.devices) + (l.devices == 1 ? " device]" : " devices]"), 13)
+         << Pad(Badge(st, health), 19) << st.Dim(detail) << "\n";
+    }
+    for (const auto& c : s.components) {
+      bool last = ++i == n_lines;
+      os << "  " << (last ? "└─ " : "├─ ") << Pad(c.name, 29) << Pad(Badge(st, c.health), 19) << st.Dim(c.detail)
+         << "\n";
+    }
+    if (n_lines == 0) os << "  └─ " << st.Dim("(no devices)") << "\n";
+    os << "\n";
+    for (const auto& t : s.tenants) tenants.emplace(t.id, t);
+  }
+  if (!tenants.empty()) {
+    os << "Tenants:\n";
+    size_t i = 0;
+    for (const auto& [id, t] : tenants) {
+      os << "  " << (++i == tenants.size() ? "└─ " : "├─ ") << Pad(id, 7) << Pad("[" + t.roe_level + "]", 16);
+      std::string comps;
+      for (const auto& c : t.compartments) comps += (comps.empty() ? "" : "+") + c;
+      os << st.Dim(comps) << "\n";
+    }
+    os << "\n";
+  }
+  int down = 0, degraded = 0;
+  for (const auto& r : reports) {
+    if (!r.reachable) down++;
+    else if (r.status.health != node::kHealthy) degraded++;
+  }
+  os << "Overall Cluster Health: ";
+  if (reports.empty()) {
+    os << st.Yellow("⚠ UNKNOWN") << " (no nodes configured: dsmilctl config add-node NAME URL --cert CA)\n";
+  } else if (down) {
+    os << st.Red("✗ DEGRADED") << " (" << down << " of " << reports.size() << " nodes down)\n";
+  } else if (degraded) {
+    os << st.Yellow("⚠ DEGRADED") << " (" << degraded << " of " << reports.size() << " nodes degraded)\n";
+  } else {
+    os << st.Green("✓ HEALTHY") << " (" << reports.size() << " nodes)\n";
+  }
+}
+
+std::string RenderJson(const std::vector<NodeReport>& reports) {
+  nlohmann::json j;
+  j["nodes"] = nlohmann::json::array();
+  for (const auto& r : reports) {
+    nlohmann::json n = {{"name", r.node.name}, {"url", r.node.url}};
+    if (r.reachable) {
+      n["health"] = r.status.health;
+      n["status"] = nlohmann::json::parse(node::NodeStatusToJson(r.status));
+    } else {
+      n["health"] = "DOWN";
+      n["error"] = r.error;
+    }
+    j["nodes"].push_back(std::move(n));
+  }
+  j["healthy"] = Verdict(reports) == 0 && !reports.empty();
+  return j.dump(2);
+}
+
+std::string Upper(std::string s) {
+  for (auto& c : s) c = char(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
+static CommandGroup cluster_commands([](CLI::App& app, Context& ctx) {
+  // ---- config
+  auto* config = app.add_subcommand("config", "Nodes and operator identity dsmilctl uses");
+  config->require_subcommand(1);
+
+  struct AddNode {
+    std::string name, url, cert;
+  };
+  auto add = std::make_shared<AddNode>();
+  auto* add_node = config->add_subcommand("add-node", "Register (or update) a node's control API");
+  add_node->add_option("name", add->name, "Node name, e.g. NODE-A")->required();
+  add_node->add_option("url", add->url, "Control API URL, e.g. https://node-a.dsmil.local:8099")->required();
+  add_node->add_option("--cert", add->cert, "Certificate that authenticates the node (cluster CA)")->required();
+  add_node->callback([add, &ctx] {
+    if (add->url.rfind("https://", 0) != 0) return Fail(ctx, 2, "config add-node: URL must start with https:// (got '" + add->url + "')");
+    auto parsed = net::ParseHttpUrl(add->url);
+    if (!parsed.ok()) return Fail(ctx, 2, "config add-node: " + parsed.status().message());
+    if (access(add->cert.c_str(), R_OK) != 0) return Fail(ctx, 2, "config add-node: cannot read --cert " + add->cert);
+    auto cfg = LoadCtlConfig(ctx.config_path);
+    if (!cfg.ok()) return Fail(ctx, 2, cfg.status().message());
+    std::string name = Upper(add->name);
+    auto it = std::find_if(cfg->nodes.begin(), cfg->nodes.end(), [&](auto& n) { return n.name == name; });
+    std::string abs_cert = std::filesystem::absolute(add->cert).lexically_normal().string();
+    CtlNode n{name, add->url, abs_cert};
+    bool updated = it != cfg->nodes.end();
+    if (updated) *it = n; else cfg->nodes.push_back(n);
+    Status s = SaveCtlConfig(ctx.config_path, *cfg);
+    if (!s.ok()) return Fail(ctx, 2, s.message());
+    std::cout << (updated ? "updated " : "added ") << name << " " << add->url << " in " << ctx.config_path << "\n";
+  });
+
+  auto rm_name = std::make_shared<std::string>();
+  auto* rm = config->add_subcommand("remove-node", "Forget a node");
+  rm->add_option("name", *rm_name, "Node name")->required();
+  rm->callback([rm_name, &ctx] {
+    auto cfg = LoadCtlConfig(ctx.config_path);
+    if (!cfg.ok()) return Fail(ctx, 2, cfg.status().message());
+    std::string name = Upper(*rm_name);
+    auto before = cfg->nodes.size();
+    std::erase_if(cfg->nodes, [&](auto& n) { return n.name == name; });
+    if (cfg->nodes.size() == before) return Fail(ctx, 2, "config remove-node: no node named " + name);
+    Status s = SaveCtlConfig(ctx.config_path, *cfg);
+    if (!s.ok()) return Fail(ctx, 2, s.message());
+    std::cout << "removed " << name << "\n";
+  });
+
+  auto op = std::make_shared<std::pair<std::string, std::string>>();
+  auto* set_op = config->add_subcommand("set-operator", "Client certificate presented to control APIs");
+  set_op->add_option("--cert", op->first, "Operator certificate (PEM)")->required();
+  set_op->add_option("--key", op->second, "Operator private key (PEM, mode 0600)")->required();
+  set_op->callback([op, &ctx] {
+    for (const auto& f : {op->first, op->second}) {
+      if (access(f.c_str(), R_OK) != 0) return Fail(ctx, 2, "config set-operator: cannot read " + f);
+    }
+    auto cfg = LoadCtlConfig(ctx.config_path);
+    if (!cfg.ok()) return Fail(ctx, 2, cfg.status().message());
+    cfg->operator_cert = std::filesystem::absolute(op->first).lexically_normal().string();
+    cfg->operator_key = std::filesystem::absolute(op->second).lexically_normal().string();
+    Status s = SaveCtlConfig(ctx.config_path, *cfg);
+    if (!s.ok()) return Fail(ctx, 2, s.message());
+    std::cout << "operator certificate set in " << ctx.config_path << "\n";
+  });
+
+  auto* show = config->add_subcommand("show", "Print the configuration");
+  show->callback([&ctx] {
+    auto cfg = LoadCtlConfig(ctx.config_path);
+    if (!cfg.ok()) return Fail(ctx, 2, cfg.status().message());
+    std::cout << "config: " << ctx.config_path << "\noperator: " << (cfg->operator_cert.empty() ? "(none)" : cfg->operator_cert) << "\n";
+    for (const auto& n : cfg->nodes) std::cout << n.name << "  " << n.url << "  cert " << n.cert << "\n";
+  });
+
+  // ---- status
+  struct StatusOpts {
+    std::string node, output = "text";
+    bool watch = false;
+    double interval = 5, timeout = 3;
+  };
+  auto so = std::make_shared<StatusOpts>();
+  auto* status = app.add_subcommand("status", "Unified multi-node status (exit 0 healthy, 1 degraded/down)");
+  status->add_option("--node", so->node, "Only this node (e.g. NODE-A)");
+  status->add_option("-o,--output", so->output, "text or json")->check(CLI::IsMember({"text", "json"}));
+  status->add_flag("--watch", so->watch, "Refresh until interrupted");
+  status->add_option("--interval", so->interval, "Seconds between refreshes with --watch")->check(CLI::Range(0.2, 3600.0));
+  status->add_option("--timeout", so->timeout, "Seconds to wait for each node")->check(CLI::Range(0.1, 120.0));
+  status->callback([so, &ctx] {
+    auto cfg = LoadCtlConfig(ctx.config_path);
+    if (!cfg.ok()) return Fail(ctx, 2, cfg.status().message());
+    std::vector<CtlNode> nodes = cfg->nodes;
+    if (!so->node.empty()) {
+      std::string want = Upper(so->node);
+      std::erase_if(nodes, [&](auto& n) { return n.name != want; });
+      if (nodes.empty()) return Fail(ctx, 2, "status: no node named " + want + " in " + ctx.config_path);
+    }
+    Style style;
+    const char* no_color = std::getenv("NO_COLOR");
+    style.color = isatty(STDOUT_FILENO) && !(no_color && *no_color) && so->output == "text";
+    auto timeout = std::chrono::milliseconds(long(so->timeout * 1000));
+    for (;;) {
+      std::vector<std::future<NodeReport>> futures;
+      for (const auto& n : nodes) futures.push_back(std::async(std::launch::async, FetchNode, *cfg, n, timeout));
+      std::vector<NodeReport> reports;
+      for (auto& f : futures) reports.push_back(f.get());
+      std::ostringstream os;
+      if (so->output == "json") os << RenderJson(reports) << "\n";
+      else RenderText(os, reports, style);
+      if (so->watch && style.color) std::cout << "\033[H\033[2J";
+      std::cout << os.str() << std::flush;
+      ctx.exit_code = nodes.empty() ? 1 : Verdict(reports);
+      if (!so->watch) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(long(so->interval * 1000)));
+      if (!style.color) std::cout << "\n";
+    }
+  });
+});
+
+}  // namespace dsmil::ctl

@@ -1,0 +1,301 @@
+#include "node/node.h"
+
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "core/clock.h"
+#include "core/dsmil_metrics.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "devices/catalog.h"
+#include "devices/device.h"
+#include "net/http_server.h"
+
+namespace dsmil::node {
+namespace {
+
+constexpr char kVersion[] = "5.0.0";
+
+uint64_t RssBytes() {
+  std::ifstream f("/proc/self/statm");
+  uint64_t size = 0, resident = 0;
+  f >> size >> resident;
+  return resident * uint64_t(sysconf(_SC_PAGESIZE));
+}
+
+uint64_t MemTotalBytes() {
+  struct sysinfo si {};
+  if (sysinfo(&si) != 0) return 0;
+  return uint64_t(si.totalram) * si.mem_unit;
+}
+
+}  // namespace
+
+struct Node::Impl {
+  NodeConfig config;
+  Logger log;
+  Registry registry;
+  std::unique_ptr<StandardMetrics> metrics;
+  Family<Counter>* http_requests = nullptr;
+  std::vector<std::unique_ptr<devices::Device>> devices;
+  int64_t started_ns = 0;
+  std::unique_ptr<net::HttpServer> http;
+  std::unique_ptr<net::HttpServer> control;
+  std::atomic<bool> stopping{false};
+  std::once_flag stop_once;
+
+  explicit Impl(NodeConfig c) : config(std::move(c)) {}
+
+  // Components of the node other than devices.
+  std::vector<ComponentStatus> Components() const {
+    std::vector<ComponentStatus> out;
+    if (config.role == Role::kData) {
+      ComponentStatus dir{"Data directory", std::string(kHealthy), config.stores.path};
+      std::error_code ec;
+      if (config.stores.path.empty()) {
+        dir.health = kFailed;
+        dir.detail = "stores.path is not configured";
+      } else if (!std::filesystem::is_directory(config.stores.path, ec) || access(config.stores.path.c_str(), W_OK) != 0) {
+        dir.health = kFailed;
+        dir.detail = config.stores.path + " is not a writable directory";
+      }
+      out.push_back(dir);
+      for (const char* name : {"Streams (embedded)", "Archive (embedded)", "Vectors (embedded)", "Logs (embedded)"}) {
+        out.push_back({name, std::string(kNotImplemented), "store backend not implemented yet"});
+      }
+    }
+    return out;
+  }
+
+  // Latency of one device over all tenants and message types.
+  HistogramSnapshot DeviceLatency(const std::string& device_id) const {
+    HistogramSnapshot merged;
+    const auto& labels = metrics->request_latency_seconds.label_names();  // tenant_id, device_id, msg_type
+    size_t dev_index = 0;
+    while (dev_index < labels.size() && labels[dev_index] != "device_id") ++dev_index;
+    metrics->request_latency_seconds.ForEach([&](const auto& values, const HistogramSnapshot& snap) {
+      if (dev_index < values.size() && values[dev_index] == device_id) (void)merged.Merge(snap);
+    });
+    return merged;
+  }
+
+  NodeStatus Snapshot() const {
+    NodeStatus s;
+    s.node = config.name;
+    s.role = std::string(RoleName(config.role));
+    s.role_display = std::string(RoleDisplayName(config.role));
+    s.address = config.address;
+    s.version = kVersion;
+    s.uptime_seconds = double(DefaultClock().MonotonicNanos() - started_ns) / 1e9;
+    s.rss_bytes = RssBytes();
+    s.memory_total_bytes = MemTotalBytes();
+    std::string reason;
+    for (const auto& d : devices) {
+      DeviceStatus ds;
+      ds.id = d->id();
+      const devices::DeviceInfo* info = devices::FindDevice(d->id());
+      ds.name = info && !info->name.empty() ? std::string(info->name) : "Device " + std::to_string(d->id());
+      ds.layer = info ? std::string(devices::LayerName(info->layer)) : "UNASSIGNED";
+      ds.memory_budget_bytes = info ? info->memory_bytes() : 0;
+      char token[8];
+      std::snprintf(token, sizeof token, "0x%04X", unsigned(devices::TokenBase(d->id())));
+      ds.token_base = token;
+      ds.tenant = d->tenant();
+      auto h = d->Health();
+      ds.health = std::string(devices::DeviceStateName(h.state));
+      ds.reason = h.reason;
+      ds.memory_used_bytes = d->MemoryUsedBytes();
+      HistogramSnapshot lat = DeviceLatency(std::to_string(d->id()));
+      ds.requests = lat.count();
+      if (lat.count() > 0) ds.p99_latency_ms = lat.Quantile(0.99) * 1000.0;
+      if (h.state != devices::DeviceState::kHealthy && h.state != devices::DeviceState::kNotImplemented &&
+          reason.empty()) {
+        reason = "device " + std::to_string(ds.id) + " " + ds.health + ": " + h.reason;
+      }
+      s.devices.push_back(std::move(ds));
+    }
+    s.components = Components();
+    for (const auto& c : s.components) {
+      if (c.health != kHealthy && c.health != kNotImplemented && reason.empty()) reason = c.name + ": " + c.detail;
+    }
+    if (stopping.load()) reason = "shutting down";
+    s.health = reason.empty() ? std::string(kHealthy) : std::string(kDegraded);
+    s.reason = reason;
+    for (const auto& t : config.tenants) s.tenants.push_back({t.id, t.roe_level, t.compartments});
+    return s;
+  }
+
+  net::HttpResponse Healthz() const {
+    NodeStatus s = Snapshot();
+    nlohmann::json j = {{"node", s.node}, {"role", s.role}, {"version", s.version},
+                        {"timestamp", double(DefaultClock().NowUnixNanos()) / 1e9}};
+    net::HttpResponse r;
+    if (s.health == kHealthy) {
+      j["status"] = "healthy";
+    } else {
+      j["status"] = "unhealthy";
+      j["reason"] = s.reason;
+      r.status = 503;
+    }
+    r.body = j.dump() + "\n";
+    return r;
+  }
+
+  net::HttpResponse HandleHttp(const net::HttpRequest& req) {
+    net::HttpResponse r;
+    if (req.method != "GET" && req.method != "HEAD") {
+      r = net::HttpResponse::JsonError(405, "method " + req.method + " not allowed on " + req.path);
+    } else if (req.path == "/healthz") {
+      r = Healthz();
+    } else if (req.path == "/metrics") {
+      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      r.body = registry.Expose();
+    } else {
+      r = net::HttpResponse::JsonError(404, "no such endpoint: " + req.path + " (try /healthz or /metrics)");
+    }
+    http_requests->Labels({"http", req.path == "/healthz" || req.path == "/metrics" ? req.path : "other",
+                           std::to_string(r.status)})
+        .Inc();
+    return r;
+  }
+
+  net::HttpResponse HandleControl(const net::HttpRequest& req) {
+    net::HttpResponse r;
+    if (req.method != "GET") {
+      r = net::HttpResponse::JsonError(405, "method " + req.method + " not allowed on " + req.path);
+    } else if (req.path == "/v1/status") {
+      r.body = NodeStatusToJson(Snapshot()) + "\n";
+    } else if (req.path == "/healthz") {
+      r = Healthz();
+    } else {
+      r = net::HttpResponse::JsonError(404, "no such endpoint: " + req.path + " (try /v1/status)");
+    }
+    std::string path = req.path == "/v1/status" || req.path == "/healthz" ? req.path : "other";
+    http_requests->Labels({"control", path, std::to_string(r.status)}).Inc();
+    log.Info("control request", {{"path", req.path}, {"status", std::to_string(r.status)},
+                                 {"operator", req.client_cert_cn.value_or("")}, {"peer", req.peer_address}});
+    return r;
+  }
+};
+
+Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Node::~Node() { Stop(); }
+
+Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
+  auto impl = std::make_unique<Impl>(std::move(config));
+  Impl& m = *impl;
+  const NodeConfig& c = m.config;
+  m.started_ns = DefaultClock().MonotonicNanos();
+  
+  {
+    LoggerOptions lo;
+    lo.min_level = ParseLogLevel(c.log_level).ok() ? *ParseLogLevel(c.log_level) : LogLevel::kInfo;
+    std::vector<std::shared_ptr<LogSink>> sinks{std::make_shared<StderrSink>()};
+    if (!c.log_file.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(std::filesystem::path(c.log_file).parent_path(), ec);
+      auto file = FileSink::Open(c.log_file);
+      if (!file.ok()) return file.status().WithContext("logging.file");
+      sinks.push_back(*file);
+    }
+    lo.sink = std::make_shared<TeeSink>(std::move(sinks));
+    m.log = Logger(LogLabels{.node = c.name}, lo);
+  }
+  m.metrics = std::make_unique<StandardMetrics>(m.registry);
+  m.http_requests = &m.registry.AddCounter("dsmil_http_requests_total", "HTTP requests served by the node",
+                                            {"server", "path", "code"});
+  m.metrics->node_up.Labels({c.name, std::string(RoleName(c.role))}).Set(1);
+  m.metrics->SetBuildInfo(kVersion);
+  m.registry.AddGauge("dsmil_process_resident_memory_bytes", "Resident memory of the node process", {"node"})
+      .SetCallback({c.name}, [] { return double(RssBytes()); });
+
+  // Devices.
+  for (const auto& dc : c.devices) {
+    devices::DeviceContext ctx{dc.id, dc.tenant, c.name};
+    auto dev = devices::CreateDevice(ctx);
+    if (!dev.ok()) return dev.status().WithContext("device " + std::to_string(dc.id));
+    Status s = (*dev)->Start();
+    if (!s.ok()) return s.WithContext("device " + std::to_string(dc.id) + " failed to start");
+    m.devices.push_back(std::move(*dev));
+  }
+  // Active devices per layer, and memory per device, computed when scraped.
+  {
+    auto& active = m.registry.AddGauge("dsmil_active_devices", "Number of active devices", {"node", "layer"});
+    std::map<std::string, std::vector<const devices::Device*>> by_layer;
+    for (const auto& d : m.devices) {
+      const auto* info = devices::FindDevice(d->id());
+      by_layer[info ? std::string(devices::LayerName(info->layer)) : "UNASSIGNED"].push_back(d.get());
+    }
+    for (auto& [layer, devs] : by_layer) {
+      active.SetCallback({c.name, layer}, [devs] {
+        double n = 0;
+        for (const auto* d : devs) n += d->Health().state == devices::DeviceState::kHealthy;
+        return n;
+      });
+    }
+    auto& mem = m.metrics->memory_usage_bytes;
+    for (const auto& d : m.devices) {
+      const devices::Device* dev = d.get();
+      mem.SetCallback({std::to_string(d->id())}, [dev] { return double(dev->MemoryUsedBytes()); });
+    }
+  }
+
+  // Servers.
+  net::HttpServerOptions http;
+  http.host = c.http.host;
+  http.port = c.http.port;
+  http.threads = 1;
+  http.handler = [&m](const net::HttpRequest& r) { return m.HandleHttp(r); };
+  auto hs = net::HttpServer::Start(std::move(http));
+  if (!hs.ok()) return hs.status().WithContext("listen.http");
+  m.http = std::move(*hs);
+
+  net::HttpServerOptions control;
+  control.host = c.control.host;
+  control.port = c.control.port;
+  control.threads = 1;
+  control.tls = net::TlsOptions{c.tls_cert, c.tls_key, c.tls_ca, /*require_client_cert=*/true};
+  control.handler = [&m](const net::HttpRequest& r) { return m.HandleControl(r); };
+  auto cs = net::HttpServer::Start(std::move(control));
+  if (!cs.ok()) {
+    m.http->Stop();
+    return cs.status().WithContext("listen.control");
+  }
+  m.control = std::move(*cs);
+
+  size_t implemented = 0;
+  for (const auto& d : m.devices) implemented += d->Health().state != devices::DeviceState::kNotImplemented;
+  m.log.Info("node started", {{"role", std::string(RoleName(c.role))},
+                              {"http", c.http.host + ":" + std::to_string(m.http->port())},
+                              {"control", c.control.host + ":" + std::to_string(m.control->port())},
+                              {"devices", std::to_string(m.devices.size())},
+                              {"implemented", std::to_string(implemented)}});
+  return std::unique_ptr<Node>(new Node(std::move(impl)));
+}
+
+void Node::Stop() {
+  if (!impl_) return;
+  std::call_once(impl_->stop_once, [this] {
+    Impl& m = *impl_;
+    m.stopping = true;
+    m.log.Info("node stopping", {});
+    if (m.control) m.control->Stop();
+    if (m.http) m.http->Stop();
+    for (auto& d : m.devices) d->Stop();
+    m.log.Info("node stopped", {});
+  });
+}
+
+NodeStatus Node::Snapshot() const { return impl_->Snapshot(); }
+std::string Node::UnhealthyReason() const { return impl_->Snapshot().reason; }
+uint16_t Node::http_port() const { return impl_->http->port(); }
+uint16_t Node::control_port() const { return impl_->control->port(); }
+
+}  // namespace dsmil::node

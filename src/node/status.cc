@@ -1,0 +1,120 @@
+#include "node/status.h"
+
+#include <nlohmann/json.hpp>
+
+namespace dsmil::node {
+
+using nlohmann::json;
+
+std::string NodeStatusToJson(const NodeStatus& s) {
+  json j;
+  j["node"] = s.node;
+  j["role"] = s.role;
+  j["role_display"] = s.role_display;
+  j["address"] = s.address;
+  j["version"] = s.version;
+  j["health"] = s.health;
+  j["reason"] = s.reason;
+  j["uptime_seconds"] = s.uptime_seconds;
+  j["memory"] = {{"rss_bytes", s.rss_bytes}, {"total_bytes", s.memory_total_bytes}};
+  j["devices"] = json::array();
+  for (const auto& d : s.devices) {
+    json dj = {{"id", d.id},
+               {"name", d.name},
+               {"layer", d.layer},
+               {"tenant", d.tenant},
+               {"health", d.health},
+               {"reason", d.reason},
+               {"requests", d.requests},
+               {"memory_budget_bytes", d.memory_budget_bytes},
+               {"memory_used_bytes", d.memory_used_bytes},
+               {"token_base", d.token_base}};
+    dj["p99_latency_ms"] = d.p99_latency_ms ? json(*d.p99_latency_ms) : json(nullptr);
+    j["devices"].push_back(std::move(dj));
+  }
+  j["components"] = json::array();
+  for (const auto& c : s.components) {
+    j["components"].push_back({{"name", c.name}, {"health", c.health}, {"detail", c.detail}});
+  }
+  j["tenants"] = json::array();
+  for (const auto& t : s.tenants) {
+    j["tenants"].push_back({{"id", t.id}, {"roe_level", t.roe_level}, {"compartments", t.compartments}});
+  }
+  return j.dump();
+}
+
+namespace {
+
+template <typename T>
+Status Get(const json& j, const char* key, T* out, const std::string& where) {
+  auto it = j.find(key);
+  if (it == j.end()) return Status::InvalidArgument("status JSON: " + where + key + ": missing");
+  try {
+    *out = it->get<T>();
+  } catch (const json::exception&) {
+    return Status::InvalidArgument("status JSON: " + where + key + ": wrong type (" + it->type_name() + ")");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<NodeStatus> NodeStatusFromJson(std::string_view text) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Status::InvalidArgument("status JSON: not valid JSON");
+  if (!j.is_object()) return Status::InvalidArgument("status JSON: not an object");
+  NodeStatus s;
+  DSMIL_RETURN_IF_ERROR(Get(j, "node", &s.node, ""));
+  DSMIL_RETURN_IF_ERROR(Get(j, "role", &s.role, ""));
+  DSMIL_RETURN_IF_ERROR(Get(j, "role_display", &s.role_display, ""));
+  DSMIL_RETURN_IF_ERROR(Get(j, "address", &s.address, ""));
+  DSMIL_RETURN_IF_ERROR(Get(j, "version", &s.version, ""));
+  DSMIL_RETURN_IF_ERROR(Get(j, "health", &s.health, ""));
+  DSMIL_RETURN_IF_ERROR(Get(j, "reason", &s.reason, ""));
+  DSMIL_RETURN_IF_ERROR(Get(j, "uptime_seconds", &s.uptime_seconds, ""));
+  if (auto m = j.find("memory"); m != j.end() && m->is_object()) {
+    DSMIL_RETURN_IF_ERROR(Get(*m, "rss_bytes", &s.rss_bytes, "memory."));
+    DSMIL_RETURN_IF_ERROR(Get(*m, "total_bytes", &s.memory_total_bytes, "memory."));
+  }
+  json devices = j.value("devices", json::array());
+  if (!devices.is_array()) return Status::InvalidArgument("status JSON: devices: not an array");
+  for (size_t i = 0; i < devices.size(); ++i) {
+    const json& dj = devices[i];
+    std::string w = "devices[" + std::to_string(i) + "].";
+    if (!dj.is_object()) return Status::InvalidArgument("status JSON: " + w + ": not an object");
+    DeviceStatus d;
+    DSMIL_RETURN_IF_ERROR(Get(dj, "id", &d.id, w));
+    DSMIL_RETURN_IF_ERROR(Get(dj, "name", &d.name, w));
+    DSMIL_RETURN_IF_ERROR(Get(dj, "layer", &d.layer, w));
+    DSMIL_RETURN_IF_ERROR(Get(dj, "tenant", &d.tenant, w));
+    DSMIL_RETURN_IF_ERROR(Get(dj, "health", &d.health, w));
+    DSMIL_RETURN_IF_ERROR(Get(dj, "reason", &d.reason, w));
+    DSMIL_RETURN_IF_ERROR(Get(dj, "requests", &d.requests, w));
+    DSMIL_RETURN_IF_ERROR(Get(dj, "memory_budget_bytes", &d.memory_budget_bytes, w));
+    DSMIL_RETURN_IF_ERROR(Get(dj, "memory_used_bytes", &d.memory_used_bytes, w));
+    DSMIL_RETURN_IF_ERROR(Get(dj, "token_base", &d.token_base, w));
+    if (auto p = dj.find("p99_latency_ms"); p != dj.end() && p->is_number()) d.p99_latency_ms = p->get<double>();
+    s.devices.push_back(std::move(d));
+  }
+  json comps = j.value("components", json::array());
+  for (size_t i = 0; comps.is_array() && i < comps.size(); ++i) {
+    ComponentStatus c;
+    std::string w = "components[" + std::to_string(i) + "].";
+    DSMIL_RETURN_IF_ERROR(Get(comps[i], "name", &c.name, w));
+    DSMIL_RETURN_IF_ERROR(Get(comps[i], "health", &c.health, w));
+    DSMIL_RETURN_IF_ERROR(Get(comps[i], "detail", &c.detail, w));
+    s.components.push_back(std::move(c));
+  }
+  json tenants = j.value("tenants", json::array());
+  for (size_t i = 0; tenants.is_array() && i < tenants.size(); ++i) {
+    TenantStatus t;
+    std::string w = "tenants[" + std::to_string(i) + "].";
+    DSMIL_RETURN_IF_ERROR(Get(tenants[i], "id", &t.id, w));
+    DSMIL_RETURN_IF_ERROR(Get(tenants[i], "roe_level", &t.roe_level, w));
+    DSMIL_RETURN_IF_ERROR(Get(tenants[i], "compartments", &t.compartments, w));
+    s.tenants.push_back(std::move(t));
+  }
+  return s;
+}
+
+}  // namespace dsmil::node
