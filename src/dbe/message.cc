@@ -1,5 +1,7 @@
 #include "dbe/message.h"
 
+#include "dbe/registry_data.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -24,16 +26,17 @@ std::string TlvLabel(uint16_t type, size_t index) {
          TlvTypeHex(type) + ")";
 }
 
-Status CheckDevice(const char* which, uint16_t id) {
-  if (id <= kMaxDeviceId || id == kNoDevice) return Status::Ok();
+inline bool DeviceOk(uint16_t id) { return id <= kMaxDeviceId || id == kNoDevice; }
+
+Status DeviceError(const char* which, uint16_t id) {
   return Status::InvalidArgument(std::string("dbe: ") + which + " device " + std::to_string(id) +
                                  " out of range (0..103, or 0xFFFF for none)");
 }
 
 // Header rules shared by Encode and Decode (magic, version and length are
 // checked by the callers). Returns the message type's spec.
-Result<const MsgSpec*> CheckHeader(uint8_t msg_type, uint16_t flags, uint16_t src,
-                                   uint16_t dst) {
+Result<const MsgSpec*> CheckHeaderSlow(uint8_t msg_type, uint16_t flags, uint16_t src,
+                                       uint16_t dst) {
   const MsgSpec* spec = FindMsgSpec(msg_type);
   if (spec == nullptr) {
     if (msg_type >= kSessionMsgTypeFirst && msg_type <= kSessionMsgTypeLast) {
@@ -50,14 +53,61 @@ Result<const MsgSpec*> CheckHeader(uint8_t msg_type, uint16_t flags, uint16_t sr
     return Status::InvalidArgument("dbe: flag MORE is only allowed on responses, not on " +
                                    std::string(spec->name));
   }
-  DSMIL_RETURN_IF_ERROR(CheckDevice("source", src));
-  DSMIL_RETURN_IF_ERROR(CheckDevice("destination", dst));
+  if (!DeviceOk(src)) return DeviceError("source", src);
+  if (!DeviceOk(dst)) return DeviceError("destination", dst);
   return spec;
 }
 
+// The header check's fast path: the spec when every rule holds, else nullptr
+// (then CheckHeaderSlow names the problem).
+inline const MsgSpec* HeaderSpecIfValid(uint8_t msg_type, uint16_t flags, uint16_t src,
+                                        uint16_t dst) {
+  uint8_t i = internal::kMsgIndex[msg_type];
+  if (i == 0xFF || (flags & ~kKnownFlags) || !DeviceOk(src) || !DeviceOk(dst)) return nullptr;
+  const MsgSpec* spec = &internal::kMsgSpecs[i];
+  if ((flags & kFlagMore) && (spec->kind != MsgKind::kResponse || spec->type == MsgType::kError)) {
+    return nullptr;
+  }
+  return spec;
+}
+
+// Which registered TLV codes (all < 0x100) a frame carries.
+struct Presence {
+  uint64_t bits[4] = {0, 0, 0, 0};
+  constexpr void Add(uint16_t code) {
+    if (code < 0x100) bits[code >> 6] |= uint64_t(1) << (code & 63);
+  }
+  constexpr bool operator()(TlvType t) const {
+    uint16_t code = uint16_t(t);
+    return code < 0x100 && (bits[code >> 6] >> (code & 63)) & 1;
+  }
+  bool Covers(const Presence& need) const {
+    return ((bits[0] & need.bits[0]) == need.bits[0]) & ((bits[1] & need.bits[1]) == need.bits[1]) &
+           ((bits[2] & need.bits[2]) == need.bits[2]) & ((bits[3] & need.bits[3]) == need.bits[3]);
+  }
+};
+
+// The TLVs each message type must carry, as presence masks indexed like
+// kMsgSpecs.
+constexpr auto kRequired = [] {
+  std::array<Presence, std::size(internal::kMsgSpecs)> masks{};
+  for (size_t i = 0; i < masks.size(); ++i) {
+    const MsgSpec& spec = internal::kMsgSpecs[i];
+    masks[i].Add(uint16_t(TlvType::kTenantId));
+    if (spec.kind != MsgKind::kEvent && spec.type != MsgType::kError) {
+      masks[i].Add(uint16_t(TlvType::kRequestId));
+    }
+    for (TlvType t : spec.required) masks[i].Add(uint16_t(t));
+  }
+  return masks;
+}();
+
+inline const Presence& RequiredOf(const MsgSpec* spec) {
+  return kRequired[size_t(spec - internal::kMsgSpecs)];
+}
+
 // Mandatory TLVs. `has` answers whether a TLV type is present.
-template <typename HasFn>
-Status CheckMandatory(const MsgSpec& spec, HasFn has) {
+Status CheckMandatory(const MsgSpec& spec, const Presence& has) {
   if (!has(TlvType::kTenantId)) {
     return Status::InvalidArgument("dbe: missing TENANT_ID (TLV 0x0001), mandatory in every frame");
   }
@@ -145,6 +195,25 @@ Result<uint64_t> GetU64Of(const M& m, TlvType t) {
   return GetU64BE(v.data());
 }
 
+// memcpy for the short values that dominate frames (ids, names): fixed-size
+// copies the compiler inlines, instead of a library call per TLV.
+inline void CopyBytes(uint8_t* dst, const uint8_t* src, size_t n) {
+  if (n >= 32) {
+    std::memcpy(dst, src, n);
+  } else if (n >= 16) {
+    std::memcpy(dst, src, 16);
+    std::memcpy(dst + n - 16, src + n - 16, 16);
+  } else if (n >= 8) {
+    std::memcpy(dst, src, 8);
+    std::memcpy(dst + n - 8, src + n - 8, 8);
+  } else if (n >= 4) {
+    std::memcpy(dst, src, 4);
+    std::memcpy(dst + n - 4, src + n - 4, 4);
+  } else {
+    for (size_t i = 0; i < n; ++i) dst[i] = src[i];
+  }
+}
+
 void WriteHeader(const Header& h, size_t payload_length, uint8_t* p) {
   PutU32BE(p + kOffMagic, kMagic);
   p[kOffVersion] = kVersion;
@@ -193,7 +262,7 @@ Message Message::FromView(const MessageView& view) {
   size_t off = 0;
   for (size_t i = 0; i < view.tlv_count(); ++i) {
     const TlvView& t = view.tlv(i);
-    if (!t.value.empty()) std::memcpy(m.arena_.data() + off, t.value.data(), t.value.size());
+    CopyBytes(m.arena_.data() + off, t.value.data(), t.value.size());
     m.entries_.push_back(Entry{t.type, uint32_t(off), uint32_t(t.value.size())});
     off += t.value.size();
   }
@@ -323,14 +392,15 @@ Status DecodeView(ByteView frame, MessageView* out) {
   h.dst_device = GetU16BE(p + kOffDstDevice);
   h.sequence = GetU64BE(p + kOffSequence);
   h.timestamp_ns = GetU64BE(p + kOffTimestamp);
-  DSMIL_ASSIGN_OR_RETURN(const MsgSpec* spec,
-                         CheckHeader(msg_type, h.flags, h.src_device, h.dst_device));
+  const MsgSpec* spec = HeaderSpecIfValid(msg_type, h.flags, h.src_device, h.dst_device);
+  if (spec == nullptr) return CheckHeaderSlow(msg_type, h.flags, h.src_device, h.dst_device).status();
   h.type = spec->type;
 
   size_t pos = kHeaderSize;
   size_t end = total;
   size_t n = 0;
   uint32_t prev_type = 0;  // 0x0000 is never valid, so any first type ascends
+  Presence present;
   while (pos < end) {
     size_t left = end - pos;
     if (n == kMaxTlvCount) {
@@ -361,7 +431,8 @@ Status DecodeView(ByteView frame, MessageView* out) {
                                      " (TLVs must ascend by type)");
     }
     ByteView value(p + pos + kTlvHeaderSize, length);
-    DSMIL_RETURN_IF_ERROR(ValidateTlvValue(type, value, n));
+    if (!internal::TlvValueValidInline(type, value)) return ValidateTlvValue(type, value, n);
+    present.Add(type);
     view.tlvs_[n] = TlvView{type, value};
     ++n;
     prev_type = type;
@@ -369,7 +440,8 @@ Status DecodeView(ByteView frame, MessageView* out) {
   }
   view.count_ = n;
   view.frame_size_ = total;
-  return CheckMandatory(*spec, [&view](TlvType t) { return view.Has(t); });
+  if (present.Covers(RequiredOf(spec))) return Status::Ok();
+  return CheckMandatory(*spec, present);
 }
 
 Result<MessageView> DecodeView(ByteView frame) {
@@ -392,17 +464,21 @@ size_t EncodedSize(const Message& msg) {
 
 Status EncodeTo(const Message& msg, Bytes* out) {
   const Header& h = msg.header();
-  DSMIL_ASSIGN_OR_RETURN(const MsgSpec* spec,
-                         CheckHeader(uint8_t(h.type), h.flags, h.src_device, h.dst_device));
+  const MsgSpec* spec = HeaderSpecIfValid(uint8_t(h.type), h.flags, h.src_device, h.dst_device);
+  if (spec == nullptr) {
+    return CheckHeaderSlow(uint8_t(h.type), h.flags, h.src_device, h.dst_device).status();
+  }
   size_t count = msg.tlv_count();
   if (count > kMaxTlvCount) {
     return Status::ResourceExhausted("dbe: " + std::to_string(count) + " TLVs exceed the limit of " +
                                      std::to_string(kMaxTlvCount));
   }
   size_t size = kHeaderSize;
+  Presence present;
   for (size_t i = 0; i < count; ++i) {
     TlvView t = msg.tlv(i);
-    DSMIL_RETURN_IF_ERROR(ValidateTlvValue(t.type, t.value, i));
+    if (!internal::TlvValueValidInline(t.type, t.value)) return ValidateTlvValue(t.type, t.value, i);
+    present.Add(t.type);
     size += kTlvHeaderSize + t.value.size();
     if (size > kMaxFrameSize) {
       return Status::ResourceExhausted("dbe: frame exceeds the limit of " +
@@ -411,7 +487,7 @@ Status EncodeTo(const Message& msg, Bytes* out) {
                                        std::string(TlvTypeName(t.type)) + ")");
     }
   }
-  DSMIL_RETURN_IF_ERROR(CheckMandatory(*spec, [&msg](TlvType t) { return msg.Has(t); }));
+  if (!present.Covers(RequiredOf(spec))) return CheckMandatory(*spec, present);
 
   size_t start = out->size();
   out->resize(start + size);
@@ -422,7 +498,7 @@ Status EncodeTo(const Message& msg, Bytes* out) {
     TlvView t = msg.tlv(i);
     PutU16BE(p, t.type);
     PutU32BE(p + 2, uint32_t(t.value.size()));
-    if (!t.value.empty()) std::memcpy(p + kTlvHeaderSize, t.value.data(), t.value.size());
+    CopyBytes(p + kTlvHeaderSize, t.value.data(), t.value.size());
     p += kTlvHeaderSize + t.value.size();
   }
   return Status::Ok();

@@ -1,126 +1,23 @@
 #include "dbe/registry.h"
 
+#include "dbe/registry_data.h"
+
 #include <array>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 
 namespace dsmil::dbe {
 namespace {
 
-constexpr TlvType kReqChat[] = {TlvType::kPayload};
-constexpr TlvType kReqEmbedResp[] = {TlvType::kEmbedding};
-constexpr TlvType kReqEvent[] = {TlvType::kEventId};
-constexpr TlvType kReqError[] = {TlvType::kErrorCode, TlvType::kErrorReason};
+using namespace internal;  // NOLINT(google-build-using-namespace)
 
-constexpr MsgSpec kMsgSpecs[] = {
-    {MsgType::kHealthPing, "HEALTH_PING", MsgKind::kRequest, {}},
-    {MsgType::kHealthPong, "HEALTH_PONG", MsgKind::kResponse, {}},
-    {MsgType::kL3Event, "L3_EVENT", MsgKind::kEvent, kReqEvent},
-    {MsgType::kL3Decision, "L3_DECISION", MsgKind::kEvent, kReqEvent},
-    {MsgType::kL4Classification, "L4_CLASSIFICATION", MsgKind::kEvent, kReqEvent},
-    {MsgType::kSocEvent, "SOC_EVENT", MsgKind::kEvent, kReqEvent},
-    {MsgType::kL5ForecastReq, "L5_FORECAST_REQ", MsgKind::kRequest, {}},
-    {MsgType::kL5ForecastResp, "L5_FORECAST_RESP", MsgKind::kResponse, {}},
-    {MsgType::kL6RiskReq, "L6_RISK_REQ", MsgKind::kRequest, {}},
-    {MsgType::kL6RiskResp, "L6_RISK_RESP", MsgKind::kResponse, {}},
-    {MsgType::kL7ChatReq, "L7_CHAT_REQ", MsgKind::kRequest, kReqChat},
-    {MsgType::kL7ChatResp, "L7_CHAT_RESP", MsgKind::kResponse, kReqChat},
-    {MsgType::kL7EmbedReq, "L7_EMBED_REQ", MsgKind::kRequest, kReqChat},
-    {MsgType::kL7EmbedResp, "L7_EMBED_RESP", MsgKind::kResponse, kReqEmbedResp},
-    {MsgType::kL7RagQuery, "L7_RAG_QUERY", MsgKind::kRequest, kReqChat},
-    {MsgType::kL7RagResult, "L7_RAG_RESULT", MsgKind::kResponse, {}},
-    {MsgType::kL8SocEventEnrichment, "L8_SOC_EVENT_ENRICHMENT", MsgKind::kRequest, kReqEvent},
-    {MsgType::kL8Proposal, "L8_PROPOSAL", MsgKind::kResponse, {}},
-    {MsgType::kL9CoaReq, "L9_COA_REQ", MsgKind::kRequest, {}},
-    {MsgType::kL9CoaResp, "L9_COA_RESP", MsgKind::kResponse, {}},
-    {MsgType::kL9Nc3Query, "L9_NC3_QUERY", MsgKind::kRequest, {}},
-    {MsgType::kL9Nc3Resp, "L9_NC3_RESP", MsgKind::kResponse, {}},
-    {MsgType::kError, "ERROR", MsgKind::kResponse, kReqError},
-};
-
-constexpr uint32_t kU32Max = std::numeric_limits<uint32_t>::max();
-
-constexpr TlvSpec kTlvSpecs[] = {
-    {TlvType::kTenantId, "TENANT_ID", ValueKind::kTenant, 1, kTenantIdMaxLength, 0},
-    {TlvType::kRequestId, "REQUEST_ID", ValueKind::kToken, 1, 64, 0},
-    {TlvType::kUserId, "USER_ID", ValueKind::kToken, 1, 128, 0},
-    {TlvType::kEventId, "EVENT_ID", ValueKind::kToken, 1, 64, 0},
-    {TlvType::kRoeLevel, "ROE_LEVEL", ValueKind::kRoeLevel, 1, 32, 0},
-    {TlvType::kCompartmentMask, "COMPARTMENT_MASK", ValueKind::kU64Mask, 8, 8, kKnownCompartments},
-    {TlvType::kClassification, "CLASSIFICATION", ValueKind::kU8, 1, 1,
-     uint64_t(Classification::kTopSecret)},
-    {TlvType::kL7ClaimToken, "L7_CLAIM_TOKEN", ValueKind::kBytes, 1, 16384, 0},
-    {TlvType::kRoeTokenId, "ROE_TOKEN_ID", ValueKind::kToken, 1, 128, 0},
-    {TlvType::kTwoPersonSignerA, "TWO_PERSON_SIGNER_A", ValueKind::kToken, 1, 128, 0},
-    {TlvType::kTwoPersonSignerB, "TWO_PERSON_SIGNER_B", ValueKind::kToken, 1, 128, 0},
-    {TlvType::kTwoPersonSigA, "TWO_PERSON_SIG_A", ValueKind::kBytes, kMlDsa87SignatureSize,
-     kMlDsa87SignatureSize, 0},
-    {TlvType::kTwoPersonSigB, "TWO_PERSON_SIG_B", ValueKind::kBytes, kMlDsa87SignatureSize,
-     kMlDsa87SignatureSize, 0},
-    {TlvType::kModel, "MODEL", ValueKind::kToken, 1, 128, 0},
-    {TlvType::kProfile, "PROFILE", ValueKind::kToken, 1, 64, 0},
-    {TlvType::kContentType, "CONTENT_TYPE", ValueKind::kU8, 1, 1, uint64_t(ContentType::kBinary)},
-    {TlvType::kMaxTokens, "MAX_TOKENS", ValueKind::kU32, 4, 4, 0},
-    {TlvType::kTokenCount, "TOKEN_COUNT", ValueKind::kU32, 4, 4, 0},
-    {TlvType::kEmbedding, "EMBEDDING", ValueKind::kF32Vector, 4, 65536, 0},
-    {TlvType::kErrorCode, "ERROR_CODE", ValueKind::kU16, 2, 2, 0xFFFF},
-    {TlvType::kErrorReason, "ERROR_REASON", ValueKind::kSymbol, 1, 64, 0},
-    {TlvType::kErrorDetail, "ERROR_DETAIL", ValueKind::kText, 1, 1024, 0},
-    {TlvType::kPayload, "PAYLOAD", ValueKind::kBytes, 0, kU32Max, 0},
-};
-
-// Index tables: code -> position in the spec arrays (0xFF = none).
-struct Index {
-  std::array<uint8_t, 256> msg;
-  std::array<uint8_t, 256> tlv;  // registered TLV codes are all < 0x100
-  Index() {
-    msg.fill(0xFF);
-    tlv.fill(0xFF);
-    for (size_t i = 0; i < std::size(kMsgSpecs); ++i) msg[uint8_t(kMsgSpecs[i].type)] = uint8_t(i);
-    for (size_t i = 0; i < std::size(kTlvSpecs); ++i) tlv[uint16_t(kTlvSpecs[i].type)] = uint8_t(i);
-  }
-};
-const Index& GetIndex() {
-  static const Index index;
-  return index;
-}
-
-bool IsUpperAlnumUnderscore(uint8_t c) {
-  return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-}
+bool IsUpperAlnumUnderscore(uint8_t c) { return kCharClass[c] & kClassUpper; }
 
 std::string Hex2(uint8_t v) {
   char buf[8];
   std::snprintf(buf, sizeof(buf), "0x%02X", v);
   return buf;
-}
-
-// Offset of the first byte that breaks UTF-8 well-formedness (RFC 3629: no
-// overlong forms, no surrogates, <= U+10FFFF), or value.size() if none.
-size_t FirstBadUtf8(ByteView v) {
-  size_t i = 0, n = v.size();
-  while (i < n) {
-    uint8_t c = v[i];
-    if (c < 0x80) { ++i; continue; }
-    size_t len;
-    uint8_t lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) len = 2;
-    else if (c == 0xE0) { len = 3; lo = 0xA0; }
-    else if (c >= 0xE1 && c <= 0xEC) len = 3;
-    else if (c == 0xED) { len = 3; hi = 0x9F; }
-    else if (c >= 0xEE && c <= 0xEF) len = 3;
-    else if (c == 0xF0) { len = 4; lo = 0x90; }
-    else if (c >= 0xF1 && c <= 0xF3) len = 4;
-    else if (c == 0xF4) { len = 4; hi = 0x8F; }
-    else return i;
-    if (n - i < len) return i;
-    if (v[i + 1] < lo || v[i + 1] > hi) return i;
-    for (size_t k = 2; k < len; ++k) {
-      if (v[i + k] < 0x80 || v[i + k] > 0xBF) return i;
-    }
-    i += len;
-  }
-  return n;
 }
 
 std::string TlvLabel(uint16_t code, size_t index) {
@@ -175,14 +72,12 @@ std::span<const MsgSpec> AllMsgSpecs() { return kMsgSpecs; }
 std::span<const TlvSpec> AllTlvSpecs() { return kTlvSpecs; }
 
 const MsgSpec* FindMsgSpec(uint8_t code) {
-  uint8_t i = GetIndex().msg[code];
+  uint8_t i = kMsgIndex[code];
   return i == 0xFF ? nullptr : &kMsgSpecs[i];
 }
 
 const TlvSpec* FindTlvSpec(uint16_t code) {
-  if (code >= 0x100) return nullptr;
-  uint8_t i = GetIndex().tlv[code];
-  return i == 0xFF ? nullptr : &kTlvSpecs[i];
+  return TlvSpecOf(code);
 }
 
 std::string_view MsgTypeName(uint8_t code) {
@@ -241,7 +136,10 @@ Result<TlvType> ParseTlvType(std::string_view text) {
   return Status::NotFound("dbe: unknown TLV type '" + std::string(text) + "'");
 }
 
-Status ValidateTlvValue(uint16_t code, ByteView value, size_t index) {
+bool TlvValueValid(uint16_t code, ByteView value) { return TlvValueValidInline(code, value); }
+
+// Names what is wrong with a value that TlvValueValid refused.
+static Status DescribeBadTlvValue(uint16_t code, ByteView value, size_t index) {
   const TlvSpec* spec = FindTlvSpec(code);
   if (spec == nullptr) {
     if (IsIgnorableTlv(code)) return Status::Ok();
@@ -335,6 +233,15 @@ Status ValidateTlvValue(uint16_t code, ByteView value, size_t index) {
   return Status::Internal("dbe: unhandled value kind");
 }
 
+Status ValidateTlvValue(uint16_t code, ByteView value, size_t index) {
+  if (TlvValueValid(code, value)) return Status::Ok();
+  Status s = DescribeBadTlvValue(code, value, index);
+  if (s.ok()) {
+    return Status::Internal(TlvLabel(code, index) + ": refused but no reason found");
+  }
+  return s;
+}
+
 std::string_view ClassificationName(Classification c) {
   size_t i = size_t(c);
   return i < std::size(kClassificationNames) ? kClassificationNames[i] : "UNKNOWN";
@@ -402,11 +309,6 @@ Result<uint64_t> ParseCompartmentMask(std::string_view text) {
   return mask;
 }
 
-bool IsRoeLevel(std::string_view level) {
-  for (const char* l : kRoeLevels) {
-    if (level == l) return true;
-  }
-  return false;
-}
+bool IsRoeLevel(std::string_view level) { return IsRoeLevelName(level); }
 
 }  // namespace dsmil::dbe

@@ -89,6 +89,10 @@ std::string TlvTypeHex(uint16_t code);
 // Parses "TENANT_ID" (any case) or "0x0001"/"0x1"; only registered types.
 Result<TlvType> ParseTlvType(std::string_view text);
 
+// True when `value` is valid for TLV `code` (registered or ignorable); the
+// fast check of the codec, which builds no message.
+bool TlvValueValid(uint16_t code, ByteView value);
+
 // Checks `value` against the spec of TLV `code` (registered or ignorable).
 // `index` is the TLV's position in the frame, for the message. Returns
 // InvalidArgument naming the TLV and the problem.

@@ -128,6 +128,25 @@ TEST(DbeRegistry, ValueChecks) {
   EXPECT_FALSE(ValidateTlvValue(0x0060, {}, 0).ok());  // session range, not registered
 }
 
+TEST(DbeRegistry, TokenCheckAgreesWithTheDefinitionAtEveryPosition) {
+  // The token check works eight bytes at a time; compare it with the plain
+  // definition (0x21..0x7E) for every byte value at every position.
+  for (size_t len = 1; len <= 24; ++len) {
+    for (size_t pos = 0; pos < len; ++pos) {
+      for (int b = 0; b < 256; ++b) {
+        std::string v(len, 'a');
+        v[pos] = char(b);
+        bool want = b >= 0x21 && b <= 0x7E;
+        ASSERT_EQ(TlvValueValid(uint16_t(TlvType::kRequestId), AsBytes(v)), want)
+            << "len " << len << " pos " << pos << " byte " << b;
+      }
+    }
+  }
+  // Boundary neighbours around a bad byte must not mask it.
+  EXPECT_FALSE(TlvValueValid(uint16_t(TlvType::kRequestId), AsBytes(std::string("~~~~~~~\x20~~~~~~~~"))));
+  EXPECT_TRUE(TlvValueValid(uint16_t(TlvType::kRequestId), AsBytes(std::string("!!!!!!!!~~~~~~~~!"))));
+}
+
 TEST(DbeRegistry, ClassificationAndCompartments) {
   EXPECT_EQ(ClassificationName(Classification::kTopSecret), "TOP_SECRET");
   EXPECT_EQ(ParseClassification("secret").value(), Classification::kSecret);
