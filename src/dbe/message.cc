@@ -306,14 +306,32 @@ Message& Message::SetRaw(uint16_t type, ByteView value) {
   }
   // `value` may point into arena_: copy it before the arena can move.
   Bytes copy(value.begin(), value.end());
-  Entry e{type, uint32_t(arena_.size()), uint32_t(copy.size())};
-  arena_.insert(arena_.end(), copy.begin(), copy.end());
+  size_t index = size_t(it - entries_.begin());
   if (exists) {
-    *it = e;
+    entries_[index].length = 0;  // the old value becomes garbage
   } else {
-    entries_.insert(it, e);
+    entries_.insert(it, Entry{type, 0, 0});
   }
+  // Replaced values leave garbage behind; compact when it dominates.
+  size_t live = 0;
+  for (const Entry& e : entries_) live += e.length;
+  if (arena_.size() > 4096 && arena_.size() > 2 * live) Compact();
+  entries_[index] = Entry{type, uint32_t(arena_.size()), uint32_t(copy.size())};
+  arena_.insert(arena_.end(), copy.begin(), copy.end());
   return *this;
+}
+
+void Message::Compact() {
+  Bytes fresh;
+  size_t live = 0;
+  for (const Entry& e : entries_) live += e.length;
+  fresh.reserve(live);
+  for (Entry& e : entries_) {
+    ByteView v = ValueOf(e);
+    e.offset = uint32_t(fresh.size());
+    fresh.insert(fresh.end(), v.begin(), v.end());
+  }
+  arena_.swap(fresh);
 }
 
 Message& Message::SetU8(TlvType t, uint8_t v) { return SetRaw(uint16_t(t), ByteView(&v, 1)); }

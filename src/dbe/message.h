@@ -45,7 +45,8 @@ struct TlvView {
 
 // A decoded frame that borrows the buffer it was decoded from: the buffer
 // must outlive the view and stay unchanged. TLVs are in ascending type order.
-// Decoding into a view allocates nothing.
+// Decoding into a view allocates nothing; the view itself is about 1.6 KB
+// (room for kMaxTlvCount TLVs), so reuse one per loop rather than copying.
 class MessageView {
  public:
   const Header& header() const { return header_; }
@@ -132,10 +133,12 @@ class Message {
   };
   ByteView ValueOf(const Entry& e) const { return ByteView(arena_.data() + e.offset, e.length); }
   const Entry* FindEntry(uint16_t type) const;
+  // Rewrites arena_ with only the live values.
+  void Compact();
 
   Header header_;
   std::vector<Entry> entries_;  // ascending by type, unique
-  Bytes arena_;                 // values; replaced values leave garbage until copied
+  Bytes arena_;                 // values; replaced values leave garbage until compacted
 };
 
 // ---- Codec ----

@@ -150,6 +150,22 @@ TEST(DbeCodec, SettersReplaceAndRemove) {
   EXPECT_EQ(m.GetString(TlvType::kUserId).value(), "BRAVO_TEAM");
 }
 
+TEST(DbeCodec, ReplacingValuesDoesNotGrowWithoutBound) {
+  Message m = ValidMessage(MsgType::kL7ChatResp);
+  for (int i = 0; i < 2000; ++i) {
+    m.SetString(TlvType::kPayload, std::string(size_t(100 + i % 50), char('a' + i % 26)));
+    m.SetString(TlvType::kModel, "model-" + std::to_string(i));
+  }
+  EXPECT_EQ(m.GetString(TlvType::kModel).value(), "model-1999");
+  EXPECT_EQ(m.GetString(TlvType::kPayload).value(), std::string(100 + 1999 % 50, char('a' + 1999 % 26)));
+  EXPECT_EQ(m.tenant_id(), "ALPHA");
+  Result<Bytes> enc = Encode(m);
+  ASSERT_TRUE(enc.ok());
+  EXPECT_LT(enc->size(), 1024u);
+  Message back = Decode(*enc).value();
+  EXPECT_EQ(back.GetString(TlvType::kModel).value(), "model-1999");
+}
+
 TEST(DbeCodec, EncodeIsDeterministicWhateverTheSetterOrder) {
   Message a(MsgType::kL7ChatReq), b(MsgType::kL7ChatReq);
   a.SetString(TlvType::kTenantId, "ALPHA").SetString(TlvType::kRequestId, "r1")
