@@ -538,6 +538,105 @@ Result<Bytes> SigningBytes(const Message& msg) {
 
 Result<Bytes> SigningBytes(const MessageView& view) { return SigningBytes(Message::FromView(view)); }
 
+// ---------------- Display ----------------
+
+namespace {
+
+std::string DeviceString(uint16_t id) { return id == kNoDevice ? "-" : std::to_string(id); }
+
+void AppendQuoted(std::string& out, ByteView v) {
+  constexpr size_t kMaxShown = 64;
+  out += '"';
+  size_t shown = std::min(v.size(), kMaxShown);
+  for (size_t i = 0; i < shown; ++i) {
+    uint8_t c = v[i];
+    if (c >= 0x20 && c < 0x7F && c != '"' && c != '\\') {
+      out += char(c);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02X", c);
+      out += buf;
+    }
+  }
+  out += '"';
+  if (v.size() > shown) out += "...(" + std::to_string(v.size()) + " bytes)";
+}
+
+void AppendValue(std::string& out, uint16_t type, ByteView v) {
+  const TlvSpec* spec = FindTlvSpec(type);
+  if (spec == nullptr) {
+    out += "<" + std::to_string(v.size()) + " bytes>";
+    return;
+  }
+  switch (spec->kind) {
+    case ValueKind::kTenant:
+    case ValueKind::kToken:
+    case ValueKind::kSymbol:
+    case ValueKind::kRoeLevel:
+    case ValueKind::kText:
+      AppendQuoted(out, v);
+      return;
+    case ValueKind::kU8:
+      if (v.size() != 1) break;
+      if (type == uint16_t(TlvType::kClassification)) {
+        out += ClassificationName(Classification(v[0]));
+      } else if (type == uint16_t(TlvType::kContentType)) {
+        out += v[0] == 1 ? "JSON" : v[0] == 2 ? "TEXT" : v[0] == 3 ? "BINARY" : "UNKNOWN";
+      } else {
+        out += std::to_string(v[0]);
+      }
+      return;
+    case ValueKind::kU16:
+      if (v.size() != 2) break;
+      out += std::to_string(GetU16BE(v.data()));
+      if (type == uint16_t(TlvType::kErrorCode)) {
+        out += "(" + std::string(StatusCodeName(StatusCode(GetU16BE(v.data())))) + ")";
+      }
+      return;
+    case ValueKind::kU32:
+      if (v.size() != 4) break;
+      out += std::to_string(GetU32BE(v.data()));
+      return;
+    case ValueKind::kU64Mask: {
+      if (v.size() != 8) break;
+      uint64_t mask = GetU64BE(v.data());
+      std::string names = CompartmentMaskString(mask);
+      out += names.empty() ? "0" : names;
+      return;
+    }
+    case ValueKind::kBytes:
+    case ValueKind::kF32Vector:
+      break;
+  }
+  out += "<" + std::to_string(v.size()) + " bytes>";
+}
+
+template <typename M>
+std::string DebugStringOf(const M& m) {
+  const Header& h = m.header();
+  char head[160];
+  std::snprintf(head, sizeof(head), "%s(%s) %s->%s seq=%llu ts=%llu flags=0x%04X",
+                std::string(MsgTypeName(h.type)).c_str(), MsgTypeHex(h.type).c_str(),
+                DeviceString(h.src_device).c_str(), DeviceString(h.dst_device).c_str(),
+                static_cast<unsigned long long>(h.sequence),
+                static_cast<unsigned long long>(h.timestamp_ns), h.flags);
+  std::string out = head;
+  for (size_t i = 0; i < m.tlv_count(); ++i) {
+    TlvView t = m.tlv(i);
+    out += ' ';
+    const TlvSpec* spec = FindTlvSpec(t.type);
+    out += spec ? std::string(spec->name) : TlvTypeHex(t.type);
+    out += '=';
+    AppendValue(out, t.type, t.value);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string ToDebugString(const MessageView& view) { return DebugStringOf(view); }
+std::string ToDebugString(const Message& msg) { return DebugStringOf(msg); }
+
 // ---------------- Replies ----------------
 
 namespace {

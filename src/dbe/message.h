@@ -171,6 +171,16 @@ Result<Bytes> Encode(const Message& msg);
 Result<Bytes> SigningBytes(const Message& msg);
 Result<Bytes> SigningBytes(const MessageView& view);
 
+// ---- Display ----
+
+// A one-line, human-readable rendering for logs and the CLI, e.g.
+//   L9_NC3_QUERY(0x62) 43->61 seq=7 ts=1764245000000000000 flags=0x0000
+//   TENANT_ID="ALPHA" REQUEST_ID="r-01" CLASSIFICATION=SECRET PAYLOAD=<29 bytes>
+// Strings are quoted (non-printable bytes escaped as \xNN, long values cut),
+// integers in decimal, enums and masks by name, bytes by length.
+std::string ToDebugString(const MessageView& view);
+std::string ToDebugString(const Message& msg);
+
 // ---- Replies ----
 
 // Builds an ERROR (0xFF) reply to `request`: source and destination swapped,
