@@ -1,6 +1,11 @@
 // Keccak-f[1600] and the FIPS 202 sponge functions.
 #include "crypto/sha3.h"
 
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3")
+#endif
+
+#include <bit>
 #include <cassert>
 #include <cstring>
 
@@ -30,7 +35,11 @@ inline void XorBytes(uint64_t* s, size_t offset, const uint8_t* in, size_t n) {
   }
   while (n >= 8) {
     uint64_t v = 0;
-    for (int j = 0; j < 8; ++j) v |= uint64_t(in[j]) << (8 * j);
+    if constexpr (std::endian::native == std::endian::little) {
+      std::memcpy(&v, in, 8);
+    } else {
+      for (int j = 0; j < 8; ++j) v |= uint64_t(in[j]) << (8 * j);
+    }
     s[offset >> 3] ^= v;
     in += 8;
     offset += 8;
@@ -51,7 +60,11 @@ inline void ExtractBytes(const uint64_t* s, size_t offset, uint8_t* out, size_t 
   }
   while (n >= 8) {
     uint64_t v = s[offset >> 3];
-    for (int j = 0; j < 8; ++j) out[j] = uint8_t(v >> (8 * j));
+    if constexpr (std::endian::native == std::endian::little) {
+      std::memcpy(out, &v, 8);
+    } else {
+      for (int j = 0; j < 8; ++j) out[j] = uint8_t(v >> (8 * j));
+    }
     out += 8;
     offset += 8;
     n -= 8;
@@ -65,77 +78,69 @@ inline void ExtractBytes(const uint64_t* s, size_t offset, uint8_t* out, size_t 
 
 }  // namespace
 
-// Fully unrolled theta / rho-pi / chi / iota, lanes kept in locals.
+// One round reading lanes A##xy and writing E##xy, plane by plane: the five
+// rho/pi outputs of one plane feed chi at once, so few values stay live.
+#define DSMIL_KECCAK_ROUND(A, E, rc)                                                  \
+  do {                                                                                 \
+    uint64_t c0 = A##00 ^ A##05 ^ A##10 ^ A##15 ^ A##20;                               \
+    uint64_t c1 = A##01 ^ A##06 ^ A##11 ^ A##16 ^ A##21;                               \
+    uint64_t c2 = A##02 ^ A##07 ^ A##12 ^ A##17 ^ A##22;                               \
+    uint64_t c3 = A##03 ^ A##08 ^ A##13 ^ A##18 ^ A##23;                               \
+    uint64_t c4 = A##04 ^ A##09 ^ A##14 ^ A##19 ^ A##24;                               \
+    uint64_t d0 = c4 ^ Rol(c1, 1);                                                     \
+    uint64_t d1 = c0 ^ Rol(c2, 1);                                                     \
+    uint64_t d2 = c1 ^ Rol(c3, 1);                                                     \
+    uint64_t d3 = c2 ^ Rol(c4, 1);                                                     \
+    uint64_t d4 = c3 ^ Rol(c0, 1);                                                     \
+    uint64_t b0 = A##00 ^ d0, b1 = Rol(A##06 ^ d1, 44), b2 = Rol(A##12 ^ d2, 43);      \
+    uint64_t b3 = Rol(A##18 ^ d3, 21), b4 = Rol(A##24 ^ d4, 14);                       \
+    E##00 = b0 ^ (~b1 & b2) ^ (rc);                                                    \
+    E##01 = b1 ^ (~b2 & b3);                                                           \
+    E##02 = b2 ^ (~b3 & b4);                                                           \
+    E##03 = b3 ^ (~b4 & b0);                                                           \
+    E##04 = b4 ^ (~b0 & b1);                                                           \
+    b0 = Rol(A##03 ^ d3, 28), b1 = Rol(A##09 ^ d4, 20), b2 = Rol(A##10 ^ d0, 3);       \
+    b3 = Rol(A##16 ^ d1, 45), b4 = Rol(A##22 ^ d2, 61);                                \
+    E##05 = b0 ^ (~b1 & b2);                                                           \
+    E##06 = b1 ^ (~b2 & b3);                                                           \
+    E##07 = b2 ^ (~b3 & b4);                                                           \
+    E##08 = b3 ^ (~b4 & b0);                                                           \
+    E##09 = b4 ^ (~b0 & b1);                                                           \
+    b0 = Rol(A##01 ^ d1, 1), b1 = Rol(A##07 ^ d2, 6), b2 = Rol(A##13 ^ d3, 25);        \
+    b3 = Rol(A##19 ^ d4, 8), b4 = Rol(A##20 ^ d0, 18);                                 \
+    E##10 = b0 ^ (~b1 & b2);                                                           \
+    E##11 = b1 ^ (~b2 & b3);                                                           \
+    E##12 = b2 ^ (~b3 & b4);                                                           \
+    E##13 = b3 ^ (~b4 & b0);                                                           \
+    E##14 = b4 ^ (~b0 & b1);                                                           \
+    b0 = Rol(A##04 ^ d4, 27), b1 = Rol(A##05 ^ d0, 36), b2 = Rol(A##11 ^ d1, 10);      \
+    b3 = Rol(A##17 ^ d2, 15), b4 = Rol(A##23 ^ d3, 56);                                \
+    E##15 = b0 ^ (~b1 & b2);                                                           \
+    E##16 = b1 ^ (~b2 & b3);                                                           \
+    E##17 = b2 ^ (~b3 & b4);                                                           \
+    E##18 = b3 ^ (~b4 & b0);                                                           \
+    E##19 = b4 ^ (~b0 & b1);                                                           \
+    b0 = Rol(A##02 ^ d2, 62), b1 = Rol(A##08 ^ d3, 55), b2 = Rol(A##14 ^ d4, 39);      \
+    b3 = Rol(A##15 ^ d0, 41), b4 = Rol(A##21 ^ d1, 2);                                 \
+    E##20 = b0 ^ (~b1 & b2);                                                           \
+    E##21 = b1 ^ (~b2 & b3);                                                           \
+    E##22 = b2 ^ (~b3 & b4);                                                           \
+    E##23 = b3 ^ (~b4 & b0);                                                           \
+    E##24 = b4 ^ (~b0 & b1);                                                           \
+  } while (0)
+
+// Two rounds per iteration, ping-ponging between the a.. and e.. lanes.
 void KeccakF1600(uint64_t st[25]) {
   uint64_t a00 = st[0], a01 = st[1], a02 = st[2], a03 = st[3], a04 = st[4];
   uint64_t a05 = st[5], a06 = st[6], a07 = st[7], a08 = st[8], a09 = st[9];
   uint64_t a10 = st[10], a11 = st[11], a12 = st[12], a13 = st[13], a14 = st[14];
   uint64_t a15 = st[15], a16 = st[16], a17 = st[17], a18 = st[18], a19 = st[19];
   uint64_t a20 = st[20], a21 = st[21], a22 = st[22], a23 = st[23], a24 = st[24];
-  for (int round = 0; round < 24; ++round) {
-    // Theta.
-    uint64_t c0 = a00 ^ a05 ^ a10 ^ a15 ^ a20;
-    uint64_t c1 = a01 ^ a06 ^ a11 ^ a16 ^ a21;
-    uint64_t c2 = a02 ^ a07 ^ a12 ^ a17 ^ a22;
-    uint64_t c3 = a03 ^ a08 ^ a13 ^ a18 ^ a23;
-    uint64_t c4 = a04 ^ a09 ^ a14 ^ a19 ^ a24;
-    uint64_t d0 = c4 ^ Rol(c1, 1);
-    uint64_t d1 = c0 ^ Rol(c2, 1);
-    uint64_t d2 = c1 ^ Rol(c3, 1);
-    uint64_t d3 = c2 ^ Rol(c4, 1);
-    uint64_t d4 = c3 ^ Rol(c0, 1);
-    // Rho and pi: b[y][2x+3y] = rol(a[x][y] ^ d[x], r[x][y]).
-    uint64_t b00 = a00 ^ d0;
-    uint64_t b10 = Rol(a01 ^ d1, 1);
-    uint64_t b20 = Rol(a02 ^ d2, 62);
-    uint64_t b05 = Rol(a03 ^ d3, 28);
-    uint64_t b15 = Rol(a04 ^ d4, 27);
-    uint64_t b16 = Rol(a05 ^ d0, 36);
-    uint64_t b01 = Rol(a06 ^ d1, 44);
-    uint64_t b11 = Rol(a07 ^ d2, 6);
-    uint64_t b21 = Rol(a08 ^ d3, 55);
-    uint64_t b06 = Rol(a09 ^ d4, 20);
-    uint64_t b07 = Rol(a10 ^ d0, 3);
-    uint64_t b17 = Rol(a11 ^ d1, 10);
-    uint64_t b02 = Rol(a12 ^ d2, 43);
-    uint64_t b12 = Rol(a13 ^ d3, 25);
-    uint64_t b22 = Rol(a14 ^ d4, 39);
-    uint64_t b23 = Rol(a15 ^ d0, 41);
-    uint64_t b08 = Rol(a16 ^ d1, 45);
-    uint64_t b18 = Rol(a17 ^ d2, 15);
-    uint64_t b03 = Rol(a18 ^ d3, 21);
-    uint64_t b13 = Rol(a19 ^ d4, 8);
-    uint64_t b14 = Rol(a20 ^ d0, 18);
-    uint64_t b24 = Rol(a21 ^ d1, 2);
-    uint64_t b09 = Rol(a22 ^ d2, 61);
-    uint64_t b19 = Rol(a23 ^ d3, 56);
-    uint64_t b04 = Rol(a24 ^ d4, 14);
-    // Chi and iota.
-    a00 = b00 ^ (~b01 & b02) ^ kRoundConstants[round];
-    a01 = b01 ^ (~b02 & b03);
-    a02 = b02 ^ (~b03 & b04);
-    a03 = b03 ^ (~b04 & b00);
-    a04 = b04 ^ (~b00 & b01);
-    a05 = b05 ^ (~b06 & b07);
-    a06 = b06 ^ (~b07 & b08);
-    a07 = b07 ^ (~b08 & b09);
-    a08 = b08 ^ (~b09 & b05);
-    a09 = b09 ^ (~b05 & b06);
-    a10 = b10 ^ (~b11 & b12);
-    a11 = b11 ^ (~b12 & b13);
-    a12 = b12 ^ (~b13 & b14);
-    a13 = b13 ^ (~b14 & b10);
-    a14 = b14 ^ (~b10 & b11);
-    a15 = b15 ^ (~b16 & b17);
-    a16 = b16 ^ (~b17 & b18);
-    a17 = b17 ^ (~b18 & b19);
-    a18 = b18 ^ (~b19 & b15);
-    a19 = b19 ^ (~b15 & b16);
-    a20 = b20 ^ (~b21 & b22);
-    a21 = b21 ^ (~b22 & b23);
-    a22 = b22 ^ (~b23 & b24);
-    a23 = b23 ^ (~b24 & b20);
-    a24 = b24 ^ (~b20 & b21);
+  uint64_t e00, e01, e02, e03, e04, e05, e06, e07, e08, e09, e10, e11, e12;
+  uint64_t e13, e14, e15, e16, e17, e18, e19, e20, e21, e22, e23, e24;
+  for (int round = 0; round < 24; round += 2) {
+    DSMIL_KECCAK_ROUND(a, e, kRoundConstants[round]);
+    DSMIL_KECCAK_ROUND(e, a, kRoundConstants[round + 1]);
   }
   st[0] = a00; st[1] = a01; st[2] = a02; st[3] = a03; st[4] = a04;
   st[5] = a05; st[6] = a06; st[7] = a07; st[8] = a08; st[9] = a09;
@@ -143,6 +148,8 @@ void KeccakF1600(uint64_t st[25]) {
   st[15] = a15; st[16] = a16; st[17] = a17; st[18] = a18; st[19] = a19;
   st[20] = a20; st[21] = a21; st[22] = a22; st[23] = a23; st[24] = a24;
 }
+
+#undef DSMIL_KECCAK_ROUND
 
 Keccak::Keccak(size_t rate_bytes, uint8_t domain) : rate_(rate_bytes), domain_(domain) {
   assert(rate_bytes > 0 && rate_bytes < 200 && rate_bytes % 8 == 0);
