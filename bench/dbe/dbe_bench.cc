@@ -132,8 +132,8 @@ int main(int argc, char** argv) {
   std::string proto_bytes = proto.SerializeAsString();
   std::printf("message: L7_CHAT_REQ, %zu TLVs, %zu-byte prompt\n", msg.tlv_count(), prompt.size());
   std::printf("encoded size: dbe %zu bytes, protobuf %zu bytes\n", frame.size(), proto_bytes.size());
-  std::printf("timing: dbe and protobuf chunks of %d calls alternate; medians over %d x %d calls\n\n",
-              kChunk, reps, iters);
+  std::printf("timing: dbe and protobuf chunks of %d calls alternate; medians over %d x %d calls\n\n", kChunk, reps,
+              iters);
 
   Bytes buf;
   buf.reserve(frame.size());
@@ -203,10 +203,10 @@ int main(int argc, char** argv) {
   row("encode+decode (reused)", both);
   row("encode+decode (fresh, owning)", owned);
   std::printf("\n");
-  std::printf("owning: dbe encode+decode: %.0f ns/msg; protobuf: %.0f ns/msg; ratio protobuf/dbe = %.1fx\n",
-              owned.a_ns, owned.b_ns, owned.ratio_b_over_a);
-  std::printf("dbe encode+decode: %.0f ns/msg; protobuf: %.0f ns/msg; ratio protobuf/dbe = %.1fx\n",
-              both.a_ns, both.b_ns, both.ratio_b_over_a);
+  std::printf("owning: dbe encode+decode: %.0f ns/msg; protobuf: %.0f ns/msg; ratio protobuf/dbe = %.1fx\n", owned.a_ns,
+              owned.b_ns, owned.ratio_b_over_a);
+  std::printf("dbe encode+decode: %.0f ns/msg; protobuf: %.0f ns/msg; ratio protobuf/dbe = %.1fx\n", both.a_ns,
+              both.b_ns, both.ratio_b_over_a);
   google::protobuf::ShutdownProtobufLibrary();
   return g_sink == 0 ? 1 : 0;
 }

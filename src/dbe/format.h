@@ -128,6 +128,8 @@ inline constexpr uint16_t kIgnorableTlvFirst = 0x8000;
 inline constexpr uint16_t kIgnorableTlvLast = 0xFFFE;
 
 inline constexpr size_t kMlDsa87SignatureSize = 4627;
+// ML-DSA-87 context string of the two-person signatures (docs/dbe.md §5).
+inline constexpr const char* kTwoPersonSignatureContext = "DSMIL-DBE-2PI-v1";
 inline constexpr size_t kTenantIdMaxLength = 32;
 
 // COMPARTMENT_MASK bits. Bits 8..63 are reserved and refused in v1.

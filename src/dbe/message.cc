@@ -22,8 +22,8 @@ std::string HexU32(uint32_t v) {
 }
 
 std::string TlvLabel(uint16_t type, size_t index) {
-  return "dbe: TLV " + std::to_string(index) + " (" + std::string(TlvTypeName(type)) + ", type " +
-         TlvTypeHex(type) + ")";
+  return "dbe: TLV " + std::to_string(index) + " (" + std::string(TlvTypeName(type)) + ", type " + TlvTypeHex(type) +
+         ")";
 }
 
 inline bool DeviceOk(uint16_t id) { return id <= kMaxDeviceId || id == kNoDevice; }
@@ -35,8 +35,7 @@ Status DeviceError(const char* which, uint16_t id) {
 
 // Header rules shared by Encode and Decode (magic, version and length are
 // checked by the callers). Returns the message type's spec.
-Result<const MsgSpec*> CheckHeaderSlow(uint8_t msg_type, uint16_t flags, uint16_t src,
-                                       uint16_t dst) {
+Result<const MsgSpec*> CheckHeaderSlow(uint8_t msg_type, uint16_t flags, uint16_t src, uint16_t dst) {
   const MsgSpec* spec = FindMsgSpec(msg_type);
   if (spec == nullptr) {
     if (msg_type >= kSessionMsgTypeFirst && msg_type <= kSessionMsgTypeLast) {
@@ -46,12 +45,11 @@ Result<const MsgSpec*> CheckHeaderSlow(uint8_t msg_type, uint16_t flags, uint16_
     return Status::InvalidArgument("dbe: unknown message type " + MsgTypeHex(msg_type));
   }
   if (flags & ~kKnownFlags) {
-    return Status::InvalidArgument("dbe: unknown flag bits " + HexU16(uint16_t(flags & ~kKnownFlags)) +
-                                   " in flags " + HexU16(flags));
+    return Status::InvalidArgument("dbe: unknown flag bits " + HexU16(uint16_t(flags & ~kKnownFlags)) + " in flags " +
+                                   HexU16(flags));
   }
   if ((flags & kFlagMore) && (spec->kind != MsgKind::kResponse || spec->type == MsgType::kError)) {
-    return Status::InvalidArgument("dbe: flag MORE is only allowed on responses, not on " +
-                                   std::string(spec->name));
+    return Status::InvalidArgument("dbe: flag MORE is only allowed on responses, not on " + std::string(spec->name));
   }
   if (!DeviceOk(src)) return DeviceError("source", src);
   if (!DeviceOk(dst)) return DeviceError("destination", dst);
@@ -60,8 +58,7 @@ Result<const MsgSpec*> CheckHeaderSlow(uint8_t msg_type, uint16_t flags, uint16_
 
 // The header check's fast path: the spec when every rule holds, else nullptr
 // (then CheckHeaderSlow names the problem).
-inline const MsgSpec* HeaderSpecIfValid(uint8_t msg_type, uint16_t flags, uint16_t src,
-                                        uint16_t dst) {
+inline const MsgSpec* HeaderSpecIfValid(uint8_t msg_type, uint16_t flags, uint16_t src, uint16_t dst) {
   uint8_t i = internal::kMsgIndex[msg_type];
   if (i == 0xFF || (flags & ~kKnownFlags) || !DeviceOk(src) || !DeviceOk(dst)) return nullptr;
   const MsgSpec* spec = &internal::kMsgSpecs[i];
@@ -102,9 +99,7 @@ constexpr auto kRequired = [] {
   return masks;
 }();
 
-inline const Presence& RequiredOf(const MsgSpec* spec) {
-  return kRequired[size_t(spec - internal::kMsgSpecs)];
-}
+inline const Presence& RequiredOf(const MsgSpec* spec) { return kRequired[size_t(spec - internal::kMsgSpecs)]; }
 
 // Mandatory TLVs. `has` answers whether a TLV type is present.
 Status CheckMandatory(const MsgSpec& spec, const Presence& has) {
@@ -117,9 +112,8 @@ Status CheckMandatory(const MsgSpec& spec, const Presence& has) {
   }
   for (TlvType t : spec.required) {
     if (!has(t)) {
-      return Status::InvalidArgument("dbe: " + std::string(spec.name) + " lacks " +
-                                     std::string(TlvTypeName(t)) + " (TLV " +
-                                     TlvTypeHex(uint16_t(t)) + "), mandatory in this message type");
+      return Status::InvalidArgument("dbe: " + std::string(spec.name) + " lacks " + std::string(TlvTypeName(t)) +
+                                     " (TLV " + TlvTypeHex(uint16_t(t)) + "), mandatory in this message type");
     }
   }
   return Status::Ok();
@@ -134,19 +128,32 @@ Status CheckKind(TlvType t, Want want, ByteView v) {
   bool ok = false;
   size_t size = 0;
   switch (want) {
-    case Want::kBytes: ok = true; break;
+    case Want::kBytes:
+      ok = true;
+      break;
     case Want::kString:
       ok = kind != ValueKind::kU8 && kind != ValueKind::kU16 && kind != ValueKind::kU32 &&
            kind != ValueKind::kU64Mask && kind != ValueKind::kF32Vector;
       break;
-    case Want::kU8: ok = kind == ValueKind::kU8; size = 1; break;
-    case Want::kU16: ok = kind == ValueKind::kU16; size = 2; break;
-    case Want::kU32: ok = kind == ValueKind::kU32; size = 4; break;
-    case Want::kU64: ok = kind == ValueKind::kU64Mask; size = 8; break;
+    case Want::kU8:
+      ok = kind == ValueKind::kU8;
+      size = 1;
+      break;
+    case Want::kU16:
+      ok = kind == ValueKind::kU16;
+      size = 2;
+      break;
+    case Want::kU32:
+      ok = kind == ValueKind::kU32;
+      size = 4;
+      break;
+    case Want::kU64:
+      ok = kind == ValueKind::kU64Mask;
+      size = 8;
+      break;
   }
   if (!ok) {
-    return Status::InvalidArgument("dbe: TLV " + std::string(TlvTypeName(t)) +
-                                   " is not read with this accessor");
+    return Status::InvalidArgument("dbe: TLV " + std::string(TlvTypeName(t)) + " is not read with this accessor");
   }
   if (size != 0 && v.size() != size) {
     return Status::InvalidArgument("dbe: TLV " + std::string(TlvTypeName(t)) + " has length " +
@@ -156,8 +163,7 @@ Status CheckKind(TlvType t, Want want, ByteView v) {
 }
 
 Status NotFoundTlv(TlvType t) {
-  return Status::NotFound("dbe: no " + std::string(TlvTypeName(t)) + " TLV (" +
-                          TlvTypeHex(uint16_t(t)) + ")");
+  return Status::NotFound("dbe: no " + std::string(TlvTypeName(t)) + " TLV (" + TlvTypeHex(uint16_t(t)) + ")");
 }
 
 // The typed getters for any class with Find(uint16_t).
@@ -272,8 +278,8 @@ Message Message::FromView(const MessageView& view) {
 TlvView Message::tlv(size_t i) const { return TlvView{entries_[i].type, ValueOf(entries_[i])}; }
 
 const Message::Entry* Message::FindEntry(uint16_t type) const {
-  auto it = std::lower_bound(entries_.begin(), entries_.end(), type,
-                             [](const Entry& e, uint16_t t) { return e.type < t; });
+  auto it =
+      std::lower_bound(entries_.begin(), entries_.end(), type, [](const Entry& e, uint16_t t) { return e.type < t; });
   if (it == entries_.end() || it->type != type) return nullptr;
   return &*it;
 }
@@ -297,8 +303,8 @@ std::string_view Message::tenant_id() const {
 }
 
 Message& Message::SetRaw(uint16_t type, ByteView value) {
-  auto it = std::lower_bound(entries_.begin(), entries_.end(), type,
-                             [](const Entry& e, uint16_t t) { return e.type < t; });
+  auto it =
+      std::lower_bound(entries_.begin(), entries_.end(), type, [](const Entry& e, uint16_t t) { return e.type < t; });
   bool exists = it != entries_.end() && it->type == type;
   if (exists && it->length == value.size()) {
     if (!value.empty()) std::memmove(arena_.data() + it->offset, value.data(), value.size());
@@ -352,8 +358,8 @@ Message& Message::SetU64(TlvType t, uint64_t v) {
 }
 
 bool Message::Remove(uint16_t type) {
-  auto it = std::lower_bound(entries_.begin(), entries_.end(), type,
-                             [](const Entry& e, uint16_t t) { return e.type < t; });
+  auto it =
+      std::lower_bound(entries_.begin(), entries_.end(), type, [](const Entry& e, uint16_t t) { return e.type < t; });
   if (it == entries_.end() || it->type != type) return false;
   entries_.erase(it);
   return true;
@@ -363,14 +369,13 @@ bool Message::Remove(uint16_t type) {
 
 Result<size_t> FrameLength(ByteView prefix) {
   if (prefix.size() < kHeaderSize) {
-    return Status::InvalidArgument("dbe: truncated header: " + std::to_string(prefix.size()) +
-                                   " bytes, need " + std::to_string(kHeaderSize));
+    return Status::InvalidArgument("dbe: truncated header: " + std::to_string(prefix.size()) + " bytes, need " +
+                                   std::to_string(kHeaderSize));
   }
   const uint8_t* p = prefix.data();
   uint32_t magic = GetU32BE(p + kOffMagic);
   if (magic != kMagic) {
-    return Status::InvalidArgument("dbe: bad magic " + HexU32(magic) + " (want " + HexU32(kMagic) +
-                                   ")");
+    return Status::InvalidArgument("dbe: bad magic " + HexU32(magic) + " (want " + HexU32(kMagic) + ")");
   }
   if (p[kOffVersion] != kVersion) {
     return Status::InvalidArgument("dbe: unsupported version " + std::to_string(p[kOffVersion]) +
@@ -379,8 +384,7 @@ Result<size_t> FrameLength(ByteView prefix) {
   uint32_t payload_length = GetU32BE(p + kOffPayloadLength);
   if (payload_length > kMaxPayloadLength) {
     return Status::ResourceExhausted("dbe: payload length " + std::to_string(payload_length) +
-                                     " exceeds the frame limit of " +
-                                     std::to_string(kMaxFrameSize) + " bytes");
+                                     " exceeds the frame limit of " + std::to_string(kMaxFrameSize) + " bytes");
   }
   return kHeaderSize + size_t(payload_length);
 }
@@ -393,13 +397,13 @@ Status DecodeView(ByteView frame, MessageView* out) {
   size_t after_header = frame.size() - kHeaderSize;
   if (payload_length > after_header) {
     return Status::InvalidArgument("dbe: payload length " + std::to_string(payload_length) +
-                                   " runs past the end of the frame: " +
-                                   std::to_string(after_header) + " bytes after the header");
+                                   " runs past the end of the frame: " + std::to_string(after_header) +
+                                   " bytes after the header");
   }
   if (payload_length < after_header) {
     return Status::InvalidArgument("dbe: " + std::to_string(after_header - payload_length) +
-                                   " trailing bytes after the frame (payload length " +
-                                   std::to_string(payload_length) + ")");
+                                   " trailing bytes after the frame (payload length " + std::to_string(payload_length) +
+                                   ")");
   }
 
   MessageView& view = *out;
@@ -422,31 +426,26 @@ Status DecodeView(ByteView frame, MessageView* out) {
   while (pos < end) {
     size_t left = end - pos;
     if (n == kMaxTlvCount) {
-      return Status::ResourceExhausted("dbe: more than " + std::to_string(kMaxTlvCount) +
-                                       " TLVs (" + std::to_string(left) +
-                                       " bytes left after TLV " + std::to_string(n - 1) + ")");
+      return Status::ResourceExhausted("dbe: more than " + std::to_string(kMaxTlvCount) + " TLVs (" +
+                                       std::to_string(left) + " bytes left after TLV " + std::to_string(n - 1) + ")");
     }
     if (left < kTlvHeaderSize) {
-      return Status::InvalidArgument("dbe: TLV " + std::to_string(n) + " header truncated: " +
-                                     std::to_string(left) + " bytes left, need " +
-                                     std::to_string(kTlvHeaderSize));
+      return Status::InvalidArgument("dbe: TLV " + std::to_string(n) + " header truncated: " + std::to_string(left) +
+                                     " bytes left, need " + std::to_string(kTlvHeaderSize));
     }
     uint16_t type = GetU16BE(p + pos);
     uint32_t length = GetU32BE(p + pos + 2);
     left -= kTlvHeaderSize;
     if (length > left) {
-      return Status::InvalidArgument(TlvLabel(type, n) + " overruns the frame: length " +
-                                     std::to_string(length) + ", " + std::to_string(left) +
-                                     " bytes left");
+      return Status::InvalidArgument(TlvLabel(type, n) + " overruns the frame: length " + std::to_string(length) +
+                                     ", " + std::to_string(left) + " bytes left");
     }
     if (type == prev_type && n > 0) {
-      return Status::InvalidArgument(TlvLabel(type, n) + " duplicates TLV " +
-                                     std::to_string(n - 1));
+      return Status::InvalidArgument(TlvLabel(type, n) + " duplicates TLV " + std::to_string(n - 1));
     }
     if (type < prev_type) {
       return Status::InvalidArgument(TlvLabel(type, n) + " is out of order after type " +
-                                     TlvTypeHex(uint16_t(prev_type)) +
-                                     " (TLVs must ascend by type)");
+                                     TlvTypeHex(uint16_t(prev_type)) + " (TLVs must ascend by type)");
     }
     ByteView value(p + pos + kTlvHeaderSize, length);
     if (!internal::TlvValueValidInline(type, value)) return ValidateTlvValue(type, value, n);
@@ -499,10 +498,9 @@ Status EncodeTo(const Message& msg, Bytes* out) {
     present.Add(t.type);
     size += kTlvHeaderSize + t.value.size();
     if (size > kMaxFrameSize) {
-      return Status::ResourceExhausted("dbe: frame exceeds the limit of " +
-                                       std::to_string(kMaxFrameSize) + " bytes at TLV " +
-                                       std::to_string(i) + " (" +
-                                       std::string(TlvTypeName(t.type)) + ")");
+      return Status::ResourceExhausted("dbe: frame exceeds the limit of " + std::to_string(kMaxFrameSize) +
+                                       " bytes at TLV " + std::to_string(i) + " (" + std::string(TlvTypeName(t.type)) +
+                                       ")");
     }
   }
   if (!present.Covers(RequiredOf(spec))) return CheckMandatory(*spec, present);
@@ -618,8 +616,7 @@ std::string DebugStringOf(const M& m) {
   std::snprintf(head, sizeof(head), "%s(%s) %s->%s seq=%llu ts=%llu flags=0x%04X",
                 std::string(MsgTypeName(h.type)).c_str(), MsgTypeHex(h.type).c_str(),
                 DeviceString(h.src_device).c_str(), DeviceString(h.dst_device).c_str(),
-                static_cast<unsigned long long>(h.sequence),
-                static_cast<unsigned long long>(h.timestamp_ns), h.flags);
+                static_cast<unsigned long long>(h.sequence), static_cast<unsigned long long>(h.timestamp_ns), h.flags);
   std::string out = head;
   for (size_t i = 0; i < m.tlv_count(); ++i) {
     TlvView t = m.tlv(i);
@@ -642,8 +639,7 @@ std::string ToDebugString(const Message& msg) { return DebugStringOf(msg); }
 namespace {
 
 template <typename M>
-Message ErrorReplyOf(const M& request, StatusCode code, std::string_view reason,
-                     std::string_view detail) {
+Message ErrorReplyOf(const M& request, StatusCode code, std::string_view reason, std::string_view detail) {
   Message reply(MsgType::kError);
   Header& h = reply.header();
   h.src_device = request.header().dst_device;
@@ -662,13 +658,11 @@ Message ErrorReplyOf(const M& request, StatusCode code, std::string_view reason,
 
 }  // namespace
 
-Message MakeErrorReply(const MessageView& request, StatusCode code, std::string_view reason,
-                       std::string_view detail) {
+Message MakeErrorReply(const MessageView& request, StatusCode code, std::string_view reason, std::string_view detail) {
   return ErrorReplyOf(request, code, reason, detail);
 }
 
-Message MakeErrorReply(const Message& request, StatusCode code, std::string_view reason,
-                       std::string_view detail) {
+Message MakeErrorReply(const Message& request, StatusCode code, std::string_view reason, std::string_view detail) {
   return ErrorReplyOf(request, code, reason, detail);
 }
 

@@ -190,7 +190,6 @@ std::string ToDebugString(const Message& msg);
 // timestamp. Encode validates the reason's charset.
 Message MakeErrorReply(const MessageView& request, StatusCode code, std::string_view reason,
                        std::string_view detail = {});
-Message MakeErrorReply(const Message& request, StatusCode code, std::string_view reason,
-                       std::string_view detail = {});
+Message MakeErrorReply(const Message& request, StatusCode code, std::string_view reason, std::string_view detail = {});
 
 }  // namespace dsmil::dbe

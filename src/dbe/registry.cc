@@ -21,8 +21,8 @@ std::string Hex2(uint8_t v) {
 }
 
 std::string TlvLabel(uint16_t code, size_t index) {
-  return "dbe: TLV " + std::to_string(index) + " (" + std::string(TlvTypeName(code)) + ", type " +
-         TlvTypeHex(code) + ")";
+  return "dbe: TLV " + std::to_string(index) + " (" + std::string(TlvTypeName(code)) + ", type " + TlvTypeHex(code) +
+         ")";
 }
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
@@ -49,10 +49,14 @@ bool ParseNumber(std::string_view text, uint64_t max, uint64_t* out) {
   uint64_t v = 0;
   for (char c : text) {
     int d;
-    if (c >= '0' && c <= '9') d = c - '0';
-    else if (base == 16 && c >= 'a' && c <= 'f') d = c - 'a' + 10;
-    else if (base == 16 && c >= 'A' && c <= 'F') d = c - 'A' + 10;
-    else return false;
+    if (c >= '0' && c <= '9')
+      d = c - '0';
+    else if (base == 16 && c >= 'a' && c <= 'f')
+      d = c - 'a' + 10;
+    else if (base == 16 && c >= 'A' && c <= 'F')
+      d = c - 'A' + 10;
+    else
+      return false;
     if (v > (std::numeric_limits<uint64_t>::max() - uint64_t(d)) / uint64_t(base)) return false;
     v = v * uint64_t(base) + uint64_t(d);
   }
@@ -61,10 +65,9 @@ bool ParseNumber(std::string_view text, uint64_t max, uint64_t* out) {
   return true;
 }
 
-constexpr std::string_view kClassificationNames[] = {"UNCLASSIFIED", "CUI", "CONFIDENTIAL",
-                                                      "SECRET", "TOP_SECRET"};
+constexpr std::string_view kClassificationNames[] = {"UNCLASSIFIED", "CUI", "CONFIDENTIAL", "SECRET", "TOP_SECRET"};
 constexpr std::string_view kCompartmentNames[] = {"SOC",       "SIGNALS",   "CYBER", "INTEL",
-                                                   "COALITION", "STRATEGIC", "NC3",   "KINETIC"};
+                                                  "COALITION", "STRATEGIC", "NC3",   "KINETIC"};
 
 }  // namespace
 
@@ -76,9 +79,7 @@ const MsgSpec* FindMsgSpec(uint8_t code) {
   return i == 0xFF ? nullptr : &kMsgSpecs[i];
 }
 
-const TlvSpec* FindTlvSpec(uint16_t code) {
-  return TlvSpecOf(code);
-}
+const TlvSpec* FindTlvSpec(uint16_t code) { return TlvSpecOf(code); }
 
 std::string_view MsgTypeName(uint8_t code) {
   const MsgSpec* s = FindMsgSpec(code);
@@ -91,8 +92,7 @@ Result<MsgType> ParseMsgType(std::string_view text) {
   uint64_t v;
   if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
     if (!ParseNumber(text, 0xFF, &v)) {
-      return Status::InvalidArgument("dbe: bad message type number '" + std::string(text) +
-                                     "' (want 0x00..0xFF)");
+      return Status::InvalidArgument("dbe: bad message type number '" + std::string(text) + "' (want 0x00..0xFF)");
     }
     if (FindMsgSpec(uint8_t(v)) == nullptr) {
       return Status::NotFound("dbe: message type " + Hex2(uint8_t(v)) + " is not registered");
@@ -122,8 +122,7 @@ Result<TlvType> ParseTlvType(std::string_view text) {
   uint64_t v;
   if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
     if (!ParseNumber(text, 0xFFFF, &v)) {
-      return Status::InvalidArgument("dbe: bad TLV type number '" + std::string(text) +
-                                     "' (want 0x0000..0xFFFF)");
+      return Status::InvalidArgument("dbe: bad TLV type number '" + std::string(text) + "' (want 0x0000..0xFFFF)");
     }
     if (FindTlvSpec(uint16_t(v)) == nullptr) {
       return Status::NotFound("dbe: TLV type " + TlvTypeHex(uint16_t(v)) + " is not registered");
@@ -146,32 +145,29 @@ static Status DescribeBadTlvValue(uint16_t code, ByteView value, size_t index) {
     if (code == 0x0000 || code == 0xFFFF) {
       return Status::InvalidArgument(TlvLabel(code, index) + ": type is never valid");
     }
-    return Status::InvalidArgument(TlvLabel(code, index) +
-                                   ": unknown type outside the ignorable range 0x8000..0xFFFE");
+    return Status::InvalidArgument(TlvLabel(code, index) + ": unknown type outside the ignorable range 0x8000..0xFFFE");
   }
   size_t n = value.size();
   if (n < spec->min_length || n > spec->max_length) {
     std::string want = spec->min_length == spec->max_length
                            ? "exactly " + std::to_string(spec->min_length)
                            : std::to_string(spec->min_length) + ".." + std::to_string(spec->max_length);
-    return Status::InvalidArgument(TlvLabel(code, index) + ": length " + std::to_string(n) +
-                                   ", want " + want);
+    return Status::InvalidArgument(TlvLabel(code, index) + ": length " + std::to_string(n) + ", want " + want);
   }
   switch (spec->kind) {
     case ValueKind::kTenant:
     case ValueKind::kSymbol:
       for (size_t i = 0; i < n; ++i) {
         if (!IsUpperAlnumUnderscore(value[i])) {
-          return Status::InvalidArgument(TlvLabel(code, index) + ": byte " + std::to_string(i) +
-                                         " (" + Hex2(value[i]) + ") is not in [A-Z0-9_]");
+          return Status::InvalidArgument(TlvLabel(code, index) + ": byte " + std::to_string(i) + " (" + Hex2(value[i]) +
+                                         ") is not in [A-Z0-9_]");
         }
       }
       return Status::Ok();
     case ValueKind::kToken:
       for (size_t i = 0; i < n; ++i) {
         if (value[i] < 0x21 || value[i] > 0x7E) {
-          return Status::InvalidArgument(TlvLabel(code, index) + ": byte " + std::to_string(i) +
-                                         " (" + Hex2(value[i]) +
+          return Status::InvalidArgument(TlvLabel(code, index) + ": byte " + std::to_string(i) + " (" + Hex2(value[i]) +
                                          ") is not printable ASCII without space");
         }
       }
@@ -187,8 +183,7 @@ static Status DescribeBadTlvValue(uint16_t code, ByteView value, size_t index) {
     case ValueKind::kText: {
       size_t bad = FirstBadUtf8(value);
       if (bad != n) {
-        return Status::InvalidArgument(TlvLabel(code, index) + ": not UTF-8 at byte " +
-                                       std::to_string(bad));
+        return Status::InvalidArgument(TlvLabel(code, index) + ": not UTF-8 at byte " + std::to_string(bad));
       }
       return Status::Ok();
     }
@@ -197,9 +192,8 @@ static Status DescribeBadTlvValue(uint16_t code, ByteView value, size_t index) {
       return Status::Ok();
     case ValueKind::kU8:
       if (value[0] > spec->max_value) {
-        return Status::InvalidArgument(TlvLabel(code, index) + ": value " +
-                                       std::to_string(value[0]) + " out of range 0.." +
-                                       std::to_string(spec->max_value));
+        return Status::InvalidArgument(TlvLabel(code, index) + ": value " + std::to_string(value[0]) +
+                                       " out of range 0.." + std::to_string(spec->max_value));
       }
       if (code == uint16_t(TlvType::kContentType) && value[0] == 0) {
         return Status::InvalidArgument(TlvLabel(code, index) + ": value 0 out of range 1..3");
@@ -208,8 +202,8 @@ static Status DescribeBadTlvValue(uint16_t code, ByteView value, size_t index) {
     case ValueKind::kU16: {
       uint16_t v = GetU16BE(value.data());
       if (v == 0 || v > spec->max_value) {
-        return Status::InvalidArgument(TlvLabel(code, index) + ": value " + std::to_string(v) +
-                                       " out of range 1.." + std::to_string(spec->max_value));
+        return Status::InvalidArgument(TlvLabel(code, index) + ": value " + std::to_string(v) + " out of range 1.." +
+                                       std::to_string(spec->max_value));
       }
       return Status::Ok();
     }
@@ -218,8 +212,7 @@ static Status DescribeBadTlvValue(uint16_t code, ByteView value, size_t index) {
       if (v & ~spec->max_value) {
         char buf[40];
         std::snprintf(buf, sizeof(buf), "0x%llX", static_cast<unsigned long long>(v));
-        return Status::InvalidArgument(TlvLabel(code, index) + ": mask " + buf +
-                                       " sets reserved bits (allowed: 0xFF)");
+        return Status::InvalidArgument(TlvLabel(code, index) + ": mask " + buf + " sets reserved bits (allowed: 0xFF)");
       }
       return Status::Ok();
     }
@@ -284,8 +277,7 @@ Result<uint64_t> ParseCompartmentMask(std::string_view text) {
   uint64_t v;
   if (!text.empty() && text[0] >= '0' && text[0] <= '9') {
     if (!ParseNumber(text, kKnownCompartments, &v)) {
-      return Status::InvalidArgument("dbe: bad compartment mask '" + std::string(text) +
-                                     "' (want 0x00..0xFF)");
+      return Status::InvalidArgument("dbe: bad compartment mask '" + std::string(text) + "' (want 0x00..0xFF)");
     }
     return v;
   }

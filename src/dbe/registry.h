@@ -68,9 +68,7 @@ const MsgSpec* FindMsgSpec(uint8_t code);
 const TlvSpec* FindTlvSpec(uint16_t code);
 
 // True for codes of the ignorable extension range (0x8000..0xFFFE).
-inline bool IsIgnorableTlv(uint16_t code) {
-  return code >= kIgnorableTlvFirst && code <= kIgnorableTlvLast;
-}
+inline bool IsIgnorableTlv(uint16_t code) { return code >= kIgnorableTlvFirst && code <= kIgnorableTlvLast; }
 
 // "L7_CHAT_REQ" for 0x41; "UNKNOWN" for unregistered codes.
 std::string_view MsgTypeName(uint8_t code);

@@ -52,16 +52,13 @@ inline constexpr TlvSpec kTlvSpecs[] = {
     {TlvType::kEventId, "EVENT_ID", ValueKind::kToken, 1, 64, 0},
     {TlvType::kRoeLevel, "ROE_LEVEL", ValueKind::kRoeLevel, 1, 32, 0},
     {TlvType::kCompartmentMask, "COMPARTMENT_MASK", ValueKind::kU64Mask, 8, 8, kKnownCompartments},
-    {TlvType::kClassification, "CLASSIFICATION", ValueKind::kU8, 1, 1,
-     uint64_t(Classification::kTopSecret)},
+    {TlvType::kClassification, "CLASSIFICATION", ValueKind::kU8, 1, 1, uint64_t(Classification::kTopSecret)},
     {TlvType::kL7ClaimToken, "L7_CLAIM_TOKEN", ValueKind::kBytes, 1, 16384, 0},
     {TlvType::kRoeTokenId, "ROE_TOKEN_ID", ValueKind::kToken, 1, 128, 0},
     {TlvType::kTwoPersonSignerA, "TWO_PERSON_SIGNER_A", ValueKind::kToken, 1, 128, 0},
     {TlvType::kTwoPersonSignerB, "TWO_PERSON_SIGNER_B", ValueKind::kToken, 1, 128, 0},
-    {TlvType::kTwoPersonSigA, "TWO_PERSON_SIG_A", ValueKind::kBytes, kMlDsa87SignatureSize,
-     kMlDsa87SignatureSize, 0},
-    {TlvType::kTwoPersonSigB, "TWO_PERSON_SIG_B", ValueKind::kBytes, kMlDsa87SignatureSize,
-     kMlDsa87SignatureSize, 0},
+    {TlvType::kTwoPersonSigA, "TWO_PERSON_SIG_A", ValueKind::kBytes, kMlDsa87SignatureSize, kMlDsa87SignatureSize, 0},
+    {TlvType::kTwoPersonSigB, "TWO_PERSON_SIG_B", ValueKind::kBytes, kMlDsa87SignatureSize, kMlDsa87SignatureSize, 0},
     {TlvType::kModel, "MODEL", ValueKind::kToken, 1, 128, 0},
     {TlvType::kProfile, "PROFILE", ValueKind::kToken, 1, 64, 0},
     {TlvType::kContentType, "CONTENT_TYPE", ValueKind::kU8, 1, 1, uint64_t(ContentType::kBinary)},
@@ -133,18 +130,34 @@ inline size_t FirstBadUtf8(ByteView v) {
   size_t i = 0, n = v.size();
   while (i < n) {
     uint8_t c = v[i];
-    if (c < 0x80) { ++i; continue; }
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
     size_t len;
     uint8_t lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) len = 2;
-    else if (c == 0xE0) { len = 3; lo = 0xA0; }
-    else if (c >= 0xE1 && c <= 0xEC) len = 3;
-    else if (c == 0xED) { len = 3; hi = 0x9F; }
-    else if (c >= 0xEE && c <= 0xEF) len = 3;
-    else if (c == 0xF0) { len = 4; lo = 0x90; }
-    else if (c >= 0xF1 && c <= 0xF3) len = 4;
-    else if (c == 0xF4) { len = 4; hi = 0x8F; }
-    else return i;
+    if (c >= 0xC2 && c <= 0xDF)
+      len = 2;
+    else if (c == 0xE0) {
+      len = 3;
+      lo = 0xA0;
+    } else if (c >= 0xE1 && c <= 0xEC)
+      len = 3;
+    else if (c == 0xED) {
+      len = 3;
+      hi = 0x9F;
+    } else if (c >= 0xEE && c <= 0xEF)
+      len = 3;
+    else if (c == 0xF0) {
+      len = 4;
+      lo = 0x90;
+    } else if (c >= 0xF1 && c <= 0xF3)
+      len = 4;
+    else if (c == 0xF4) {
+      len = 4;
+      hi = 0x8F;
+    } else
+      return i;
     if (n - i < len) return i;
     if (v[i + 1] < lo || v[i + 1] > hi) return i;
     for (size_t k = 2; k < len; ++k) {
@@ -154,7 +167,6 @@ inline size_t FirstBadUtf8(ByteView v) {
   }
   return n;
 }
-
 
 // The fast value check (see TlvValueValid in registry.h).
 inline const TlvSpec* TlvSpecOf(uint16_t code) {
@@ -180,22 +192,28 @@ inline bool IsRoeLevelName(std::string_view level) {
   if (kind == ValueKind::kToken) return AllToken(value);
   if (kind == ValueKind::kBytes) return true;
   switch (kind) {
-    case ValueKind::kToken: return AllToken(value);
+    case ValueKind::kToken:
+      return AllToken(value);
     case ValueKind::kBytes:
-    case ValueKind::kU32: return true;
+    case ValueKind::kU32:
+      return true;
     case ValueKind::kTenant:
-    case ValueKind::kSymbol: return AllOfClass(value, kClassUpper);
-    case ValueKind::kRoeLevel: return IsRoeLevelName(AsString(value));
-    case ValueKind::kText: return FirstBadUtf8(value) == n;
+    case ValueKind::kSymbol:
+      return AllOfClass(value, kClassUpper);
+    case ValueKind::kRoeLevel:
+      return IsRoeLevelName(AsString(value));
+    case ValueKind::kText:
+      return FirstBadUtf8(value) == n;
     case ValueKind::kU8:
-      return value[0] <= spec->max_value &&
-             !(code == uint16_t(TlvType::kContentType) && value[0] == 0);
+      return value[0] <= spec->max_value && !(code == uint16_t(TlvType::kContentType) && value[0] == 0);
     case ValueKind::kU16: {
       uint16_t v = GetU16BE(value.data());
       return v != 0 && v <= spec->max_value;
     }
-    case ValueKind::kU64Mask: return (GetU64BE(value.data()) & ~spec->max_value) == 0;
-    case ValueKind::kF32Vector: return n % 4 == 0;
+    case ValueKind::kU64Mask:
+      return (GetU64BE(value.data()) & ~spec->max_value) == 0;
+    case ValueKind::kF32Vector:
+      return n % 4 == 0;
   }
   return false;
 }

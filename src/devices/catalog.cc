@@ -65,11 +65,16 @@ constexpr Named kNamed[] = {
 // ranges has 1 GB (L3 9 GB / 9, L4 10 GB / 10, L5 3 GB / 3, L6 7 GB / 7).
 constexpr std::string_view RangeRole(Layer layer) {
   switch (layer) {
-    case Layer::kL3: return "Rapid response, sensor fusion";
-    case Layer::kL4: return "Multi-domain classification";
-    case Layer::kL5: return "Forecasting, time-series";
-    case Layer::kL6: return "Risk modeling, scenario planning";
-    default: return "";
+    case Layer::kL3:
+      return "Rapid response, sensor fusion";
+    case Layer::kL4:
+      return "Multi-domain classification";
+    case Layer::kL5:
+      return "Forecasting, time-series";
+    case Layer::kL6:
+      return "Risk modeling, scenario planning";
+    default:
+      return "";
   }
 }
 
@@ -181,20 +186,22 @@ std::string_view LayerDisplayName(Layer layer) {
 
 Result<Layer> ParseLayer(std::string_view text) {
   for (const LayerSpec& s : kLayers) {
-    if (EqualsIgnoreCase(text, s.name) || EqualsIgnoreCase(text, s.word) ||
-        EqualsIgnoreCase(text, s.display) || text == s.name.substr(1)) {
+    if (EqualsIgnoreCase(text, s.name) || EqualsIgnoreCase(text, s.word) || EqualsIgnoreCase(text, s.display) ||
+        text == s.name.substr(1)) {
       return s.layer;
     }
   }
-  return Status::InvalidArgument("unknown layer '" + std::string(text) +
-                                 "' (want L3, L4, L5, L6, L7, L8 or L9)");
+  return Status::InvalidArgument("unknown layer '" + std::string(text) + "' (want L3, L4, L5, L6, L7, L8 or L9)");
 }
 
 std::string_view HomeRoleName(HomeRole role) {
   switch (role) {
-    case HomeRole::kSoc: return "soc";
-    case HomeRole::kAi: return "ai";
-    case HomeRole::kNone: return "none";
+    case HomeRole::kSoc:
+      return "soc";
+    case HomeRole::kAi:
+      return "ai";
+    case HomeRole::kNone:
+      return "none";
   }
   return "none";
 }

@@ -30,8 +30,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   Result<Message> owned = Decode(input);
   if (!owned.ok()) {
-    std::fprintf(stderr, "Decode refused what DecodeView accepted: %s\n",
-                 owned.status().ToString().c_str());
+    std::fprintf(stderr, "Decode refused what DecodeView accepted: %s\n", owned.status().ToString().c_str());
     std::abort();
   }
   Result<Bytes> again = Encode(*owned);
@@ -40,8 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::abort();
   }
   if (again->size() != size || !std::equal(again->begin(), again->end(), data)) {
-    std::fprintf(stderr, "canonical round trip mismatch: %zu bytes in, %zu out\n", size,
-                 again->size());
+    std::fprintf(stderr, "canonical round trip mismatch: %zu bytes in, %zu out\n", size, again->size());
     std::abort();
   }
   // Signing bytes of an accepted frame are themselves a valid frame.

@@ -23,16 +23,25 @@ Message ValidMessage(MsgType type) {
   if (spec->kind != MsgKind::kEvent) m.SetString(TlvType::kRequestId, "req-0001");
   for (TlvType t : spec->required) {
     switch (t) {
-      case TlvType::kPayload: m.SetString(t, R"({"prompt":"hello"})"); break;
-      case TlvType::kEventId: m.SetString(t, "evt-42"); break;
+      case TlvType::kPayload:
+        m.SetString(t, R"({"prompt":"hello"})");
+        break;
+      case TlvType::kEventId:
+        m.SetString(t, "evt-42");
+        break;
       case TlvType::kEmbedding: {
         uint8_t v[8] = {0x3F, 0x80, 0, 0, 0xBF, 0x80, 0, 0};  // 1.0, -1.0
         m.SetBytes(t, v);
         break;
       }
-      case TlvType::kErrorCode: m.SetU16(t, uint16_t(StatusCode::kPermissionDenied)); break;
-      case TlvType::kErrorReason: m.SetString(t, "INVALID_ROE_TOKEN"); break;
-      default: ADD_FAILURE() << "no sample for " << TlvTypeName(t);
+      case TlvType::kErrorCode:
+        m.SetU16(t, uint16_t(StatusCode::kPermissionDenied));
+        break;
+      case TlvType::kErrorReason:
+        m.SetString(t, "INVALID_ROE_TOKEN");
+        break;
+      default:
+        ADD_FAILURE() << "no sample for " << TlvTypeName(t);
     }
   }
   m.SetU8(TlvType::kClassification, uint8_t(Classification::kSecret));
@@ -137,8 +146,8 @@ TEST(DbeCodec, TypedAccessors) {
 TEST(DbeCodec, SettersReplaceAndRemove) {
   Message m = ValidMessage(MsgType::kL7ChatReq);
   m.SetString(TlvType::kModel, "llama-7b");
-  m.SetString(TlvType::kModel, "llama-1b");          // same length: in place
-  m.SetString(TlvType::kTenantId, "BRAVO_TEAM");     // new length: moved
+  m.SetString(TlvType::kModel, "llama-1b");       // same length: in place
+  m.SetString(TlvType::kTenantId, "BRAVO_TEAM");  // new length: moved
   m.SetRaw(0x9001, AsBytes("ext"));
   EXPECT_EQ(m.GetString(TlvType::kModel).value(), "llama-1b");
   EXPECT_EQ(m.tenant_id(), "BRAVO_TEAM");
@@ -172,10 +181,14 @@ TEST(DbeCodec, ReplacingValuesDoesNotGrowWithoutBound) {
 
 TEST(DbeCodec, EncodeIsDeterministicWhateverTheSetterOrder) {
   Message a(MsgType::kL7ChatReq), b(MsgType::kL7ChatReq);
-  a.SetString(TlvType::kTenantId, "ALPHA").SetString(TlvType::kRequestId, "r1")
-      .SetString(TlvType::kModel, "m").SetString(TlvType::kPayload, "{}");
-  b.SetString(TlvType::kPayload, "{}").SetString(TlvType::kModel, "m")
-      .SetString(TlvType::kRequestId, "r1").SetString(TlvType::kTenantId, "ALPHA");
+  a.SetString(TlvType::kTenantId, "ALPHA")
+      .SetString(TlvType::kRequestId, "r1")
+      .SetString(TlvType::kModel, "m")
+      .SetString(TlvType::kPayload, "{}");
+  b.SetString(TlvType::kPayload, "{}")
+      .SetString(TlvType::kModel, "m")
+      .SetString(TlvType::kRequestId, "r1")
+      .SetString(TlvType::kTenantId, "ALPHA");
   EXPECT_EQ(Encode(a).value(), Encode(b).value());
   EXPECT_EQ(Encode(a).value(), Encode(a).value());
   Bytes appended = {9, 9};
@@ -223,9 +236,9 @@ TEST(DbeCodecMalformed, TlvOverrunsTheFrame) {
   // First TLV (TENANT_ID) claims 900 bytes.
   PutU32BE(&f[kHeaderSize + 2], 900);
   size_t left = f.size() - kHeaderSize - kTlvHeaderSize;
-  ExpectRefused(f, StatusCode::kInvalidArgument,
-                "TLV 0 (TENANT_ID, type 0x0001) overruns the frame: length 900, " +
-                    std::to_string(left) + " bytes left");
+  ExpectRefused(
+      f, StatusCode::kInvalidArgument,
+      "TLV 0 (TENANT_ID, type 0x0001) overruns the frame: length 900, " + std::to_string(left) + " bytes left");
 }
 
 TEST(DbeCodecMalformed, TruncatedTlvHeader) {
@@ -299,8 +312,7 @@ TEST(DbeCodecMalformed, TooManyTlvs) {
 TEST(DbeCodecMalformed, NonCanonicalOrderAndDuplicates) {
   Bytes f = ChatFrame();
   AppendTlv(f, 0x0003, AsBytes("late"));  // USER_ID after PAYLOAD (0x0040)
-  ExpectRefused(f, StatusCode::kInvalidArgument,
-                "(USER_ID, type 0x0003) is out of order after type 0x0040");
+  ExpectRefused(f, StatusCode::kInvalidArgument, "(USER_ID, type 0x0003) is out of order after type 0x0040");
   Bytes g = ChatFrame();
   AppendTlv(g, 0x0040, AsBytes("again"));
   ExpectRefused(g, StatusCode::kInvalidArgument, "(PAYLOAD, type 0x0040) duplicates TLV");
@@ -331,8 +343,7 @@ TEST(DbeCodecMalformed, WrongValueTypeOrSize) {
 
   Message sig = ValidMessage(MsgType::kL9Nc3Query);
   sig.SetBytes(TlvType::kTwoPersonSigA, Bytes(100, 1));
-  EXPECT_NE(Encode(sig).status().message().find("length 100, want exactly 4627"),
-            std::string::npos);
+  EXPECT_NE(Encode(sig).status().message().find("length 100, want exactly 4627"), std::string::npos);
   sig.SetBytes(TlvType::kTwoPersonSigA, Bytes(kMlDsa87SignatureSize, 1));
   EXPECT_TRUE(Encode(sig).ok());
 
@@ -404,8 +415,8 @@ TEST(DbeCodec, ErrorReplyKeepsTenantAndRequestId) {
   req.header().dst_device = 61;
   Bytes f = Encode(req).value();
   MessageView v = DecodeView(f).value();
-  Message reply = MakeErrorReply(v, StatusCode::kPermissionDenied, "INVALID_ROE_TOKEN",
-                                 "L9_NC3_QUERY without ROE_TOKEN_ID");
+  Message reply =
+      MakeErrorReply(v, StatusCode::kPermissionDenied, "INVALID_ROE_TOKEN", "L9_NC3_QUERY without ROE_TOKEN_ID");
   EXPECT_EQ(reply.type(), MsgType::kError);
   EXPECT_EQ(reply.header().src_device, 61);
   EXPECT_EQ(reply.header().dst_device, 43);

@@ -114,7 +114,7 @@ TEST(DbeRegistry, ValueChecks) {
   EXPECT_FALSE(ValidateTlvValue(0x0032, AsBytes("ab\xE2\x82"), 0).ok());
 
   uint8_t zero16[2] = {0, 0};
-  EXPECT_FALSE(ValidateTlvValue(0x0030, zero16, 0).ok());  // ERROR_CODE 0 is not an error
+  EXPECT_FALSE(ValidateTlvValue(0x0030, zero16, 0).ok());                // ERROR_CODE 0 is not an error
   EXPECT_FALSE(ValidateTlvValue(0x0025, ByteView(mask_ok, 6), 0).ok());  // f32 vector
 
   // Ranges.

@@ -11,10 +11,9 @@ TEST(Catalog, TokenBasesMatchTheSpecTable) {
   // 50 -> 0x8096, 51 -> 0x8099, 58 -> 0x80AE, 59 -> 0x80B1, 62 -> 0x80BA;
   // compose: 18 -> 0x8036.
   const std::pair<int, uint16_t> table[] = {
-      {14, 0x802A}, {18, 0x8036}, {22, 0x8042}, {23, 0x8045}, {32, 0x8060}, {33, 0x8063},
-      {35, 0x8069}, {36, 0x806C}, {42, 0x807E}, {43, 0x8081}, {44, 0x8084}, {45, 0x8087},
-      {46, 0x808A}, {47, 0x808D}, {48, 0x8090}, {49, 0x8093}, {50, 0x8096}, {51, 0x8099},
-      {52, 0x809C}, {53, 0x809F}, {54, 0x80A2}, {55, 0x80A5}, {56, 0x80A8}, {57, 0x80AB},
+      {14, 0x802A}, {18, 0x8036}, {22, 0x8042}, {23, 0x8045}, {32, 0x8060}, {33, 0x8063}, {35, 0x8069}, {36, 0x806C},
+      {42, 0x807E}, {43, 0x8081}, {44, 0x8084}, {45, 0x8087}, {46, 0x808A}, {47, 0x808D}, {48, 0x8090}, {49, 0x8093},
+      {50, 0x8096}, {51, 0x8099}, {52, 0x809C}, {53, 0x809F}, {54, 0x80A2}, {55, 0x80A5}, {56, 0x80A8}, {57, 0x80AB},
       {58, 0x80AE}, {59, 0x80B1}, {60, 0x80B4}, {61, 0x80B7}, {62, 0x80BA}};
   for (auto [id, base] : table) {
     ASSERT_NE(FindDevice(id), nullptr) << id;
@@ -128,8 +127,7 @@ TEST(Catalog, LayerNames) {
   EXPECT_FALSE(ParseLayer("L2").ok());
   EXPECT_FALSE(ParseLayer("UNASSIGNED").ok());
   EXPECT_FALSE(ParseLayer("").ok());
-  for (Layer l : {Layer::kL3, Layer::kL4, Layer::kL5, Layer::kL6, Layer::kL7, Layer::kL8,
-                  Layer::kL9}) {
+  for (Layer l : {Layer::kL3, Layer::kL4, Layer::kL5, Layer::kL6, Layer::kL7, Layer::kL8, Layer::kL9}) {
     EXPECT_EQ(ParseLayer(LayerName(l)).value(), l);
   }
 }
