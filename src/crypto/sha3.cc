@@ -94,59 +94,61 @@ inline void ExtractBytes(const uint64_t* s, size_t offset, uint8_t* out, size_t 
     uint64_t d4 = c3 ^ Rol(c0, 1);                                                     \
     uint64_t b0 = A##00 ^ d0, b1 = Rol(A##06 ^ d1, 44), b2 = Rol(A##12 ^ d2, 43);      \
     uint64_t b3 = Rol(A##18 ^ d3, 21), b4 = Rol(A##24 ^ d4, 14);                       \
-    E##00 = b0 ^ (~b1 & b2) ^ (rc);                                                    \
-    E##01 = b1 ^ (~b2 & b3);                                                           \
-    E##02 = b2 ^ (~b3 & b4);                                                           \
-    E##03 = b3 ^ (~b4 & b0);                                                           \
-    E##04 = b4 ^ (~b0 & b1);                                                           \
+    E##00 = b0 ^ (b1 | b2) ^ (rc);                                                     \
+    E##01 = b1 ^ (~b2 | b3);                                                           \
+    E##02 = b2 ^ (b3 & b4);                                                            \
+    E##03 = b3 ^ (b4 | b0);                                                            \
+    E##04 = b4 ^ (b0 & b1);                                                            \
     b0 = Rol(A##03 ^ d3, 28), b1 = Rol(A##09 ^ d4, 20), b2 = Rol(A##10 ^ d0, 3);       \
     b3 = Rol(A##16 ^ d1, 45), b4 = Rol(A##22 ^ d2, 61);                                \
-    E##05 = b0 ^ (~b1 & b2);                                                           \
-    E##06 = b1 ^ (~b2 & b3);                                                           \
-    E##07 = b2 ^ (~b3 & b4);                                                           \
-    E##08 = b3 ^ (~b4 & b0);                                                           \
-    E##09 = b4 ^ (~b0 & b1);                                                           \
+    E##05 = b0 ^ (b1 | b2);                                                            \
+    E##06 = b1 ^ (b2 & b3);                                                            \
+    E##07 = b2 ^ (b3 | ~b4);                                                           \
+    E##08 = b3 ^ (b4 | b0);                                                            \
+    E##09 = b4 ^ (b0 & b1);                                                            \
     b0 = Rol(A##01 ^ d1, 1), b1 = Rol(A##07 ^ d2, 6), b2 = Rol(A##13 ^ d3, 25);        \
     b3 = Rol(A##19 ^ d4, 8), b4 = Rol(A##20 ^ d0, 18);                                 \
-    E##10 = b0 ^ (~b1 & b2);                                                           \
-    E##11 = b1 ^ (~b2 & b3);                                                           \
+    E##10 = b0 ^ (b1 | b2);                                                            \
+    E##11 = b1 ^ (b2 & b3);                                                            \
     E##12 = b2 ^ (~b3 & b4);                                                           \
-    E##13 = b3 ^ (~b4 & b0);                                                           \
-    E##14 = b4 ^ (~b0 & b1);                                                           \
+    E##13 = ~b3 ^ (b4 | b0);                                                           \
+    E##14 = b4 ^ (b0 & b1);                                                            \
     b0 = Rol(A##04 ^ d4, 27), b1 = Rol(A##05 ^ d0, 36), b2 = Rol(A##11 ^ d1, 10);      \
     b3 = Rol(A##17 ^ d2, 15), b4 = Rol(A##23 ^ d3, 56);                                \
-    E##15 = b0 ^ (~b1 & b2);                                                           \
-    E##16 = b1 ^ (~b2 & b3);                                                           \
-    E##17 = b2 ^ (~b3 & b4);                                                           \
-    E##18 = b3 ^ (~b4 & b0);                                                           \
-    E##19 = b4 ^ (~b0 & b1);                                                           \
+    E##15 = b0 ^ (b1 & b2);                                                            \
+    E##16 = b1 ^ (b2 | b3);                                                            \
+    E##17 = b2 ^ (~b3 | b4);                                                           \
+    E##18 = ~b3 ^ (b4 & b0);                                                           \
+    E##19 = b4 ^ (b0 | b1);                                                            \
     b0 = Rol(A##02 ^ d2, 62), b1 = Rol(A##08 ^ d3, 55), b2 = Rol(A##14 ^ d4, 39);      \
     b3 = Rol(A##15 ^ d0, 41), b4 = Rol(A##21 ^ d1, 2);                                 \
     E##20 = b0 ^ (~b1 & b2);                                                           \
-    E##21 = b1 ^ (~b2 & b3);                                                           \
-    E##22 = b2 ^ (~b3 & b4);                                                           \
-    E##23 = b3 ^ (~b4 & b0);                                                           \
-    E##24 = b4 ^ (~b0 & b1);                                                           \
+    E##21 = ~b1 ^ (b2 | b3);                                                           \
+    E##22 = b2 ^ (b3 & b4);                                                            \
+    E##23 = b3 ^ (b4 | b0);                                                            \
+    E##24 = b4 ^ (b0 & b1);                                                            \
   } while (0)
 
 // Two rounds per iteration, ping-ponging between the a.. and e.. lanes.
+// Lanes 1, 2, 8, 12, 17 and 20 are kept complemented inside the permutation
+// ("lane complementing"), which turns most of chi's NOTs into plain OR/AND.
 void KeccakF1600(uint64_t st[25]) {
-  uint64_t a00 = st[0], a01 = st[1], a02 = st[2], a03 = st[3], a04 = st[4];
-  uint64_t a05 = st[5], a06 = st[6], a07 = st[7], a08 = st[8], a09 = st[9];
-  uint64_t a10 = st[10], a11 = st[11], a12 = st[12], a13 = st[13], a14 = st[14];
-  uint64_t a15 = st[15], a16 = st[16], a17 = st[17], a18 = st[18], a19 = st[19];
-  uint64_t a20 = st[20], a21 = st[21], a22 = st[22], a23 = st[23], a24 = st[24];
+  uint64_t a00 = st[0], a01 = ~st[1], a02 = ~st[2], a03 = st[3], a04 = st[4];
+  uint64_t a05 = st[5], a06 = st[6], a07 = st[7], a08 = ~st[8], a09 = st[9];
+  uint64_t a10 = st[10], a11 = st[11], a12 = ~st[12], a13 = st[13], a14 = st[14];
+  uint64_t a15 = st[15], a16 = st[16], a17 = ~st[17], a18 = st[18], a19 = st[19];
+  uint64_t a20 = ~st[20], a21 = st[21], a22 = st[22], a23 = st[23], a24 = st[24];
   uint64_t e00, e01, e02, e03, e04, e05, e06, e07, e08, e09, e10, e11, e12;
   uint64_t e13, e14, e15, e16, e17, e18, e19, e20, e21, e22, e23, e24;
   for (int round = 0; round < 24; round += 2) {
     DSMIL_KECCAK_ROUND(a, e, kRoundConstants[round]);
     DSMIL_KECCAK_ROUND(e, a, kRoundConstants[round + 1]);
   }
-  st[0] = a00; st[1] = a01; st[2] = a02; st[3] = a03; st[4] = a04;
-  st[5] = a05; st[6] = a06; st[7] = a07; st[8] = a08; st[9] = a09;
-  st[10] = a10; st[11] = a11; st[12] = a12; st[13] = a13; st[14] = a14;
-  st[15] = a15; st[16] = a16; st[17] = a17; st[18] = a18; st[19] = a19;
-  st[20] = a20; st[21] = a21; st[22] = a22; st[23] = a23; st[24] = a24;
+  st[0] = a00; st[1] = ~a01; st[2] = ~a02; st[3] = a03; st[4] = a04;
+  st[5] = a05; st[6] = a06; st[7] = a07; st[8] = ~a08; st[9] = a09;
+  st[10] = a10; st[11] = a11; st[12] = ~a12; st[13] = a13; st[14] = a14;
+  st[15] = a15; st[16] = a16; st[17] = ~a17; st[18] = a18; st[19] = a19;
+  st[20] = ~a20; st[21] = a21; st[22] = a22; st[23] = a23; st[24] = a24;
 }
 
 #undef DSMIL_KECCAK_ROUND
