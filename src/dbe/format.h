@@ -63,8 +63,8 @@ inline constexpr uint16_t kKnownFlags = kFlagMore;
 enum class MsgType : uint8_t {
   kHealthPing = 0x01,
   kHealthPong = 0x02,
-  // 0x08..0x0F reserved for the node-to-node session handshake (refused until
-  // registered).
+  // 0x08..0x0F: node-to-node session messages, coded by the session layer
+  // (docs/dbe-session.md); refused by this codec.
   kL3Event = 0x20,
   kL3Decision = 0x21,
   kL4Classification = 0x23,
@@ -121,7 +121,8 @@ enum class TlvType : uint16_t {
   // body
   kPayload = 0x0040,  // bytes 0..frame limit (JSON unless CONTENT_TYPE says otherwise)
 };
-// 0x0060..0x006F: reserved for the session handshake (refused until registered).
+// 0x0060..0x006F: session handshake TLVs, coded by the session layer
+// (docs/dbe-session.md); refused by this codec.
 // 0x8000..0xFFFE: ignorable extension range: kept opaque, never refused.
 // 0x0000 and 0xFFFF: never valid.
 inline constexpr uint16_t kIgnorableTlvFirst = 0x8000;

@@ -40,7 +40,7 @@ Result<const MsgSpec*> CheckHeaderSlow(uint8_t msg_type, uint16_t flags, uint16_
   if (spec == nullptr) {
     if (msg_type >= kSessionMsgTypeFirst && msg_type <= kSessionMsgTypeLast) {
       return Status::InvalidArgument("dbe: message type " + MsgTypeHex(msg_type) +
-                                     " is reserved for the session handshake and not registered");
+                                     " is a session message, not an envelope type");
     }
     return Status::InvalidArgument("dbe: unknown message type " + MsgTypeHex(msg_type));
   }

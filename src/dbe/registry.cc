@@ -145,6 +145,9 @@ static Status DescribeBadTlvValue(uint16_t code, ByteView value, size_t index) {
     if (code == 0x0000 || code == 0xFFFF) {
       return Status::InvalidArgument(TlvLabel(code, index) + ": type is never valid");
     }
+    if (code >= 0x0060 && code <= 0x006F) {
+      return Status::InvalidArgument(TlvLabel(code, index) + ": session handshake TLV, not allowed in an envelope");
+    }
     return Status::InvalidArgument(TlvLabel(code, index) + ": unknown type outside the ignorable range 0x8000..0xFFFE");
   }
   size_t n = value.size();

@@ -357,7 +357,7 @@ TEST(DbeCodecMalformed, UnknownMessageTypeAndSessionRange) {
   f[kOffMsgType] = 0x07;
   ExpectRefused(f, StatusCode::kInvalidArgument, "unknown message type 0x07");
   f[kOffMsgType] = 0x09;
-  ExpectRefused(f, StatusCode::kInvalidArgument, "reserved for the session handshake");
+  ExpectRefused(f, StatusCode::kInvalidArgument, "is a session message, not an envelope type");
 }
 
 TEST(DbeCodecMalformed, BadFlags) {
