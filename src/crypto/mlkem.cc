@@ -302,20 +302,26 @@ void SampleNtt(const uint8_t rho[32], uint8_t j, uint8_t i, Poly& a) {
   xof.Absorb(seed);
   uint8_t buf[168 * 3];
   xof.Squeeze(buf);
-  size_t len = sizeof(buf), pos = 0;
+  // Candidates are written unconditionally and kept by advancing the count
+  // (no data-dependent branch to mispredict); two slots of slack take the
+  // writes past the end.
+  int16_t out[kN + 2];
+  size_t len = sizeof(buf);
   int ctr = 0;
-  while (ctr < kN) {
-    if (pos + 3 > len) {
-      xof.Squeeze(std::span<uint8_t>(buf, 168));
-      len = 168;
-      pos = 0;
+  for (;;) {
+    for (size_t pos = 0; pos + 3 <= len && ctr < kN; pos += 3) {
+      uint16_t d1 = static_cast<uint16_t>((buf[pos] | (buf[pos + 1] << 8)) & 0xFFF);
+      uint16_t d2 = static_cast<uint16_t>((buf[pos + 1] >> 4) | (buf[pos + 2] << 4));
+      out[ctr] = static_cast<int16_t>(d1);
+      ctr += d1 < kQ;
+      out[ctr] = static_cast<int16_t>(d2);
+      ctr += d2 < kQ;
     }
-    uint16_t d1 = static_cast<uint16_t>((buf[pos] | (buf[pos + 1] << 8)) & 0xFFF);
-    uint16_t d2 = static_cast<uint16_t>((buf[pos + 1] >> 4) | (buf[pos + 2] << 4));
-    pos += 3;
-    if (d1 < kQ) a.c[ctr++] = static_cast<int16_t>(d1);
-    if (d2 < kQ && ctr < kN) a.c[ctr++] = static_cast<int16_t>(d2);
+    if (ctr >= kN) break;
+    xof.Squeeze(std::span<uint8_t>(buf, 168));
+    len = 168;
   }
+  std::memcpy(a.c, out, sizeof(a.c));
 }
 
 // The matrix A-hat (transposed when `transpose`): A[i][j] = SampleNTT(rho||j||i).
