@@ -1,10 +1,10 @@
 #include "dbe/message.h"
 
-#include "dbe/registry_data.h"
-
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+
+#include "dbe/registry_data.h"
 
 namespace dsmil::dbe {
 namespace {
@@ -455,10 +455,13 @@ Status DecodeView(ByteView frame, MessageView* out) {
     prev_type = type;
     pos += kTlvHeaderSize + length;
   }
+  if (!present.Covers(RequiredOf(spec))) {
+    Status missing = CheckMandatory(*spec, present);
+    return missing.ok() ? Status::Internal("dbe: mandatory TLV check disagrees with its mask") : missing;
+  }
   view.count_ = n;
   view.frame_size_ = total;
-  if (present.Covers(RequiredOf(spec))) return Status::Ok();
-  return CheckMandatory(*spec, present);
+  return Status::Ok();
 }
 
 Result<MessageView> DecodeView(ByteView frame) {
@@ -503,7 +506,10 @@ Status EncodeTo(const Message& msg, Bytes* out) {
                                        ")");
     }
   }
-  if (!present.Covers(RequiredOf(spec))) return CheckMandatory(*spec, present);
+  if (!present.Covers(RequiredOf(spec))) {
+    Status missing = CheckMandatory(*spec, present);
+    return missing.ok() ? Status::Internal("dbe: mandatory TLV check disagrees with its mask") : missing;
+  }
 
   size_t start = out->size();
   out->resize(start + size);

@@ -443,6 +443,16 @@ TEST(DbeCodec, DecodeViewReusesOneView) {
   bad[0] = 0;
   EXPECT_FALSE(DecodeView(bad, &view).ok());
   EXPECT_EQ(view.tlv_count(), 0u);
+  // Also when the failure is found after the TLVs were walked.
+  ASSERT_TRUE(DecodeView(a, &view).ok());
+  Message no_payload = ValidMessage(MsgType::kL7ChatReq);
+  no_payload.Remove(TlvType::kPayload);
+  no_payload.set_type(MsgType::kL9Nc3Query);
+  Bytes nc3 = Encode(no_payload).value();
+  nc3[kOffMsgType] = 0x41;  // now an L7_CHAT_REQ without PAYLOAD
+  Status s = DecodeView(nc3, &view);
+  EXPECT_NE(s.message().find("L7_CHAT_REQ lacks PAYLOAD"), std::string::npos) << s.message();
+  EXPECT_EQ(view.tlv_count(), 0u);
 }
 
 TEST(DbeCodec, DebugString) {
