@@ -2,6 +2,11 @@
 
 // Asio's coroutine headers need <utility> first with Boost 1.74 and g++ 12.
 #include <utility>
+// Asio 1.18 enables co_await under clang only with <experimental/coroutine>
+// (libc++); with libstdc++ clang uses the standard <coroutine>, which works.
+#if defined(__clang__) && defined(__cpp_impl_coroutine) && !defined(BOOST_ASIO_HAS_CO_AWAIT)
+#define BOOST_ASIO_HAS_CO_AWAIT 1
+#endif
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
