@@ -68,8 +68,10 @@ class HttpServer {
 
   // Stops accepting, closes idle connections, lets requests already being
   // received or handled finish and their responses be written (with
-  // "Connection: close"), then joins the threads. Requests still running after
-  // drain_timeout_ms are abandoned. Idempotent.
+  // "Connection: close"), then joins the threads. After drain_timeout_ms the
+  // connections still open are dropped without their responses; a handler
+  // still running is waited for (it cannot be interrupted). Idempotent.
+  // Must not be called from a handler (it would wait for itself).
   void Stop();
 
   // Number of connections currently open (for tests and metrics).
