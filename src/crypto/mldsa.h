@@ -22,8 +22,8 @@
 // challenge c~ (both public once the signature is released), and which SHAKE
 // nibbles KeyGen's ExpandS discards (independent of the key; see mldsa.cc).
 // tests/ct/mldsa_ct.cc checks this under valgrind memcheck.
-// Secret temporaries are wiped before return; the caller owns and wipes the
-// secret key bytes it passes in and gets back.
+// Secret temporaries are wiped before return; secret keys are returned in
+// SecretBytes (wiped when freed); the caller owns the secret key it passes in.
 //
 // Thread safety: every function is reentrant; no shared state.
 #pragma once
@@ -35,6 +35,7 @@
 
 #include "core/coding.h"
 #include "core/status.h"
+#include "crypto/ossl.h"
 
 namespace dsmil::crypto {
 
@@ -48,7 +49,7 @@ inline constexpr size_t kMlDsaMaxContextBytes = 255;
 
 struct MlDsa87KeyPair {
   Bytes public_key;  // 2592 bytes
-  Bytes secret_key;  // 4896 bytes; the caller wipes it when done
+  SecretBytes secret_key;  // 4896 bytes; wiped when freed
 };
 
 enum class MlDsaSigning {

@@ -53,7 +53,7 @@ int main() {
   }
   // Sign with a secret key whose secret parts are undefined (they already
   // are when KeyGen ran under valgrind; marked again for clarity).
-  Bytes sk = kp.secret_key;
+  Bytes sk(kp.secret_key.begin(), kp.secret_key.end());
   MarkSecret(sk);
 
   int signatures = 0;

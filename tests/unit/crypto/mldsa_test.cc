@@ -211,7 +211,7 @@ TEST(MlDsa87, BadInputsGetInvalidArgument) {
 
 TEST(MlDsa87, SecretKeyWithOutOfRangeCoefficientIsRefused) {
   MlDsa87KeyPair kp = FixedKey();
-  Bytes sk = kp.secret_key;
+  Bytes sk(kp.secret_key.begin(), kp.secret_key.end());
   sk[128] |= 0x07;  // first s1 coefficient encoded as 7 (> 2 eta)
   auto sig = MlDsa87Sign(sk, AsBytes("m"), {});
   EXPECT_EQ(sig.status().code(), StatusCode::kInvalidArgument);
