@@ -143,7 +143,7 @@ int RunVerify(const VerifyArgs& a, Context& ctx) {
 CommandGroup kSignCommands([](CLI::App& app, Context& ctx) {
   auto sign_args = std::make_shared<SignArgs>();
   CLI::App* sign = app.add_subcommand("sign", "Sign a file with an ML-DSA-87 secret key (FIPS 204)");
-  sign->add_option("--key", sign_args->key, "Secret key file (raw 4896 bytes, mode 0600)")->required();
+  sign->add_option("--key", sign_args->key, "Secret key: PREFIX.key of keys gen, or a raw 4896-byte FIPS 204 key (mode 0600)")->required();
   sign->add_option("--in", sign_args->in, "File to sign ('-' = standard input)")->required();
   sign->add_option("--out", sign_args->out, "Where to write the raw 4627-byte signature")->required();
   sign->add_option("--context", sign_args->context, "FIPS 204 context string (0..255 bytes)");
