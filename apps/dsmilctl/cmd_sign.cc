@@ -65,21 +65,18 @@ Result<crypto::SecretBytes> ReadSecretKey(const std::string& path) {
   crypto::SecretBytes file_secret(file.begin(), file.end());
   crypto::SecureWipe(file.data(), file.size());
   const size_t magic_len = sizeof(crypto::kKeyFileMagic) - 1;
-  if (file_secret.size() >= magic_len &&
-      std::memcmp(file_secret.data(), crypto::kKeyFileMagic, magic_len) == 0) {
+  if (file_secret.size() >= magic_len && std::memcmp(file_secret.data(), crypto::kKeyFileMagic, magic_len) == 0) {
     auto key = crypto::DecodePrivateKeyFile(file_secret);
     if (!key.ok()) return key.status().WithContext(path);
     if (key->alg != crypto::KeyAlg::kMlDsa87)
-      return Status::InvalidArgument(path + " holds an " +
-                                     std::string(crypto::KeyAlgName(key->alg)) +
+      return Status::InvalidArgument(path + " holds an " + std::string(crypto::KeyAlgName(key->alg)) +
                                      " key, not an ml-dsa-87 key");
     return std::move(key->key);
   }
   if (file_secret.size() != crypto::kMlDsa87SecretKeyBytes)
-    return Status::InvalidArgument(
-        "secret key file " + path + " is " + std::to_string(file_secret.size()) +
-        " bytes: neither a DSMILKEY key file nor a raw ML-DSA-87 secret key (" +
-        std::to_string(crypto::kMlDsa87SecretKeyBytes) + " bytes)");
+    return Status::InvalidArgument("secret key file " + path + " is " + std::to_string(file_secret.size()) +
+                                   " bytes: neither a DSMILKEY key file nor a raw ML-DSA-87 secret key (" +
+                                   std::to_string(crypto::kMlDsa87SecretKeyBytes) + " bytes)");
   return file_secret;
 }
 
@@ -105,9 +102,9 @@ int RunSign(const SignArgs& a, Context& ctx) {
   if (!key.ok()) return Fail(ctx, 2, key.status().message()), 2;
   auto msg = ReadFile(a.in);
   if (!msg.ok()) return Fail(ctx, 2, msg.status().message()), 2;
-  auto sig = crypto::MlDsa87Sign(
-      *key, *msg, AsBytes(a.context),
-      a.deterministic ? crypto::MlDsaSigning::kDeterministic : crypto::MlDsaSigning::kHedged);
+  auto sig =
+      crypto::MlDsa87Sign(*key, *msg, AsBytes(a.context),
+                          a.deterministic ? crypto::MlDsaSigning::kDeterministic : crypto::MlDsaSigning::kHedged);
   if (!sig.ok()) {
     int code = sig.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
     return Fail(ctx, code, a.key + ": " + sig.status().message()), code;
@@ -125,8 +122,7 @@ int RunVerify(const VerifyArgs& a, Context& ctx) {
   if (sig->size() != crypto::kMlDsa87SignatureBytes)
     return Fail(ctx, 2,
                 "signature file " + a.sig + " is " + std::to_string(sig->size()) +
-                    " bytes; an ML-DSA-87 signature is " +
-                    std::to_string(crypto::kMlDsa87SignatureBytes) + " bytes"),
+                    " bytes; an ML-DSA-87 signature is " + std::to_string(crypto::kMlDsa87SignatureBytes) + " bytes"),
            2;
   auto msg = ReadFile(a.in);
   if (!msg.ok()) return Fail(ctx, 2, msg.status().message()), 2;
@@ -135,20 +131,20 @@ int RunVerify(const VerifyArgs& a, Context& ctx) {
     std::cout << "signature valid (ML-DSA-87)\n";
     return 0;
   }
-  if (st.code() == StatusCode::kUnauthenticated)
-    return Fail(ctx, 1, "signature INVALID: " + st.message()), 1;
+  if (st.code() == StatusCode::kUnauthenticated) return Fail(ctx, 1, "signature INVALID: " + st.message()), 1;
   return Fail(ctx, 2, st.message()), 2;
 }
 
 CommandGroup kSignCommands([](CLI::App& app, Context& ctx) {
   auto sign_args = std::make_shared<SignArgs>();
   CLI::App* sign = app.add_subcommand("sign", "Sign a file with an ML-DSA-87 secret key (FIPS 204)");
-  sign->add_option("--key", sign_args->key, "Secret key: PREFIX.key of keys gen, or a raw 4896-byte FIPS 204 key (mode 0600)")->required();
+  sign->add_option("--key", sign_args->key,
+                   "Secret key: PREFIX.key of keys gen, or a raw 4896-byte FIPS 204 key (mode 0600)")
+      ->required();
   sign->add_option("--in", sign_args->in, "File to sign ('-' = standard input)")->required();
   sign->add_option("--out", sign_args->out, "Where to write the raw 4627-byte signature")->required();
   sign->add_option("--context", sign_args->context, "FIPS 204 context string (0..255 bytes)");
-  sign->add_flag("--deterministic", sign_args->deterministic,
-                 "Deterministic signing (rnd = 0) instead of hedged");
+  sign->add_flag("--deterministic", sign_args->deterministic, "Deterministic signing (rnd = 0) instead of hedged");
   sign->callback([sign_args, &ctx] { ctx.exit_code = RunSign(*sign_args, ctx); });
 
   auto verify_args = std::make_shared<VerifyArgs>();

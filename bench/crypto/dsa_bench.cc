@@ -72,10 +72,10 @@ void RunDsaBench(BenchReport& report) {
   std::printf(
       "ML-DSA-87 Sign per call over %zu calls: mean %.1f us, median %.1f us, p10 %.1f us, "
       "p90 %.1f us, p99 %.1f us\n",
-      each.size(), mean, each[each.size() / 2], each[each.size() / 10],
-      each[each.size() * 9 / 10], each[each.size() * 99 / 100]);
-  std::printf("ML-DSA-87 ops/s: KeyGen %.0f, Sign %.0f (mean-based %.0f), Verify %.0f\n",
-              1e6 / keygen, 1e6 / sign, 1e6 / mean, 1e6 / verify);
+      each.size(), mean, each[each.size() / 2], each[each.size() / 10], each[each.size() * 9 / 10],
+      each[each.size() * 99 / 100]);
+  std::printf("ML-DSA-87 ops/s: KeyGen %.0f, Sign %.0f (mean-based %.0f), Verify %.0f\n", 1e6 / keygen, 1e6 / sign,
+              1e6 / mean, 1e6 / verify);
 
   report.AddLatency("ML-DSA-87 KeyGen", keygen, "ML-DSA-87", "keypair");
   report.AddLatency("ML-DSA-87 Sign (median)", sign, "ML-DSA-87", "sign");

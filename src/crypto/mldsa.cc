@@ -71,16 +71,15 @@ constexpr int32_t kGamma1 = 1 << 19;
 constexpr int32_t kGamma2 = (kQ - 1) / 32;
 constexpr size_t kCTildeBytes = 64;  // lambda / 4
 constexpr size_t kTrBytes = 64;
-constexpr size_t kPolyT1Bytes = 320;   // 10 bits
-constexpr size_t kPolyEtaBytes = 96;   // 3 bits
-constexpr size_t kPolyT0Bytes = 416;   // 13 bits
-constexpr size_t kPolyZBytes = 640;    // 20 bits
-constexpr size_t kPolyW1Bytes = 128;   // 4 bits
+constexpr size_t kPolyT1Bytes = 320;    // 10 bits
+constexpr size_t kPolyEtaBytes = 96;    // 3 bits
+constexpr size_t kPolyT0Bytes = 416;    // 13 bits
+constexpr size_t kPolyZBytes = 640;     // 20 bits
+constexpr size_t kPolyW1Bytes = 128;    // 4 bits
 constexpr int kMaxSignAttempts = 1000;  // expected ~3.85; 1000 is never reached
 
 static_assert(32 + kK * kPolyT1Bytes == kMlDsa87PublicKeyBytes);
-static_assert(32 + 32 + kTrBytes + (kK + kL) * kPolyEtaBytes + kK * kPolyT0Bytes ==
-              kMlDsa87SecretKeyBytes);
+static_assert(32 + 32 + kTrBytes + (kK + kL) * kPolyEtaBytes + kK * kPolyT0Bytes == kMlDsa87SecretKeyBytes);
 static_assert(kCTildeBytes + kL * kPolyZBytes + kOmega + kK == kMlDsa87SignatureBytes);
 
 using Poly = std::array<int32_t, kN>;
@@ -303,8 +302,7 @@ void PackPoly(const Poly& a, int bits, bool offset, int32_t base, uint8_t* out) 
 
 // Inverse of PackPoly. Returns the OR of (value > max_value) flags over all
 // coefficients (0 = every value in range); branch-free in the data.
-uint32_t UnpackPoly(const uint8_t* in, int bits, bool offset, int32_t base, uint32_t max_value,
-                    Poly& a) {
+uint32_t UnpackPoly(const uint8_t* in, int bits, bool offset, int32_t base, uint32_t max_value, Poly& a) {
   uint64_t acc = 0;
   int nacc = 0;
   size_t pos = 0;
@@ -368,7 +366,7 @@ void RejBoundedPoly(Poly& a, const uint8_t rho_prime[64], uint16_t index) {
     for (size_t i = 0; i < sizeof(buf) && n < kN; ++i) {
       uint32_t z[2] = {uint32_t(buf[i] & 15), uint32_t(buf[i] >> 4)};
       for (uint32_t v : z) {
-        uint32_t accept = (v - 15) >> 31;  // v < 15
+        uint32_t accept = (v - 15) >> 31;     // v < 15
         Declassify(&accept, sizeof(accept));  // which nibbles are discarded (see top)
         if (accept && n < kN) {
           uint32_t mod5 = v - 5 * ((v * 205) >> 10);  // v mod 5 for v < 15
@@ -443,10 +441,8 @@ bool DecodeSecretKey(ByteView sk, SecretKey& out) {
   std::memcpy(out.tr, p + 64, kTrBytes);
   p += 128;
   uint32_t bad = 0;
-  for (int i = 0; i < kL; ++i, p += kPolyEtaBytes)
-    bad |= UnpackPoly(p, 3, true, kEta, 2 * kEta, out.s1[i]);
-  for (int i = 0; i < kK; ++i, p += kPolyEtaBytes)
-    bad |= UnpackPoly(p, 3, true, kEta, 2 * kEta, out.s2[i]);
+  for (int i = 0; i < kL; ++i, p += kPolyEtaBytes) bad |= UnpackPoly(p, 3, true, kEta, 2 * kEta, out.s1[i]);
+  for (int i = 0; i < kK; ++i, p += kPolyEtaBytes) bad |= UnpackPoly(p, 3, true, kEta, 2 * kEta, out.s2[i]);
   for (int i = 0; i < kK; ++i, p += kPolyT0Bytes)
     (void)UnpackPoly(p, 13, true, 1 << (kD - 1), (1u << 13) - 1, out.t0[i]);
   Declassify(&bad, sizeof(bad));
@@ -495,14 +491,13 @@ struct SignWork {
 
 Status CheckSecretKeyLength(ByteView sk) {
   if (sk.size() != kMlDsa87SecretKeyBytes)
-    return Status::InvalidArgument("ml-dsa-87: secret key is " + std::to_string(sk.size()) +
-                                   " bytes, expected " + std::to_string(kMlDsa87SecretKeyBytes));
+    return Status::InvalidArgument("ml-dsa-87: secret key is " + std::to_string(sk.size()) + " bytes, expected " +
+                                   std::to_string(kMlDsa87SecretKeyBytes));
   return Status::Ok();
 }
 
 // Sign_internal from mu (mu == nullptr: compute it from tr and m_prime).
-Result<Bytes> SignImpl(ByteView secret_key, const uint8_t* mu_in, ByteView m_prime,
-                       const uint8_t rnd[32]) {
+Result<Bytes> SignImpl(ByteView secret_key, const uint8_t* mu_in, ByteView m_prime, const uint8_t rnd[32]) {
   DSMIL_RETURN_IF_ERROR(CheckSecretKeyLength(secret_key));
   auto work = std::make_unique<SignWork>();
   SignWork& s = *work;
@@ -512,8 +507,7 @@ Result<Bytes> SignImpl(ByteView secret_key, const uint8_t* mu_in, ByteView m_pri
   } wipe{work.get()};
 
   if (!DecodeSecretKey(secret_key, s.sk))
-    return Status::InvalidArgument(
-        "ml-dsa-87: secret key is malformed: an s1/s2 coefficient is outside [-2, 2]");
+    return Status::InvalidArgument("ml-dsa-87: secret key is malformed: an s1/s2 coefficient is outside [-2, 2]");
 
   uint8_t mu[kMlDsa87MuBytes];
   if (mu_in != nullptr) {
@@ -541,8 +535,7 @@ Result<Bytes> SignImpl(ByteView secret_key, const uint8_t* mu_in, ByteView m_pri
       for (int n = 0; n < kN; ++n) s.w1[i][n] = HighBits(s.w[i][n]);
     }
     EncodeW1(s.w1, s.w1_packed);
-    Shake256Parts({ByteView(mu, sizeof(mu)), ByteView(s.w1_packed, sizeof(s.w1_packed))},
-                  s.c_tilde);
+    Shake256Parts({ByteView(mu, sizeof(mu)), ByteView(s.w1_packed, sizeof(s.w1_packed))}, s.c_tilde);
     Declassify(s.c_tilde, sizeof(s.c_tilde));  // published in the signature
     SampleInBall(s.c, s.c_tilde);
     const Challenge ch = ChallengeFromPoly(s.c);
@@ -606,8 +599,7 @@ Result<Bytes> SignImpl(ByteView secret_key, const uint8_t* mu_in, ByteView m_pri
     return sig;
   }
   OPENSSL_cleanse(mu, sizeof(mu));
-  return Status::Internal("ml-dsa-87: signing did not finish within " +
-                          std::to_string(kMaxSignAttempts) + " attempts");
+  return Status::Internal("ml-dsa-87: signing did not finish within " + std::to_string(kMaxSignAttempts) + " attempts");
 }
 
 // ---- Verification ----
@@ -623,38 +615,33 @@ struct VerifyWork {
 
 Status CheckPublicKeyLength(ByteView pk) {
   if (pk.size() != kMlDsa87PublicKeyBytes)
-    return Status::InvalidArgument("ml-dsa-87: public key is " + std::to_string(pk.size()) +
-                                   " bytes, expected " + std::to_string(kMlDsa87PublicKeyBytes));
+    return Status::InvalidArgument("ml-dsa-87: public key is " + std::to_string(pk.size()) + " bytes, expected " +
+                                   std::to_string(kMlDsa87PublicKeyBytes));
   return Status::Ok();
 }
 
-Status VerifyImpl(ByteView public_key, const uint8_t* mu_in, ByteView m_prime,
-                  ByteView signature) {
+Status VerifyImpl(ByteView public_key, const uint8_t* mu_in, ByteView m_prime, ByteView signature) {
   DSMIL_RETURN_IF_ERROR(CheckPublicKeyLength(public_key));
   if (signature.size() != kMlDsa87SignatureBytes)
-    return Status::InvalidArgument("ml-dsa-87: signature is " + std::to_string(signature.size()) +
-                                   " bytes, expected " + std::to_string(kMlDsa87SignatureBytes));
+    return Status::InvalidArgument("ml-dsa-87: signature is " + std::to_string(signature.size()) + " bytes, expected " +
+                                   std::to_string(kMlDsa87SignatureBytes));
   auto work = std::make_unique<VerifyWork>();
   VerifyWork& v = *work;
 
   // sigDecode.
   const uint8_t* c_tilde = signature.data();
   const uint8_t* p = c_tilde + kCTildeBytes;
-  for (int j = 0; j < kL; ++j, p += kPolyZBytes)
-    (void)UnpackPoly(p, 20, true, kGamma1, (1u << 20) - 1, v.z[j]);
-  if (!DecodeHint(p, v.h))
-    return Status::Unauthenticated("ml-dsa-87: signature rejected: malformed hint encoding");
+  for (int j = 0; j < kL; ++j, p += kPolyZBytes) (void)UnpackPoly(p, 20, true, kGamma1, (1u << 20) - 1, v.z[j]);
+  if (!DecodeHint(p, v.h)) return Status::Unauthenticated("ml-dsa-87: signature rejected: malformed hint encoding");
   for (int j = 0; j < kL; ++j)
     if (ExceedsBound(v.z[j], kGamma1 - kBeta) != 0)
-      return Status::Unauthenticated(
-          "ml-dsa-87: signature rejected: z polynomial " + std::to_string(j) +
-          " has a coefficient of norm >= gamma1 - beta");
+      return Status::Unauthenticated("ml-dsa-87: signature rejected: z polynomial " + std::to_string(j) +
+                                     " has a coefficient of norm >= gamma1 - beta");
 
   // pkDecode.
   const uint8_t* rho = public_key.data();
   p = rho + 32;
-  for (int i = 0; i < kK; ++i, p += kPolyT1Bytes)
-    (void)UnpackPoly(p, 10, false, 0, 1023, v.t1[i]);
+  for (int i = 0; i < kK; ++i, p += kPolyT1Bytes) (void)UnpackPoly(p, 10, false, 0, 1023, v.t1[i]);
 
   uint8_t mu[kMlDsa87MuBytes];
   if (mu_in != nullptr) {
@@ -768,8 +755,7 @@ Result<Bytes> MlDsaFormatMessage(ByteView message, ByteView context) {
   return m;
 }
 
-Result<Bytes> MlDsa87Sign(ByteView secret_key, ByteView message, ByteView context,
-                          MlDsaSigning mode) {
+Result<Bytes> MlDsa87Sign(ByteView secret_key, ByteView message, ByteView context, MlDsaSigning mode) {
   DSMIL_ASSIGN_OR_RETURN(Bytes m_prime, MlDsaFormatMessage(message, context));
   uint8_t rnd[kMlDsa87RndBytes] = {0};
   if (mode == MlDsaSigning::kHedged && RAND_bytes(rnd, sizeof(rnd)) != 1)
@@ -789,8 +775,7 @@ Result<Bytes> MlDsa87SignMu(ByteView secret_key, std::span<const uint8_t, kMlDsa
   return SignImpl(secret_key, mu.data(), {}, rnd.data());
 }
 
-Status MlDsa87Verify(ByteView public_key, ByteView message, ByteView context,
-                     ByteView signature) {
+Status MlDsa87Verify(ByteView public_key, ByteView message, ByteView context, ByteView signature) {
   DSMIL_ASSIGN_OR_RETURN(Bytes m_prime, MlDsaFormatMessage(message, context));
   return VerifyImpl(public_key, nullptr, m_prime, signature);
 }
@@ -799,13 +784,11 @@ Status MlDsa87VerifyInternal(ByteView public_key, ByteView m_prime, ByteView sig
   return VerifyImpl(public_key, nullptr, m_prime, signature);
 }
 
-Status MlDsa87VerifyMu(ByteView public_key, std::span<const uint8_t, kMlDsa87MuBytes> mu,
-                       ByteView signature) {
+Status MlDsa87VerifyMu(ByteView public_key, std::span<const uint8_t, kMlDsa87MuBytes> mu, ByteView signature) {
   return VerifyImpl(public_key, mu.data(), {}, signature);
 }
 
-Result<std::array<uint8_t, kMlDsa87MuBytes>> MlDsa87ComputeMu(ByteView public_key,
-                                                             ByteView m_prime) {
+Result<std::array<uint8_t, kMlDsa87MuBytes>> MlDsa87ComputeMu(ByteView public_key, ByteView m_prime) {
   DSMIL_RETURN_IF_ERROR(CheckPublicKeyLength(public_key));
   uint8_t tr[kTrBytes];
   Shake256Parts({public_key}, tr);

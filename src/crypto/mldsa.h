@@ -42,13 +42,13 @@ namespace dsmil::crypto {
 inline constexpr size_t kMlDsa87PublicKeyBytes = 2592;
 inline constexpr size_t kMlDsa87SecretKeyBytes = 4896;
 inline constexpr size_t kMlDsa87SignatureBytes = 4627;
-inline constexpr size_t kMlDsa87SeedBytes = 32;     // xi of KeyGen
-inline constexpr size_t kMlDsa87RndBytes = 32;      // rnd of Sign
-inline constexpr size_t kMlDsa87MuBytes = 64;       // mu = H(tr || M')
+inline constexpr size_t kMlDsa87SeedBytes = 32;  // xi of KeyGen
+inline constexpr size_t kMlDsa87RndBytes = 32;   // rnd of Sign
+inline constexpr size_t kMlDsa87MuBytes = 64;    // mu = H(tr || M')
 inline constexpr size_t kMlDsaMaxContextBytes = 255;
 
 struct MlDsa87KeyPair {
-  Bytes public_key;  // 2592 bytes
+  Bytes public_key;        // 2592 bytes
   SecretBytes secret_key;  // 4896 bytes; wiped when freed
 };
 
@@ -85,15 +85,13 @@ Result<Bytes> MlDsa87SignMu(ByteView secret_key, std::span<const uint8_t, kMlDsa
 //   altered bytes, z out of range, malformed hint encoding).
 // kInvalidArgument: the public key is not 2592 bytes, the signature is not
 //   4627 bytes, or ctx is longer than 255 bytes.
-Status MlDsa87Verify(ByteView public_key, ByteView message, ByteView context,
-                     ByteView signature);
+Status MlDsa87Verify(ByteView public_key, ByteView message, ByteView context, ByteView signature);
 
 // ML-DSA.Verify_internal(pk, M', sigma) with M' taken as-is. Same results.
 Status MlDsa87VerifyInternal(ByteView public_key, ByteView m_prime, ByteView signature);
 
 // Verify_internal from the message representative mu. Same results.
-Status MlDsa87VerifyMu(ByteView public_key, std::span<const uint8_t, kMlDsa87MuBytes> mu,
-                       ByteView signature);
+Status MlDsa87VerifyMu(ByteView public_key, std::span<const uint8_t, kMlDsa87MuBytes> mu, ByteView signature);
 
 // M' of pure ML-DSA: 0x00 || len(ctx) || ctx || message. ctx must be <= 255
 // bytes (kInvalidArgument otherwise).
@@ -101,7 +99,6 @@ Result<Bytes> MlDsaFormatMessage(ByteView message, ByteView context);
 
 // mu = SHAKE256(SHAKE256(pk, 64) || M', 64), for callers that hash elsewhere.
 // kInvalidArgument when pk is not 2592 bytes.
-Result<std::array<uint8_t, kMlDsa87MuBytes>> MlDsa87ComputeMu(ByteView public_key,
-                                                             ByteView m_prime);
+Result<std::array<uint8_t, kMlDsa87MuBytes>> MlDsa87ComputeMu(ByteView public_key, ByteView m_prime);
 
 }  // namespace dsmil::crypto

@@ -34,8 +34,7 @@ constexpr size_t kSecretPolysOffset = 128;
 
 void MarkSecret(Bytes& sk) {
   (void)VALGRIND_MAKE_MEM_UNDEFINED(sk.data() + kKeyOffset, 32);
-  (void)VALGRIND_MAKE_MEM_UNDEFINED(sk.data() + kSecretPolysOffset,
-                                    sk.size() - kSecretPolysOffset);
+  (void)VALGRIND_MAKE_MEM_UNDEFINED(sk.data() + kSecretPolysOffset, sk.size() - kSecretPolysOffset);
 }
 
 }  // namespace
@@ -70,8 +69,7 @@ int main() {
       sig = crypto::MlDsa87SignInternal(sk, *m_prime, rnd);
     } else {
       sig = crypto::MlDsa87Sign(sk, dsmil::AsBytes(msg), dsmil::AsBytes("ct"),
-                                round % 4 == 1 ? crypto::MlDsaSigning::kDeterministic
-                                               : crypto::MlDsaSigning::kHedged);
+                                round % 4 == 1 ? crypto::MlDsaSigning::kDeterministic : crypto::MlDsaSigning::kHedged);
     }
     if (!sig.ok()) {
       std::fprintf(stderr, "mldsa_ct: sign failed: %s\n", sig.status().ToString().c_str());
@@ -82,17 +80,16 @@ int main() {
       std::fprintf(stderr, "mldsa_ct: signature bytes still depend on undeclassified secrets\n");
       return 1;
     }
-    dsmil::Status st =
-        crypto::MlDsa87Verify(kp.public_key, dsmil::AsBytes(msg), dsmil::AsBytes("ct"), *sig);
+    dsmil::Status st = crypto::MlDsa87Verify(kp.public_key, dsmil::AsBytes(msg), dsmil::AsBytes("ct"), *sig);
     if (!st.ok()) {
-      std::fprintf(stderr, "mldsa_ct: signature %d does not verify: %s\n", round,
-                   st.ToString().c_str());
+      std::fprintf(stderr, "mldsa_ct: signature %d does not verify: %s\n", round, st.ToString().c_str());
       return 1;
     }
     ++signatures;
   }
-  std::printf("mldsa_ct: ML-DSA-87 KeyGen and %d signatures with secret seed, key and rnd "
-              "marked undefined%s\n",
-              signatures, RUNNING_ON_VALGRIND ? " (under valgrind)" : " (not under valgrind)");
+  std::printf(
+      "mldsa_ct: ML-DSA-87 KeyGen and %d signatures with secret seed, key and rnd "
+      "marked undefined%s\n",
+      signatures, RUNNING_ON_VALGRIND ? " (under valgrind)" : " (not under valgrind)");
   return 0;
 }

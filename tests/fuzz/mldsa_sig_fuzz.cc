@@ -42,8 +42,7 @@ const Fixture& GetFixture() {
     xi[0] = 87;
     fx->kp = crypto::MlDsa87KeyGenFromSeed(xi);
     fx->message = {'f', 'u', 'z', 'z'};
-    auto sig = crypto::MlDsa87Sign(fx->kp.secret_key, fx->message, {},
-                                   crypto::MlDsaSigning::kDeterministic);
+    auto sig = crypto::MlDsa87Sign(fx->kp.secret_key, fx->message, {}, crypto::MlDsaSigning::kDeterministic);
     if (!sig.ok()) std::abort();
     fx->signature = *sig;
     return fx;

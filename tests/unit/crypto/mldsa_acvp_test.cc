@@ -50,12 +50,12 @@ Result<Bytes> HashMlDsaMessage(const std::string& hash_alg, ByteView message, By
     size_t xof_len;  // 0 = fixed-length digest
   };
   static const Ph kHashes[] = {
-      {"SHA2-224", "SHA224", 0x04, 0},       {"SHA2-256", "SHA256", 0x01, 0},
-      {"SHA2-384", "SHA384", 0x02, 0},       {"SHA2-512", "SHA512", 0x03, 0},
+      {"SHA2-224", "SHA224", 0x04, 0},         {"SHA2-256", "SHA256", 0x01, 0},
+      {"SHA2-384", "SHA384", 0x02, 0},         {"SHA2-512", "SHA512", 0x03, 0},
       {"SHA2-512/224", "SHA512-224", 0x05, 0}, {"SHA2-512/256", "SHA512-256", 0x06, 0},
-      {"SHA3-224", "SHA3-224", 0x07, 0},     {"SHA3-256", "SHA3-256", 0x08, 0},
-      {"SHA3-384", "SHA3-384", 0x09, 0},     {"SHA3-512", "SHA3-512", 0x0A, 0},
-      {"SHAKE-128", "SHAKE128", 0x0B, 32},   {"SHAKE-256", "SHAKE256", 0x0C, 64},
+      {"SHA3-224", "SHA3-224", 0x07, 0},       {"SHA3-256", "SHA3-256", 0x08, 0},
+      {"SHA3-384", "SHA3-384", 0x09, 0},       {"SHA3-512", "SHA3-512", 0x0A, 0},
+      {"SHAKE-128", "SHAKE128", 0x0B, 32},     {"SHAKE-256", "SHAKE256", 0x0C, 64},
   };
   const Ph* ph = nullptr;
   for (const Ph& h : kHashes)
@@ -66,8 +66,7 @@ Result<Bytes> HashMlDsaMessage(const std::string& hash_alg, ByteView message, By
   uint8_t digest[EVP_MAX_MD_SIZE];
   size_t digest_len = 0;
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  bool ok = EVP_DigestInit_ex(ctx, md, nullptr) == 1 &&
-            EVP_DigestUpdate(ctx, message.data(), message.size()) == 1;
+  bool ok = EVP_DigestInit_ex(ctx, md, nullptr) == 1 && EVP_DigestUpdate(ctx, message.data(), message.size()) == 1;
   if (ok && ph->xof_len > 0) {
     ok = EVP_DigestFinalXOF(ctx, digest, ph->xof_len) == 1;
     digest_len = ph->xof_len;
@@ -102,8 +101,7 @@ bool IsExternalMu(const json& group) {
 }
 
 std::string Kind(const json& group) {
-  if (group["signatureInterface"] == "internal")
-    return IsExternalMu(group) ? "internal/externalMu" : "internal/M'";
+  if (group["signatureInterface"] == "internal") return IsExternalMu(group) ? "internal/externalMu" : "internal/M'";
   return "external/" + group["preHash"].get<std::string>();
 }
 
@@ -161,8 +159,7 @@ TEST(MlDsaAcvp, SigGen) {
       ++total;
     }
   }
-  for (const auto& [kind, n] : ran)
-    std::printf("ML-DSA-87 sigGen %-32s %d cases ran, 0 skipped\n", kind.c_str(), n);
+  for (const auto& [kind, n] : ran) std::printf("ML-DSA-87 sigGen %-32s %d cases ran, 0 skipped\n", kind.c_str(), n);
   std::printf("ML-DSA-87 sigGen total: %d cases ran, 0 skipped\n", total);
   EXPECT_GT(total, 0);
 }
@@ -190,8 +187,7 @@ TEST(MlDsaAcvp, SigVer) {
         st = MlDsa87VerifyInternal(pk, *m_prime, sig);
       }
       const bool want = expected.at({tg, tc})["testPassed"].get<bool>();
-      EXPECT_EQ(st.ok(), want) << "tgId " << tg << " tcId " << tc << " (" << kind
-                               << "): " << st.ToString();
+      EXPECT_EQ(st.ok(), want) << "tgId " << tg << " tcId " << tc << " (" << kind << "): " << st.ToString();
       if (!want) {
         // A well-formed but wrong signature is "does not verify", not bad input.
         EXPECT_EQ(st.code(), StatusCode::kUnauthenticated) << st.ToString();
@@ -201,8 +197,8 @@ TEST(MlDsaAcvp, SigVer) {
     }
   }
   for (const auto& [kind, n] : ran_valid)
-    std::printf("ML-DSA-87 sigVer %-22s %d valid + %d invalid cases ran, 0 skipped\n",
-                kind.c_str(), n, ran_invalid[kind]);
+    std::printf("ML-DSA-87 sigVer %-22s %d valid + %d invalid cases ran, 0 skipped\n", kind.c_str(), n,
+                ran_invalid[kind]);
   std::printf("ML-DSA-87 sigVer total: %d cases ran, 0 skipped\n", total);
   EXPECT_GT(total, 0);
 }

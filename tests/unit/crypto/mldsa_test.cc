@@ -121,11 +121,9 @@ TEST(MlDsa87, FlippedMessageBitOrOtherKeyIsRefused) {
   for (size_t bit = 0; bit < msg.size() * 8; ++bit) {
     std::string bad = msg;
     bad[bit / 8] = char(bad[bit / 8] ^ (1 << (bit % 8)));
-    EXPECT_EQ(MlDsa87Verify(kp.public_key, AsBytes(bad), {}, *sig).code(),
-              StatusCode::kUnauthenticated);
+    EXPECT_EQ(MlDsa87Verify(kp.public_key, AsBytes(bad), {}, *sig).code(), StatusCode::kUnauthenticated);
   }
-  EXPECT_EQ(MlDsa87Verify(FixedKey(7).public_key, AsBytes(msg), {}, *sig).code(),
-            StatusCode::kUnauthenticated);
+  EXPECT_EQ(MlDsa87Verify(FixedKey(7).public_key, AsBytes(msg), {}, *sig).code(), StatusCode::kUnauthenticated);
   Bytes pk = kp.public_key;
   pk[100] ^= 1;
   EXPECT_EQ(MlDsa87Verify(pk, AsBytes(msg), {}, *sig).code(), StatusCode::kUnauthenticated);
@@ -141,8 +139,7 @@ TEST(MlDsa87, MalformedHintsAreRefused) {
   auto expect_malformed = [&](const Bytes& bad, const char* what) {
     Status st = MlDsa87Verify(kp.public_key, AsBytes("m"), {}, bad);
     EXPECT_EQ(st.code(), StatusCode::kUnauthenticated) << what;
-    EXPECT_NE(st.message().find("malformed hint"), std::string::npos) << what << ": "
-                                                                      << st.ToString();
+    EXPECT_NE(st.message().find("malformed hint"), std::string::npos) << what << ": " << st.ToString();
   };
   {  // A row end beyond omega.
     Bytes bad = *sig;
@@ -191,8 +188,7 @@ TEST(MlDsa87, BadInputsGetInvalidArgument) {
 
   auto s1 = MlDsa87Sign(Bytes(100, 0), AsBytes("m"), {});
   EXPECT_EQ(s1.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(s1.status().message().find("secret key is 100 bytes, expected 4896"),
-            std::string::npos)
+  EXPECT_NE(s1.status().message().find("secret key is 100 bytes, expected 4896"), std::string::npos)
       << s1.status().ToString();
   auto s2 = MlDsa87Sign(kp.secret_key, AsBytes("m"), AsBytes(long_ctx));
   EXPECT_EQ(s2.status().code(), StatusCode::kInvalidArgument);
@@ -205,8 +201,7 @@ TEST(MlDsa87, BadInputsGetInvalidArgument) {
   Status v2 = MlDsa87Verify(kp.public_key, AsBytes("m"), {}, short_sig);
   EXPECT_EQ(v2.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(v2.message().find("signature is 4626 bytes"), std::string::npos);
-  EXPECT_EQ(MlDsa87Verify(kp.public_key, AsBytes("m"), AsBytes(long_ctx), *sig).code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(MlDsa87Verify(kp.public_key, AsBytes("m"), AsBytes(long_ctx), *sig).code(), StatusCode::kInvalidArgument);
 }
 
 TEST(MlDsa87, SecretKeyWithOutOfRangeCoefficientIsRefused) {
@@ -215,8 +210,7 @@ TEST(MlDsa87, SecretKeyWithOutOfRangeCoefficientIsRefused) {
   sk[128] |= 0x07;  // first s1 coefficient encoded as 7 (> 2 eta)
   auto sig = MlDsa87Sign(sk, AsBytes("m"), {});
   EXPECT_EQ(sig.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(sig.status().message().find("outside [-2, 2]"), std::string::npos)
-      << sig.status().ToString();
+  EXPECT_NE(sig.status().message().find("outside [-2, 2]"), std::string::npos) << sig.status().ToString();
 }
 
 }  // namespace
