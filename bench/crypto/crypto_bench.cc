@@ -7,13 +7,15 @@
 // LIBOQS_BUILD_DIR is a liboqs build tree (its tests/speed_kem and
 // tests/speed_sig are run); LIBOQS_AVX2_BUILD_DIR optionally a second one
 // (e.g. the AVX2-optimised build) shown in its own column. LIBOQS_SECONDS sets
-// how long liboqs runs each operation (default 3).
+// how long liboqs runs each operation (default 2). liboqs runs just before the
+// matching group of our rows, so both see the same machine load.
 #include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <sstream>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "bench.h"
 
@@ -58,14 +60,23 @@ bool RunLiboqs(const std::string& cmd, PeerFigures& out) {
   return any && rc == 0;
 }
 
-bool CollectPeer(const char* dir, PeerFigures& out) {
+// Runs liboqs's speed program for one algorithm from the build in `dir`.
+void CollectPeer(const char* dir, const char* program, const char* alg, PeerFigures& out) {
+  if (dir == nullptr) return;
   const char* secs = std::getenv("LIBOQS_SECONDS");
-  std::string d = std::string(" -d ") + (secs ? secs : "3");
-  std::string base(dir);
-  bool ok = RunLiboqs(base + "/tests/speed_kem" + d + " ML-KEM-1024 2>&1", out);
-  ok = RunLiboqs(base + "/tests/speed_sig" + d + " ML-DSA-87 2>&1", out) && ok;
-  if (!ok) std::printf("note: could not run all of liboqs's speed programs in %s\n", dir);
-  return ok;
+  std::string cmd = std::string(dir) + "/tests/" + program + " -d " + (secs ? secs : "2") + " " +
+                    alg + " 2>&1";
+  if (!RunLiboqs(cmd, out)) std::printf("note: could not run %s\n", cmd.c_str());
+}
+
+std::string LoadAverage() {
+  FILE* f = std::fopen("/proc/loadavg", "r");
+  if (f == nullptr) return "?";
+  char buf[64] = {0};
+  if (std::fgets(buf, sizeof(buf), f) == nullptr) buf[0] = 0;
+  std::fclose(f);
+  std::string s(buf);
+  return s.substr(0, s.find(' '));
 }
 
 }  // namespace
@@ -74,28 +85,31 @@ bool CollectPeer(const char* dir, PeerFigures& out) {
 int main() {
   using namespace dsmil::bench;
   BenchReport report;
-  std::printf("crypto_bench: median over 7 runs of the mean per operation\n");
-  RunKemBench(report);
-#ifdef DSMIL_HAVE_DSA_BENCH
-  RunDsaBench(report);
-#else
-  std::printf("note: bench/crypto/dsa_bench.cc not present; no ML-DSA-87 figures\n");
-#endif
-
-  PeerFigures portable, avx2;
   const char* dir = std::getenv("LIBOQS_BUILD_DIR");
   const char* dir2 = std::getenv("LIBOQS_AVX2_BUILD_DIR");
+  std::printf("crypto_bench: median over 7 runs of the mean per operation (wall clock); "
+              "1-minute load average at start: %s\n", LoadAverage().c_str());
   if (dir == nullptr) {
     std::printf("note: LIBOQS_BUILD_DIR is unset: no liboqs comparison (set it to a liboqs build "
                 "tree holding tests/speed_kem and tests/speed_sig)\n");
   } else {
     std::printf("liboqs (portable): %s\n", dir);
-    CollectPeer(dir, portable);
   }
-  if (dir2 != nullptr) {
-    std::printf("liboqs (second build): %s\n", dir2);
-    CollectPeer(dir2, avx2);
-  }
+  if (dir2 != nullptr) std::printf("liboqs (second build): %s\n", dir2);
+
+  // Each group runs right after liboqs's figures for it, so both see the same
+  // machine load.
+  PeerFigures portable, avx2;
+  CollectPeer(dir, "speed_kem", "ML-KEM-1024", portable);
+  CollectPeer(dir2, "speed_kem", "ML-KEM-1024", avx2);
+  RunKemBench(report);
+#ifdef DSMIL_HAVE_DSA_BENCH
+  CollectPeer(dir, "speed_sig", "ML-DSA-87", portable);
+  CollectPeer(dir2, "speed_sig", "ML-DSA-87", avx2);
+  RunDsaBench(report);
+#else
+  std::printf("note: bench/crypto/dsa_bench.cc not present; no ML-DSA-87 figures\n");
+#endif
 
   std::printf("\n%-48s %12s %12s %12s %9s", "operation", "ours (us)", "ours (op/s)",
               "liboqs (us)", "ours/oqs");
