@@ -35,13 +35,11 @@ void KeysGen(Context& ctx, const std::string& alg_name, const std::string& prefi
     crypto::SecureWipe(kp->secret_key.data(), kp->secret_key.size());
   }
   if (!s.ok()) return Fail(ctx, 2, s.message());
-  std::cout << crypto::KeyAlgName(*alg) << " key pair written: " << prefix << ".pub, " << prefix
-            << ".key\n";
+  std::cout << crypto::KeyAlgName(*alg) << " key pair written: " << prefix << ".pub, " << prefix << ".key\n";
   ctx.exit_code = 0;
 }
 
-void KemEncaps(Context& ctx, const std::string& pub_path, const std::string& ct_path,
-               const std::string& secret_path) {
+void KemEncaps(Context& ctx, const std::string& pub_path, const std::string& ct_path, const std::string& secret_path) {
   auto ek = crypto::ReadPublicKey(pub_path, KeyAlg::kMlKem1024);
   if (!ek.ok()) return Fail(ctx, 2, ek.status().message());
   auto enc = crypto::MlKem1024Encaps(*ek);
@@ -52,8 +50,7 @@ void KemEncaps(Context& ctx, const std::string& pub_path, const std::string& ct_
   ctx.exit_code = 0;
 }
 
-void KemDecaps(Context& ctx, const std::string& key_path, const std::string& ct_path,
-               const std::string& secret_path) {
+void KemDecaps(Context& ctx, const std::string& key_path, const std::string& ct_path, const std::string& secret_path) {
   auto key = crypto::ReadPrivateKey(key_path, KeyAlg::kMlKem1024);
   if (!key.ok()) return Fail(ctx, 2, key.status().message());
   auto ct = crypto::ReadPublicFile(ct_path);
@@ -84,15 +81,13 @@ const CommandGroup kKeysGroup([](CLI::App& app, Context& ctx) {
   CLI::App* enc = kem->add_subcommand("encaps", "Encapsulate to PREFIX.pub: write CT and SS");
   enc->add_option("--pub", opts->pub, "raw ML-KEM-1024 encapsulation key file")->required();
   enc->add_option("--ct", opts->ct, "ciphertext output file (raw, 1568 bytes)")->required();
-  enc->add_option("--secret", opts->secret, "shared secret output file (raw, 32 bytes, 0600)")
-      ->required();
+  enc->add_option("--secret", opts->secret, "shared secret output file (raw, 32 bytes, 0600)")->required();
   enc->callback([opts, &ctx] { KemEncaps(ctx, opts->pub, opts->ct, opts->secret); });
 
   CLI::App* dec = kem->add_subcommand("decaps", "Decapsulate CT with PREFIX.key: write SS");
   dec->add_option("--key", opts->key, "ML-KEM-1024 private key file (PREFIX.key)")->required();
   dec->add_option("--ct", opts->ct, "ciphertext file (raw, 1568 bytes)")->required();
-  dec->add_option("--secret", opts->secret, "shared secret output file (raw, 32 bytes, 0600)")
-      ->required();
+  dec->add_option("--secret", opts->secret, "shared secret output file (raw, 32 bytes, 0600)")->required();
   dec->callback([opts, &ctx] { KemDecaps(ctx, opts->key, opts->ct, opts->secret); });
 });
 

@@ -13,8 +13,8 @@
 namespace dsmil::bench {
 
 struct BenchRow {
-  std::string name;       // e.g. "ML-KEM-1024 Encaps"
-  double micros = 0;      // median microseconds per operation (0 for throughput rows)
+  std::string name;         // e.g. "ML-KEM-1024 Encaps"
+  double micros = 0;        // median microseconds per operation (0 for throughput rows)
   double gbytes_per_s = 0;  // throughput rows only (e.g. AES-256-GCM)
   // The liboqs figure to compare with: algorithm and operation as liboqs's
   // speed_kem / speed_sig print them ("ML-KEM-1024", "encaps"); empty = none.
@@ -25,8 +25,7 @@ struct BenchRow {
 class BenchReport {
  public:
   // Adds a latency row (median microseconds per op).
-  void AddLatency(std::string name, double micros, std::string peer_alg = {},
-                  std::string peer_op = {}) {
+  void AddLatency(std::string name, double micros, std::string peer_alg = {}, std::string peer_op = {}) {
     rows_.push_back({std::move(name), micros, 0, std::move(peer_alg), std::move(peer_op)});
   }
   // Adds a throughput row in GB/s (10^9 bytes per second).

@@ -64,8 +64,7 @@ bool RunLiboqs(const std::string& cmd, PeerFigures& out) {
 void CollectPeer(const char* dir, const char* program, const char* alg, PeerFigures& out) {
   if (dir == nullptr) return;
   const char* secs = std::getenv("LIBOQS_SECONDS");
-  std::string cmd = std::string(dir) + "/tests/" + program + " -d " + (secs ? secs : "2") + " " +
-                    alg + " 2>&1";
+  std::string cmd = std::string(dir) + "/tests/" + program + " -d " + (secs ? secs : "2") + " " + alg + " 2>&1";
   if (!RunLiboqs(cmd, out)) std::printf("note: could not run %s\n", cmd.c_str());
 }
 
@@ -87,11 +86,14 @@ int main() {
   BenchReport report;
   const char* dir = std::getenv("LIBOQS_BUILD_DIR");
   const char* dir2 = std::getenv("LIBOQS_AVX2_BUILD_DIR");
-  std::printf("crypto_bench: median over 7 runs of the mean per operation (wall clock); "
-              "1-minute load average at start: %s\n", LoadAverage().c_str());
+  std::printf(
+      "crypto_bench: median over 7 runs of the mean per operation (wall clock); "
+      "1-minute load average at start: %s\n",
+      LoadAverage().c_str());
   if (dir == nullptr) {
-    std::printf("note: LIBOQS_BUILD_DIR is unset: no liboqs comparison (set it to a liboqs build "
-                "tree holding tests/speed_kem and tests/speed_sig)\n");
+    std::printf(
+        "note: LIBOQS_BUILD_DIR is unset: no liboqs comparison (set it to a liboqs build "
+        "tree holding tests/speed_kem and tests/speed_sig)\n");
   } else {
     std::printf("liboqs (portable): %s\n", dir);
   }
@@ -111,8 +113,7 @@ int main() {
   std::printf("note: bench/crypto/dsa_bench.cc not present; no ML-DSA-87 figures\n");
 #endif
 
-  std::printf("\n%-48s %12s %12s %12s %9s", "operation", "ours (us)", "ours (op/s)",
-              "liboqs (us)", "ours/oqs");
+  std::printf("\n%-48s %12s %12s %12s %9s", "operation", "ours (us)", "ours (op/s)", "liboqs (us)", "ours/oqs");
   if (dir2) std::printf(" %12s %9s", "oqs-2 (us)", "ours/oqs2");
   std::printf("\n");
   for (const auto& row : report.rows()) {

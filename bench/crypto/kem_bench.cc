@@ -28,17 +28,14 @@ void RunKemBench(BenchReport& report) {
   auto kp = Must(crypto::MlKem1024KeyGen(), "keygen");
   auto enc = Must(crypto::MlKem1024Encaps(kp.ek), "encaps");
 
-  report.AddLatency("ML-KEM-1024 KeyGen",
-                    MedianMicros([] { Consume(crypto::MlKem1024KeyGen()->ek.data()); }, 300),
+  report.AddLatency("ML-KEM-1024 KeyGen", MedianMicros([] { Consume(crypto::MlKem1024KeyGen()->ek.data()); }, 300),
                     "ML-KEM-1024", "keygen");
-  report.AddLatency(
-      "ML-KEM-1024 Encaps",
-      MedianMicros([&] { Consume(crypto::MlKem1024Encaps(kp.ek)->ciphertext.data()); }, 300),
-      "ML-KEM-1024", "encaps");
-  report.AddLatency(
-      "ML-KEM-1024 Decaps",
-      MedianMicros([&] { Consume(crypto::MlKem1024Decaps(kp.dk, enc.ciphertext)->data()); }, 300),
-      "ML-KEM-1024", "decaps");
+  report.AddLatency("ML-KEM-1024 Encaps",
+                    MedianMicros([&] { Consume(crypto::MlKem1024Encaps(kp.ek)->ciphertext.data()); }, 300),
+                    "ML-KEM-1024", "encaps");
+  report.AddLatency("ML-KEM-1024 Decaps",
+                    MedianMicros([&] { Consume(crypto::MlKem1024Decaps(kp.dk, enc.ciphertext)->data()); }, 300),
+                    "ML-KEM-1024", "decaps");
 
   // Hybrid: the initiator's two steps and the responder's one, and the whole
   // exchange (both sides, no network).
@@ -47,21 +44,20 @@ void RunKemBench(BenchReport& report) {
   auto resp = Must(crypto::HybridRespond(init.offer(), transcript), "hybrid respond");
   report.AddLatency("Hybrid initiator Start (P-384 + ML-KEM keygen)",
                     MedianMicros([] { Consume(&*crypto::HybridInitiator::Start()); }, 100));
-  report.AddLatency("Hybrid responder Respond",
-                    MedianMicros(
-                        [&] { Consume(crypto::HybridRespond(init.offer(), transcript)->message.data()); },
-                        100));
+  report.AddLatency(
+      "Hybrid responder Respond",
+      MedianMicros([&] { Consume(crypto::HybridRespond(init.offer(), transcript)->message.data()); }, 100));
   report.AddLatency("Hybrid initiator Finish",
                     MedianMicros([&] { Consume(init.Finish(resp.message, transcript)->data()); }, 100));
-  report.AddLatency("Hybrid KEM full exchange (both sides)",
-                    MedianMicros(
-                        [&] {
-                          auto i = crypto::HybridInitiator::Start();
-                          auto r = crypto::HybridRespond(i->offer(), transcript);
-                          auto s = i->Finish(r->message, transcript);
-                          if (!s.ok() || *s != r->shared_secret) std::abort();
-                        },
-                        50));
+  report.AddLatency("Hybrid KEM full exchange (both sides)", MedianMicros(
+                                                                 [&] {
+                                                                   auto i = crypto::HybridInitiator::Start();
+                                                                   auto r =
+                                                                       crypto::HybridRespond(i->offer(), transcript);
+                                                                   auto s = i->Finish(r->message, transcript);
+                                                                   if (!s.ok() || *s != r->shared_secret) std::abort();
+                                                                 },
+                                                                 50));
 
   // AES-256-GCM on 1 KiB messages, one reusable key context.
   auto gcm = Must(crypto::AesGcm::Create(Bytes(32, 0x42)), "aes key");

@@ -11,17 +11,16 @@ namespace {
 
 Status CheckSize(const char* what, ByteView b, size_t want) {
   if (b.size() != want) {
-    return Status::InvalidArgument(std::string("hybrid kem: ") + what + " is " +
-                                   std::to_string(b.size()) + " bytes, expected " +
-                                   std::to_string(want));
+    return Status::InvalidArgument(std::string("hybrid kem: ") + what + " is " + std::to_string(b.size()) +
+                                   " bytes, expected " + std::to_string(want));
   }
   return Status::Ok();
 }
 
 }  // namespace
 
-Result<SecretBytes> HybridCombine(ByteView ecdh_secret, ByteView mlkem_secret, ByteView offer,
-                                  ByteView response, ByteView transcript, size_t out_len) {
+Result<SecretBytes> HybridCombine(ByteView ecdh_secret, ByteView mlkem_secret, ByteView offer, ByteView response,
+                                  ByteView transcript, size_t out_len) {
   Keccak h(72, 0x06);  // SHA3-512
   uint8_t len[8];
   PutU64BE(len, transcript.size());
@@ -49,8 +48,7 @@ Result<HybridInitiator> HybridInitiator::Start() {
   return HybridInitiator(std::move(ecdh), std::move(kem), std::move(offer));
 }
 
-Result<SecretBytes> HybridInitiator::Finish(ByteView response, ByteView transcript,
-                                            size_t out_len) const {
+Result<SecretBytes> HybridInitiator::Finish(ByteView response, ByteView transcript, size_t out_len) const {
   DSMIL_RETURN_IF_ERROR(CheckSize("response", response, kHybridResponseBytes));
   auto ecdh_ss = ecdh_.Derive(response.first(kP384PublicKeyBytes));
   if (!ecdh_ss.ok()) return ecdh_ss.status().WithContext("hybrid kem: responder ECDH key");
@@ -71,8 +69,7 @@ Result<HybridResponse> HybridRespond(ByteView offer, ByteView transcript, size_t
   out.message.insert(out.message.end(), ecdh.public_key().begin(), ecdh.public_key().end());
   out.message.insert(out.message.end(), enc->ciphertext.begin(), enc->ciphertext.end());
   DSMIL_ASSIGN_OR_RETURN(out.shared_secret,
-                         HybridCombine(*ecdh_ss, enc->shared_secret, offer, out.message,
-                                       transcript, out_len));
+                         HybridCombine(*ecdh_ss, enc->shared_secret, offer, out.message, transcript, out_len));
   return out;
 }
 

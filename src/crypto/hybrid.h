@@ -33,8 +33,8 @@
 
 namespace dsmil::crypto {
 
-inline constexpr size_t kHybridOfferBytes = kP384PublicKeyBytes + kMlKem1024EncapsKeyBytes;     // 1665
-inline constexpr size_t kHybridResponseBytes = kP384PublicKeyBytes + kMlKem1024CiphertextBytes; // 1665
+inline constexpr size_t kHybridOfferBytes = kP384PublicKeyBytes + kMlKem1024EncapsKeyBytes;      // 1665
+inline constexpr size_t kHybridResponseBytes = kP384PublicKeyBytes + kMlKem1024CiphertextBytes;  // 1665
 inline constexpr size_t kHybridDefaultSecretBytes = 32;
 // HKDF info label (the version of the construction).
 inline constexpr char kHybridInfoLabel[] = "DSMIL hybrid KEM v1: ECDH-P384 + ML-KEM-1024";
@@ -52,8 +52,7 @@ class HybridInitiator {
 
   // Derives the shared secret (out_len bytes, 1..255*48) from the responder's
   // message. InvalidArgument when the response is malformed.
-  Result<SecretBytes> Finish(ByteView response, ByteView transcript,
-                             size_t out_len = kHybridDefaultSecretBytes) const;
+  Result<SecretBytes> Finish(ByteView response, ByteView transcript, size_t out_len = kHybridDefaultSecretBytes) const;
 
  private:
   HybridInitiator(EcdhP384KeyPair ecdh, MlKem1024KeyPair kem, Bytes offer)
@@ -70,14 +69,13 @@ struct HybridResponse {
 
 // Responder side: checks the offer (point on the curve, ek modulus check),
 // makes an ephemeral ECDH key and an ML-KEM encapsulation, and derives.
-Result<HybridResponse> HybridRespond(ByteView offer, ByteView transcript,
-                                     size_t out_len = kHybridDefaultSecretBytes);
+Result<HybridResponse> HybridRespond(ByteView offer, ByteView transcript, size_t out_len = kHybridDefaultSecretBytes);
 
 // The combiner both sides run (exposed for tests and documentation):
 //   salt = SHA3-512(u64be(len(transcript)) || transcript || offer || response)
 //   ikm  = ecdh_secret (48) || mlkem_secret (32)
 //   out  = HKDF-SHA-384(ikm, salt, info = kHybridInfoLabel, out_len)
-Result<SecretBytes> HybridCombine(ByteView ecdh_secret, ByteView mlkem_secret, ByteView offer,
-                                  ByteView response, ByteView transcript, size_t out_len);
+Result<SecretBytes> HybridCombine(ByteView ecdh_secret, ByteView mlkem_secret, ByteView offer, ByteView response,
+                                  ByteView transcript, size_t out_len);
 
 }  // namespace dsmil::crypto

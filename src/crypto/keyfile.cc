@@ -89,15 +89,13 @@ Result<Bytes> ReadFile(const std::string& path, bool private_file) {
   }
   if (private_file && (st.st_mode & 077) != 0) {
     close(fd);
-    return Status::FailedPrecondition("keyfile: private key file " + path +
-                                      " is accessible by group or others (mode " +
+    return Status::FailedPrecondition("keyfile: private key file " + path + " is accessible by group or others (mode " +
                                       ModeString(st.st_mode) + "); run: chmod 600 " + path);
   }
   if (static_cast<uint64_t>(st.st_size) > kMaxKeyFileBytes) {
     close(fd);
     return Status::InvalidArgument("keyfile: " + path + " is " + std::to_string(st.st_size) +
-                                   " bytes, larger than the " + std::to_string(kMaxKeyFileBytes) +
-                                   "-byte limit");
+                                   " bytes, larger than the " + std::to_string(kMaxKeyFileBytes) + "-byte limit");
   }
   Bytes out(static_cast<size_t>(st.st_size));
   size_t off = 0;
@@ -120,8 +118,10 @@ Result<Bytes> ReadFile(const std::string& path, bool private_file) {
 
 std::string_view KeyAlgName(KeyAlg alg) {
   switch (alg) {
-    case KeyAlg::kMlDsa87: return "ml-dsa-87";
-    case KeyAlg::kMlKem1024: return "ml-kem-1024";
+    case KeyAlg::kMlDsa87:
+      return "ml-dsa-87";
+    case KeyAlg::kMlKem1024:
+      return "ml-kem-1024";
   }
   return "unknown";
 }
@@ -143,27 +143,22 @@ size_t PrivateKeyBytes(KeyAlg alg) {
   return alg == KeyAlg::kMlDsa87 ? kMlDsa87SecretKeyBytes : kMlKem1024DecapsKeyBytes;
 }
 
-Status WritePrivateFile(const std::string& path, ByteView bytes) {
-  return WriteFileAtomically(path, bytes, 0600);
-}
+Status WritePrivateFile(const std::string& path, ByteView bytes) { return WriteFileAtomically(path, bytes, 0600); }
 
 Result<Bytes> ReadPrivateFile(const std::string& path) { return ReadFile(path, true); }
 
-Status WritePublicFile(const std::string& path, ByteView bytes) {
-  return WriteFileAtomically(path, bytes, 0644);
-}
+Status WritePublicFile(const std::string& path, ByteView bytes) { return WriteFileAtomically(path, bytes, 0644); }
 
 Result<Bytes> ReadPublicFile(const std::string& path) { return ReadFile(path, false); }
 
 Result<SecretBytes> EncodePrivateKeyFile(KeyAlg alg, ByteView raw_key) {
   if (alg != KeyAlg::kMlDsa87 && alg != KeyAlg::kMlKem1024) {
-    return Status::InvalidArgument("keyfile: unknown algorithm id " +
-                                   std::to_string(static_cast<int>(alg)));
+    return Status::InvalidArgument("keyfile: unknown algorithm id " + std::to_string(static_cast<int>(alg)));
   }
   if (raw_key.size() != PrivateKeyBytes(alg)) {
-    return Status::InvalidArgument("keyfile: " + std::string(KeyAlgName(alg)) +
-                                   " private key is " + std::to_string(raw_key.size()) +
-                                   " bytes, expected " + std::to_string(PrivateKeyBytes(alg)));
+    return Status::InvalidArgument("keyfile: " + std::string(KeyAlgName(alg)) + " private key is " +
+                                   std::to_string(raw_key.size()) + " bytes, expected " +
+                                   std::to_string(PrivateKeyBytes(alg)));
   }
   SecretBytes out(kKeyFileHeaderBytes + raw_key.size());
   std::memcpy(out.data(), kKeyFileMagic, 8);
@@ -189,8 +184,7 @@ Result<PrivateKey> DecodePrivateKeyFile(ByteView file) {
                             " (this build reads version 1)");
   }
   uint8_t id = file[9];
-  if (id != static_cast<uint8_t>(KeyAlg::kMlDsa87) &&
-      id != static_cast<uint8_t>(KeyAlg::kMlKem1024)) {
+  if (id != static_cast<uint8_t>(KeyAlg::kMlDsa87) && id != static_cast<uint8_t>(KeyAlg::kMlKem1024)) {
     return Status::InvalidArgument("keyfile: unknown algorithm id " + std::to_string(id) +
                                    " (1 = ml-dsa-87, 2 = ml-kem-1024)");
   }
@@ -201,10 +195,9 @@ Result<PrivateKey> DecodePrivateKeyFile(ByteView file) {
   uint32_t len = GetU32BE(file.data() + 12);
   size_t want = PrivateKeyBytes(alg);
   if (len != want || file.size() - kKeyFileHeaderBytes != want) {
-    return Status::DataLoss("keyfile: " + std::string(KeyAlgName(alg)) + " key length field " +
-                            std::to_string(len) + ", " +
-                            std::to_string(file.size() - kKeyFileHeaderBytes) +
-                            " key bytes present, expected " + std::to_string(want));
+    return Status::DataLoss("keyfile: " + std::string(KeyAlgName(alg)) + " key length field " + std::to_string(len) +
+                            ", " + std::to_string(file.size() - kKeyFileHeaderBytes) + " key bytes present, expected " +
+                            std::to_string(want));
   }
   PrivateKey key{alg, ToSecret(file.subspan(kKeyFileHeaderBytes))};
   if (alg == KeyAlg::kMlKem1024) {
@@ -213,12 +206,11 @@ Result<PrivateKey> DecodePrivateKeyFile(ByteView file) {
   return key;
 }
 
-Status WriteKeyPair(const std::string& prefix, KeyAlg alg, ByteView public_key,
-                    ByteView private_key) {
+Status WriteKeyPair(const std::string& prefix, KeyAlg alg, ByteView public_key, ByteView private_key) {
   if (public_key.size() != PublicKeyBytes(alg)) {
-    return Status::InvalidArgument("keyfile: " + std::string(KeyAlgName(alg)) +
-                                   " public key is " + std::to_string(public_key.size()) +
-                                   " bytes, expected " + std::to_string(PublicKeyBytes(alg)));
+    return Status::InvalidArgument("keyfile: " + std::string(KeyAlgName(alg)) + " public key is " +
+                                   std::to_string(public_key.size()) + " bytes, expected " +
+                                   std::to_string(PublicKeyBytes(alg)));
   }
   DSMIL_ASSIGN_OR_RETURN(SecretBytes container, EncodePrivateKeyFile(alg, private_key));
   DSMIL_RETURN_IF_ERROR(WritePrivateFile(prefix + ".key", container));
@@ -236,9 +228,8 @@ Result<PrivateKey> ReadPrivateKey(const std::string& path) {
 Result<PrivateKey> ReadPrivateKey(const std::string& path, KeyAlg expected) {
   DSMIL_ASSIGN_OR_RETURN(PrivateKey key, ReadPrivateKey(path));
   if (key.alg != expected) {
-    return Status::InvalidArgument("keyfile: " + path + " holds an " +
-                                   std::string(KeyAlgName(key.alg)) + " key, expected " +
-                                   std::string(KeyAlgName(expected)));
+    return Status::InvalidArgument("keyfile: " + path + " holds an " + std::string(KeyAlgName(key.alg)) +
+                                   " key, expected " + std::string(KeyAlgName(expected)));
   }
   return key;
 }
@@ -246,10 +237,9 @@ Result<PrivateKey> ReadPrivateKey(const std::string& path, KeyAlg expected) {
 Result<Bytes> ReadPublicKey(const std::string& path, KeyAlg alg) {
   DSMIL_ASSIGN_OR_RETURN(Bytes pub, ReadPublicFile(path));
   if (pub.size() != PublicKeyBytes(alg)) {
-    return Status::InvalidArgument("keyfile: " + path + " is " + std::to_string(pub.size()) +
-                                   " bytes, not an " + std::string(KeyAlgName(alg)) +
-                                   " public key (" + std::to_string(PublicKeyBytes(alg)) +
-                                   " bytes)");
+    return Status::InvalidArgument("keyfile: " + path + " is " + std::to_string(pub.size()) + " bytes, not an " +
+                                   std::string(KeyAlgName(alg)) + " public key (" +
+                                   std::to_string(PublicKeyBytes(alg)) + " bytes)");
   }
   if (alg == KeyAlg::kMlKem1024) {
     DSMIL_RETURN_IF_ERROR(MlKem1024CheckEncapsKey(pub).WithContext(path));

@@ -76,8 +76,7 @@ Result<SecretBytes> EncodePrivateKeyFile(KeyAlg alg, ByteView raw_key);
 Result<PrivateKey> DecodePrivateKeyFile(ByteView file);
 
 // Writes PREFIX.pub and PREFIX.key. The private key is written first.
-Status WriteKeyPair(const std::string& prefix, KeyAlg alg, ByteView public_key,
-                    ByteView private_key);
+Status WriteKeyPair(const std::string& prefix, KeyAlg alg, ByteView public_key, ByteView private_key);
 // Reads a PREFIX.key file (mode-checked, decoded). When `expected` is given,
 // a key of another algorithm is refused with InvalidArgument.
 Result<PrivateKey> ReadPrivateKey(const std::string& path);

@@ -19,20 +19,20 @@ namespace {
 
 constexpr int kN = 256;
 constexpr int kQ = 3329;
-constexpr int kK = 4;         // module rank of ML-KEM-1024
-constexpr int kEta = 2;       // eta1 = eta2 = 2
+constexpr int kK = 4;    // module rank of ML-KEM-1024
+constexpr int kEta = 2;  // eta1 = eta2 = 2
 constexpr int kDu = 11;
 constexpr int kDv = 5;
 constexpr int16_t kQinv = -3327;  // q^-1 mod 2^16, as a signed value
 
-constexpr size_t kPolyBytes = 384;                       // ByteEncode12
-constexpr size_t kPolyVecBytes = kK * kPolyBytes;        // 1536
-constexpr size_t kEkBytes = kPolyVecBytes + 32;          // 1568
-constexpr size_t kDkPkeBytes = kPolyVecBytes;            // 1536
-constexpr size_t kDkBytes = kDkPkeBytes + kEkBytes + 64; // 3168
-constexpr size_t kC1Bytes = kK * kN * kDu / 8;           // 1408
-constexpr size_t kC2Bytes = kN * kDv / 8;                // 160
-constexpr size_t kCtBytes = kC1Bytes + kC2Bytes;         // 1568
+constexpr size_t kPolyBytes = 384;                        // ByteEncode12
+constexpr size_t kPolyVecBytes = kK * kPolyBytes;         // 1536
+constexpr size_t kEkBytes = kPolyVecBytes + 32;           // 1568
+constexpr size_t kDkPkeBytes = kPolyVecBytes;             // 1536
+constexpr size_t kDkBytes = kDkPkeBytes + kEkBytes + 64;  // 3168
+constexpr size_t kC1Bytes = kK * kN * kDu / 8;            // 1408
+constexpr size_t kC2Bytes = kN * kDv / 8;                 // 160
+constexpr size_t kCtBytes = kC1Bytes + kC2Bytes;          // 1568
 static_assert(kEkBytes == kMlKem1024EncapsKeyBytes);
 static_assert(kDkBytes == kMlKem1024DecapsKeyBytes);
 static_assert(kCtBytes == kMlKem1024CiphertextBytes);
@@ -52,14 +52,10 @@ inline int16_t BarrettReduce(int16_t a) {
   return static_cast<int16_t>(a - t * kQ);
 }
 
-inline int16_t FqMul(int16_t a, int16_t b) {
-  return MontgomeryReduce(static_cast<int32_t>(a) * b);
-}
+inline int16_t FqMul(int16_t a, int16_t b) { return MontgomeryReduce(static_cast<int32_t>(a) * b); }
 
 // Maps (-q, q) to [0, q) without branching.
-inline int16_t CondAddQ(int16_t a) {
-  return static_cast<int16_t>(a + ((a >> 15) & kQ));
-}
+inline int16_t CondAddQ(int16_t a) { return static_cast<int16_t>(a + ((a >> 15) & kQ)); }
 
 constexpr int PowMod(int base, int exp) {
   long r = 1, b = base % kQ;
@@ -93,8 +89,7 @@ static_assert(kZetas[0] == -1044 && kZetas[1] == -758 && kZetas[127] == 1628);
 // mont^2 / 128 mod q: undoes the 1/128 of the inverse NTT and leaves the
 // result in the Montgomery domain.
 constexpr int16_t kInvNttFactor = 1441;
-static_assert(static_cast<long>(kInvNttFactor) * 128 % kQ ==
-              static_cast<long>(65536 % kQ) * (65536 % kQ) % kQ);
+static_assert(static_cast<long>(kInvNttFactor) * 128 % kQ == static_cast<long>(65536 % kQ) * (65536 % kQ) % kQ);
 
 // round(x * 2^d / q) mod 2^d for x in [0, q), by multiply-and-shift
 // (floor(n / q) == (n * kDivQ) >> 48 for every n < 2^25).
@@ -346,8 +341,7 @@ void SampleCbd2(const uint8_t sigma[32], uint8_t nonce, Poly& a) {
   Shake256Hash(in, buf);
   for (int i = 0; i < kN / 8; ++i) {
     uint32_t t = static_cast<uint32_t>(buf[4 * i]) | (static_cast<uint32_t>(buf[4 * i + 1]) << 8) |
-                 (static_cast<uint32_t>(buf[4 * i + 2]) << 16) |
-                 (static_cast<uint32_t>(buf[4 * i + 3]) << 24);
+                 (static_cast<uint32_t>(buf[4 * i + 2]) << 16) | (static_cast<uint32_t>(buf[4 * i + 3]) << 24);
     uint32_t d = (t & 0x55555555u) + ((t >> 1) & 0x55555555u);
     for (int j = 0; j < 8; ++j) {
       int16_t x = static_cast<int16_t>((d >> (4 * j)) & 3);
@@ -460,9 +454,8 @@ void PkeDecrypt(const uint8_t* dk_pke, const uint8_t* ct, uint8_t m[32]) {
 
 Status CheckLength(const char* what, ByteView b, size_t want) {
   if (b.size() != want) {
-    return Status::InvalidArgument(std::string("ml-kem-1024: ") + what + " is " +
-                                   std::to_string(b.size()) + " bytes, expected " +
-                                   std::to_string(want));
+    return Status::InvalidArgument(std::string("ml-kem-1024: ") + what + " is " + std::to_string(b.size()) +
+                                   " bytes, expected " + std::to_string(want));
   }
   return Status::Ok();
 }
@@ -485,9 +478,8 @@ Status MlKem1024CheckEncapsKey(ByteView ek) {
     DecodePoly12(ek.data() + i * kPolyBytes, a);
     for (int j = 0; j < kN; ++j) {
       if (a.c[j] >= kQ) {
-        return Status::InvalidArgument(
-            "ml-kem-1024: encapsulation key fails the modulus check: coefficient " +
-            std::to_string(i * kN + j) + " is " + std::to_string(a.c[j]) + " (>= q = 3329)");
+        return Status::InvalidArgument("ml-kem-1024: encapsulation key fails the modulus check: coefficient " +
+                                       std::to_string(i * kN + j) + " is " + std::to_string(a.c[j]) + " (>= q = 3329)");
       }
     }
   }
@@ -510,8 +502,7 @@ static Status CheckDecapsKeyHash(ByteView dk) {
 
 Status MlKem1024CheckDecapsKey(ByteView dk) {
   DSMIL_RETURN_IF_ERROR(CheckDecapsKeyHash(dk));
-  return MlKem1024CheckEncapsKey(dk.subspan(kDkPkeBytes, kEkBytes))
-      .WithContext("inside the decapsulation key");
+  return MlKem1024CheckEncapsKey(dk.subspan(kDkPkeBytes, kEkBytes)).WithContext("inside the decapsulation key");
 }
 
 Result<MlKem1024KeyPair> MlKem1024KeyGenInternal(ByteView d, ByteView z) {

@@ -64,15 +64,13 @@ Result<Bytes> EncodedPublic(EVP_PKEY* pkey) {
 // An EVP_PKEY for a P-384 public point (validated by OpenSSL on import).
 Result<PkeyPtr> PublicFromPoint(ByteView point) {
   if (point.size() != kP384PublicKeyBytes || point[0] != 0x04) {
-    return Status::InvalidArgument("p384: peer public key must be a " +
-                                   std::to_string(kP384PublicKeyBytes) +
-                                   "-byte uncompressed point (0x04 || X || Y), got " +
-                                   std::to_string(point.size()) + " bytes");
+    return Status::InvalidArgument("p384: peer public key must be a " + std::to_string(kP384PublicKeyBytes) +
+                                   "-byte uncompressed point (0x04 || X || Y), got " + std::to_string(point.size()) +
+                                   " bytes");
   }
   OSSL_PARAM params[] = {
       OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>("P-384"), 0),
-      OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
-                                        const_cast<uint8_t*>(point.data()), point.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, const_cast<uint8_t*>(point.data()), point.size()),
       OSSL_PARAM_construct_end()};
   PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
   EVP_PKEY* raw = nullptr;
@@ -154,8 +152,7 @@ Result<SecretBytes> EcdhP384KeyPair::Derive(ByteView peer_public) const {
   DSMIL_ASSIGN_OR_RETURN(PkeyPtr peer, PublicFromPoint(peer_public));
   PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, impl_->pkey.get(), nullptr));
   size_t n = 0;
-  if (!ctx || EVP_PKEY_derive_init(ctx.get()) <= 0 ||
-      EVP_PKEY_derive_set_peer(ctx.get(), peer.get()) <= 0 ||
+  if (!ctx || EVP_PKEY_derive_init(ctx.get()) <= 0 || EVP_PKEY_derive_set_peer(ctx.get(), peer.get()) <= 0 ||
       EVP_PKEY_derive(ctx.get(), nullptr, &n) <= 0) {
     return Status::InvalidArgument(OsslError("p384: ECDH with the peer key failed"));
   }
@@ -174,8 +171,7 @@ Result<SecretBytes> EcdhP384KeyPair::Derive(ByteView peer_public) const {
 
 Result<SecretBytes> HkdfSha384(ByteView ikm, ByteView salt, ByteView info, size_t out_len) {
   if (out_len == 0 || out_len > 255 * 48) {
-    return Status::InvalidArgument("hkdf-sha384: output length " + std::to_string(out_len) +
-                                   " outside 1..12240");
+    return Status::InvalidArgument("hkdf-sha384: output length " + std::to_string(out_len) + " outside 1..12240");
   }
   std::unique_ptr<EVP_KDF, KdfDeleter> kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr));
   if (!kdf) return Status::Internal(OsslError("hkdf-sha384: HKDF unavailable"));
@@ -185,15 +181,15 @@ Result<SecretBytes> HkdfSha384(ByteView ikm, ByteView salt, ByteView info, size_
   OSSL_PARAM params[5];
   int i = 0;
   params[i++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>("SHA384"), 0);
-  params[i++] = OSSL_PARAM_construct_octet_string(
-      OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(ikm.empty() ? kEmpty : ikm.data()), ikm.size());
+  params[i++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+                                                  const_cast<uint8_t*>(ikm.empty() ? kEmpty : ikm.data()), ikm.size());
   if (!salt.empty()) {
-    params[i++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
-                                                    const_cast<uint8_t*>(salt.data()), salt.size());
+    params[i++] =
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<uint8_t*>(salt.data()), salt.size());
   }
   if (!info.empty()) {
-    params[i++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
-                                                    const_cast<uint8_t*>(info.data()), info.size());
+    params[i++] =
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<uint8_t*>(info.data()), info.size());
   }
   params[i] = OSSL_PARAM_construct_end();
   SecretBytes out(out_len);
@@ -217,8 +213,7 @@ AesGcm::~AesGcm() = default;
 
 Result<AesGcm> AesGcm::Create(ByteView key) {
   if (key.size() != kAesGcmKeyBytes) {
-    return Status::InvalidArgument("aes-256-gcm: key is " + std::to_string(key.size()) +
-                                   " bytes, expected 32");
+    return Status::InvalidArgument("aes-256-gcm: key is " + std::to_string(key.size()) + " bytes, expected 32");
   }
   auto impl = std::make_unique<Impl>();
   impl->enc.reset(EVP_CIPHER_CTX_new());
@@ -233,19 +228,16 @@ Result<AesGcm> AesGcm::Create(ByteView key) {
 
 Status AesGcm::Seal(ByteView nonce, ByteView plaintext, ByteView aad, Bytes& out) {
   if (nonce.size() != kAesGcmNonceBytes) {
-    return Status::InvalidArgument("aes-256-gcm: nonce is " + std::to_string(nonce.size()) +
-                                   " bytes, expected 12");
+    return Status::InvalidArgument("aes-256-gcm: nonce is " + std::to_string(nonce.size()) + " bytes, expected 12");
   }
   EVP_CIPHER_CTX* c = impl_->enc.get();
   out.resize(plaintext.size() + kAesGcmTagBytes);
   int len = 0;
   if (EVP_EncryptInit_ex(c, nullptr, nullptr, nullptr, nonce.data()) != 1 ||
-      (!aad.empty() &&
-       EVP_EncryptUpdate(c, nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1) ||
+      (!aad.empty() && EVP_EncryptUpdate(c, nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1) ||
       EVP_EncryptUpdate(c, out.data(), &len, plaintext.data(), static_cast<int>(plaintext.size())) != 1 ||
       EVP_EncryptFinal_ex(c, out.data() + len, &len) != 1 ||
-      EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, kAesGcmTagBytes,
-                          out.data() + plaintext.size()) != 1) {
+      EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, kAesGcmTagBytes, out.data() + plaintext.size()) != 1) {
     return Status::Internal(OsslError("aes-256-gcm: seal failed"));
   }
   return Status::Ok();
@@ -253,12 +245,10 @@ Status AesGcm::Seal(ByteView nonce, ByteView plaintext, ByteView aad, Bytes& out
 
 Status AesGcm::Open(ByteView nonce, ByteView sealed, ByteView aad, Bytes& out) {
   if (nonce.size() != kAesGcmNonceBytes) {
-    return Status::InvalidArgument("aes-256-gcm: nonce is " + std::to_string(nonce.size()) +
-                                   " bytes, expected 12");
+    return Status::InvalidArgument("aes-256-gcm: nonce is " + std::to_string(nonce.size()) + " bytes, expected 12");
   }
   if (sealed.size() < kAesGcmTagBytes) {
-    return Status::InvalidArgument("aes-256-gcm: sealed message is " +
-                                   std::to_string(sealed.size()) +
+    return Status::InvalidArgument("aes-256-gcm: sealed message is " + std::to_string(sealed.size()) +
                                    " bytes, shorter than the 16-byte tag");
   }
   size_t n = sealed.size() - kAesGcmTagBytes;
@@ -268,8 +258,7 @@ Status AesGcm::Open(ByteView nonce, ByteView sealed, ByteView aad, Bytes& out) {
   std::memcpy(tag, sealed.data() + n, kAesGcmTagBytes);
   int len = 0;
   if (EVP_DecryptInit_ex(c, nullptr, nullptr, nullptr, nonce.data()) != 1 ||
-      (!aad.empty() &&
-       EVP_DecryptUpdate(c, nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1) ||
+      (!aad.empty() && EVP_DecryptUpdate(c, nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1) ||
       EVP_DecryptUpdate(c, out.data(), &len, sealed.data(), static_cast<int>(n)) != 1 ||
       EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, kAesGcmTagBytes, tag) != 1) {
     SecureWipe(out.data(), out.size());

@@ -37,7 +37,9 @@ struct WipingAllocator {
     ::operator delete(p);
   }
   template <typename U>
-  bool operator==(const WipingAllocator<U>&) const noexcept { return true; }
+  bool operator==(const WipingAllocator<U>&) const noexcept {
+    return true;
+  }
 };
 
 // Byte buffer for secrets (private keys, shared secrets): wiped when freed.
@@ -56,8 +58,8 @@ Result<SecretBytes> RandomSecret(size_t n);
 
 // ---- ECDH P-384 ----------------------------------------------------------
 
-inline constexpr size_t kP384PublicKeyBytes = 97;   // uncompressed SEC1 point 0x04 || X || Y
-inline constexpr size_t kP384PrivateKeyBytes = 48;  // big-endian scalar
+inline constexpr size_t kP384PublicKeyBytes = 97;     // uncompressed SEC1 point 0x04 || X || Y
+inline constexpr size_t kP384PrivateKeyBytes = 48;    // big-endian scalar
 inline constexpr size_t kP384SharedSecretBytes = 48;  // X coordinate of the shared point
 
 // An ephemeral or static P-384 key pair. Move-only; owns an OpenSSL EVP_PKEY.

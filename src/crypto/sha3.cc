@@ -13,14 +13,11 @@ namespace dsmil::crypto {
 namespace {
 
 constexpr uint64_t kRoundConstants[24] = {
-    0x0000000000000001ULL, 0x0000000000008082ULL, 0x800000000000808aULL,
-    0x8000000080008000ULL, 0x000000000000808bULL, 0x0000000080000001ULL,
-    0x8000000080008081ULL, 0x8000000000008009ULL, 0x000000000000008aULL,
-    0x0000000000000088ULL, 0x0000000080008009ULL, 0x000000008000000aULL,
-    0x000000008000808bULL, 0x800000000000008bULL, 0x8000000000008089ULL,
-    0x8000000000008003ULL, 0x8000000000008002ULL, 0x8000000000000080ULL,
-    0x000000000000800aULL, 0x800000008000000aULL, 0x8000000080008081ULL,
-    0x8000000000008080ULL, 0x0000000080000001ULL, 0x8000000080008008ULL,
+    0x0000000000000001ULL, 0x0000000000008082ULL, 0x800000000000808aULL, 0x8000000080008000ULL, 0x000000000000808bULL,
+    0x0000000080000001ULL, 0x8000000080008081ULL, 0x8000000000008009ULL, 0x000000000000008aULL, 0x0000000000000088ULL,
+    0x0000000080008009ULL, 0x000000008000000aULL, 0x000000008000808bULL, 0x800000000000008bULL, 0x8000000000008089ULL,
+    0x8000000000008003ULL, 0x8000000000008002ULL, 0x8000000000000080ULL, 0x000000000000800aULL, 0x800000008000000aULL,
+    0x8000000080008081ULL, 0x8000000000008080ULL, 0x0000000080000001ULL, 0x8000000080008008ULL,
 };
 
 inline uint64_t Rol(uint64_t x, int n) { return (x << n) | (x >> ((64 - n) & 63)); }
@@ -80,53 +77,53 @@ inline void ExtractBytes(const uint64_t* s, size_t offset, uint8_t* out, size_t 
 
 // One round reading lanes A##xy and writing E##xy, plane by plane: the five
 // rho/pi outputs of one plane feed chi at once, so few values stay live.
-#define DSMIL_KECCAK_ROUND(A, E, rc)                                                  \
-  do {                                                                                 \
-    uint64_t c0 = A##00 ^ A##05 ^ A##10 ^ A##15 ^ A##20;                               \
-    uint64_t c1 = A##01 ^ A##06 ^ A##11 ^ A##16 ^ A##21;                               \
-    uint64_t c2 = A##02 ^ A##07 ^ A##12 ^ A##17 ^ A##22;                               \
-    uint64_t c3 = A##03 ^ A##08 ^ A##13 ^ A##18 ^ A##23;                               \
-    uint64_t c4 = A##04 ^ A##09 ^ A##14 ^ A##19 ^ A##24;                               \
-    uint64_t d0 = c4 ^ Rol(c1, 1);                                                     \
-    uint64_t d1 = c0 ^ Rol(c2, 1);                                                     \
-    uint64_t d2 = c1 ^ Rol(c3, 1);                                                     \
-    uint64_t d3 = c2 ^ Rol(c4, 1);                                                     \
-    uint64_t d4 = c3 ^ Rol(c0, 1);                                                     \
-    uint64_t b0 = A##00 ^ d0, b1 = Rol(A##06 ^ d1, 44), b2 = Rol(A##12 ^ d2, 43);      \
-    uint64_t b3 = Rol(A##18 ^ d3, 21), b4 = Rol(A##24 ^ d4, 14);                       \
-    E##00 = b0 ^ (b1 | b2) ^ (rc);                                                     \
-    E##01 = b1 ^ (~b2 | b3);                                                           \
-    E##02 = b2 ^ (b3 & b4);                                                            \
-    E##03 = b3 ^ (b4 | b0);                                                            \
-    E##04 = b4 ^ (b0 & b1);                                                            \
-    b0 = Rol(A##03 ^ d3, 28), b1 = Rol(A##09 ^ d4, 20), b2 = Rol(A##10 ^ d0, 3);       \
-    b3 = Rol(A##16 ^ d1, 45), b4 = Rol(A##22 ^ d2, 61);                                \
-    E##05 = b0 ^ (b1 | b2);                                                            \
-    E##06 = b1 ^ (b2 & b3);                                                            \
-    E##07 = b2 ^ (b3 | ~b4);                                                           \
-    E##08 = b3 ^ (b4 | b0);                                                            \
-    E##09 = b4 ^ (b0 & b1);                                                            \
-    b0 = Rol(A##01 ^ d1, 1), b1 = Rol(A##07 ^ d2, 6), b2 = Rol(A##13 ^ d3, 25);        \
-    b3 = Rol(A##19 ^ d4, 8), b4 = Rol(A##20 ^ d0, 18);                                 \
-    E##10 = b0 ^ (b1 | b2);                                                            \
-    E##11 = b1 ^ (b2 & b3);                                                            \
-    E##12 = b2 ^ (~b3 & b4);                                                           \
-    E##13 = ~b3 ^ (b4 | b0);                                                           \
-    E##14 = b4 ^ (b0 & b1);                                                            \
-    b0 = Rol(A##04 ^ d4, 27), b1 = Rol(A##05 ^ d0, 36), b2 = Rol(A##11 ^ d1, 10);      \
-    b3 = Rol(A##17 ^ d2, 15), b4 = Rol(A##23 ^ d3, 56);                                \
-    E##15 = b0 ^ (b1 & b2);                                                            \
-    E##16 = b1 ^ (b2 | b3);                                                            \
-    E##17 = b2 ^ (~b3 | b4);                                                           \
-    E##18 = ~b3 ^ (b4 & b0);                                                           \
-    E##19 = b4 ^ (b0 | b1);                                                            \
-    b0 = Rol(A##02 ^ d2, 62), b1 = Rol(A##08 ^ d3, 55), b2 = Rol(A##14 ^ d4, 39);      \
-    b3 = Rol(A##15 ^ d0, 41), b4 = Rol(A##21 ^ d1, 2);                                 \
-    E##20 = b0 ^ (~b1 & b2);                                                           \
-    E##21 = ~b1 ^ (b2 | b3);                                                           \
-    E##22 = b2 ^ (b3 & b4);                                                            \
-    E##23 = b3 ^ (b4 | b0);                                                            \
-    E##24 = b4 ^ (b0 & b1);                                                            \
+#define DSMIL_KECCAK_ROUND(A, E, rc)                                              \
+  do {                                                                            \
+    uint64_t c0 = A##00 ^ A##05 ^ A##10 ^ A##15 ^ A##20;                          \
+    uint64_t c1 = A##01 ^ A##06 ^ A##11 ^ A##16 ^ A##21;                          \
+    uint64_t c2 = A##02 ^ A##07 ^ A##12 ^ A##17 ^ A##22;                          \
+    uint64_t c3 = A##03 ^ A##08 ^ A##13 ^ A##18 ^ A##23;                          \
+    uint64_t c4 = A##04 ^ A##09 ^ A##14 ^ A##19 ^ A##24;                          \
+    uint64_t d0 = c4 ^ Rol(c1, 1);                                                \
+    uint64_t d1 = c0 ^ Rol(c2, 1);                                                \
+    uint64_t d2 = c1 ^ Rol(c3, 1);                                                \
+    uint64_t d3 = c2 ^ Rol(c4, 1);                                                \
+    uint64_t d4 = c3 ^ Rol(c0, 1);                                                \
+    uint64_t b0 = A##00 ^ d0, b1 = Rol(A##06 ^ d1, 44), b2 = Rol(A##12 ^ d2, 43); \
+    uint64_t b3 = Rol(A##18 ^ d3, 21), b4 = Rol(A##24 ^ d4, 14);                  \
+    E##00 = b0 ^ (b1 | b2) ^ (rc);                                                \
+    E##01 = b1 ^ (~b2 | b3);                                                      \
+    E##02 = b2 ^ (b3 & b4);                                                       \
+    E##03 = b3 ^ (b4 | b0);                                                       \
+    E##04 = b4 ^ (b0 & b1);                                                       \
+    b0 = Rol(A##03 ^ d3, 28), b1 = Rol(A##09 ^ d4, 20), b2 = Rol(A##10 ^ d0, 3);  \
+    b3 = Rol(A##16 ^ d1, 45), b4 = Rol(A##22 ^ d2, 61);                           \
+    E##05 = b0 ^ (b1 | b2);                                                       \
+    E##06 = b1 ^ (b2 & b3);                                                       \
+    E##07 = b2 ^ (b3 | ~b4);                                                      \
+    E##08 = b3 ^ (b4 | b0);                                                       \
+    E##09 = b4 ^ (b0 & b1);                                                       \
+    b0 = Rol(A##01 ^ d1, 1), b1 = Rol(A##07 ^ d2, 6), b2 = Rol(A##13 ^ d3, 25);   \
+    b3 = Rol(A##19 ^ d4, 8), b4 = Rol(A##20 ^ d0, 18);                            \
+    E##10 = b0 ^ (b1 | b2);                                                       \
+    E##11 = b1 ^ (b2 & b3);                                                       \
+    E##12 = b2 ^ (~b3 & b4);                                                      \
+    E##13 = ~b3 ^ (b4 | b0);                                                      \
+    E##14 = b4 ^ (b0 & b1);                                                       \
+    b0 = Rol(A##04 ^ d4, 27), b1 = Rol(A##05 ^ d0, 36), b2 = Rol(A##11 ^ d1, 10); \
+    b3 = Rol(A##17 ^ d2, 15), b4 = Rol(A##23 ^ d3, 56);                           \
+    E##15 = b0 ^ (b1 & b2);                                                       \
+    E##16 = b1 ^ (b2 | b3);                                                       \
+    E##17 = b2 ^ (~b3 | b4);                                                      \
+    E##18 = ~b3 ^ (b4 & b0);                                                      \
+    E##19 = b4 ^ (b0 | b1);                                                       \
+    b0 = Rol(A##02 ^ d2, 62), b1 = Rol(A##08 ^ d3, 55), b2 = Rol(A##14 ^ d4, 39); \
+    b3 = Rol(A##15 ^ d0, 41), b4 = Rol(A##21 ^ d1, 2);                            \
+    E##20 = b0 ^ (~b1 & b2);                                                      \
+    E##21 = ~b1 ^ (b2 | b3);                                                      \
+    E##22 = b2 ^ (b3 & b4);                                                       \
+    E##23 = b3 ^ (b4 | b0);                                                       \
+    E##24 = b4 ^ (b0 & b1);                                                       \
   } while (0)
 
 // Two rounds per iteration, ping-ponging between the a.. and e.. lanes.
@@ -144,11 +141,31 @@ void KeccakF1600(uint64_t st[25]) {
     DSMIL_KECCAK_ROUND(a, e, kRoundConstants[round]);
     DSMIL_KECCAK_ROUND(e, a, kRoundConstants[round + 1]);
   }
-  st[0] = a00; st[1] = ~a01; st[2] = ~a02; st[3] = a03; st[4] = a04;
-  st[5] = a05; st[6] = a06; st[7] = a07; st[8] = ~a08; st[9] = a09;
-  st[10] = a10; st[11] = a11; st[12] = ~a12; st[13] = a13; st[14] = a14;
-  st[15] = a15; st[16] = a16; st[17] = ~a17; st[18] = a18; st[19] = a19;
-  st[20] = ~a20; st[21] = a21; st[22] = a22; st[23] = a23; st[24] = a24;
+  st[0] = a00;
+  st[1] = ~a01;
+  st[2] = ~a02;
+  st[3] = a03;
+  st[4] = a04;
+  st[5] = a05;
+  st[6] = a06;
+  st[7] = a07;
+  st[8] = ~a08;
+  st[9] = a09;
+  st[10] = a10;
+  st[11] = a11;
+  st[12] = ~a12;
+  st[13] = a13;
+  st[14] = a14;
+  st[15] = a15;
+  st[16] = a16;
+  st[17] = ~a17;
+  st[18] = a18;
+  st[19] = a19;
+  st[20] = ~a20;
+  st[21] = a21;
+  st[22] = a22;
+  st[23] = a23;
+  st[24] = a24;
 }
 
 #undef DSMIL_KECCAK_ROUND

@@ -83,8 +83,9 @@ int main() {
     }
     ++runs;
   }
-  std::printf("mlkem_ct: %d decapsulations (1 valid, %d implicit rejection) with secret dk, "
-              "1 encapsulation with secret m: %s\n",
-              runs, runs - 1, failures == 0 ? "ok" : "FAILED");
+  std::printf(
+      "mlkem_ct: %d decapsulations (1 valid, %d implicit rejection) with secret dk, "
+      "1 encapsulation with secret m: %s\n",
+      runs, runs - 1, failures == 0 ? "ok" : "FAILED");
   return failures == 0 ? 0 : 1;
 }

@@ -46,7 +46,10 @@ TEST_F(KeyFileTest, PrivateFileIsWritten0600AndReadBack) {
   EXPECT_EQ(*ReadPrivateFile(p), Bytes{9});
   // No temporary files left behind.
   int n = 0;
-  for (const auto& e : std::filesystem::directory_iterator(dir_)) { (void)e; ++n; }
+  for (const auto& e : std::filesystem::directory_iterator(dir_)) {
+    (void)e;
+    ++n;
+  }
   EXPECT_EQ(n, 1);
 }
 
@@ -61,8 +64,7 @@ TEST_F(KeyFileTest, GroupOrWorldReadablePrivateFileIsRefused) {
     EXPECT_NE(r.status().message().find(p), std::string::npos) << r.status().ToString();
     char mode[8];
     std::snprintf(mode, sizeof(mode), "%04o", m);
-    EXPECT_NE(r.status().message().find(std::string("mode ") + mode), std::string::npos)
-        << r.status().ToString();
+    EXPECT_NE(r.status().message().find(std::string("mode ") + mode), std::string::npos) << r.status().ToString();
   }
   ASSERT_EQ(chmod(p.c_str(), 0400), 0);
   EXPECT_TRUE(ReadPrivateFile(p).ok());
@@ -110,8 +112,7 @@ TEST_F(KeyFileTest, MlDsaKeyPairRoundTrip) {
   auto key = ReadPrivateKey(prefix + ".key");
   ASSERT_TRUE(key.ok());
   EXPECT_EQ(key->alg, KeyAlg::kMlDsa87);
-  EXPECT_TRUE(std::equal(key->key.begin(), key->key.end(), kp->secret_key.begin(),
-                         kp->secret_key.end()));
+  EXPECT_TRUE(std::equal(key->key.begin(), key->key.end(), kp->secret_key.begin(), kp->secret_key.end()));
   auto pub = ReadPublicKey(prefix + ".pub", KeyAlg::kMlDsa87);
   ASSERT_TRUE(pub.ok());
   EXPECT_EQ(*pub, kp->public_key);

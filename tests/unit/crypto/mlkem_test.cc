@@ -172,8 +172,7 @@ TEST(MlKemTest, RefusesBadInputsWithClearErrors) {
   auto e = MlKem1024Encaps(Bytes(100));
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(e.status().message().find("encapsulation key is 100 bytes, expected 1568"),
-            std::string::npos);
+  EXPECT_NE(e.status().message().find("encapsulation key is 100 bytes, expected 1568"), std::string::npos);
   auto d = MlKem1024Decaps(kp->dk, Bytes(1567));
   ASSERT_FALSE(d.ok());
   EXPECT_NE(d.status().message().find("ciphertext is 1567 bytes"), std::string::npos);

@@ -30,9 +30,9 @@ TEST(AesGcmTest, GcmSpecTestCases) {
   // Test case 16: 60-byte plaintext with AAD.
   Bytes k16 = H("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308");
   Bytes iv16 = H("cafebabefacedbaddecaf888");
-  Bytes p16 = H(
-      "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e24"
-      "49a6b525b16aedf5aa0de657ba637b39");
+  Bytes p16 =
+      H("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e24"
+        "49a6b525b16aedf5aa0de657ba637b39");
   Bytes a16 = H("feedfacedeadbeeffeedfacedeadbeefabaddad2");
   s = AesGcmSeal(k16, iv16, p16, a16);
   ASSERT_TRUE(s.ok());
