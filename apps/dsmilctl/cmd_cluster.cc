@@ -80,7 +80,11 @@ std::string Badge(const Style& st, std::string_view health) {
 std::string Gb(uint64_t bytes) {
   char buf[32];
   double gb = double(bytes) / double(1ull << 30);
-  std::snprintf(buf, sizeof buf, gb >= 10 ? "%.0f GB" : "%.1f GB", gb);
+  if (gb < 1.0) {
+    std::snprintf(buf, sizeof buf, "%.0f MB", double(bytes) / double(1ull << 20));
+  } else {
+    std::snprintf(buf, sizeof buf, gb >= 10 ? "%.0f GB" : "%.1f GB", gb);
+  }
   return buf;
 }
 
@@ -157,7 +161,7 @@ void RenderText(std::ostream& os, const std::vector<NodeReport>& reports, const 
       up = secs < 120 ? std::to_string(secs) + "s" : secs < 7200 ? std::to_string(secs / 60) + "m" : std::to_string(secs / 3600) + "h";
     }
     os << st.Bold(r.node.name) << " (" << s.role_display << ") - " << s.address << "   " << Badge(st, s.health)
-       << st.Dim("   " + s.node + ", up " + up + ", " + Gb(s.rss_bytes) + " RSS") << "\n";
+       << st.Dim("   " + s.node + ", up " + up + ", " + Gb(s.rss_bytes) + " RSS of " + Gb(s.memory_total_bytes)) << "\n";
     if (!s.reason.empty() && s.health != node::kHealthy) os << "  │  " << s.reason << "\n";
     auto layers = Summarise(s);
     size_t n_lines = layers.size() + s.components.size();

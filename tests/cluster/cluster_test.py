@@ -80,14 +80,16 @@ class Cluster:
 
     def start(self, n):
         cfg = self.write_config(n)
-        err = open(os.path.join(self.root, f"{n}.stderr"), "w")
-        self.procs[n] = subprocess.Popen([os.path.join(BIN, "dsmild"), "--config", cfg],
-                                         stdout=subprocess.DEVNULL, stderr=err)
+        err_path = os.path.join(self.root, f"{n}.stderr")
+        with open(err_path, "w") as err:
+            self.procs[n] = subprocess.Popen([os.path.join(BIN, "dsmild"), "--config", cfg],
+                                             stdout=subprocess.DEVNULL, stderr=err)
         url = f"http://127.0.0.1:{self.ports[n][0]}/healthz"
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.procs[n].poll() is not None:
-                raise AssertionError(f"{n} exited {self.procs[n].returncode}: " + open(err.name).read())
+                with open(err_path) as f:
+                    raise AssertionError(f"{n} exited {self.procs[n].returncode}: " + f.read())
             try:
                 with urllib.request.urlopen(url, timeout=1) as r:
                     if r.status == 200:
@@ -236,7 +238,8 @@ class ClusterTest(unittest.TestCase):
         proc = self.c.procs["node-c"]
         proc.send_signal(signal.SIGTERM)
         self.assertEqual(proc.wait(timeout=30), 0)
-        log = open(os.path.join(self.tmp, "node-c.log")).read().splitlines()
+        with open(os.path.join(self.tmp, "node-c.log")) as f:
+            log = f.read().splitlines()
         events = [json.loads(l)["msg"] for l in log]
         self.assertIn("node started", events)
         self.assertEqual(events[-1], "node stopped")
