@@ -8,6 +8,7 @@ build_pkgs=(
   build-essential cmake ninja-build ccache pkg-config git
   libssl-dev openssl libboost-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
   libsqlite3-dev curl ca-certificates python3
+  libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev
 )
 test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev libprotobuf-dev protobuf-compiler
