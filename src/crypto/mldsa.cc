@@ -27,7 +27,6 @@
 #include "crypto/mldsa.h"
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include <cstring>
 #include <initializer_list>
@@ -735,8 +734,7 @@ MlDsa87KeyPair MlDsa87KeyGenFromSeed(std::span<const uint8_t, kMlDsa87SeedBytes>
 
 Result<MlDsa87KeyPair> MlDsa87KeyGen() {
   uint8_t xi[kMlDsa87SeedBytes];
-  if (RAND_bytes(xi, sizeof(xi)) != 1)
-    return Status::Internal("ml-dsa-87: the system random generator failed (RAND_bytes)");
+  DSMIL_RETURN_IF_ERROR(RandomBytes(xi).WithContext("ml-dsa-87 key generation"));
   MlDsa87KeyPair kp = MlDsa87KeyGenFromSeed(std::span<const uint8_t, kMlDsa87SeedBytes>(xi));
   OPENSSL_cleanse(xi, sizeof(xi));
   return kp;
@@ -758,8 +756,7 @@ Result<Bytes> MlDsaFormatMessage(ByteView message, ByteView context) {
 Result<Bytes> MlDsa87Sign(ByteView secret_key, ByteView message, ByteView context, MlDsaSigning mode) {
   DSMIL_ASSIGN_OR_RETURN(Bytes m_prime, MlDsaFormatMessage(message, context));
   uint8_t rnd[kMlDsa87RndBytes] = {0};
-  if (mode == MlDsaSigning::kHedged && RAND_bytes(rnd, sizeof(rnd)) != 1)
-    return Status::Internal("ml-dsa-87: the system random generator failed (RAND_bytes)");
+  if (mode == MlDsaSigning::kHedged) DSMIL_RETURN_IF_ERROR(RandomBytes(rnd).WithContext("ml-dsa-87 signing"));
   Result<Bytes> sig = SignImpl(secret_key, nullptr, m_prime, rnd);
   OPENSSL_cleanse(rnd, sizeof(rnd));
   return sig;
