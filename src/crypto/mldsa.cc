@@ -474,6 +474,22 @@ bool DecodeHint(const uint8_t* y, std::array<std::array<uint8_t, kN>, kK>& h) {
   return true;
 }
 
+// M' = prefix || context || message, hashed without copying the message. The
+// pure interface uses prefix = 0x00 || len(ctx); the internal one passes M' as
+// `message` alone.
+struct MessagePrime {
+  ByteView prefix;
+  ByteView context;
+  ByteView message;
+};
+
+Status CheckContextLength(ByteView context) {
+  if (context.size() > kMlDsaMaxContextBytes)
+    return Status::InvalidArgument("ml-dsa: context is " + std::to_string(context.size()) +
+                                   " bytes, at most 255 allowed");
+  return Status::Ok();
+}
+
 // ---- Signing ----
 
 struct SignWork {
@@ -496,7 +512,7 @@ Status CheckSecretKeyLength(ByteView sk) {
 }
 
 // Sign_internal from mu (mu == nullptr: compute it from tr and m_prime).
-Result<Bytes> SignImpl(ByteView secret_key, const uint8_t* mu_in, ByteView m_prime, const uint8_t rnd[32]) {
+Result<Bytes> SignImpl(ByteView secret_key, const uint8_t* mu_in, const MessagePrime& m_prime, const uint8_t rnd[32]) {
   DSMIL_RETURN_IF_ERROR(CheckSecretKeyLength(secret_key));
   auto work = std::make_unique<SignWork>();
   SignWork& s = *work;
@@ -512,7 +528,7 @@ Result<Bytes> SignImpl(ByteView secret_key, const uint8_t* mu_in, ByteView m_pri
   if (mu_in != nullptr) {
     std::memcpy(mu, mu_in, sizeof(mu));
   } else {
-    Shake256Parts({ByteView(s.sk.tr, kTrBytes), m_prime}, mu);
+    Shake256Parts({ByteView(s.sk.tr, kTrBytes), m_prime.prefix, m_prime.context, m_prime.message}, mu);
   }
   Shake256Parts({ByteView(s.sk.key, 32), ByteView(rnd, 32), ByteView(mu, sizeof(mu))}, s.rho2);
 
@@ -619,7 +635,7 @@ Status CheckPublicKeyLength(ByteView pk) {
   return Status::Ok();
 }
 
-Status VerifyImpl(ByteView public_key, const uint8_t* mu_in, ByteView m_prime, ByteView signature) {
+Status VerifyImpl(ByteView public_key, const uint8_t* mu_in, const MessagePrime& m_prime, ByteView signature) {
   DSMIL_RETURN_IF_ERROR(CheckPublicKeyLength(public_key));
   if (signature.size() != kMlDsa87SignatureBytes)
     return Status::InvalidArgument("ml-dsa-87: signature is " + std::to_string(signature.size()) + " bytes, expected " +
@@ -648,7 +664,7 @@ Status VerifyImpl(ByteView public_key, const uint8_t* mu_in, ByteView m_prime, B
   } else {
     uint8_t tr[kTrBytes];
     Shake256Parts({public_key}, tr);
-    Shake256Parts({ByteView(tr, sizeof(tr)), m_prime}, mu);
+    Shake256Parts({ByteView(tr, sizeof(tr)), m_prime.prefix, m_prime.context, m_prime.message}, mu);
   }
 
   ExpandA(v.a, rho);
@@ -741,9 +757,7 @@ Result<MlDsa87KeyPair> MlDsa87KeyGen() {
 }
 
 Result<Bytes> MlDsaFormatMessage(ByteView message, ByteView context) {
-  if (context.size() > kMlDsaMaxContextBytes)
-    return Status::InvalidArgument("ml-dsa: context is " + std::to_string(context.size()) +
-                                   " bytes, at most 255 allowed");
+  DSMIL_RETURN_IF_ERROR(CheckContextLength(context));
   Bytes m;
   m.reserve(2 + context.size() + message.size());
   m.push_back(0);
@@ -754,35 +768,37 @@ Result<Bytes> MlDsaFormatMessage(ByteView message, ByteView context) {
 }
 
 Result<Bytes> MlDsa87Sign(ByteView secret_key, ByteView message, ByteView context, MlDsaSigning mode) {
-  DSMIL_ASSIGN_OR_RETURN(Bytes m_prime, MlDsaFormatMessage(message, context));
+  DSMIL_RETURN_IF_ERROR(CheckContextLength(context));
+  const uint8_t prefix[2] = {0, uint8_t(context.size())};
   uint8_t rnd[kMlDsa87RndBytes] = {0};
   if (mode == MlDsaSigning::kHedged) DSMIL_RETURN_IF_ERROR(RandomBytes(rnd).WithContext("ml-dsa-87 signing"));
-  Result<Bytes> sig = SignImpl(secret_key, nullptr, m_prime, rnd);
+  Result<Bytes> sig = SignImpl(secret_key, nullptr, {ByteView(prefix, 2), context, message}, rnd);
   OPENSSL_cleanse(rnd, sizeof(rnd));
   return sig;
 }
 
 Result<Bytes> MlDsa87SignInternal(ByteView secret_key, ByteView m_prime,
                                   std::span<const uint8_t, kMlDsa87RndBytes> rnd) {
-  return SignImpl(secret_key, nullptr, m_prime, rnd.data());
+  return SignImpl(secret_key, nullptr, {{}, {}, m_prime}, rnd.data());
 }
 
 Result<Bytes> MlDsa87SignMu(ByteView secret_key, std::span<const uint8_t, kMlDsa87MuBytes> mu,
                             std::span<const uint8_t, kMlDsa87RndBytes> rnd) {
-  return SignImpl(secret_key, mu.data(), {}, rnd.data());
+  return SignImpl(secret_key, mu.data(), MessagePrime{}, rnd.data());
 }
 
 Status MlDsa87Verify(ByteView public_key, ByteView message, ByteView context, ByteView signature) {
-  DSMIL_ASSIGN_OR_RETURN(Bytes m_prime, MlDsaFormatMessage(message, context));
-  return VerifyImpl(public_key, nullptr, m_prime, signature);
+  DSMIL_RETURN_IF_ERROR(CheckContextLength(context));
+  const uint8_t prefix[2] = {0, uint8_t(context.size())};
+  return VerifyImpl(public_key, nullptr, {ByteView(prefix, 2), context, message}, signature);
 }
 
 Status MlDsa87VerifyInternal(ByteView public_key, ByteView m_prime, ByteView signature) {
-  return VerifyImpl(public_key, nullptr, m_prime, signature);
+  return VerifyImpl(public_key, nullptr, {{}, {}, m_prime}, signature);
 }
 
 Status MlDsa87VerifyMu(ByteView public_key, std::span<const uint8_t, kMlDsa87MuBytes> mu, ByteView signature) {
-  return VerifyImpl(public_key, mu.data(), {}, signature);
+  return VerifyImpl(public_key, mu.data(), MessagePrime{}, signature);
 }
 
 Result<std::array<uint8_t, kMlDsa87MuBytes>> MlDsa87ComputeMu(ByteView public_key, ByteView m_prime) {
