@@ -1,0 +1,93 @@
+// The in-process connection pair: two endpoints sharing two frame queues.
+#include "net/connection.h"
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+
+namespace dsmil::net {
+namespace {
+
+// Frames queued beyond this many bytes make Send fail with ResourceExhausted.
+constexpr size_t kPairQueueLimitBytes = 64u << 20;
+
+struct Pipe {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Bytes> frames;  // GUARDED_BY(mu)
+  size_t queued_bytes = 0;   // GUARDED_BY(mu)
+  bool closed = false;       // GUARDED_BY(mu)
+};
+
+struct Shared {
+  Pipe a_to_b;
+  Pipe b_to_a;
+};
+
+void ClosePipe(Pipe& p) {
+  {
+    std::lock_guard lock(p.mu);
+    p.closed = true;
+  }
+  p.cv.notify_all();
+}
+
+class PairEnd final : public Connection {
+ public:
+  PairEnd(std::shared_ptr<Shared> shared, bool is_a) : shared_(std::move(shared)), is_a_(is_a) {}
+  ~PairEnd() override { Close(); }
+
+  Status Send(ByteView frame) override {
+    if (frame.size() > kMaxConnectionFrame) {
+      return Status::ResourceExhausted("pair: frame of " + std::to_string(frame.size()) + " bytes is over the " +
+                                       std::to_string(kMaxConnectionFrame) + "-byte limit");
+    }
+    Pipe& out = is_a_ ? shared_->a_to_b : shared_->b_to_a;
+    {
+      std::lock_guard lock(out.mu);
+      if (out.closed) return Status::Unavailable("pair: connection closed");
+      if (out.queued_bytes + frame.size() > kPairQueueLimitBytes) {
+        return Status::ResourceExhausted("pair: send queue full");
+      }
+      out.frames.emplace_back(frame.begin(), frame.end());
+      out.queued_bytes += frame.size();
+    }
+    out.cv.notify_one();
+    return Status::Ok();
+  }
+
+  Result<Bytes> Receive(std::chrono::milliseconds timeout) override {
+    Pipe& in = is_a_ ? shared_->b_to_a : shared_->a_to_b;
+    std::unique_lock lock(in.mu);
+    if (!in.cv.wait_for(lock, timeout, [&] { return !in.frames.empty() || in.closed; })) {
+      return Status::DeadlineExceeded("pair: no frame within " + std::to_string(timeout.count()) + " ms");
+    }
+    // Frames sent before a close are still delivered.
+    if (in.frames.empty()) return Status::Unavailable("pair: connection closed");
+    Bytes f = std::move(in.frames.front());
+    in.frames.pop_front();
+    in.queued_bytes -= f.size();
+    return f;
+  }
+
+  void Close() override {
+    ClosePipe(shared_->a_to_b);
+    ClosePipe(shared_->b_to_a);
+  }
+
+  std::string PeerName() const override { return ""; }
+  std::string Describe() const override { return is_a_ ? "pair (a)" : "pair (b)"; }
+
+ private:
+  std::shared_ptr<Shared> shared_;
+  bool is_a_;
+};
+
+}  // namespace
+
+std::pair<std::unique_ptr<Connection>, std::unique_ptr<Connection>> MakeConnectionPair() {
+  auto shared = std::make_shared<Shared>();
+  return {std::make_unique<PairEnd>(shared, true), std::make_unique<PairEnd>(shared, false)};
+}
+
+}  // namespace dsmil::net
