@@ -134,8 +134,8 @@ Result<std::shared_ptr<Credentials>> LoadCredentials(const QuicOptions& options,
     return Status::InvalidArgument("quic: receive_window " + std::to_string(options.receive_window) +
                                    " is below one largest frame (" + std::to_string(kMaxConnectionFrame + 4) + ")");
   }
-  if (options.handshake_timeout.count() <= 0 || options.idle_timeout.count() <= 0) {
-    return Status::InvalidArgument("quic: handshake_timeout and idle_timeout must be positive");
+  if (options.handshake_timeout.count() <= 0 || options.idle_timeout.count() <= 0 || options.initial_rtt.count() <= 0) {
+    return Status::InvalidArgument("quic: handshake_timeout, idle_timeout and initial_rtt must be positive");
   }
   auto creds = std::make_shared<Credentials>();
   int rv = gnutls_certificate_allocate_credentials(&creds->cred);
@@ -204,7 +204,6 @@ struct QuicConn {
   bool closing = false;
   bool finished = false;
   uint64_t close_deadline = 0;
-  bool retry_soon = false;    // data left but the write was paced or cwnd-limited
   std::string verify_error;   // why we refused the peer's certificate
   std::string protocol_error; // why the peer's bytes are not a valid stream
   std::string peer_cn;
@@ -423,6 +422,10 @@ void QuicEndpoint::FillSettings(ngtcp2_settings* settings, ngtcp2_transport_para
   settings->initial_ts = NowNs();
   settings->handshake_timeout = ToNs(options_.handshake_timeout);
   settings->max_tx_udp_payload_size = kMaxUdpPayload;
+  // Until the first RTT sample, the pacer and the PTO use this estimate; the
+  // RFC 9002 default (333 ms) would hold the client's second flight back
+  // ~20 ms behind the pacer on a LAN.
+  settings->initial_rtt = ToNs(options_.initial_rtt);
   ngtcp2_transport_params_default(params);
   uint64_t window = options_.receive_window;
   params->initial_max_stream_data_bidi_local = window;
@@ -742,15 +745,19 @@ void QuicEndpoint::Loop() {
     for (auto& c : conns_) {
       next = std::min<uint64_t>(next, ngtcp2_conn_get_expiry(c->conn));
       if (c->closing) next = std::min(next, c->close_deadline);
-      if (c->retry_soon) next = std::min(next, now + NGTCP2_MILLISECONDS);
     }
-    int timeout_ms = -1;
+    // Nanosecond timeouts: the pacer asks for waits of microseconds, which
+    // poll()'s milliseconds would stretch into stalls.
+    timespec ts{};
+    timespec* timeout = nullptr;
     if (next != std::numeric_limits<uint64_t>::max()) {
-      uint64_t delta = next > now ? next - now : 0;
-      timeout_ms = static_cast<int>(std::min<uint64_t>((delta + NGTCP2_MILLISECONDS - 1) / NGTCP2_MILLISECONDS, 60000));
+      uint64_t delta = next > now ? std::min<uint64_t>(next - now, 60 * NGTCP2_SECONDS) : 0;
+      ts.tv_sec = static_cast<time_t>(delta / NGTCP2_SECONDS);
+      ts.tv_nsec = static_cast<long>(delta % NGTCP2_SECONDS);
+      timeout = &ts;
     }
     pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-    int n = ::poll(fds, 2, timeout_ms);
+    int n = ::ppoll(fds, 2, timeout, nullptr);
     if (n < 0 && errno != EINTR) {
       // Nothing sensible left to do but stop serving.
       for (auto& c : conns_) Finish(*c, Status::Unavailable("quic: poll: " + Errno(errno)));
@@ -1001,7 +1008,6 @@ void QuicEndpoint::WritePackets(QuicConn& c, uint64_t now) {
   ngtcp2_path_storage ps;
   ngtcp2_path_storage_zero(&ps);
   ngtcp2_pkt_info pi{};
-  c.retry_soon = false;
   bool stream_blocked = false;
   for (int i = 0; i < kMaxPacketsPerWrite; ++i) {
     ngtcp2_vec vecs[kMaxWriteVecs];
@@ -1045,10 +1051,7 @@ void QuicEndpoint::WritePackets(QuicConn& c, uint64_t now) {
         }
       }
     }
-    if (n == 0) {
-      if (sid >= 0) c.retry_soon = true;
-      break;
-    }
+    if (n == 0) break;  // nothing to send, or paced / cwnd-limited: the expiry or an ACK wakes us
     SendPacket(c, ps.path, buf, static_cast<size_t>(n));
   }
   ngtcp2_conn_update_pkt_tx_time(c.conn, now);

@@ -79,6 +79,10 @@ struct QuicOptions {
   // PING interval on a quiet connection, so that a live peer never idles out;
   // zero disables keep-alives.
   std::chrono::milliseconds keep_alive{10000};
+  // RTT assumed before the first measurement (pacing and loss timers during
+  // the handshake). Cluster links are LAN-like; larger values only slow the
+  // handshake, smaller ones only cause early retransmissions.
+  std::chrono::milliseconds initial_rtt{10};
   // How long Close() waits for queued frames to be acknowledged.
   std::chrono::milliseconds close_linger{1000};
   // Bytes a connection may hold queued and unacknowledged before Send fails
