@@ -92,7 +92,9 @@ TEST_F(QuicTest, RoundTripSmallAndLargeFramesBothWays) {
   auto l = Listen(ServerOptions());
   ASSERT_NE(l, nullptr);
   EXPECT_NE(l->port(), 0);
-  auto [client, server] = Connect(*l);
+  auto conns = Connect(*l);
+  auto& client = conns.first;
+  auto& server = conns.second;
   ASSERT_NE(client, nullptr);
   ASSERT_NE(server, nullptr);
 
@@ -127,7 +129,9 @@ TEST_F(QuicTest, RoundTripSmallAndLargeFramesBothWays) {
 TEST_F(QuicTest, ServerMaySendFirst) {
   auto l = Listen(ServerOptions());
   ASSERT_NE(l, nullptr);
-  auto [client, server] = Connect(*l);
+  auto conns = Connect(*l);
+  auto& client = conns.first;
+  auto& server = conns.second;
   ASSERT_NE(client, nullptr);
   ASSERT_TRUE(server->Send(AsBytes("hello from the listener")).ok());
   auto got = client->Receive(5s);
@@ -138,7 +142,9 @@ TEST_F(QuicTest, ServerMaySendFirst) {
 TEST_F(QuicTest, OversizedFrameRefusedBySend) {
   auto l = Listen(ServerOptions());
   ASSERT_NE(l, nullptr);
-  auto [client, server] = Connect(*l);
+  auto conns = Connect(*l);
+  auto& client = conns.first;
+  auto& server = conns.second;
   ASSERT_NE(client, nullptr);
   Bytes too_big(kMaxConnectionFrame + 1);
   Status s = client->Send(too_big);
@@ -152,7 +158,9 @@ TEST_F(QuicTest, OversizedFrameRefusedBySend) {
 TEST_F(QuicTest, ManyFramesArriveInOrderFromSeveralThreads) {
   auto l = Listen(ServerOptions());
   ASSERT_NE(l, nullptr);
-  auto [client, server] = Connect(*l);
+  auto conns = Connect(*l);
+  auto& client = conns.first;
+  auto& server = conns.second;
   ASSERT_NE(client, nullptr);
   constexpr int kFrames = 2000;
   std::thread sender([&] {
@@ -196,7 +204,9 @@ TEST_F(QuicTest, ManyFramesArriveInOrderFromSeveralThreads) {
 TEST_F(QuicTest, PeerNameIsTheVerifiedCommonName) {
   auto l = Listen(ServerOptions());
   ASSERT_NE(l, nullptr);
-  auto [client, server] = Connect(*l);
+  auto conns = Connect(*l);
+  auto& client = conns.first;
+  auto& server = conns.second;
   ASSERT_NE(client, nullptr);
   EXPECT_EQ(client->PeerName(), "node-a");
   EXPECT_EQ(server->PeerName(), "node-b");
@@ -291,7 +301,9 @@ TEST_F(QuicTest, ListenerPinsPeerName) {
 TEST_F(QuicTest, CloseWakesReceive) {
   auto l = Listen(ServerOptions());
   ASSERT_NE(l, nullptr);
-  auto [client, server] = Connect(*l);
+  auto conns = Connect(*l);
+  auto& client = conns.first;
+  auto& server = conns.second;
   ASSERT_NE(client, nullptr);
   auto start = std::chrono::steady_clock::now();
   auto waiter = std::async(std::launch::async, [&] { return client->Receive(30s); });
@@ -311,7 +323,9 @@ TEST_F(QuicTest, CloseWakesReceive) {
 TEST_F(QuicTest, FramesSentBeforeCloseAreDelivered) {
   auto l = Listen(ServerOptions());
   ASSERT_NE(l, nullptr);
-  auto [client, server] = Connect(*l);
+  auto conns = Connect(*l);
+  auto& client = conns.first;
+  auto& server = conns.second;
   ASSERT_NE(client, nullptr);
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(client->Send(Pattern(10000, uint8_t(i))).ok());
   client.reset();  // destructor closes
@@ -327,7 +341,9 @@ TEST_F(QuicTest, FramesSentBeforeCloseAreDelivered) {
 TEST_F(QuicTest, ReceiveTimesOut) {
   auto l = Listen(ServerOptions());
   ASSERT_NE(l, nullptr);
-  auto [client, server] = Connect(*l);
+  auto conns = Connect(*l);
+  auto& client = conns.first;
+  auto& server = conns.second;
   ASSERT_NE(client, nullptr);
   auto got = client->Receive(50ms);
   EXPECT_EQ(got.status().code(), StatusCode::kDeadlineExceeded);
