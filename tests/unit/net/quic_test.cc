@@ -400,6 +400,78 @@ TEST_F(QuicTest, ListenerAcceptsSeveralConnections) {
   EXPECT_TRUE(found);
 }
 
+TEST_F(QuicTest, SlowReaderStopsTheWriter) {
+  QuicOptions so = ServerOptions();
+  so.receive_window = kMaxConnectionFrame + 4;
+  auto l = Listen(so);
+  ASSERT_NE(l, nullptr);
+  QuicOptions co = ClientOptions();
+  co.max_send_buffer = kMaxConnectionFrame + 4;
+  auto dial = std::async(std::launch::async, [&] { return DialQuic("127.0.0.1", l->port(), co); });
+  auto server = l->Accept(5s);
+  auto client = dial.get();
+  ASSERT_TRUE(client.ok() && server.ok());
+  // The listener does not read: its window fills, then the dialer's buffer.
+  Bytes frame = Pattern(64 * 1024, 3);
+  int sent = 0;
+  Status s;
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    s = (*client)->Send(frame);
+    if (!s.ok()) break;
+    ++sent;
+    if (sent % 8 == 0) std::this_thread::sleep_for(5ms);  // let acknowledgements free the buffer
+  }
+  ASSERT_EQ(s.code(), StatusCode::kResourceExhausted) << s.ToString();
+  EXPECT_GE(sent, 16);   // at least one window went through
+  EXPECT_LE(sent, 100);  // but not without bound
+  // Reading drains everything, in order, and the writer may go on.
+  for (int i = 0; i < sent; ++i) {
+    auto got = (*server)->Receive(10s);
+    ASSERT_TRUE(got.ok()) << i << ": " << got.status().ToString();
+    ASSERT_EQ(*got, frame);
+  }
+  Status again;
+  for (int i = 0; i < 200; ++i) {
+    again = (*client)->Send(AsBytes("unblocked"));
+    if (again.ok()) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_TRUE(again.ok()) << again.ToString();
+  auto got = (*server)->Receive(10s);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(AsString(*got), "unblocked");
+}
+
+TEST_F(QuicTest, IdleConnectionTimesOutUnlessKeptAlive) {
+  QuicOptions so = ServerOptions();
+  so.idle_timeout = 300ms;
+  so.keep_alive = 0ms;
+  auto l = Listen(so);
+  ASSERT_NE(l, nullptr);
+  QuicOptions co = ClientOptions();
+  co.idle_timeout = 300ms;
+  co.keep_alive = 0ms;
+  auto c = DialQuic("127.0.0.1", l->port(), co);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto s = l->Accept(5s);
+  ASSERT_TRUE(s.ok());
+  auto got = (*c)->Receive(5s);
+  EXPECT_EQ(got.status().code(), StatusCode::kUnavailable) << got.status().ToString();
+  EXPECT_NE(got.status().message().find("idle timeout"), std::string::npos) << got.status().ToString();
+
+  // With keep-alives the same quiet connection stays up.
+  co.keep_alive = 50ms;
+  c = DialQuic("127.0.0.1", l->port(), co);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  s = l->Accept(5s);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ((*c)->Receive(900ms).status().code(), StatusCode::kDeadlineExceeded);
+  ASSERT_TRUE((*s)->Send(AsBytes("still here")).ok());
+  got = (*c)->Receive(5s);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+}
+
 TEST_F(QuicTest, AcceptTimesOutAndCloseWakesIt) {
   auto l = Listen(ServerOptions());
   ASSERT_NE(l, nullptr);
