@@ -36,6 +36,7 @@
 
 #include "core/coding.h"
 #include "crypto/ossl.h"
+#include "net/quic_frame.h"
 #include "net/tls.h"
 
 namespace dsmil::net {
@@ -195,9 +196,7 @@ struct QuicConn {
   size_t write_chunk = 0;     // next byte to hand to ngtcp2: tx[write_chunk].data[write_off]
   size_t write_off = 0;
   uint64_t acked_user_bytes = 0;  // not yet subtracted from `buffered`
-  Bytes rx_buf;
-  size_t rx_pos = 0;
-  size_t preamble_seen = 0;   // server: preamble bytes checked so far
+  QuicFrameReader reader;
   std::vector<std::string> cids;
   bool confirmed = false;
   bool verified = false;      // VerifyPeerCallback accepted the peer's certificate
@@ -350,7 +349,6 @@ class QuicEndpoint {
   void TakeRequests(QuicConn& c, uint64_t now);
   void WritePackets(QuicConn& c, uint64_t now);
   void SendPacket(QuicConn& c, const ngtcp2_path& path, const uint8_t* data, size_t len);
-  void ParseRx(QuicConn& c);
   // Sends CONNECTION_CLOSE (application error `app_code`, or the transport
   // error for `liberr` when nonzero) and finishes.
   void CloseWith(QuicConn& c, uint64_t app_code, int liberr, const std::string& reason, Status status);
@@ -585,59 +583,25 @@ int QuicEndpoint::OnStreamData(ngtcp2_conn* conn, uint32_t flags, int64_t stream
     c->protocol_error = "data on unexpected stream " + std::to_string(stream_id);
     return 0;
   }
-  size_t skip = 0;
-  if (c->server && c->preamble_seen < sizeof(kQuicPreamble)) {
-    while (skip < datalen && c->preamble_seen < sizeof(kQuicPreamble)) {
-      if (data[skip] != static_cast<uint8_t>(kQuicPreamble[c->preamble_seen])) {
-        c->protocol_error = "stream does not start with the DQF1 preamble";
-        return 0;
-      }
-      ++skip;
-      ++c->preamble_seen;
-    }
-    if (skip > 0) {
-      ngtcp2_conn_extend_max_stream_offset(conn, stream_id, skip);
-      ngtcp2_conn_extend_max_offset(conn, skip);
-    }
-  }
-  c->rx_buf.insert(c->rx_buf.end(), data + skip, data + datalen);
-  if (flags & NGTCP2_STREAM_DATA_FLAG_FIN) {
-    c->protocol_error = "peer ended the stream";
+  std::vector<Bytes> frames;
+  size_t preamble = 0;
+  Status st = c->reader.Feed(ByteView(data, datalen), &frames, &preamble);
+  if (!st.ok()) {
+    c->protocol_error = st.message().substr(std::min<size_t>(st.message().size(), 6));  // without "quic: "
     return 0;
   }
-  c->ep->ParseRx(*c);
-  return 0;
-}
-
-void QuicEndpoint::ParseRx(QuicConn& c) {
-  std::vector<Bytes> frames;
-  for (;;) {
-    size_t avail = c.rx_buf.size() - c.rx_pos;
-    if (avail < 4) break;
-    uint32_t len = GetU32BE(c.rx_buf.data() + c.rx_pos);
-    if (len > kMaxConnectionFrame) {
-      c.protocol_error = "frame of " + std::to_string(len) + " bytes exceeds the limit of " +
-                         std::to_string(kMaxConnectionFrame);
-      return;
-    }
-    if (avail < 4 + size_t(len)) break;
-    const uint8_t* p = c.rx_buf.data() + c.rx_pos + 4;
-    frames.emplace_back(p, p + len);
-    c.rx_pos += 4 + size_t(len);
+  if (preamble > 0) {  // not frame bytes: credit the window at once
+    ngtcp2_conn_extend_max_stream_offset(conn, stream_id, preamble);
+    ngtcp2_conn_extend_max_offset(conn, preamble);
   }
-  if (c.rx_pos == c.rx_buf.size()) {
-    c.rx_buf.clear();
-    c.rx_pos = 0;
-  } else if (c.rx_pos > (1u << 16) && c.rx_pos * 2 > c.rx_buf.size()) {
-    c.rx_buf.erase(c.rx_buf.begin(), c.rx_buf.begin() + static_cast<ptrdiff_t>(c.rx_pos));
-    c.rx_pos = 0;
-  }
-  if (frames.empty()) return;
+  if (flags & NGTCP2_STREAM_DATA_FLAG_FIN) c->protocol_error = "peer ended the stream";
+  if (frames.empty()) return 0;
   {
-    std::lock_guard<std::mutex> lock(c.mu);
-    for (auto& f : frames) c.rx_frames.push_back(std::move(f));
+    std::lock_guard<std::mutex> lock(c->mu);
+    for (auto& f : frames) c->rx_frames.push_back(std::move(f));
   }
-  c.cv.notify_all();
+  c->cv.notify_all();
+  return 0;
 }
 
 int QuicEndpoint::OnAcked(ngtcp2_conn* conn, int64_t stream_id, uint64_t offset, uint64_t datalen, void* user_data,
@@ -815,6 +779,7 @@ void QuicEndpoint::AcceptNew(const uint8_t* data, size_t len, const sockaddr* fr
   std::memcpy(&c->remote, from, from_len);
   c->remote_len = from_len;
   c->describe = "quic " + AddressText(from);
+  c->reader = QuicFrameReader(/*expect_preamble=*/true);
   if (!SetUpSession(*c).ok()) return;
   ngtcp2_cid scid;
   scid.datalen = kServerCidLen;
@@ -1114,7 +1079,7 @@ void QuicEndpoint::RemoveFinished() {
     }
     c.cids.clear();
     c.tx.clear();
-    c.rx_buf.clear();
+    c.reader = QuicFrameReader();
     conns_[i] = std::move(conns_.back());
     conns_.pop_back();
   }
