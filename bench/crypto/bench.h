@@ -13,9 +13,10 @@
 namespace dsmil::bench {
 
 struct BenchRow {
-  std::string name;         // e.g. "ML-KEM-1024 Encaps"
-  double micros = 0;        // median microseconds per operation (0 for throughput rows)
-  double gbytes_per_s = 0;  // throughput rows only (e.g. AES-256-GCM)
+  std::string name;              // e.g. "ML-KEM-1024 Encaps"
+  double micros = 0;             // median microseconds per operation (0 for throughput rows)
+  double gbytes_per_s = 0;       // throughput rows only (e.g. AES-256-GCM)
+  double peer_gbytes_per_s = 0;  // throughput of the peer for the same work (0 = none)
   // The liboqs figure to compare with: algorithm and operation as liboqs's
   // speed_kem / speed_sig print them ("ML-KEM-1024", "encaps"); empty = none.
   std::string peer_alg;
@@ -26,11 +27,12 @@ class BenchReport {
  public:
   // Adds a latency row (median microseconds per op).
   void AddLatency(std::string name, double micros, std::string peer_alg = {}, std::string peer_op = {}) {
-    rows_.push_back({std::move(name), micros, 0, std::move(peer_alg), std::move(peer_op)});
+    rows_.push_back({std::move(name), micros, 0, 0, std::move(peer_alg), std::move(peer_op)});
   }
-  // Adds a throughput row in GB/s (10^9 bytes per second).
-  void AddThroughput(std::string name, double gbytes_per_s) {
-    rows_.push_back({std::move(name), 0, gbytes_per_s, {}, {}});
+  // Adds a throughput row in GB/s (10^9 bytes per second), optionally with a
+  // peer's figure for the same work (printed beside it with the ratio).
+  void AddThroughput(std::string name, double gbytes_per_s, double peer_gbytes_per_s = 0) {
+    rows_.push_back({std::move(name), 0, gbytes_per_s, peer_gbytes_per_s, {}, {}});
   }
   const std::vector<BenchRow>& rows() const { return rows_; }
 

@@ -118,7 +118,12 @@ int main() {
   std::printf("\n");
   for (const auto& row : report.rows()) {
     if (row.gbytes_per_s > 0) {
-      std::printf("%-48s %12s %12.3f GB/s\n", row.name.c_str(), "", row.gbytes_per_s);
+      std::printf("%-48s %12s %7.3f GB/s", row.name.c_str(), "", row.gbytes_per_s);
+      if (row.peer_gbytes_per_s > 0) {
+        std::printf("  peer %.3f GB/s, ours/peer %.2f", row.peer_gbytes_per_s,
+                    row.gbytes_per_s / row.peer_gbytes_per_s);
+      }
+      std::printf("\n");
       continue;
     }
     std::printf("%-48s %12.1f %12.0f", row.name.c_str(), row.micros, 1e6 / row.micros);
