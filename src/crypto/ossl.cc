@@ -163,10 +163,12 @@ Result<SecretBytes> EcdhP384KeyPair::PrivateScalar() const {
 }
 
 Result<SecretBytes> EcdhP384KeyPair::Derive(ByteView peer_public) const {
+  // PublicFromPoint has validated the point; set_peer need not check it again.
   DSMIL_ASSIGN_OR_RETURN(PkeyPtr peer, PublicFromPoint(peer_public));
   PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, impl_->pkey.get(), nullptr));
   size_t n = 0;
-  if (!ctx || EVP_PKEY_derive_init(ctx.get()) <= 0 || EVP_PKEY_derive_set_peer(ctx.get(), peer.get()) <= 0 ||
+  if (!ctx || EVP_PKEY_derive_init(ctx.get()) <= 0 ||
+      EVP_PKEY_derive_set_peer_ex(ctx.get(), peer.get(), /*validate_peer=*/0) <= 0 ||
       EVP_PKEY_derive(ctx.get(), nullptr, &n) <= 0) {
     return Status::InvalidArgument(OsslError("p384: ECDH with the peer key failed"));
   }
