@@ -1,6 +1,7 @@
 // The in-process connection pair: two endpoints sharing two frame queues.
 #include "net/connection.h"
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -62,8 +63,9 @@ class PairEnd final : public Connection {
     if (!in.cv.wait_for(lock, timeout, [&] { return !in.frames.empty() || in.closed; })) {
       return Status::DeadlineExceeded("pair: no frame within " + std::to_string(timeout.count()) + " ms");
     }
-    // Frames sent before a close are still delivered.
-    if (in.frames.empty()) return Status::Unavailable("pair: connection closed");
+    // After our own Close nothing more is delivered; after the peer's, the
+    // frames it sent before closing are.
+    if (local_closed_.load() || in.frames.empty()) return Status::Unavailable("pair: connection closed");
     Bytes f = std::move(in.frames.front());
     in.frames.pop_front();
     in.queued_bytes -= f.size();
@@ -71,6 +73,7 @@ class PairEnd final : public Connection {
   }
 
   void Close() override {
+    local_closed_.store(true);
     ClosePipe(shared_->a_to_b);
     ClosePipe(shared_->b_to_a);
   }
@@ -81,6 +84,7 @@ class PairEnd final : public Connection {
  private:
   std::shared_ptr<Shared> shared_;
   bool is_a_;
+  std::atomic<bool> local_closed_{false};
 };
 
 }  // namespace
