@@ -10,7 +10,8 @@
 // Each dialled connection runs its own I/O thread; a listener runs one I/O
 // thread shared by the connections it accepted (they keep it alive, so the
 // listener may be destroyed first). Nagle is off. Close flushes frames already
-// queued before closing the socket.
+// queued before closing the socket; destroying a connection waits up to 1 s
+// for that flush.
 // Thread safety: as net::Connection / net::Listener.
 #pragma once
 
