@@ -33,6 +33,15 @@ Status AbortHandshake(Connection& conn, Status status) {
   return status;
 }
 
+void CountHandshake(const SessionOptions& options, std::string_view peer, std::string_view role) {
+  Registry& registry = options.metrics != nullptr ? *options.metrics : DefaultRegistry();
+  registry
+      .AddCounter("dsmil_dbe_session_handshakes_total", "DBE secure sessions established, by peer and our role",
+                  {"peer", "role"})
+      .Labels({peer, role})
+      .Inc();
+}
+
 }  // namespace
 
 SecureSession::SecureSession(Connection& conn, std::unique_ptr<SessionState> state, const SessionKeys& keys)
@@ -56,6 +65,7 @@ Result<std::unique_ptr<SecureSession>> SecureSession::Initiate(Connection& conn,
   if (!finish.ok()) return AbortHandshake(conn, finish.status());
   DSMIL_RETURN_IF_ERROR(conn.Send(*finish));
   DSMIL_ASSIGN_OR_RETURN(auto state, SessionState::Create(SessionRole::kInitiator, hs.keys(), options));
+  CountHandshake(options, hs.keys().peer_node, "initiator");
   return std::unique_ptr<SecureSession>(new SecureSession(conn, std::move(state), hs.keys()));
 }
 
@@ -71,6 +81,7 @@ Result<std::unique_ptr<SecureSession>> SecureSession::Accept(Connection& conn, c
   if (!finish.ok()) return AbortHandshake(conn, finish.status());
   if (Status s = hs.OnFinish(*finish); !s.ok()) return AbortHandshake(conn, s);
   DSMIL_ASSIGN_OR_RETURN(auto state, SessionState::Create(SessionRole::kResponder, hs.keys(), options));
+  CountHandshake(options, hs.keys().peer_node, "responder");
   return std::unique_ptr<SecureSession>(new SecureSession(conn, std::move(state), hs.keys()));
 }
 

@@ -14,7 +14,8 @@
 // Refusals: every refusal is a Status whose message begins
 // "dbe-session: REASON: " (SessionRefusalReason() returns REASON), counted in
 // dsmil_dbe_session_refusals_total{peer,reason} of the options' registry, and
-// logged (warn).
+// logged (warn). Established sessions are counted in
+// dsmil_dbe_session_handshakes_total{peer,role} (role: initiator, responder).
 #pragma once
 
 #include <array>

@@ -44,7 +44,14 @@ Established Establish(const NodeIdentity& a, const PinnedPeers& a_pins, const No
 
 TEST(SessionTest, HandshakeAndTrafficOverPair) {
   const auto& n = TestNodes();
-  auto e = Establish(n.a, n.a_pins, n.b, n.b_pins);
+  Registry registry;
+  SessionOptions options;
+  options.metrics = &registry;
+  auto e = Establish(n.a, n.a_pins, n.b, n.b_pins, options);
+  const std::string exposed = registry.Expose();
+  EXPECT_NE(exposed.find("dsmil_dbe_session_handshakes_total{peer=\"node-b\",role=\"initiator\"} 1"), std::string::npos)
+      << exposed;
+  EXPECT_NE(exposed.find("dsmil_dbe_session_handshakes_total{peer=\"node-a\",role=\"responder\"} 1"), std::string::npos);
   ASSERT_TRUE(e.a && e.b);
   EXPECT_EQ(e.a->peer(), "node-b");
   EXPECT_EQ(e.b->peer(), "node-a");
@@ -85,6 +92,7 @@ TEST(SessionTest, UnpinnedNodeRefused) {
   EXPECT_EQ(SessionRefusalReason(initiated.status()), "peer_refused");
   EXPECT_NE(initiated.status().message().find("unknown_peer"), std::string::npos);
   EXPECT_EQ(RefusalCount(registry, "unknown", "unknown_peer"), 1);
+  EXPECT_EQ(registry.Expose().find("dsmil_dbe_session_handshakes_total{"), std::string::npos);
   EXPECT_EQ(RefusalCount(registry, "unknown", "peer_refused"), 1);
 }
 
