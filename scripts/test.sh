@@ -9,6 +9,9 @@ jobs=${JOBS:-$(nproc)}
 build=${BUILD:-build}
 fuzz_build=${FUZZ_BUILD:-build-fuzz}
 fuzz_seconds=${DSMIL_FUZZ_SECONDS:-20}
+# ccache keyed on paths relative to the checkout, so a fresh clone elsewhere reuses the cache.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$(pwd)}
+export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-true}
 
 echo "== [1/2] build: $build (g++, -Werror)"
 cmake -S . -B "$build" -G Ninja -DDSMIL_WERROR=ON >/dev/null

@@ -37,6 +37,7 @@ NodeReport FetchNode(const CtlConfig& cfg, const CtlNode& n, std::chrono::millis
   net::HttpClientRequest req;
   req.url = n.url + "/v1/status";
   req.timeout = timeout;
+  req.max_response_bytes = node::kMaxStatusJsonBytes;
   req.ca_file = n.cert;
   req.cert_file = cfg.operator_cert;
   req.key_file = cfg.operator_key;

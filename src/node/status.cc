@@ -1,6 +1,8 @@
 #include "node/status.h"
 
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <type_traits>
 
 namespace dsmil::node {
 
@@ -49,10 +51,37 @@ template <typename T>
 Status Get(const json& j, const char* key, T* out, const std::string& where) {
   auto it = j.find(key);
   if (it == j.end()) return Status::InvalidArgument("status JSON: " + where + key + ": missing");
-  try {
-    *out = it->get<T>();
-  } catch (const json::exception&) {
+  auto wrong = [&] {
     return Status::InvalidArgument("status JSON: " + where + key + ": wrong type (" + it->type_name() + ")");
+  };
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (!it->is_string()) return wrong();
+    *out = it->get<std::string>();
+  } else if constexpr (std::is_integral_v<T>) {
+    // Only integers in range: a float cast to an integer type could overflow.
+    if (it->is_number_unsigned()) {
+      uint64_t v = it->get<uint64_t>();
+      if (v > uint64_t(std::numeric_limits<T>::max())) return wrong();
+      *out = T(v);
+    } else if (it->is_number_integer()) {
+      int64_t v = it->get<int64_t>();
+      if (v < 0 && !std::is_signed_v<T>) return wrong();
+      if (std::is_signed_v<T> && (v < int64_t(std::numeric_limits<T>::min()) || v > int64_t(std::numeric_limits<T>::max()))) {
+        return wrong();
+      }
+      *out = T(v);
+    } else {
+      return wrong();
+    }
+  } else if constexpr (std::is_floating_point_v<T>) {
+    if (!it->is_number()) return wrong();
+    *out = it->get<T>();
+  } else {
+    if (!it->is_array()) return wrong();
+    for (const auto& e : *it) {
+      if (!e.is_string()) return wrong();
+    }
+    *out = it->get<T>();
   }
   return Status::Ok();
 }
@@ -60,6 +89,10 @@ Status Get(const json& j, const char* key, T* out, const std::string& where) {
 }  // namespace
 
 Result<NodeStatus> NodeStatusFromJson(std::string_view text) {
+  if (text.size() > kMaxStatusJsonBytes) {
+    return Status::InvalidArgument("status JSON: " + std::to_string(text.size()) + " bytes, over the limit of " +
+                                   std::to_string(kMaxStatusJsonBytes));
+  }
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Status::InvalidArgument("status JSON: not valid JSON");
   if (!j.is_object()) return Status::InvalidArgument("status JSON: not an object");
@@ -72,11 +105,17 @@ Result<NodeStatus> NodeStatusFromJson(std::string_view text) {
   DSMIL_RETURN_IF_ERROR(Get(j, "health", &s.health, ""));
   DSMIL_RETURN_IF_ERROR(Get(j, "reason", &s.reason, ""));
   DSMIL_RETURN_IF_ERROR(Get(j, "uptime_seconds", &s.uptime_seconds, ""));
-  if (auto m = j.find("memory"); m != j.end() && m->is_object()) {
+  if (auto m = j.find("memory"); m != j.end()) {
+    if (!m->is_object()) return Status::InvalidArgument("status JSON: memory: not an object");
     DSMIL_RETURN_IF_ERROR(Get(*m, "rss_bytes", &s.rss_bytes, "memory."));
     DSMIL_RETURN_IF_ERROR(Get(*m, "total_bytes", &s.memory_total_bytes, "memory."));
   }
-  json devices = j.value("devices", json::array());
+  const json kNoArray = json::array();
+  auto field_array = [&](const char* key) -> const json& {
+    auto it = j.find(key);
+    return it == j.end() ? kNoArray : *it;
+  };
+  const json& devices = field_array("devices");
   if (!devices.is_array()) return Status::InvalidArgument("status JSON: devices: not an array");
   for (size_t i = 0; i < devices.size(); ++i) {
     const json& dj = devices[i];
@@ -93,11 +132,16 @@ Result<NodeStatus> NodeStatusFromJson(std::string_view text) {
     DSMIL_RETURN_IF_ERROR(Get(dj, "memory_budget_bytes", &d.memory_budget_bytes, w));
     DSMIL_RETURN_IF_ERROR(Get(dj, "memory_used_bytes", &d.memory_used_bytes, w));
     DSMIL_RETURN_IF_ERROR(Get(dj, "token_base", &d.token_base, w));
-    if (auto p = dj.find("p99_latency_ms"); p != dj.end() && p->is_number()) d.p99_latency_ms = p->get<double>();
+    if (auto p = dj.find("p99_latency_ms"); p != dj.end() && !p->is_null()) {
+      if (!p->is_number()) return Status::InvalidArgument("status JSON: " + w + "p99_latency_ms: wrong type");
+      d.p99_latency_ms = p->get<double>();
+    }
     s.devices.push_back(std::move(d));
   }
-  json comps = j.value("components", json::array());
-  for (size_t i = 0; comps.is_array() && i < comps.size(); ++i) {
+  const json& comps = field_array("components");
+  if (!comps.is_array()) return Status::InvalidArgument("status JSON: components: not an array");
+  for (size_t i = 0; i < comps.size(); ++i) {
+    if (!comps[i].is_object()) return Status::InvalidArgument("status JSON: components[" + std::to_string(i) + "]: not an object");
     ComponentStatus c;
     std::string w = "components[" + std::to_string(i) + "].";
     DSMIL_RETURN_IF_ERROR(Get(comps[i], "name", &c.name, w));
@@ -105,8 +149,10 @@ Result<NodeStatus> NodeStatusFromJson(std::string_view text) {
     DSMIL_RETURN_IF_ERROR(Get(comps[i], "detail", &c.detail, w));
     s.components.push_back(std::move(c));
   }
-  json tenants = j.value("tenants", json::array());
-  for (size_t i = 0; tenants.is_array() && i < tenants.size(); ++i) {
+  const json& tenants = field_array("tenants");
+  if (!tenants.is_array()) return Status::InvalidArgument("status JSON: tenants: not an array");
+  for (size_t i = 0; i < tenants.size(); ++i) {
+    if (!tenants[i].is_object()) return Status::InvalidArgument("status JSON: tenants[" + std::to_string(i) + "]: not an object");
     TenantStatus t;
     std::string w = "tenants[" + std::to_string(i) + "].";
     DSMIL_RETURN_IF_ERROR(Get(tenants[i], "id", &t.id, w));

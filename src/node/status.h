@@ -60,6 +60,9 @@ struct NodeStatus {
   std::vector<TenantStatus> tenants;
 };
 
+// Largest status document accepted (bytes).
+inline constexpr size_t kMaxStatusJsonBytes = 4 << 20;
+
 std::string NodeStatusToJson(const NodeStatus& s);
 // Parses the JSON of NodeStatusToJson; errors name the missing or mistyped field.
 Result<NodeStatus> NodeStatusFromJson(std::string_view json);
