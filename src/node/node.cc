@@ -234,7 +234,7 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
       by_layer[info ? std::string(devices::LayerName(info->layer)) : "UNASSIGNED"].push_back(d.get());
     }
     for (auto& [layer, devs] : by_layer) {
-      active.SetCallback({c.name, layer}, [devs] {
+      active.SetCallback({c.name, layer}, [devs = devs] {
         double n = 0;
         for (const auto* d : devs) n += d->Health().state == devices::DeviceState::kHealthy;
         return n;
