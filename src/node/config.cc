@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -12,7 +13,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string_view kKnownTop[] = {"node", "listen", "tls", "peers", "tenants", "devices", "stores", "logging"};
+std::string_view kKnownTop[] = {"node", "listen", "tls", "peers", "tenants", "devices", "stores", "logging", "dbe"};
 
 class Parser {
  public:
@@ -91,6 +92,32 @@ class Parser {
     return true;
   }
 
+  // A list of device ids and LO-HI ranges: [33, "40-50"].
+  Result<std::vector<int>> DeviceIds(const YAML::Node& n, const std::string& path) const {
+    if (!n.IsSequence()) return Error(path, "must be a list of device ids or LO-HI ranges");
+    std::vector<int> out;
+    std::set<int> seen;
+    for (size_t j = 0; j < n.size(); ++j) {
+      std::string p = path + "[" + std::to_string(j) + "]";
+      DSMIL_ASSIGN_OR_RETURN(std::string s, String(n[j], p));
+      int64_t lo = 0, hi = 0;
+      auto dash = s.find('-');
+      if (dash == std::string::npos) {
+        DSMIL_ASSIGN_OR_RETURN(lo, Int(n[j], p, 0, 103));
+        hi = lo;
+      } else {
+        DSMIL_ASSIGN_OR_RETURN(lo, Int(YAML::Node(s.substr(0, dash)), p, 0, 103));
+        DSMIL_ASSIGN_OR_RETURN(hi, Int(YAML::Node(s.substr(dash + 1)), p, 0, 103));
+        if (lo > hi) return Error(p, "'" + s + "' is empty (LO > HI)");
+      }
+      for (int64_t id = lo; id <= hi; ++id) {
+        if (!seen.insert(int(id)).second) return Error(p, "device " + std::to_string(id) + " listed twice");
+        out.push_back(int(id));
+      }
+    }
+    return out;
+  }
+
   Result<NodeConfig> Parse(const YAML::Node& root) {
     NodeConfig c;
     if (!root.IsMap()) return Error("(top)", "must be a mapping with a 'node' section");
@@ -98,7 +125,7 @@ class Parser {
       std::string k = kv.first.as<std::string>();
       bool known = false;
       for (auto kk : kKnownTop) known |= (kk == k);
-      if (!known) return Error(k, "unknown key (expected one of node, listen, tls, peers, tenants, devices, stores, logging)");
+      if (!known) return Error(k, "unknown key (expected one of node, listen, tls, peers, tenants, devices, stores, logging, dbe)");
     }
     // node
     YAML::Node node = root["node"];
@@ -131,12 +158,13 @@ class Parser {
       *out = Path(p);
     }
     // peers
+    std::vector<bool> peer_devices_given;
     if (YAML::Node peers = root["peers"]) {
       if (!peers.IsSequence()) return Error("peers", "must be a list");
       std::set<std::string> names{c.name};
       for (size_t i = 0; i < peers.size(); ++i) {
         std::string p = "peers[" + std::to_string(i) + "]";
-        DSMIL_RETURN_IF_ERROR(CheckKeys(peers[i], p, {"name", "role", "control", "dbe"}));
+        DSMIL_RETURN_IF_ERROR(CheckKeys(peers[i], p, {"name", "role", "control", "dbe", "devices"}));
         PeerConfig pc;
         if (!peers[i]["name"]) return Error(p + ".name", "missing");
         DSMIL_ASSIGN_OR_RETURN(pc.name, String(peers[i]["name"], p + ".name"));
@@ -150,6 +178,12 @@ class Parser {
         if (peers[i]["dbe"]) {
           DSMIL_ASSIGN_OR_RETURN(HostPort hp, Addr(peers[i]["dbe"], p + ".dbe"));
           pc.dbe = hp.ToString();
+        }
+        peer_devices_given.push_back(bool(peers[i]["devices"]));
+        if (YAML::Node pd = peers[i]["devices"]) {
+          DSMIL_ASSIGN_OR_RETURN(pc.devices, DeviceIds(pd, p + ".devices"));
+        } else {
+          for (const auto& d : DefaultDevices(pc.role)) pc.devices.push_back(d.id);
         }
         c.peers.push_back(std::move(pc));
       }
@@ -222,6 +256,43 @@ class Parser {
       }
     } else {
       c.devices = DefaultDevices(c.role);
+    }
+    // A device has one host: peers' explicit lists must not claim a device of
+    // this node or of an earlier peer; role defaults leave such devices out.
+    {
+      std::map<int, std::string> host;
+      for (const auto& d : c.devices) host[d.id] = c.name;
+      for (size_t i = 0; i < c.peers.size(); ++i) {
+        std::vector<int> kept;
+        for (int id : c.peers[i].devices) {
+          auto [it, fresh] = host.emplace(id, c.peers[i].name);
+          if (fresh) {
+            kept.push_back(id);
+          } else if (peer_devices_given[i]) {
+            return Error("peers[" + std::to_string(i) + "].devices",
+                         "device " + std::to_string(id) + " is already hosted by " + it->second);
+          }
+        }
+        c.peers[i].devices = std::move(kept);
+      }
+    }
+    // dbe
+    if (YAML::Node d = root["dbe"]) {
+      DSMIL_RETURN_IF_ERROR(CheckKeys(d, "dbe", {"transport", "keys_dir", "passphrase_env"}));
+      if (d["transport"]) {
+        DSMIL_ASSIGN_OR_RETURN(c.dbe_session.transport, String(d["transport"], "dbe.transport"));
+        if (c.dbe_session.transport != "tcp" && c.dbe_session.transport != "quic") {
+          return Error("dbe.transport", "unknown transport '" + c.dbe_session.transport + "' (tcp or quic)");
+        }
+      }
+      if (!d["keys_dir"]) return Error("dbe.keys_dir", "missing (`dsmilctl pki node-keys` writes the identity there)");
+      DSMIL_ASSIGN_OR_RETURN(std::string k, String(d["keys_dir"], "dbe.keys_dir"));
+      if (k.empty()) return Error("dbe.keys_dir", "must not be empty");
+      c.dbe_session.keys_dir = Path(k);
+      if (d["passphrase_env"]) {
+        DSMIL_ASSIGN_OR_RETURN(c.dbe_session.passphrase_env, String(d["passphrase_env"], "dbe.passphrase_env"));
+        if (c.dbe_session.passphrase_env.empty()) return Error("dbe.passphrase_env", "must not be empty");
+      }
     }
     // stores
     if (YAML::Node s = root["stores"]) {

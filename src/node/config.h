@@ -3,7 +3,9 @@
 //   node:    {name: node-a, role: soc|ai|data, address: 127.0.0.1}
 //   listen:  {http: 127.0.0.1:8080, control: 127.0.0.1:8099, dbe: 127.0.0.1:8100}
 //   tls:     {ca: pki/ca.crt, cert: pki/node-a.crt, key: pki/node-a.key}
-//   peers:   [{name: node-b, role: ai, control: https://127.0.0.1:8199, dbe: 127.0.0.1:8200}]
+//   peers:   [{name: node-b, role: ai, control: https://127.0.0.1:8199, dbe: 127.0.0.1:8200,
+//             devices: [33, 40-50]}]                    (devices default: the peer role's devices)
+//   dbe:     {transport: tcp|quic, keys_dir: keys, passphrase_env: DSMIL_NODE_KEY_PASSPHRASE}
 //   tenants: [{id: ALPHA, roe_level: SOC_ASSIST, compartments: [SOC, SIGNALS]}]
 //   devices: [{id: 18, tenant: ALPHA}, {range: 14-22}]      (default: the role's devices)
 //   stores:  {kind: embedded, path: var/node-c}
@@ -38,6 +40,18 @@ struct PeerConfig {
   Role role = Role::kSoc;
   std::string control_url;  // https://host:port of the peer's control API
   std::string dbe;          // host:port
+  std::vector<int> devices; // devices it hosts (default: DefaultDevices(role))
+};
+
+// The DBE secure session between nodes (docs/dbe-session.md).
+struct DbeSessionConfig {
+  std::string transport = "tcp";  // "tcp" (TCP + TLS) or "quic"
+  // Directory of the node's identity (<keys_dir>/<node>-mldsa87.key and .pub)
+  // and of the peers' pinned keys (<keys_dir>/peer_keys/). Empty: the node
+  // opens no DBE sessions (local devices only).
+  std::string keys_dir;
+  // Environment variable holding the identity key's passphrase ("" = none).
+  std::string passphrase_env;
 };
 
 struct TenantConfig {
@@ -68,6 +82,7 @@ struct NodeConfig {
   std::vector<PeerConfig> peers;
   std::vector<TenantConfig> tenants;
   std::vector<DeviceConfig> devices;
+  DbeSessionConfig dbe_session;  // the `dbe:` section
   StoresConfig stores;
   std::string log_level = "info";
   std::string log_file;  // "" = stderr only

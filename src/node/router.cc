@@ -1,0 +1,557 @@
+#include "node/router.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "dbe/registry.h"
+
+namespace dsmil::node {
+namespace {
+
+constexpr auto kPoll = std::chrono::milliseconds(200);
+
+bool IsReply(const dbe::Message& m) {
+  if (m.type() == dbe::MsgType::kError) return true;
+  const dbe::MsgSpec* spec = dbe::FindMsgSpec(uint8_t(m.type()));
+  return spec && spec->kind == dbe::MsgKind::kResponse;
+}
+
+bool IsRequest(const dbe::Message& m) {
+  const dbe::MsgSpec* spec = dbe::FindMsgSpec(uint8_t(m.type()));
+  return spec && spec->kind == dbe::MsgKind::kRequest;
+}
+
+std::optional<std::string> RequestId(const dbe::Message& m) {
+  auto id = m.Find(uint16_t(dbe::TlvType::kRequestId));
+  if (!id) return std::nullopt;
+  return std::string(reinterpret_cast<const char*>(id->data()), id->size());
+}
+
+}  // namespace
+
+dbe::Message ErrorReplyFor(const dbe::Message& request, const Status& status) {
+  return dbe::MakeErrorReply(request, status.code(), StatusCodeName(status.code()),
+                             status.message().substr(0, 1024));
+}
+
+struct Router::Impl {
+  // One secure session and the thread that reads it.
+  struct Link {
+    std::string peer;  // known after the handshake
+    bool outbound = false;
+    std::unique_ptr<net::Connection> conn;
+    std::unique_ptr<net::SecureSession> session;  // destroyed before conn
+    std::thread reader;
+    std::atomic<bool> finished{false};
+    ~Link() {
+      session.reset();
+      conn.reset();
+    }
+  };
+
+  struct Queued {
+    dbe::Message msg;
+    std::optional<std::string> request_id;  // registered in pending
+  };
+
+  struct Peer {
+    RouterPeer cfg;
+    std::deque<Queued> queue;
+    std::shared_ptr<Link> out, in;
+    std::string reason = "not connected yet";
+    Gauge* up_gauge = nullptr;
+    Gauge* queued_gauge = nullptr;
+    std::thread dialer;
+    std::shared_ptr<Link> Active() const { return out ? out : in; }
+  };
+
+  struct Pending {
+    ReplyCallback callback;
+    Link* link = nullptr;  // the session it went out on; null while queued
+  };
+
+  RouterOptions opt;
+  Logger default_logger;
+  const Logger* log = nullptr;
+  Registry* registry = nullptr;
+
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  std::vector<std::unique_ptr<Peer>> peers;  // fixed after Start
+  std::map<int, Peer*> remote;               // device -> peer
+  std::map<std::string, Pending> pending;    // REQUEST_ID -> waiting request
+  std::vector<std::shared_ptr<Link>> links;  // every live or unjoined link
+  std::thread acceptor;
+
+  Peer* FindPeer(std::string_view name) {
+    for (auto& p : peers) {
+      if (p->cfg.name == name) return p.get();
+    }
+    return nullptr;
+  }
+
+  devices::Device* FindLocal(const dbe::Message& m) const {
+    int dst = m.header().dst_device;
+    std::string_view tenant = m.tenant_id();
+    devices::Device* any = nullptr;
+    for (auto* d : opt.devices) {
+      if (d->id() != dst) continue;
+      if (d->tenant() == tenant) return d;
+      if (d->tenant().empty()) any = d;
+    }
+    return any;
+  }
+
+  bool HostsLocally(int device) const {
+    for (auto* d : opt.devices) {
+      if (d->id() == device) return true;
+    }
+    return false;
+  }
+
+  // Runs a request on a local device; always yields a reply frame.
+  dbe::Message HandleLocal(const dbe::Message& m) {
+    devices::Device* d = FindLocal(m);
+    if (!d) {
+      std::string why = HostsLocally(m.header().dst_device)
+                            ? "device " + std::to_string(m.header().dst_device) + " on " + opt.node +
+                                  " does not serve tenant " + std::string(m.tenant_id())
+                            : "device " + std::to_string(m.header().dst_device) + " is not hosted on " + opt.node;
+      return ErrorReplyFor(m, Status::NotFound(why));
+    }
+    auto r = d->Handle(m);
+    if (!r.ok()) return ErrorReplyFor(m, r.status());
+    return std::move(*r);
+  }
+
+  void UpdateGauges(Peer& p) {
+    p.up_gauge->Set(p.Active() ? 1 : 0);
+    p.queued_gauge->Set(double(p.queue.size()));
+  }
+
+  // Answers every pending request that went out on `link` (mu held); the
+  // callbacks are returned to be run without the lock.
+  std::vector<ReplyCallback> FailPendingOn(Link* link) {
+    std::vector<ReplyCallback> out;
+    for (auto it = pending.begin(); it != pending.end();) {
+      if (it->second.link == link) {
+        if (it->second.callback) out.push_back(std::move(it->second.callback));
+        it = pending.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return out;
+  }
+
+  void Deliver(const dbe::Message& reply, const std::string& from) {
+    auto id = RequestId(reply);
+    ReplyCallback cb;
+    if (id) {
+      std::lock_guard<std::mutex> lock(mu);
+      auto it = pending.find(*id);
+      if (it != pending.end() && it->second.link != nullptr) {
+        cb = std::move(it->second.callback);
+        pending.erase(it);
+      }
+    }
+    if (cb) {
+      cb(reply);
+    } else {
+      log->Warn("dbe reply matches no waiting request", {{"peer", from}, {"request_id", id.value_or("")}});
+    }
+  }
+
+  // The reading side of one session: replies complete waiting requests,
+  // requests are handled by local devices and answered on the same session.
+  void ReadLoop(const std::shared_ptr<Link>& link) {
+    Status why;
+    while (true) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (stopping) break;
+      }
+      auto r = link->session->Receive(kPoll);
+      if (r.ok()) {
+        if (IsReply(*r)) {
+          Deliver(*r, link->peer);
+        } else {
+          dbe::Message reply = HandleLocal(*r);
+          if (IsRequest(*r)) {
+            Status s = link->session->Send(reply);
+            if (!s.ok()) log->Warn("dbe reply not sent", {{"peer", link->peer}, {"error", s.ToString()}});
+          }
+        }
+        continue;
+      }
+      if (r.status().code() == StatusCode::kDeadlineExceeded) continue;
+      if (r.status().code() == StatusCode::kUnavailable || r.status().code() == StatusCode::kDataLoss) {
+        why = r.status();
+        break;
+      }
+      // A refused record: the session stays usable (counted and logged by the session).
+    }
+    link->conn->Close();
+    std::vector<ReplyCallback> failed;
+    bool was_stopping = false;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      was_stopping = stopping;
+      if (Peer* p = FindPeer(link->peer)) {
+        if (p->out == link) p->out.reset();
+        if (p->in == link) p->in.reset();
+        if (!stopping) p->reason = "session lost: " + why.ToString();
+        UpdateGauges(*p);
+      }
+      failed = FailPendingOn(link.get());
+      link->finished = true;
+    }
+    cv.notify_all();
+    if (!was_stopping) log->Warn("dbe session down", {{"peer", link->peer}, {"error", why.ToString()}});
+    for (auto& cb : failed) {
+      cb(Status::Unavailable("dbe: session to " + link->peer + " was lost before the reply: " + why.ToString()));
+    }
+  }
+
+  // Joins links whose reader has finished (mu not held).
+  void Reap() {
+    std::vector<std::shared_ptr<Link>> done;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (auto it = links.begin(); it != links.end();) {
+        if ((*it)->finished) {
+          done.push_back(*it);
+          it = links.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    for (auto& l : done) {
+      if (l->reader.joinable()) l->reader.join();
+    }
+  }
+
+  void StartReader(const std::shared_ptr<Link>& link) {
+    link->reader = std::thread([this, link] { ReadLoop(link); });
+  }
+
+  void AcceptLoop() {
+    while (true) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (stopping) return;
+      }
+      Reap();
+      auto c = opt.listener->Accept(kPoll);
+      if (!c.ok()) {
+        if (c.status().code() == StatusCode::kDeadlineExceeded) continue;
+        if (c.status().code() == StatusCode::kUnavailable) return;
+        log->Warn("dbe accept failed", {{"error", c.status().ToString()}});
+        continue;
+      }
+      auto link = std::make_shared<Link>();
+      link->conn = std::move(*c);
+      std::lock_guard<std::mutex> lock(mu);
+      if (stopping) return;
+      links.push_back(link);
+      // The handshake runs on the link's own thread, then its read loop.
+      link->reader = std::thread([this, link] {
+        auto s = net::SecureSession::Accept(*link->conn, opt.identity, opt.pinned, opt.session);
+        if (!s.ok()) {
+          link->conn->Close();
+          log->Warn("dbe session refused", {{"from", link->conn->Describe()}, {"error", s.status().ToString()}});
+          link->finished = true;
+          return;
+        }
+        link->session = std::move(*s);
+        {
+          std::lock_guard<std::mutex> l2(mu);
+          link->peer = link->session->peer();
+          if (Peer* p = FindPeer(link->peer)) {
+            p->in = link;
+            p->reason.clear();
+            UpdateGauges(*p);
+          }
+        }
+        cv.notify_all();
+        log->Info("dbe session accepted", {{"peer", link->peer}});
+        ReadLoop(link);
+      });
+    }
+  }
+
+  // Connects to a peer (with backoff), then sends its queue while the
+  // session is up.
+  void DialLoop(Peer& p) {
+    auto backoff = opt.backoff_initial;
+    std::unique_lock<std::mutex> lock(mu);
+    while (!stopping) {
+      if (p.cfg.dial && !p.out) {
+        lock.unlock();
+        Reap();
+        Status failure;
+        auto conn = p.cfg.dial();
+        if (conn.ok()) {
+          auto link = std::make_shared<Link>();
+          link->outbound = true;
+          link->conn = std::move(*conn);
+          auto s = net::SecureSession::Initiate(*link->conn, opt.identity, opt.pinned, opt.session);
+          if (s.ok() && (*s)->peer() != p.cfg.name) {
+            failure = Status::Unauthenticated("dbe: dialled " + p.cfg.name + " but the session is with " + (*s)->peer());
+          } else if (s.ok()) {
+            link->session = std::move(*s);
+            link->peer = p.cfg.name;
+            lock.lock();
+            if (stopping) break;
+            links.push_back(link);
+            p.out = link;
+            p.reason.clear();
+            UpdateGauges(p);
+            StartReader(link);
+            log->Info("dbe session up", {{"peer", p.cfg.name}, {"transport", p.cfg.transport}});
+            backoff = opt.backoff_initial;
+            cv.notify_all();
+            continue;
+          } else {
+            failure = s.status();
+          }
+          link->conn->Close();
+        } else {
+          failure = conn.status();
+        }
+        lock.lock();
+        if (p.reason != failure.ToString()) {
+          log->Warn("dbe dial failed", {{"peer", p.cfg.name}, {"error", failure.ToString()}});
+        }
+        p.reason = failure.ToString();
+        UpdateGauges(p);
+        cv.wait_for(lock, backoff, [&] { return stopping; });
+        backoff = std::min(backoff * 2, opt.backoff_max);
+        continue;
+      }
+      // Drain the queue onto the active session.
+      std::shared_ptr<Link> active = p.Active();
+      if (active && !p.queue.empty()) {
+        Queued q = std::move(p.queue.front());
+        p.queue.pop_front();
+        if (q.request_id) {
+          auto it = pending.find(*q.request_id);
+          if (it != pending.end()) it->second.link = active.get();
+        }
+        UpdateGauges(p);
+        lock.unlock();
+        Status s = active->session->Send(q.msg);
+        lock.lock();
+        if (!s.ok()) {
+          // Not sent: back to the head of the queue; the session is closed
+          // so that the reader notices and the dialer reconnects.
+          if (q.request_id) {
+            auto it = pending.find(*q.request_id);
+            if (it != pending.end()) it->second.link = nullptr;
+          }
+          p.queue.push_front(std::move(q));
+          UpdateGauges(p);
+          active->conn->Close();
+          cv.wait_for(lock, kPoll, [&] { return stopping; });
+        }
+        continue;
+      }
+      cv.wait_for(lock, kPoll, [&] {
+        return stopping || (p.cfg.dial && !p.out) || (p.Active() && !p.queue.empty());
+      });
+    }
+  }
+
+  Status Send(const dbe::Message& msg, ReplyCallback cb) {
+    if (msg.tenant_id().empty()) {
+      return Status::InvalidArgument("router: envelope " + std::string(dbe::MsgTypeName(msg.type())) +
+                                     " has no TENANT_ID (TLV 0x01)");
+    }
+    auto id = RequestId(msg);
+    if (cb && !id) return Status::InvalidArgument("router: a request expecting a reply needs REQUEST_ID (TLV 0x02)");
+    int dst = msg.header().dst_device;
+    if (HostsLocally(dst)) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (stopping) return Status::Unavailable("router: " + opt.node + " is stopping");
+      }
+      dbe::Message reply = HandleLocal(msg);
+      if (cb) cb(std::move(reply));
+      return Status::Ok();
+    }
+    std::unique_lock<std::mutex> lock(mu);
+    if (stopping) return Status::Unavailable("router: " + opt.node + " is stopping");
+    auto it = remote.find(dst);
+    if (it == remote.end()) {
+      return Status::NotFound("router: no node hosts device " + std::to_string(dst) + " (not on " + opt.node +
+                              " nor on any configured peer)");
+    }
+    Peer& p = *it->second;
+    if (p.queue.size() >= opt.max_queue) {
+      return Status::ResourceExhausted("router: queue for " + p.cfg.name + " is full (" +
+                                       std::to_string(opt.max_queue) + " envelopes; session " +
+                                       (p.Active() ? "up" : "down: " + p.reason) + ")");
+    }
+    std::optional<std::string> registered;
+    if (cb) {
+      if (pending.count(*id)) {
+        return Status::InvalidArgument("router: a request with REQUEST_ID " + *id + " is still waiting for its reply");
+      }
+      pending[*id] = Pending{std::move(cb), nullptr};
+      registered = id;
+    }
+    p.queue.push_back(Queued{msg, registered});
+    UpdateGauges(p);
+    lock.unlock();
+    cv.notify_all();
+    return Status::Ok();
+  }
+
+  void Stop() {
+    std::vector<std::shared_ptr<Link>> all;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (stopping) return;
+      stopping = true;
+    }
+    cv.notify_all();
+    if (opt.listener) opt.listener->Close();
+    if (acceptor.joinable()) acceptor.join();
+    for (auto& p : peers) {
+      if (p->dialer.joinable()) p->dialer.join();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      all = links;
+    }
+    for (auto& l : all) {
+      if (l->session) l->session->Close();
+      l->conn->Close();
+    }
+    for (auto& l : all) {
+      if (l->reader.joinable()) l->reader.join();
+    }
+    std::vector<ReplyCallback> failed;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      links.clear();
+      for (auto& [id, w] : pending) {
+        if (w.callback) failed.push_back(std::move(w.callback));
+      }
+      pending.clear();
+      for (auto& p : peers) {
+        p->queue.clear();
+        p->out.reset();
+        p->in.reset();
+        p->reason = "stopped";
+        UpdateGauges(*p);
+      }
+    }
+    for (auto& cb : failed) cb(Status::Unavailable("router: " + opt.node + " stopped before the reply"));
+  }
+};
+
+Router::Router(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Router::~Router() { Stop(); }
+
+Result<std::unique_ptr<Router>> Router::Start(RouterOptions options) {
+  auto impl = std::make_unique<Impl>();
+  Impl& m = *impl;
+  m.opt = std::move(options);
+  m.log = m.opt.logger ? m.opt.logger : &m.default_logger;
+  m.registry = m.opt.metrics ? m.opt.metrics : &DefaultRegistry();
+  if (m.opt.max_queue == 0) return Status::InvalidArgument("router: max_queue must be at least 1");
+  auto& up = m.registry->AddGauge("dsmil_dbe_peer_session_up", "DBE secure session to the peer is up (1) or down (0)",
+                                  {"node", "peer"});
+  auto& queued = m.registry->AddGauge("dsmil_dbe_peer_queued_envelopes",
+                                      "DBE envelopes waiting for the peer's session", {"node", "peer"});
+  for (auto& pc : m.opt.peers) {
+    if (m.FindPeer(pc.name)) return Status::InvalidArgument("router: peer " + pc.name + " given twice");
+    auto p = std::make_unique<Impl::Peer>();
+    p->cfg = pc;
+    p->up_gauge = &up.Labels({m.opt.node, pc.name});
+    p->queued_gauge = &queued.Labels({m.opt.node, pc.name});
+    m.UpdateGauges(*p);
+    for (int d : pc.devices) {
+      if (m.HostsLocally(d)) {
+        return Status::InvalidArgument("router: device " + std::to_string(d) + " is hosted here and on " + pc.name);
+      }
+      auto [it, fresh] = m.remote.emplace(d, p.get());
+      if (!fresh) {
+        return Status::InvalidArgument("router: device " + std::to_string(d) + " is claimed by " + it->second->cfg.name +
+                                       " and " + pc.name);
+      }
+    }
+    m.peers.push_back(std::move(p));
+  }
+  if (m.opt.listener) m.acceptor = std::thread([&m] { m.AcceptLoop(); });
+  for (auto& p : m.peers) {
+    Impl::Peer* peer = p.get();
+    peer->dialer = std::thread([&m, peer] { m.DialLoop(*peer); });
+  }
+  return std::unique_ptr<Router>(new Router(std::move(impl)));
+}
+
+Status Router::Send(const dbe::Message& msg, ReplyCallback on_reply) { return impl_->Send(msg, std::move(on_reply)); }
+
+Result<dbe::Message> Router::Call(const dbe::Message& request, std::chrono::milliseconds timeout) {
+  struct Waiter {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<Result<dbe::Message>> result;
+  };
+  auto w = std::make_shared<Waiter>();
+  DSMIL_RETURN_IF_ERROR(Send(request, [w](Result<dbe::Message> r) {
+    std::lock_guard<std::mutex> lock(w->mu);
+    w->result = std::move(r);
+    w->cv.notify_all();
+  }));
+  std::unique_lock<std::mutex> lock(w->mu);
+  if (!w->cv.wait_for(lock, timeout, [&] { return w->result.has_value(); })) {
+    lock.unlock();
+    if (auto id = RequestId(request)) {
+      std::lock_guard<std::mutex> l2(impl_->mu);
+      impl_->pending.erase(*id);
+    }
+    return Status::DeadlineExceeded("router: no reply from device " + std::to_string(request.header().dst_device) +
+                                    " on " + HostOf(request.header().dst_device) + " within " +
+                                    std::to_string(timeout.count()) + " ms");
+  }
+  return std::move(*w->result);
+}
+
+std::string Router::HostOf(int device) const {
+  if (impl_->HostsLocally(device)) return impl_->opt.node;
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  auto it = impl_->remote.find(device);
+  return it == impl_->remote.end() ? "" : it->second->cfg.name;
+}
+
+std::vector<PeerSessionInfo> Router::Peers() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  std::vector<PeerSessionInfo> out;
+  for (const auto& p : impl_->peers) {
+    PeerSessionInfo i;
+    i.name = p->cfg.name;
+    i.transport = p->cfg.transport;
+    i.up = p->Active() != nullptr;
+    i.reason = i.up ? "" : p->reason;
+    i.queued = p->queue.size();
+    out.push_back(std::move(i));
+  }
+  return out;
+}
+
+void Router::Stop() {
+  if (impl_) impl_->Stop();
+}
+
+}  // namespace dsmil::node
