@@ -17,6 +17,10 @@
 #include "devices/catalog.h"
 #include "devices/device.h"
 #include "net/http_server.h"
+#include "net/identity.h"
+#include "net/quic.h"
+#include "net/tcp_tls.h"
+#include "node/router.h"
 
 namespace dsmil::node {
 namespace {
@@ -28,6 +32,21 @@ uint64_t RssBytes() {
   uint64_t size = 0, resident = 0;
   f >> size >> resident;
   return resident * uint64_t(sysconf(_SC_PAGESIZE));
+}
+
+// Largest body of POST /v1/dbe: one DBE frame.
+constexpr size_t kMaxDbeBodyBytes = (1u << 20) + 64;
+// How long POST /v1/dbe waits for the reply.
+constexpr auto kDbeReplyTimeout = std::chrono::seconds(30);
+
+Result<HostPort> SplitHostPort(const std::string& s) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos) return Status::InvalidArgument("'" + s + "' is not host:port");
+  HostPort hp;
+  hp.host = s.substr(0, colon);
+  if (hp.host.size() > 2 && hp.host.front() == '[' && hp.host.back() == ']') hp.host = hp.host.substr(1, hp.host.size() - 2);
+  hp.port = uint16_t(std::stoi(s.substr(colon + 1)));
+  return hp;
 }
 
 uint64_t MemTotalBytes() {
@@ -48,6 +67,7 @@ struct Node::Impl {
   int64_t started_ns = 0;
   std::unique_ptr<net::HttpServer> http;
   std::unique_ptr<net::HttpServer> control;
+  std::unique_ptr<Router> router;
   std::atomic<bool> stopping{false};
   std::once_flag stop_once;
 
@@ -129,6 +149,11 @@ struct Node::Impl {
     s.health = reason.empty() ? std::string(kHealthy) : std::string(kDegraded);
     s.reason = reason;
     for (const auto& t : config.tenants) s.tenants.push_back({t.id, t.roe_level, t.compartments});
+    if (router) {
+      for (const auto& p : router->Peers()) {
+        s.peers.push_back({p.name, p.transport, p.up ? "UP" : "DOWN", p.reason, p.queued});
+      }
+    }
     return s;
   }
 
@@ -166,9 +191,36 @@ struct Node::Impl {
     return r;
   }
 
+  // POST /v1/dbe: one DBE frame in, the reply frame out.
+  net::HttpResponse HandleDbe(const net::HttpRequest& req) {
+    net::HttpResponse r;
+    r.content_type = "application/octet-stream";
+    if (req.body.size() > kMaxDbeBodyBytes) {
+      return net::HttpResponse::JsonError(413, "DBE frame of " + std::to_string(req.body.size()) +
+                                                   " bytes, over the limit of " + std::to_string(kMaxDbeBodyBytes));
+    }
+    auto msg = dbe::Decode(AsBytes(req.body));
+    if (!msg.ok()) return net::HttpResponse::JsonError(400, msg.status().message());
+    Result<dbe::Message> reply = Status::Unavailable("node " + config.name + " has no router");
+    if (router) reply = router->Call(*msg, kDbeReplyTimeout);
+    dbe::Message out = reply.ok() ? std::move(*reply) : ErrorReplyFor(*msg, reply.status());
+    auto bytes = dbe::Encode(out);
+    if (!bytes.ok()) return net::HttpResponse::JsonError(502, "reply does not encode: " + bytes.status().message());
+    r.body.assign(reinterpret_cast<const char*>(bytes->data()), bytes->size());
+    log.Info("dbe request", {{"type", std::string(dbe::MsgTypeName(msg->type()))},
+                             {"dst_device", std::to_string(msg->header().dst_device)},
+                             {"tenant", std::string(msg->tenant_id())},
+                             {"reply", std::string(dbe::MsgTypeName(out.type()))},
+                             {"operator", req.client_cert_cn.value_or("")}});
+    return r;
+  }
+
   net::HttpResponse HandleControl(const net::HttpRequest& req) {
     net::HttpResponse r;
-    if (req.method != "GET") {
+    if (req.path == "/v1/dbe") {
+      r = req.method == "POST" ? HandleDbe(req)
+                               : net::HttpResponse::JsonError(405, "method " + req.method + " not allowed on /v1/dbe (POST a DBE frame)");
+    } else if (req.method != "GET") {
       r = net::HttpResponse::JsonError(405, "method " + req.method + " not allowed on " + req.path);
     } else if (req.path == "/v1/status") {
       r.body = NodeStatusToJson(Snapshot()) + "\n";
@@ -177,7 +229,7 @@ struct Node::Impl {
     } else {
       r = net::HttpResponse::JsonError(404, "no such endpoint: " + req.path + " (try /v1/status)");
     }
-    std::string path = req.path == "/v1/status" || req.path == "/healthz" ? req.path : "other";
+    std::string path = req.path == "/v1/status" || req.path == "/healthz" || req.path == "/v1/dbe" ? req.path : "other";
     http_requests->Labels({"control", path, std::to_string(r.status)}).Inc();
     log.Info("control request", {{"path", req.path}, {"status", std::to_string(r.status)},
                                  {"operator", req.client_cert_cn.value_or("")}, {"peer", req.peer_address}});
@@ -247,6 +299,69 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
     }
   }
 
+  // DBE router: local devices, and sessions to the peers when `dbe:` is configured.
+  {
+    RouterOptions ro;
+    ro.node = c.name;
+    for (auto& d : m.devices) ro.devices.push_back(d.get());
+    ro.metrics = &m.registry;
+    ro.logger = &m.log;
+    const DbeSessionConfig& dc = c.dbe_session;
+    if (!dc.keys_dir.empty()) {
+      std::optional<std::string> pass;
+      if (!dc.passphrase_env.empty()) {
+        const char* v = std::getenv(dc.passphrase_env.c_str());
+        if (!v) {
+          return Status::FailedPrecondition("dbe.passphrase_env: environment variable " + dc.passphrase_env +
+                                            " is not set");
+        }
+        pass = std::string(v);
+      }
+      auto id = net::LoadNodeIdentity(dc.keys_dir, c.name, pass);
+      if (!id.ok()) return id.status().WithContext("dbe: identity of " + c.name + " in " + dc.keys_dir);
+      ro.identity = std::move(*id);
+      auto pins = net::LoadPinnedPeers(dc.keys_dir + "/peer_keys");
+      if (!pins.ok()) return pins.status().WithContext("dbe: pinned peer keys");
+      ro.pinned = std::move(*pins);
+      ro.session.metrics = &m.registry;
+      ro.session.logger = &m.log;
+      net::TlsOptions tls{c.tls_cert, c.tls_key, c.tls_ca, /*require_client_cert=*/true};
+      net::QuicOptions quic;
+      quic.cert_file = c.tls_cert;
+      quic.key_file = c.tls_key;
+      quic.ca_file = c.tls_ca;
+      if (dc.transport == "quic") {
+        auto l = net::ListenQuic(c.dbe.host, c.dbe.port, quic);
+        if (!l.ok()) return l.status().WithContext("listen.dbe (quic)");
+        ro.listener = std::move(*l);
+      } else {
+        auto l = net::ListenTcpTls(c.dbe.host, c.dbe.port, tls);
+        if (!l.ok()) return l.status().WithContext("listen.dbe (tcp)");
+        ro.listener = std::move(*l);
+      }
+      for (const auto& pc : c.peers) {
+        RouterPeer rp{pc.name, dc.transport, pc.devices, nullptr};
+        if (!pc.dbe.empty()) {
+          auto hp = SplitHostPort(pc.dbe);
+          if (!hp.ok()) return hp.status().WithContext("peer " + pc.name + " dbe");
+          std::string name = pc.name;
+          if (dc.transport == "quic") {
+            net::QuicOptions q = quic;
+            rp.dial = [hp = *hp, q] { return net::DialQuic(hp.host, hp.port, q); };
+          } else {
+            net::TcpTlsDialOptions o;
+            o.expected_peer_cn = name;
+            rp.dial = [hp = *hp, tls, o] { return net::DialTcpTls(hp.host, hp.port, tls, o); };
+          }
+        }
+        ro.peers.push_back(std::move(rp));
+      }
+    }
+    auto router = Router::Start(std::move(ro));
+    if (!router.ok()) return router.status().WithContext("dbe router");
+    m.router = std::move(*router);
+  }
+
   // Servers.
   net::HttpServerOptions http;
   http.host = c.http.host;
@@ -260,7 +375,8 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
   net::HttpServerOptions control;
   control.host = c.control.host;
   control.port = c.control.port;
-  control.threads = 1;
+  control.threads = 2;
+  control.max_body_bytes = kMaxDbeBodyBytes;
   control.tls = net::TlsOptions{c.tls_cert, c.tls_key, c.tls_ca, /*require_client_cert=*/true};
   control.handler = [&m](const net::HttpRequest& r) { return m.HandleControl(r); };
   auto cs = net::HttpServer::Start(std::move(control));
@@ -288,6 +404,7 @@ void Node::Stop() {
     m.log.Info("node stopping", {});
     if (m.control) m.control->Stop();
     if (m.http) m.http->Stop();
+    if (m.router) m.router->Stop();
     for (auto& d : m.devices) d->Stop();
     m.log.Info("node stopped", {});
   });

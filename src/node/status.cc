@@ -42,6 +42,11 @@ std::string NodeStatusToJson(const NodeStatus& s) {
   for (const auto& t : s.tenants) {
     j["tenants"].push_back({{"id", t.id}, {"roe_level", t.roe_level}, {"compartments", t.compartments}});
   }
+  j["peers"] = json::array();
+  for (const auto& p : s.peers) {
+    j["peers"].push_back({{"name", p.name}, {"transport", p.transport}, {"state", p.state}, {"reason", p.reason},
+                          {"queued", p.queued}});
+  }
   return j.dump();
 }
 
@@ -159,6 +164,19 @@ Result<NodeStatus> NodeStatusFromJson(std::string_view text) {
     DSMIL_RETURN_IF_ERROR(Get(tenants[i], "roe_level", &t.roe_level, w));
     DSMIL_RETURN_IF_ERROR(Get(tenants[i], "compartments", &t.compartments, w));
     s.tenants.push_back(std::move(t));
+  }
+  const json& peers = field_array("peers");
+  if (!peers.is_array()) return Status::InvalidArgument("status JSON: peers: not an array");
+  for (size_t i = 0; i < peers.size(); ++i) {
+    if (!peers[i].is_object()) return Status::InvalidArgument("status JSON: peers[" + std::to_string(i) + "]: not an object");
+    PeerStatus p;
+    std::string w = "peers[" + std::to_string(i) + "].";
+    DSMIL_RETURN_IF_ERROR(Get(peers[i], "name", &p.name, w));
+    DSMIL_RETURN_IF_ERROR(Get(peers[i], "transport", &p.transport, w));
+    DSMIL_RETURN_IF_ERROR(Get(peers[i], "state", &p.state, w));
+    DSMIL_RETURN_IF_ERROR(Get(peers[i], "reason", &p.reason, w));
+    DSMIL_RETURN_IF_ERROR(Get(peers[i], "queued", &p.queued, w));
+    s.peers.push_back(std::move(p));
   }
   return s;
 }

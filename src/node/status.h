@@ -44,6 +44,15 @@ struct TenantStatus {
   std::vector<std::string> compartments;
 };
 
+// A DBE session to a peer node (state "UP" or "DOWN").
+struct PeerStatus {
+  std::string name;
+  std::string transport;  // tcp | quic
+  std::string state;      // UP | DOWN
+  std::string reason;     // why DOWN (the last error); "" when UP
+  uint64_t queued = 0;    // envelopes waiting for the session
+};
+
 struct NodeStatus {
   std::string node;
   std::string role;          // soc | ai | data
@@ -58,6 +67,7 @@ struct NodeStatus {
   std::vector<DeviceStatus> devices;
   std::vector<ComponentStatus> components;
   std::vector<TenantStatus> tenants;
+  std::vector<PeerStatus> peers;  // absent in documents of older nodes: empty
 };
 
 // Largest status document accepted (bytes).
