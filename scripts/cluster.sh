@@ -41,6 +41,7 @@ write_config() {
     echo "node: {name: $n, role: ${role[$n]}, address: 127.0.0.1}"
     echo "listen: {http: \"127.0.0.1:$(http_port "$n")\", control: \"127.0.0.1:$(control_port "$n")\", dbe: \"127.0.0.1:$(dbe_port "$n")\"}"
     echo "tls: {ca: pki/ca.crt, cert: pki/$n.crt, key: pki/$n.key}"
+    echo "dbe: {transport: ${DSMIL_DBE_TRANSPORT:-quic}, keys_dir: keys}"
     echo "peers:"
     for p in "${nodes[@]}"; do
       [ "$p" = "$n" ] && continue
@@ -63,6 +64,14 @@ up() {
     "$bin/dsmilctl" pki init --dir "$dir/pki" --nodes node-a,node-b,node-c --operators admin
   fi
   local n
+  # DBE identities (ML-DSA-87) and every node's pins of the others' public keys.
+  mkdir -p "$dir/keys/peer_keys"
+  for n in "${nodes[@]}"; do
+    if [ ! -f "$dir/keys/$n-mldsa87.key" ]; then
+      "$bin/dsmilctl" pki node-keys --dir "$dir/keys" "$n" >/dev/null
+    fi
+    cp "$dir/keys/$n-mldsa87.pub" "$dir/keys/peer_keys/$n-mldsa87.pub"
+  done
   for n in "${nodes[@]}"; do
     mkdir -p "$dir/$n/data"
     write_config "$n"
