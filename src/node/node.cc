@@ -38,6 +38,9 @@ uint64_t RssBytes() {
 constexpr size_t kMaxDbeBodyBytes = (1u << 20) + 64;
 // How long POST /v1/dbe waits for the reply.
 constexpr auto kDbeReplyTimeout = std::chrono::seconds(30);
+// Connect + handshake limit of one dial to a peer (a stopping node waits for
+// a dial in progress).
+constexpr auto kDbeDialTimeout = std::chrono::milliseconds(3000);
 
 Result<HostPort> SplitHostPort(const std::string& s) {
   auto colon = s.rfind(':');
@@ -347,10 +350,12 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
           std::string name = pc.name;
           if (dc.transport == "quic") {
             net::QuicOptions q = quic;
+            q.handshake_timeout = kDbeDialTimeout;
             rp.dial = [hp = *hp, q] { return net::DialQuic(hp.host, hp.port, q); };
           } else {
             net::TcpTlsDialOptions o;
             o.expected_peer_cn = name;
+            o.timeout = kDbeDialTimeout;
             rp.dial = [hp = *hp, tls, o] { return net::DialTcpTls(hp.host, hp.port, tls, o); };
           }
         }
