@@ -4,15 +4,24 @@
 //   crypto_tool mlkem-keygen EK_OUT DK_OUT [SEED_HEX(64 bytes d||z)]
 //   crypto_tool mlkem-encaps EK_FILE CT_OUT SS_OUT [M_HEX(32 bytes)]
 //   crypto_tool mlkem-decaps DK_FILE CT_FILE SS_OUT
+//   crypto_tool mldsa-keygen PK_OUT SK_OUT [XI_HEX(32 bytes)]
+//   crypto_tool mldsa-sign SK_FILE MSG_FILE SIG_OUT [--context HEX] [--deterministic]
+//   crypto_tool mldsa-verify PK_FILE MSG_FILE SIG_FILE [--context HEX]
 //
+// Keys and signatures are the raw FIPS 203 / FIPS 204 encodings.
 // Exit 0 on success, 1 on a refused input (message on stderr), 2 on usage.
+// mldsa-verify: exit 0 when the signature is valid, 1 when it is not (or an
+// input is malformed), 2 on usage.
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <span>
 #include <string>
+#include <utility>
 
 #include "core/coding.h"
+#include "crypto/mldsa.h"
 #include "crypto/mlkem.h"
 
 namespace {
@@ -36,6 +45,31 @@ bool WriteAll(const std::string& path, ByteView data) {
 int Fail(const std::string& msg) {
   std::cerr << "crypto_tool: " << msg << "\n";
   return 1;
+}
+
+// Parses the options after the positional arguments of mldsa-sign/verify:
+// --context HEX and (when allowed) --deterministic. False on anything else.
+bool ParseDsaOptions(int argc, char** argv, int first, bool allow_deterministic, Bytes& context,
+                     bool& deterministic) {
+  context.clear();
+  deterministic = false;
+  for (int i = first; i < argc; ++i) {
+    std::string opt = argv[i];
+    if (opt == "--context" && i + 1 < argc) {
+      auto ctx = dsmil::FromHex(argv[++i]);
+      if (!ctx.ok()) {
+        std::cerr << "crypto_tool: --context is not hex: " << ctx.status().ToString() << "\n";
+        return false;
+      }
+      context = std::move(*ctx);
+    } else if (opt == "--deterministic" && allow_deterministic) {
+      deterministic = true;
+    } else {
+      std::cerr << "crypto_tool: unexpected argument " << opt << "\n";
+      return false;
+    }
+  }
+  return true;
 }
 
 int Run(int argc, char** argv) {
@@ -82,8 +116,51 @@ int Run(int argc, char** argv) {
     if (!WriteAll(argv[4], *ss)) return Fail("write failed");
     return 0;
   }
+  if (cmd == "mldsa-keygen" && (argc == 4 || argc == 5)) {
+    dsmil::Result<MlDsa87KeyPair> kp = dsmil::Status::Internal("unset");
+    if (argc == 5) {
+      auto xi = dsmil::FromHex(argv[4]);
+      if (!xi.ok() || xi->size() != kMlDsa87SeedBytes) return Fail("xi must be 32 bytes of hex");
+      kp = MlDsa87KeyGenFromSeed(std::span<const uint8_t, kMlDsa87SeedBytes>(xi->data(), kMlDsa87SeedBytes));
+    } else {
+      kp = MlDsa87KeyGen();
+    }
+    if (!kp.ok()) return Fail(kp.status().ToString());
+    if (!WriteAll(argv[2], kp->public_key) || !WriteAll(argv[3], kp->secret_key)) {
+      return Fail("write failed");
+    }
+    return 0;
+  }
+  if (cmd == "mldsa-sign" && argc >= 5) {
+    Bytes context;
+    bool deterministic = false;
+    if (!ParseDsaOptions(argc, argv, 5, /*allow_deterministic=*/true, context, deterministic)) return 2;
+    Bytes sk, msg;
+    if (!ReadAll(argv[2], sk)) return Fail(std::string("cannot read ") + argv[2]);
+    if (!ReadAll(argv[3], msg)) return Fail(std::string("cannot read ") + argv[3]);
+    auto sig = MlDsa87Sign(sk, msg, context,
+                           deterministic ? MlDsaSigning::kDeterministic : MlDsaSigning::kHedged);
+    SecureWipe(sk.data(), sk.size());
+    if (!sig.ok()) return Fail(sig.status().ToString());
+    if (!WriteAll(argv[4], *sig)) return Fail("write failed");
+    return 0;
+  }
+  if (cmd == "mldsa-verify" && argc >= 5) {
+    Bytes context;
+    bool deterministic = false;
+    if (!ParseDsaOptions(argc, argv, 5, /*allow_deterministic=*/false, context, deterministic)) return 2;
+    Bytes pk, msg, sig;
+    if (!ReadAll(argv[2], pk)) return Fail(std::string("cannot read ") + argv[2]);
+    if (!ReadAll(argv[3], msg)) return Fail(std::string("cannot read ") + argv[3]);
+    if (!ReadAll(argv[4], sig)) return Fail(std::string("cannot read ") + argv[4]);
+    dsmil::Status st = MlDsa87Verify(pk, msg, context, sig);
+    if (!st.ok()) return Fail(st.ToString());
+    return 0;
+  }
   std::cerr << "usage: crypto_tool mlkem-keygen EK DK [SEED_HEX] | mlkem-encaps EK CT SS [M_HEX] | "
-               "mlkem-decaps DK CT SS\n";
+               "mlkem-decaps DK CT SS |\n"
+               "  mldsa-keygen PK SK [XI_HEX] | mldsa-sign SK MSG SIG [--context HEX] [--deterministic] |\n"
+               "  mldsa-verify PK MSG SIG [--context HEX]\n";
   return 2;
 }
 
