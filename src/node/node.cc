@@ -204,6 +204,13 @@ struct Node::Impl {
     }
     auto msg = dbe::Decode(AsBytes(req.body));
     if (!msg.ok()) return net::HttpResponse::JsonError(400, msg.status().message());
+    if (!msg->Has(dbe::TlvType::kRequestId)) {
+      // An event: routed, no reply to wait for.
+      Status s = router ? router->Send(*msg) : Status::Unavailable("node " + config.name + " has no router");
+      if (!s.ok()) return net::HttpResponse::JsonError(s.code() == StatusCode::kNotFound ? 404 : 503, s.message());
+      r.status = 202;
+      return r;
+    }
     Result<dbe::Message> reply = Status::Unavailable("node " + config.name + " has no router");
     if (router) reply = router->Call(*msg, kDbeReplyTimeout);
     dbe::Message out = reply.ok() ? std::move(*reply) : ErrorReplyFor(*msg, reply.status());
