@@ -192,6 +192,18 @@ void RenderText(std::ostream& os, const std::vector<NodeReport>& reports, const 
          << "\n";
     }
     if (n_lines == 0) os << "  └─ " << st.Dim("(no devices)") << "\n";
+    if (!s.peers.empty()) {
+      os << "  DBE peers:";
+      for (size_t k = 0; k < s.peers.size(); ++k) {
+        const auto& p = s.peers[k];
+        os << (k ? ", " : " ") << p.name << " " << (p.state == "UP" ? st.Green("UP") : st.Red(p.state));
+        std::string detail = p.transport;
+        if (p.queued) detail += ", " + std::to_string(p.queued) + " queued";
+        if (!p.reason.empty()) detail += ", " + p.reason;
+        os << st.Dim(" (" + detail + ")");
+      }
+      os << "\n";
+    }
     os << "\n";
     for (const auto& t : s.tenants) tenants.emplace(t.id, t);
   }
@@ -219,7 +231,7 @@ void RenderText(std::ostream& os, const std::vector<NodeReport>& reports, const 
   } else if (degraded) {
     os << st.Yellow("⚠ DEGRADED") << " (" << degraded << " of " << reports.size() << " nodes degraded)\n";
   } else {
-    os << st.Green("✓ HEALTHY") << " (" << reports.size() << " nodes)\n";
+    os << st.Green("✓ HEALTHY") << " (" << reports.size() << (reports.size() == 1 ? " node)\n" : " nodes)\n");
   }
 }
 

@@ -733,7 +733,9 @@ void QuicEndpoint::Loop() {
       ssize_t r = ::read(wake_fd_, &v, sizeof(v));
       (void)r;
     }
-    if (n > 0 && (fds[0].revents & POLLIN)) ReadPackets();
+    // POLLERR too: an ICMP error (peer port closed) is pending on the socket
+    // until recvfrom reads it; polling again without reading would spin.
+    if (n > 0 && (fds[0].revents & (POLLIN | POLLERR))) ReadPackets();
   }
 }
 
@@ -743,7 +745,15 @@ void QuicEndpoint::ReadPackets() {
     socklen_t from_len = sizeof(from);
     ssize_t n = ::recvfrom(fd_, rbuf_.data(), rbuf_.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from),
                            &from_len);
-    if (n < 0) return;  // EAGAIN, or an ICMP error surfaced on a connected socket: idle timeout handles it
+    if (n < 0) {
+      // EAGAIN: nothing more to read. ECONNREFUSED on the client's connected
+      // socket: the peer's port is closed (ICMP port unreachable) — fail the
+      // connection now instead of waiting for the handshake or idle timeout.
+      if (errno == ECONNREFUSED && !server_ && !conns_.empty() && !conns_[0]->finished) {
+        Finish(*conns_[0], Status::Unavailable("quic: connection refused by the peer (ICMP port unreachable)"));
+      }
+      return;
+    }
     if (n == 0) continue;
     const uint8_t* data = rbuf_.data();
     size_t len = static_cast<size_t>(n);

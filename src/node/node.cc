@@ -340,6 +340,10 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
       quic.cert_file = c.tls_cert;
       quic.key_file = c.tls_key;
       quic.ca_file = c.tls_ca;
+      // A peer that dies without closing is noticed within seconds: PING every
+      // second, give up after 5 s of silence.
+      quic.keep_alive = std::chrono::milliseconds(1000);
+      quic.idle_timeout = std::chrono::milliseconds(5000);
       if (dc.transport == "quic") {
         auto l = net::ListenQuic(c.dbe.host, c.dbe.port, quic);
         if (!l.ok()) return l.status().WithContext("listen.dbe (quic)");
