@@ -11,13 +11,24 @@ and ML-DSA-87 node identities pinned by the others. For QUIC and for TCP + TLS:
   * a node whose identity nobody pinned is refused;
   * node-a killed: node-b queues the envelope; node-a restarted: sessions
     come back and the queued envelope is answered;
-  * node-a's link cut (ip link set down) and restored: likewise.
+  * node-a's link cut (ip link set down) and restored: likewise;
+  * `dsmilctl status` against the three control APIs shows three healthy
+    nodes and exits 0 (run inside node-b's namespace: the bridge lives in its
+    own namespace, so the root namespace has no route to 172.20.0.0/24);
+  * attacks from a pinned peer (dbe_inject acting as node-c, from node-c's
+    namespace, against node-a): a replayed record, a record with one
+    ciphertext bit flipped and a record with a timestamp 10 minutes old are
+    each refused and counted on node-a's /metrics with their reason
+    (replay, tampered, stale), while the valid envelopes around them are
+    answered.
 Namespaces and processes are removed in a `finally`, also when a check fails.
 Needs root and `ip netns`; without them the test FAILS (it does not skip).
-Usage: netns_test.py BIN_DIR   (BIN_DIR holds dsmild and dsmilctl)
+Usage: netns_test.py BIN_DIR DBE_INJECT   (BIN_DIR holds dsmild and dsmilctl;
+DBE_INJECT is the tests/netns/dbe_inject program)
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -27,6 +38,7 @@ import threading
 import time
 
 BIN = None
+DBE_INJECT = None
 TAG = str(os.getpid())
 NODES = ["node-a", "node-b", "node-c"]
 ROLES = {"node-a": "soc", "node-b": "ai", "node-c": "data"}
@@ -251,12 +263,95 @@ def check_round_trip(p, what):
           f"stdout: {p.stdout}\nstderr: {p.stderr}")
 
 
+METRIC_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}\s+(\S+)')
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def session_counters(c, n, via="node-c"):
+    """node n's DBE session counters from its /metrics (plain HTTP), fetched in namespace `via`:
+    {("refusal", peer, reason): value, ("handshake", peer, role): value}."""
+    p = sh("curl", "-sS", "--max-time", "5", f"http://{ADDR[n]}:8080/metrics", ns=NS[via])
+    out = {}
+    for line in p.stdout.splitlines():
+        m = METRIC_LINE.match(line)
+        if not m:
+            continue
+        name, labels, value = m.group(1), dict(LABEL.findall(m.group(2))), float(m.group(3))
+        if name == "dsmil_dbe_session_refusals_total":
+            out[("refusal", labels.get("peer"), labels.get("reason"))] = value
+        elif name == "dsmil_dbe_session_handshakes_total":
+            out[("handshake", labels.get("peer"), labels.get("role"))] = value
+    return out
+
+
+def deltas(before, after, kind, peer):
+    d = {}
+    for k, v in after.items():
+        if k[0] == kind and k[1] == peer and v != before.get(k, 0.0):
+            d[k[2]] = v - before.get(k, 0.0)
+    return d
+
+
+def check_ctl_status(c, transport):
+    p = c.ctl("status", "--timeout", "10", ns=NS["node-b"], check=False, timeout=40)
+    check(p.returncode == 0 and "HEALTHY (3 nodes)" in p.stdout
+          and all(f"NODE-{x}" in p.stdout for x in "ABC"),
+          f"{transport}: dsmilctl status: expected three healthy nodes and exit 0, got rc {p.returncode}\n"
+          f"stdout: {p.stdout}\nstderr: {p.stderr}")
+    j = c.ctl("status", "-o", "json", "--timeout", "10", ns=NS["node-b"], check=False, timeout=40)
+    try:
+        doc = json.loads(j.stdout)
+    except json.JSONDecodeError:
+        doc = {}
+    check(j.returncode == 0 and doc.get("healthy") is True
+          and sorted(n.get("health") for n in doc.get("nodes", [])) == ["HEALTHY"] * 3,
+          f"{transport}: dsmilctl status -o json: expected healthy: true and three HEALTHY nodes, "
+          f"got rc {j.returncode}\nstdout: {j.stdout}\nstderr: {j.stderr}")
+
+
+ATTACKS = (("replay", "replay"), ("bitflip", "tampered"), ("stale", "stale"))
+
+
+def check_attacks(c, transport):
+    pki = c.pki
+    for mode, reason in ATTACKS:
+        before = session_counters(c, "node-a")
+        p = sh(DBE_INJECT, "--target", f"{ADDR['node-a']}:8100", "--transport", transport,
+               "--cert", os.path.join(pki, "node-c.crt"), "--key", os.path.join(pki, "node-c.key"),
+               "--ca", os.path.join(pki, "ca.crt"), "--keys-dir", c.keys, "--node", "node-c",
+               "--peer", "node-a", "--mode", mode, ns=NS["node-c"], check=False, timeout=60)
+        check(p.returncode == 0,
+              f"{transport}: dbe_inject --mode {mode} exited {p.returncode} (0: sent, refused, and the valid "
+              f"envelopes around it answered)\nstdout: {p.stdout}\nstderr: {p.stderr}")
+        sessions = 2 if mode == "stale" else 1
+
+        def counted():
+            after = session_counters(c, "node-a")
+            r = deltas(before, after, "refusal", "node-c")
+            h = deltas(before, after, "handshake", "node-c").get("responder", 0)
+            return (r, h) if r == {reason: 1.0} and h >= sessions else None
+        try:
+            wait_for(f"{transport}: node-a counts the {mode} refusal", counted, timeout=5)
+        except Failure:
+            after = session_counters(c, "node-a")
+            raise Failure(f"{transport}: {mode}: expected node-a to count exactly one refusal of node-c with "
+                          f"reason {reason!r} and at least {sessions} responder handshake(s); refusals changed by "
+                          f"{deltas(before, after, 'refusal', 'node-c')}, handshakes by "
+                          f"{deltas(before, after, 'handshake', 'node-c')}\ndbe_inject stdout: {p.stdout}")
+        for line in p.stdout.splitlines():
+            print(f"    dbe_inject: {line}", flush=True)
+        print(f"--- {transport}: {mode} from a pinned peer refused by node-a "
+              f"(dsmil_dbe_session_refusals_total{{peer=\"node-c\",reason=\"{reason}\"}} +1)", flush=True)
+
+
 def scenario(c, transport):
     print(f"--- {transport}: starting three nodes", flush=True)
     for n in NODES:
         c.start(n, c.write_config(n, transport), NS[n])
     wait_for(f"{transport}: every node's two peer sessions UP", lambda: all_up(c, transport), timeout=40)
     print(f"--- {transport}: sessions up", flush=True)
+    check_ctl_status(c, transport)
+    print(f"--- {transport}: dsmilctl status: three healthy nodes, exit 0", flush=True)
 
     # Round trip node-b -> node-a (device 61) -> node-b.
     p = c.send_dbe(timeout=20)
@@ -306,16 +401,20 @@ def scenario(c, transport):
     wait_for(f"{transport}: sessions up after the link came back", lambda: all_up(c, transport), timeout=60)
     print(f"--- {transport}: link cut and restored, envelope answered", flush=True)
 
+    # Replayed, tampered and stale records from a pinned peer.
+    check_attacks(c, transport)
+
     for n in NODES:
         c.kill(n, signal.SIGTERM)
 
 
 def main():
-    global BIN
-    if len(sys.argv) != 2:
+    global BIN, DBE_INJECT
+    if len(sys.argv) != 3:
         print(__doc__, file=sys.stderr)
         return 2
     BIN = os.path.abspath(sys.argv[1])
+    DBE_INJECT = os.path.abspath(sys.argv[2])
     root = tempfile.mkdtemp(prefix="dsmil-netns-")
     c = Cluster(root)
     try:
