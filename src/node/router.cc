@@ -1,5 +1,8 @@
 #include "node/router.h"
 
+#include <cstdlib>
+#include <set>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -15,6 +18,7 @@ namespace dsmil::node {
 namespace {
 
 constexpr auto kPoll = std::chrono::milliseconds(200);
+constexpr char kSystemTenant[] = "SYSTEM";  // node-level traffic (docs/dbe.md)
 
 bool IsReply(const dbe::Message& m) {
   if (m.type() == dbe::MsgType::kError) return true;
@@ -169,6 +173,55 @@ struct Router::Impl {
     }
   }
 
+  // Device map check: as soon as a session is up, each side announces the
+  // devices it hosts (HEALTH_PING, tenant SYSTEM, PAYLOAD "33,34,..."). The
+  // receiver refuses the session when the peer does not host a device this
+  // node routes to it, so a node with a wrong device map is caught at
+  // handshake time instead of failing requests later.
+  dbe::Message DeviceAnnouncement() const {
+    std::string list;
+    for (auto* d : opt.devices) list += (list.empty() ? "" : ",") + std::to_string(d->id());
+    dbe::Message m(dbe::MsgType::kHealthPing);
+    m.SetString(dbe::TlvType::kTenantId, kSystemTenant);
+    m.SetString(dbe::TlvType::kRequestId, "device-announcement");
+    m.SetString(dbe::TlvType::kPayload, "devices=" + list);
+    return m;
+  }
+
+  bool IsDeviceAnnouncement(const dbe::Message& m) const {
+    if (m.type() != dbe::MsgType::kHealthPing || m.tenant_id() != kSystemTenant) return false;
+    auto payload = m.GetString(dbe::TlvType::kPayload);
+    return payload.ok() && payload->rfind("devices=", 0) == 0;
+  }
+
+  // OK when the announced devices cover every device routed to `peer`.
+  Status CheckDeviceAnnouncement(const std::string& peer, const dbe::Message& m) {
+    std::string_view list = *m.GetString(dbe::TlvType::kPayload);
+    list.remove_prefix(8);
+    std::set<int> hosted;
+    while (!list.empty()) {
+      size_t comma = list.find(',');
+      std::string item(list.substr(0, comma));
+      list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
+      char* end = nullptr;
+      long id = std::strtol(item.c_str(), &end, 10);
+      if (item.empty() || *end != '\0' || id < 0 || id > 103) {
+        return Status::InvalidArgument("dbe: " + peer + " announced a malformed device list");
+      }
+      hosted.insert(int(id));
+    }
+    std::string missing;
+    std::lock_guard<std::mutex> lock(mu);
+    for (const auto& [device, p] : remote) {
+      if (p->cfg.name == peer && !hosted.count(device)) missing += (missing.empty() ? "" : ",") + std::to_string(device);
+    }
+    if (!missing.empty()) {
+      return Status::FailedPrecondition("dbe: device map mismatch: " + peer + " does not host device(s) " + missing +
+                                        " that " + opt.node + " routes to it");
+    }
+    return Status::Ok();
+  }
+
   // The reading side of one session: replies complete waiting requests,
   // requests are handled by local devices and answered on the same session.
   void ReadLoop(const std::shared_ptr<Link>& link) {
@@ -180,6 +233,15 @@ struct Router::Impl {
       }
       auto r = link->session->Receive(kPoll);
       if (r.ok()) {
+        if (IsDeviceAnnouncement(*r)) {
+          Status check = CheckDeviceAnnouncement(link->peer, *r);
+          if (!check.ok()) {
+            log->Error("dbe session refused", {{"peer", link->peer}, {"error", check.ToString()}});
+            why = check;
+            break;
+          }
+          continue;
+        }
         if (IsReply(*r)) {
           Deliver(*r, link->peer);
         } else {
@@ -282,6 +344,9 @@ struct Router::Impl {
           }
         }
         cv.notify_all();
+        if (Status a = link->session->Send(DeviceAnnouncement()); !a.ok()) {
+          log->Warn("dbe device announcement not sent", {{"peer", link->peer}, {"error", a.ToString()}});
+        }
         log->Info("dbe session accepted", {{"peer", link->peer}});
         ReadLoop(link);
       });
@@ -316,6 +381,9 @@ struct Router::Impl {
             p.reason.clear();
             UpdateGauges(p);
             StartReader(link);
+            if (Status a = link->session->Send(DeviceAnnouncement()); !a.ok()) {
+              log->Warn("dbe device announcement not sent", {{"peer", p.cfg.name}, {"error", a.ToString()}});
+            }
             log->Info("dbe session up", {{"peer", p.cfg.name}, {"transport", p.cfg.transport}});
             backoff = opt.backoff_initial;
             cv.notify_all();

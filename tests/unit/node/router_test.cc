@@ -423,3 +423,30 @@ dbe: {transport: quic, keys_dir: keys, passphrase_env: DSMIL_KEY_PASS}
 
 }  // namespace
 }  // namespace dsmil::node
+
+namespace dsmil::node {
+namespace {
+
+TEST_F(RouterPair, DeviceMapIsCheckedWhenTheSessionComesUp) {
+  StartA();
+  // node-b's config claims node-a hosts device 63 too; node-a announces 61 and 62 only.
+  RouterOptions o;
+  o.node = "node-b";
+  o.devices = {&pong_b_};
+  o.peers = {RouterPeer{"node-a", "pipe", {61, 62, 63}, [this] { return ep_a_.Dial(); }}};
+  o.identity = Ids().b;
+  o.pinned = Ids().pins;
+  o.metrics = &reg_b_;
+  o.backoff_initial = 10ms;
+  o.backoff_max = 50ms;
+  auto r = Router::Start(std::move(o));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  b_ = std::move(*r);
+  ASSERT_TRUE(WaitFor([&] { return b_->Peers()[0].reason.find("device map mismatch") != std::string::npos; }))
+      << b_->Peers()[0].reason;
+  EXPECT_NE(b_->Peers()[0].reason.find("node-a does not host device(s) 63"), std::string::npos)
+      << b_->Peers()[0].reason;
+}
+
+}  // namespace
+}  // namespace dsmil::node
