@@ -1,4 +1,5 @@
 #include "dbe/registry.h"
+#include "core/strings.h"
 
 #include "dbe/registry_data.h"
 
@@ -25,16 +26,7 @@ std::string TlvLabel(uint16_t code, size_t index) {
          ")";
 }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'a' && x <= 'z') x = char(x - 32);
-    if (y >= 'a' && y <= 'z') y = char(y - 32);
-    if (x != y) return false;
-  }
-  return true;
-}
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) { return EqualsIgnoreCaseAscii(a, b); }
 
 // Parses "0x1F"/"0X1f" (hex) or decimal digits; false on anything else or
 // values above `max`.

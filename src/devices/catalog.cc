@@ -1,4 +1,5 @@
 #include "devices/catalog.h"
+#include "core/strings.h"
 
 #include <array>
 #include <string>
@@ -118,16 +119,7 @@ const std::array<DeviceInfo, kDeviceCount>& Catalog() {
   return catalog;
 }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'a' && x <= 'z') x = char(x - 32);
-    if (y >= 'a' && y <= 'z') y = char(y - 32);
-    if (x != y) return false;
-  }
-  return true;
-}
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) { return EqualsIgnoreCaseAscii(a, b); }
 
 }  // namespace
 

@@ -1,11 +1,10 @@
 #include "net/http.h"
+#include "core/strings.h"
 
 #include <cstdio>
 
 namespace dsmil::net {
 namespace {
-
-char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -35,13 +34,7 @@ bool ForEachParam(std::string_view query, std::string_view want, Fn fn) {
 
 }  // namespace
 
-bool HeaderNameEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (Lower(a[i]) != Lower(b[i])) return false;
-  }
-  return true;
-}
+bool HeaderNameEquals(std::string_view a, std::string_view b) { return EqualsIgnoreCaseAscii(a, b); }
 
 std::string_view FindHeader(const HttpHeaders& headers, std::string_view name) {
   for (const auto& [n, v] : headers) {

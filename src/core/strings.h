@@ -1,0 +1,20 @@
+// Small string helpers shared by the parsers.
+#pragma once
+
+#include <string_view>
+
+namespace dsmil {
+
+// ASCII case-insensitive equality (bytes outside A-Z/a-z compare exactly).
+inline bool EqualsIgnoreCaseAscii(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'a' && x <= 'z') x = char(x - 32);
+    if (y >= 'a' && y <= 'z') y = char(y - 32);
+    if (x != y) return false;
+  }
+  return true;
+}
+
+}  // namespace dsmil
