@@ -12,9 +12,8 @@ and ML-DSA-87 node identities pinned by the others. For QUIC and for TCP + TLS:
   * node-a killed: node-b queues the envelope; node-a restarted: sessions
     come back and the queued envelope is answered;
   * node-a's link cut (ip link set down) and restored: likewise;
-  * `dsmilctl status` against the three control APIs shows three healthy
-    nodes and exits 0 (run inside node-b's namespace: the bridge lives in its
-    own namespace, so the root namespace has no route to 172.20.0.0/24);
+  * `dsmilctl status`, run from the host (which joins the bridge as
+    172.20.0.1), shows three healthy nodes and exits 0;
   * attacks from a pinned peer (dbe_inject acting as node-c, from node-c's
     namespace, against node-a): a replayed record, a record with one
     ciphertext bit flipped and a record with a timestamp 10 minutes old are
@@ -40,6 +39,8 @@ import time
 BIN = None
 DBE_INJECT = None
 TAG = str(os.getpid())
+HOST_ADDR = "172.20.0.1"
+HOST_IF, HOST_BR_IF = f"d{TAG}hh"[-15:], f"d{TAG}bh"[-15:]
 NODES = ["node-a", "node-b", "node-c"]
 ROLES = {"node-a": "soc", "node-b": "ai", "node-c": "data"}
 ADDR = {"node-a": "172.20.0.10", "node-b": "172.20.0.20", "node-c": "172.20.0.30"}
@@ -82,6 +83,14 @@ def make_network():
     sh("ip", "netns", "add", BRIDGE_NS)
     sh("ip", "-n", BRIDGE_NS, "link", "add", "br0", "type", "bridge")
     sh("ip", "-n", BRIDGE_NS, "link", "set", "br0", "up")
+    # The host itself joins the bridge as 172.20.0.1, so operators' tools run
+    # from the host (root namespace) reach the nodes, as on a real LAN.
+    sh("ip", "link", "add", HOST_IF, "type", "veth", "peer", "name", HOST_BR_IF)
+    sh("ip", "link", "set", HOST_BR_IF, "netns", BRIDGE_NS)
+    sh("ip", "addr", "add", HOST_ADDR + "/24", "dev", HOST_IF)
+    sh("ip", "link", "set", HOST_IF, "up")
+    sh("ip", "-n", BRIDGE_NS, "link", "set", HOST_BR_IF, "master", "br0")
+    sh("ip", "-n", BRIDGE_NS, "link", "set", HOST_BR_IF, "up")
     for i, n in enumerate(NODES):
         ns = NS[n]
         sh("ip", "netns", "add", ns)
@@ -98,6 +107,7 @@ def make_network():
 
 
 def remove_network():
+    subprocess.run(["ip", "link", "del", HOST_IF], capture_output=True)
     for ns in [NS[n] for n in NODES] + [BRIDGE_NS]:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
@@ -293,12 +303,13 @@ def deltas(before, after, kind, peer):
 
 
 def check_ctl_status(c, transport):
-    p = c.ctl("status", "--timeout", "10", ns=NS["node-b"], check=False, timeout=40)
+    # From the host (root namespace), over the bridge.
+    p = c.ctl("status", "--timeout", "10", check=False, timeout=40)
     check(p.returncode == 0 and "HEALTHY (3 nodes)" in p.stdout
           and all(f"NODE-{x}" in p.stdout for x in "ABC"),
           f"{transport}: dsmilctl status: expected three healthy nodes and exit 0, got rc {p.returncode}\n"
           f"stdout: {p.stdout}\nstderr: {p.stderr}")
-    j = c.ctl("status", "-o", "json", "--timeout", "10", ns=NS["node-b"], check=False, timeout=40)
+    j = c.ctl("status", "-o", "json", "--timeout", "10", check=False, timeout=40)
     try:
         doc = json.loads(j.stdout)
     except json.JSONDecodeError:
