@@ -269,7 +269,8 @@ struct Router::Impl {
       if (Peer* p = FindPeer(link->peer)) {
         if (p->out == link) p->out.reset();
         if (p->in == link) p->in.reset();
-        if (!stopping) p->reason = "session lost: " + why.ToString();
+        // Another session to the same peer may still be up (both ends dial).
+        if (!stopping && !p->Active()) p->reason = "session lost: " + why.ToString();
         UpdateGauges(*p);
       }
       failed = FailPendingOn(link.get());
