@@ -1,4 +1,5 @@
 #include "net/http.h"
+#include "core/log.h"
 #include "core/strings.h"
 
 #include <cstdio>
@@ -63,35 +64,7 @@ HttpResponse HttpResponse::JsonError(int status, std::string_view message) {
 std::string JsonQuote(std::string_view s) {
   std::string out;
   out.reserve(s.size() + 2);
-  out += '"';
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(c));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
+  AppendJsonString(out, s);  // core/log.h: also turns invalid UTF-8 into U+FFFD
   return out;
 }
 

@@ -55,7 +55,8 @@ struct HttpResponse {
 };
 
 // `s` as a JSON string literal, quotes included, with every character that
-// JSON requires escaped (control characters as \u00XX).
+// JSON requires escaped (control characters as \u00XX) and invalid UTF-8
+// replaced by U+FFFD, so the result is always valid JSON.
 std::string JsonQuote(std::string_view s);
 
 // Decodes %XX escapes and, if `plus_is_space`, '+' as ' '. Invalid escapes are
