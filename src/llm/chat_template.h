@@ -8,6 +8,10 @@
 //   kLlama3   "llama3":  <|begin_of_text|><|start_header_id|>{role}<|end_header_id|>\n\n{content}<|eot_id|> ...
 //                        prompt "<|start_header_id|>assistant<|end_header_id|>\n\n"
 //
+// The rendered text begins with the format's BOS marker where it has one
+// (llama2 "<s>", llama3 "<|begin_of_text|>"): encode it with parse_special =
+// true and add_bos = !ChatTemplateHasBos(kind).
+//
 // Functions here are pure and thread-safe.
 #pragma once
 
@@ -36,6 +40,9 @@ struct ChatTemplateChoice {
 // "chatml", "llama2", "llama3".
 std::string_view ChatTemplateName(ChatTemplateKind kind);
 
+// True when the rendered text starts with the BOS marker itself (llama2, llama3).
+bool ChatTemplateHasBos(ChatTemplateKind kind);
+
 // Recognises a template name ("chatml", "llama2"/"llama-2", "llama3"/"llama-3")
 // or GGUF template text (markers "<|im_start|>", "[INST]", "<|start_header_id|>").
 // Empty or unknown input → ChatML with a note.
@@ -44,7 +51,8 @@ ChatTemplateChoice DetectChatTemplate(std::string_view template_or_name);
 // Renders `msgs` in the recognised format; add_generation_prompt appends the
 // opening of the assistant turn. Errors (InvalidArgument): a role other than
 // system/user/assistant (naming the message index and role); for llama2, a
-// system message anywhere but first, or user/assistant not alternating.
+// system message anywhere but first, user/assistant not alternating (starting
+// with user), or no user message at all.
 Result<std::string> ApplyChatTemplate(std::string_view template_or_name,
                                       std::span<const ChatMessage> msgs,
                                       bool add_generation_prompt);

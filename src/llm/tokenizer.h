@@ -64,9 +64,9 @@ Result<VocabData> ReadVocab(const GgufFile& file);
 class Tokenizer {
  public:
   static Result<std::unique_ptr<Tokenizer>> FromGguf(const GgufFile& file);
-  // Validates `vocab` (non-empty, unique tokens, scores/types sized like
-  // tokens when present, special ids in range, merges naming known tokens) and
-  // builds the lookup tables.
+  // Validates `vocab` (non-empty, scores/types sized like tokens when present,
+  // special ids in range, merges of the form "left right") and builds the
+  // lookup tables. A token text that appears twice maps to its first id.
   static Result<std::unique_ptr<Tokenizer>> FromVocab(VocabData vocab);
 
   // Token ids of `text`. add_bos prepends bos() (when the vocabulary has one).
@@ -76,7 +76,8 @@ class Tokenizer {
 
   // The text bytes that token `id` stands for: "▁" → " " (SPM), byte tokens
   // → that byte, BPE tokens → their bytes via the unicode→byte map. CONTROL
-  // tokens give "" (they are not text); out-of-range ids give "".
+  // tokens give "" (they are not text); the UNKNOWN token gives U+FFFD;
+  // out-of-range ids give "".
   // A piece may be an incomplete UTF-8 sequence (byte tokens): callers that
   // stream pieces must buffer until the sequence completes.
   std::string TokenToPiece(int32_t id) const;
@@ -117,6 +118,13 @@ class Tokenizer {
   std::vector<std::string> pieces_;                        // TokenToPiece cache
   std::vector<bool> eog_;
 };
+
+// The GPT-2 style pre-tokenizer used by kBpe: splits `text` into chunks
+// (contractions 's 't 're 've 'm 'll 'd; an optional space plus a run of
+// letters, of digits, or of other symbols; whitespace runs, the last space of
+// a run going to the following word). Non-ASCII code points count as letters.
+// The chunks concatenate back to `text`.
+std::vector<std::string_view> SplitBpeWords(std::string_view text);
 
 // GPT-2 byte→unicode map: the UTF-8 string standing for byte `b` in byte-level BPE
 // vocabularies (printable bytes map to themselves; others to U+0100 and up).

@@ -1,0 +1,530 @@
+#include "llm/tokenizer.h"
+
+#include <algorithm>
+#include <array>
+#include <limits>
+#include <queue>
+
+#include "llm/gguf.h"
+
+namespace dsmil::llm {
+namespace {
+
+constexpr std::string_view kSpace = "\xE2\x96\x81";  // U+2581 ▁
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
+
+// Length of the UTF-8 sequence starting at s[i] (1 for invalid bytes).
+size_t Utf8Len(std::string_view s, size_t i) {
+  unsigned char c = static_cast<unsigned char>(s[i]);
+  size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+  if (i + n > s.size()) return 1;
+  for (size_t k = 1; k < n; ++k) {
+    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 1;
+  }
+  return n;
+}
+
+std::string Utf8Encode(uint32_t cp) {
+  std::string out;
+  if (cp < 0x80) {
+    out += char(cp);
+  } else if (cp < 0x800) {
+    out += char(0xC0 | (cp >> 6));
+    out += char(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += char(0xE0 | (cp >> 12));
+    out += char(0x80 | ((cp >> 6) & 0x3F));
+    out += char(0x80 | (cp & 0x3F));
+  } else {
+    out += char(0xF0 | (cp >> 18));
+    out += char(0x80 | ((cp >> 12) & 0x3F));
+    out += char(0x80 | ((cp >> 6) & 0x3F));
+    out += char(0x80 | (cp & 0x3F));
+  }
+  return out;
+}
+
+struct ByteMaps {
+  std::array<std::string, 256> to_char;
+  std::unordered_map<std::string, uint8_t> to_byte;
+  ByteMaps() {
+    uint32_t next = 256;
+    for (int b = 0; b < 256; ++b) {
+      bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+      to_char[b] = Utf8Encode(printable ? uint32_t(b) : next++);
+      to_byte[to_char[b]] = uint8_t(b);
+    }
+  }
+};
+
+const ByteMaps& Maps() {
+  static const ByteMaps* m = new ByteMaps();
+  return *m;
+}
+
+std::string ByteTokenText(uint8_t b) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string s = "<0x";
+  s += kHex[b >> 4];
+  s += kHex[b & 15];
+  s += '>';
+  return s;
+}
+
+bool IsSpace(unsigned char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+enum class CharClass { kSpace, kLetter, kDigit, kOther };
+CharClass Classify(unsigned char c) {
+  if (IsSpace(c)) return CharClass::kSpace;
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80) return CharClass::kLetter;
+  if (c >= '0' && c <= '9') return CharClass::kDigit;
+  return CharClass::kOther;
+}
+
+}  // namespace
+
+const std::string& ByteToBpeChar(uint8_t b) { return Maps().to_char[b]; }
+
+std::vector<std::string_view> SplitBpeWords(std::string_view text) {
+  std::vector<std::string_view> out;
+  const size_t n = text.size();
+  size_t i = 0;
+  auto run = [&](size_t j, CharClass cls) {
+    while (j < n && Classify(static_cast<unsigned char>(text[j])) == cls) ++j;
+    return j;
+  };
+  while (i < n) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c == '\'' && i + 1 < n) {
+      std::string_view rest = text.substr(i + 1);
+      size_t len = 0;
+      for (std::string_view suf : {"re", "ve", "ll", "s", "t", "m", "d"}) {
+        if (rest.substr(0, suf.size()) == suf) {
+          len = suf.size();
+          break;
+        }
+      }
+      if (len) {
+        out.push_back(text.substr(i, 1 + len));
+        i += 1 + len;
+        continue;
+      }
+    }
+    CharClass cls = Classify(c);
+    if (cls != CharClass::kSpace ||
+        (c == ' ' && i + 1 < n && !IsSpace(static_cast<unsigned char>(text[i + 1])))) {
+      size_t start = i;
+      if (cls == CharClass::kSpace) ++i;  // the optional leading space
+      CharClass word = Classify(static_cast<unsigned char>(text[i]));
+      size_t j = run(i, word);
+      out.push_back(text.substr(start, j - start));
+      i = j;
+      continue;
+    }
+    size_t k = run(i, CharClass::kSpace);
+    if (k == n || k - i == 1) {
+      out.push_back(text.substr(i, k - i));
+      i = k;
+    } else {
+      out.push_back(text.substr(i, k - 1 - i));  // \s+(?!\S): leave the last one
+      i = k - 1;
+    }
+  }
+  return out;
+}
+
+Result<VocabData> ReadVocab(const GgufFile& f) {
+  VocabData v;
+  DSMIL_ASSIGN_OR_RETURN(std::string model, f.String("tokenizer.ggml.model"));
+  if (model == "llama") {
+    v.kind = VocabKind::kSpm;
+  } else if (model == "gpt2") {
+    v.kind = VocabKind::kBpe;
+    v.add_bos = false;
+  } else {
+    return Status::InvalidArgument("tokenizer: tokenizer.ggml.model '" + model +
+                                   "' is not supported (llama or gpt2)");
+  }
+  DSMIL_ASSIGN_OR_RETURN(v.tokens, f.StringArray("tokenizer.ggml.tokens"));
+  if (f.Has("tokenizer.ggml.scores")) {
+    DSMIL_ASSIGN_OR_RETURN(v.scores, f.F32Array("tokenizer.ggml.scores"));
+  }
+  if (f.Has("tokenizer.ggml.token_type")) {
+    DSMIL_ASSIGN_OR_RETURN(v.types, f.I32Array("tokenizer.ggml.token_type"));
+  }
+  if (f.Has("tokenizer.ggml.merges")) {
+    DSMIL_ASSIGN_OR_RETURN(v.merges, f.StringArray("tokenizer.ggml.merges"));
+  }
+  auto id = [&](const char* key, int32_t* out) -> Status {
+    if (!f.Has(key)) return Status::Ok();
+    auto r = f.I32(key);
+    if (!r.ok()) {
+      auto u = f.U32(key);  // some files store 0xFFFFFFFF for "none"
+      if (u.ok() && *u == 0xFFFFFFFFu) {
+        *out = -1;
+        return Status::Ok();
+      }
+      return r.status();
+    }
+    *out = *r;
+    return Status::Ok();
+  };
+  DSMIL_RETURN_IF_ERROR(id("tokenizer.ggml.bos_token_id", &v.bos));
+  DSMIL_RETURN_IF_ERROR(id("tokenizer.ggml.eos_token_id", &v.eos));
+  DSMIL_RETURN_IF_ERROR(id("tokenizer.ggml.unknown_token_id", &v.unk));
+  if (v.kind == VocabKind::kSpm && !f.Has("tokenizer.ggml.unknown_token_id")) v.unk = 0;
+  if (f.Has("tokenizer.ggml.add_bos_token")) {
+    DSMIL_ASSIGN_OR_RETURN(v.add_bos, f.Bool("tokenizer.ggml.add_bos_token"));
+  }
+  if (f.Has("tokenizer.ggml.add_space_prefix")) {
+    DSMIL_ASSIGN_OR_RETURN(v.add_space_prefix, f.Bool("tokenizer.ggml.add_space_prefix"));
+  }
+  if (v.kind == VocabKind::kBpe) v.add_space_prefix = false;
+  return v;
+}
+
+Result<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const GgufFile& file) {
+  DSMIL_ASSIGN_OR_RETURN(VocabData v, ReadVocab(file));
+  return FromVocab(std::move(v));
+}
+
+Result<std::unique_ptr<Tokenizer>> Tokenizer::FromVocab(VocabData vocab) {
+  std::unique_ptr<Tokenizer> t(new Tokenizer());
+  t->v_ = std::move(vocab);
+  DSMIL_RETURN_IF_ERROR(t->Build());
+  return t;
+}
+
+Status Tokenizer::Build() {
+  auto bad = [](const std::string& m) { return Status::InvalidArgument("tokenizer: " + m); };
+  const size_t n = v_.tokens.size();
+  if (n == 0) return bad("the vocabulary is empty");
+  if (n > size_t(std::numeric_limits<int32_t>::max())) return bad("the vocabulary is too large");
+  if (!v_.scores.empty() && v_.scores.size() != n) {
+    return bad("tokenizer.ggml.scores has " + std::to_string(v_.scores.size()) + " entries for " +
+               std::to_string(n) + " tokens");
+  }
+  if (v_.types.empty()) v_.types.assign(n, int32_t(TokenType::kNormal));
+  if (v_.types.size() != n) {
+    return bad("tokenizer.ggml.token_type has " + std::to_string(v_.types.size()) +
+               " entries for " + std::to_string(n) + " tokens");
+  }
+  for (auto [name, idp] : {std::pair{"bos", &v_.bos}, {"eos", &v_.eos}, {"unk", &v_.unk}}) {
+    if (*idp < -1 || *idp >= int32_t(n)) {
+      return bad(std::string(name) + " token id " + std::to_string(*idp) +
+                 " is outside the vocabulary of " + std::to_string(n));
+    }
+  }
+  index_.reserve(n);
+  for (size_t i = 0; i < n; ++i) index_.emplace(v_.tokens[i], int32_t(i));
+  if (v_.kind == VocabKind::kBpe) {
+    merge_rank_.reserve(v_.merges.size());
+    for (size_t r = 0; r < v_.merges.size(); ++r) {
+      const std::string& m = v_.merges[r];
+      size_t sp = m.find(' ', 1);
+      if (sp == std::string::npos || sp + 1 >= m.size()) {
+        return bad("merge " + std::to_string(r) + " is not of the form 'left right'");
+      }
+      merge_rank_.emplace(m, int32_t(r));
+    }
+  }
+  byte_token_.assign(256, -1);
+  for (int b = 0; b < 256; ++b) {
+    int32_t id = Find(v_.kind == VocabKind::kSpm ? ByteTokenText(uint8_t(b)) : ByteToBpeChar(uint8_t(b)));
+    byte_token_[b] = id;
+  }
+  // Special texts, longest first.
+  std::vector<int32_t> sp;
+  for (size_t i = 0; i < n; ++i) {
+    auto ty = TokenType(v_.types[i]);
+    if ((ty == TokenType::kControl || ty == TokenType::kUserDefined) && !v_.tokens[i].empty() &&
+        index_[v_.tokens[i]] == int32_t(i)) {
+      sp.push_back(int32_t(i));
+    }
+  }
+  std::stable_sort(sp.begin(), sp.end(), [&](int32_t a, int32_t b) {
+    return v_.tokens[a].size() > v_.tokens[b].size();
+  });
+  for (int32_t id : sp) {
+    specials_.push_back(v_.tokens[id]);
+    special_ids_.push_back(id);
+  }
+  // Pieces.
+  pieces_.resize(n);
+  eog_.assign(n, false);
+  const ByteMaps& maps = Maps();
+  for (size_t i = 0; i < n; ++i) {
+    const std::string& text = v_.tokens[i];
+    auto ty = TokenType(v_.types[i]);
+    std::string& piece = pieces_[i];
+    if (ty == TokenType::kControl) {
+      static const char* kEog[] = {"</s>", "<|im_end|>", "<|eot_id|>", "<|endoftext|>", "<|end|>",
+                                   "<end_of_turn>"};
+      for (const char* e : kEog) {
+        if (text == e) eog_[i] = true;
+      }
+      continue;
+    }
+    if (ty == TokenType::kUnknown) {
+      piece = kReplacement;
+      continue;
+    }
+    if (ty == TokenType::kByte && v_.kind == VocabKind::kSpm && text.size() == 6 &&
+        text.compare(0, 3, "<0x") == 0 && text[5] == '>') {
+      auto hex = [](char c) {
+        return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                              : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      };
+      int hi = hex(text[3]), lo = hex(text[4]);
+      if (hi >= 0 && lo >= 0) {
+        piece = char(hi * 16 + lo);
+        continue;
+      }
+    }
+    if (ty == TokenType::kUserDefined) {
+      piece = text;
+      continue;
+    }
+    if (v_.kind == VocabKind::kSpm) {
+      for (size_t k = 0; k < text.size();) {
+        if (text.compare(k, kSpace.size(), kSpace) == 0) {
+          piece += ' ';
+          k += kSpace.size();
+        } else {
+          piece += text[k++];
+        }
+      }
+    } else {
+      for (size_t k = 0; k < text.size();) {
+        size_t len = Utf8Len(text, k);
+        auto it = maps.to_byte.find(text.substr(k, len));
+        if (it != maps.to_byte.end()) {
+          piece += char(it->second);
+        } else {
+          piece += text.substr(k, len);
+        }
+        k += len;
+      }
+    }
+  }
+  if (v_.eos >= 0) eog_[v_.eos] = true;
+  return Status::Ok();
+}
+
+int32_t Tokenizer::Find(std::string_view text) const {
+  auto it = index_.find(std::string(text));
+  return it == index_.end() ? -1 : it->second;
+}
+
+const std::string& Tokenizer::TokenText(int32_t id) const {
+  static const std::string kEmpty;
+  if (id < 0 || size_t(id) >= v_.tokens.size()) return kEmpty;
+  return v_.tokens[id];
+}
+
+TokenType Tokenizer::Type(int32_t id) const {
+  if (id < 0 || size_t(id) >= v_.types.size()) return TokenType::kUnused;
+  return TokenType(v_.types[id]);
+}
+
+bool Tokenizer::IsEndOfGeneration(int32_t id) const {
+  return id >= 0 && size_t(id) < eog_.size() && eog_[id];
+}
+
+std::string Tokenizer::TokenToPiece(int32_t id) const {
+  if (id < 0 || size_t(id) >= pieces_.size()) return "";
+  return pieces_[id];
+}
+
+std::string Tokenizer::Decode(std::span<const int32_t> ids) const {
+  std::string out;
+  bool first_text = true;
+  for (int32_t id : ids) {
+    if (id < 0 || size_t(id) >= pieces_.size()) continue;
+    const std::string& p = pieces_[id];
+    if (p.empty()) continue;
+    if (first_text && v_.kind == VocabKind::kSpm && v_.add_space_prefix && p[0] == ' ') {
+      out.append(p, 1, std::string::npos);
+    } else {
+      out += p;
+    }
+    first_text = false;
+  }
+  return out;
+}
+
+std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_bos,
+                                       bool parse_special) const {
+  std::vector<int32_t> out;
+  if (add_bos && v_.bos >= 0) out.push_back(v_.bos);
+  if (!parse_special || specials_.empty()) {
+    EncodeText(text, true, out);
+    return out;
+  }
+  std::array<bool, 256> first{};
+  for (const auto& s : specials_) first[static_cast<unsigned char>(s[0])] = true;
+  size_t seg = 0;
+  for (size_t i = 0; i < text.size();) {
+    if (first[static_cast<unsigned char>(text[i])]) {
+      size_t k = 0;
+      for (; k < specials_.size(); ++k) {
+        if (text.compare(i, specials_[k].size(), specials_[k]) == 0) break;
+      }
+      if (k < specials_.size()) {
+        if (i > seg) EncodeText(text.substr(seg, i - seg), seg == 0, out);
+        out.push_back(special_ids_[k]);
+        i += specials_[k].size();
+        seg = i;
+        continue;
+      }
+    }
+    ++i;
+  }
+  if (seg < text.size()) EncodeText(text.substr(seg), seg == 0, out);
+  return out;
+}
+
+void Tokenizer::EncodeText(std::string_view text, bool at_start, std::vector<int32_t>& out) const {
+  if (text.empty()) return;
+  if (v_.kind == VocabKind::kBpe) {
+    EncodeBpe(text, out);
+    return;
+  }
+  std::string s;
+  s.reserve(text.size() + text.size() / 4 + 3);
+  if (at_start && v_.add_space_prefix) s += kSpace;
+  for (char c : text) {
+    if (c == ' ') {
+      s += kSpace;
+    } else {
+      s += c;
+    }
+  }
+  EncodeSpm(s, out);
+}
+
+// SentencePiece-style: start from UTF-8 characters, repeatedly merge the
+// adjacent pair whose concatenation is the highest-scoring token (leftmost on
+// ties), then map symbols to ids with byte fallback.
+void Tokenizer::EncodeSpm(std::string_view text, std::vector<int32_t>& out) const {
+  struct Sym {
+    size_t start, len;
+    int prev, next;
+  };
+  std::vector<Sym> syms;
+  for (size_t i = 0; i < text.size();) {
+    size_t len = Utf8Len(text, i);
+    int idx = int(syms.size());
+    syms.push_back({i, len, idx - 1, -1});
+    if (idx > 0) syms[idx - 1].next = idx;
+    i += len;
+  }
+  struct Bigram {
+    float score;
+    int left, right;
+    size_t len;
+  };
+  auto worse = [](const Bigram& a, const Bigram& b) {
+    return a.score < b.score || (a.score == b.score && a.left > b.left);
+  };
+  std::priority_queue<Bigram, std::vector<Bigram>, decltype(worse)> q(worse);
+  auto try_add = [&](int l, int r) {
+    if (l < 0 || r < 0) return;
+    std::string_view piece = text.substr(syms[l].start, syms[l].len + syms[r].len);
+    auto it = index_.find(std::string(piece));
+    if (it == index_.end()) return;
+    float score = v_.scores.empty() ? 0.0f : v_.scores[it->second];
+    q.push({score, l, r, piece.size()});
+  };
+  for (size_t i = 1; i < syms.size(); ++i) try_add(int(i) - 1, int(i));
+  while (!q.empty()) {
+    Bigram b = q.top();
+    q.pop();
+    Sym& l = syms[b.left];
+    Sym& r = syms[b.right];
+    if (l.len == 0 || r.len == 0 || l.len + r.len != b.len || l.next != b.right) continue;
+    l.len += r.len;
+    r.len = 0;
+    l.next = r.next;
+    if (r.next >= 0) syms[r.next].prev = b.left;
+    try_add(l.prev, b.left);
+    try_add(b.left, l.next);
+  }
+  for (int i = syms.empty() ? -1 : 0; i >= 0; i = syms[i].next) {
+    std::string_view piece = text.substr(syms[i].start, syms[i].len);
+    auto it = index_.find(std::string(piece));
+    if (it != index_.end()) {
+      out.push_back(it->second);
+      continue;
+    }
+    for (char c : piece) {
+      int32_t id = byte_token_[static_cast<unsigned char>(c)];
+      if (id >= 0) {
+        out.push_back(id);
+      } else if (v_.unk >= 0) {
+        out.push_back(v_.unk);
+      }
+    }
+  }
+}
+
+void Tokenizer::EncodeBpe(std::string_view text, std::vector<int32_t>& out) const {
+  for (std::string_view chunk : SplitBpeWords(text)) EncodeBpeChunk(chunk, out);
+}
+
+void Tokenizer::EncodeBpeChunk(std::string_view chunk, std::vector<int32_t>& out) const {
+  std::vector<std::string> syms;
+  syms.reserve(chunk.size());
+  for (char c : chunk) syms.push_back(ByteToBpeChar(static_cast<unsigned char>(c)));
+  std::string key;
+  while (syms.size() > 1) {
+    int32_t best_rank = std::numeric_limits<int32_t>::max();
+    size_t best = 0;
+    for (size_t i = 0; i + 1 < syms.size(); ++i) {
+      key.assign(syms[i]);
+      key += ' ';
+      key += syms[i + 1];
+      auto it = merge_rank_.find(key);
+      if (it != merge_rank_.end() && it->second < best_rank) {
+        best_rank = it->second;
+        best = i;
+      }
+    }
+    if (best_rank == std::numeric_limits<int32_t>::max()) break;
+    // Merge every occurrence of that pair, left to right.
+    std::string left = syms[best], right = syms[best + 1];
+    std::vector<std::string> next;
+    next.reserve(syms.size());
+    for (size_t i = 0; i < syms.size(); ++i) {
+      if (i + 1 < syms.size() && syms[i] == left && syms[i + 1] == right) {
+        next.push_back(left + right);
+        ++i;
+      } else {
+        next.push_back(std::move(syms[i]));
+      }
+    }
+    syms = std::move(next);
+  }
+  const ByteMaps& maps = Maps();
+  for (const std::string& s : syms) {
+    auto it = index_.find(s);
+    if (it != index_.end()) {
+      out.push_back(it->second);
+      continue;
+    }
+    for (size_t k = 0; k < s.size();) {
+      size_t len = Utf8Len(s, k);
+      auto b = maps.to_byte.find(s.substr(k, len));
+      int32_t id = b == maps.to_byte.end() ? -1 : byte_token_[b->second];
+      if (id >= 0) {
+        out.push_back(id);
+      } else if (v_.unk >= 0) {
+        out.push_back(v_.unk);
+      }
+      k += len;
+    }
+  }
+}
+
+}  // namespace dsmil::llm
