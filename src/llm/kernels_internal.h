@@ -1,0 +1,30 @@
+// Per-instruction-set kernel tables (internal to the llm library).
+#pragma once
+
+#include <cstdint>
+
+#include "llm/kernels.h"
+
+namespace dsmil::llm::internal {
+
+// Maximum number of activation vectors one dot call handles (weights are
+// loaded once and multiplied with up to kMaxCols vectors).
+inline constexpr int kMaxCols = 4;
+
+struct KernelTable {
+  // out[c] = row · x[c] for c < nc (1 <= nc <= kMaxCols); nb blocks or n values.
+  void (*dot_q8)(const BlockQ8_0* w, const BlockQ8_0* const* x, int nc, int64_t nb, float* out);
+  void (*dot_q4)(const BlockQ4_0* w, const BlockQ8_0* const* x, int nc, int64_t nb, float* out);
+  void (*dot_f16)(const uint16_t* w, const float* const* x, int nc, int64_t n, float* out);
+  void (*dot_f32)(const float* w, const float* const* x, int nc, int64_t n, float* out);
+  void (*axpy_f32)(float s, const float* a, float* y, int64_t n);
+  void (*axpy_f16)(float s, const uint16_t* a, float* y, int64_t n);
+};
+
+const KernelTable& ScalarKernels();
+// Only valid on CPUs that support the set (see KernelIsaSupported); on
+// non-x86 builds these return the scalar table.
+const KernelTable& Avx2Kernels();
+const KernelTable& Avx512Kernels();
+
+}  // namespace dsmil::llm::internal
