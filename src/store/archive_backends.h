@@ -1,0 +1,30 @@
+// The two Archive backends behind OpenArchive (store/archive.h), and the
+// checks they share. Internal to dsmil_store.
+#pragma once
+
+#include <memory>
+#include <span>
+
+#include "core/status.h"
+#include "store/archive.h"
+
+namespace dsmil::store {
+
+// PostgreSQL as <t>_app; password from <secrets>/postgres/<t>_app.pass.
+Result<std::unique_ptr<Archive>> OpenPostgresArchive(const StoresConfig& config, const TenantScope& scope);
+// SQLite file <path>/archive/<TENANT>.db (created 0600, directory 0700).
+Result<std::unique_ptr<Archive>> OpenSqliteArchive(const StoresConfig& config, const TenantScope& scope);
+
+// Longest event_id accepted (bytes).
+inline constexpr size_t kMaxEventIdBytes = 128;
+
+// InvalidArgument naming the first bad event ("archive ALPHA: event 3 (id
+// 'x'): body is not valid JSON"): empty or over-long event_id, text that is
+// not UTF-8 or holds NUL, body that is not JSON.
+Status ValidateEvents(const TenantScope& scope, std::span<const ArchivedEvent> events);
+// InvalidArgument unless the audit fields are UTF-8 without NUL and
+// event_type is not empty.
+Status ValidateAuditFields(const TenantScope& scope, const std::string& event_type, const std::string& actor,
+                           const std::string& detail);
+
+}  // namespace dsmil::store
