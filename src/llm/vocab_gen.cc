@@ -1,6 +1,7 @@
 #include "llm/vocab_gen.h"
 
 #include <algorithm>
+#include <climits>
 #include <map>
 #include <queue>
 #include <set>
@@ -209,12 +210,14 @@ Result<VocabData> GenerateSpm(size_t n_vocab, std::string_view text) {
     }
     if (cs.size() <= kMaxWordSymbols) tr.AddWord(cs, f);
   }
+  // "▁" always comes first: without it a lone space would fall back to bytes.
   std::vector<std::pair<int64_t, std::string>> char_order;
-  for (const auto& [c, f] : chars) char_order.push_back({-f, c});
+  for (const auto& [c, f] : chars) char_order.push_back({c == kSpace ? INT64_MIN : -f, c});
+  if (!chars.count(std::string(kSpace))) char_order.push_back({INT64_MIN, std::string(kSpace)});
   std::sort(char_order.begin(), char_order.end());
 
   const size_t left = n_vocab - v.tokens.size();
-  const size_t n_chars = std::min(char_order.size(), left / 2);
+  const size_t n_chars = std::max<size_t>(1, std::min(char_order.size(), left / 2));
   const size_t n_pieces = left - n_chars;
   std::unordered_set<std::string> have(v.tokens.begin(), v.tokens.end());
   std::vector<std::string> pieces;
