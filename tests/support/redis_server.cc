@@ -82,7 +82,7 @@ Result<std::unique_ptr<RedisServer>> RedisServer::Start(const RedisServerOptions
        << "logfile " << s->dir_ << "/redis.log\n"
        << "save \"\"\n"
        << "appendonly " << (options.appendonly ? "yes" : "no") << "\n"
-       << "appendfsync always\n";
+       << "appendfsync " << options.appendfsync << "\n";
   if (!options.acl.empty()) {
     std::ofstream acl(s->dir_ + "/users.acl");
     acl << options.acl;

@@ -24,7 +24,8 @@ struct RedisServerOptions {
   // A user whose credentials the readiness check uses (AUTH then PING must
   // answer +PONG); empty: any reply to PING (also -NOAUTH) counts as up.
   std::string ping_user, ping_password;
-  bool appendonly = true;  // appendfsync always
+  bool appendonly = true;
+  std::string appendfsync = "always";  // "everysec" for production-like figures
   int start_timeout_ms = 10000;
 };
 
