@@ -9,10 +9,12 @@ build_pkgs=(
   libssl-dev openssl libboost-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
   libsqlite3-dev curl ca-certificates python3
   libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev
+  libhiredis-dev libpq-dev libhnswlib-dev libhyperscan-dev
 )
 test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev libprotobuf-dev protobuf-compiler
   clang-14 libclang-rt-14-dev valgrind prometheus
+  redis-server redis-tools postgresql-15 haproxy wrk
 )
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
@@ -44,4 +46,9 @@ if dpkg-query -W -f='${Status}' prometheus 2>/dev/null | grep -q "install ok ins
   pkill -x prometheus >/dev/null 2>&1 || true
   pkill -x prometheus-node-exporter >/dev/null 2>&1 || true
 fi
+# Likewise Redis, PostgreSQL and HAProxy: the packages start system servers; the tests and
+# `make up` start their own on free loopback ports with their own data.
+for svc in redis-server postgresql haproxy; do
+  (service "$svc" stop || systemctl stop "$svc") >/dev/null 2>&1 || true
+done
 echo "deps: done"

@@ -28,6 +28,10 @@ struct CommandGroup {
   explicit CommandGroup(RegisterFn fn) { CommandGroups().push_back(std::move(fn)); }
 };
 
+// The subcommand `name` of `app`, created with `description` when absent, so
+// several files can add commands to one group ("tenant", "llm", ...).
+CLI::App* Group(CLI::App& app, const std::string& name, const std::string& description);
+
 // Prints "dsmilctl: msg" to stderr and sets ctx.exit_code = code.
 void Fail(Context& ctx, int code, const std::string& msg);
 

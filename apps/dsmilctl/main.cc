@@ -11,6 +11,15 @@ std::vector<RegisterFn>& CommandGroups() {
   return groups;
 }
 
+CLI::App* Group(CLI::App& app, const std::string& name, const std::string& description) {
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    if (sub->get_name() == name) return sub;
+  }
+  CLI::App* sub = app.add_subcommand(name, description);
+  sub->require_subcommand(1);
+  return sub;
+}
+
 void Fail(Context& ctx, int code, const std::string& msg) {
   std::cerr << "dsmilctl: " << msg << "\n";
   ctx.exit_code = code;

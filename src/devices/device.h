@@ -12,15 +12,26 @@
 // saying so. It never returns invented output.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "dbe/message.h"
+#include "store/config.h"
+
+namespace dsmil {
+class Registry;
+class Logger;
+}  // namespace dsmil
 
 namespace dsmil::devices {
+
+class Device;
 
 enum class DeviceState { kStarting, kHealthy, kDegraded, kFailed, kNotImplemented, kStopped };
 
@@ -32,11 +43,40 @@ struct DeviceHealth {
   std::string reason;  // why, when not kHealthy
 };
 
+// A tenant of the node, as configured (`tenants:` of the node config).
+struct TenantInfo {
+  std::string id;                         // "ALPHA"
+  std::string roe_level;                  // ANALYSIS_ONLY, SOC_ASSIST, TRAINING
+  std::vector<std::string> compartments;  // SOC, SIGNALS, ...
+};
+
+// Sends a request to any device (hosted here or on a peer, through the node's
+// router) and waits up to `timeout` for its reply.
+using DeviceCaller = std::function<Result<dbe::Message>(const dbe::Message& request, std::chrono::milliseconds timeout)>;
+// The device `id` hosted in this process for `tenant` (or the one serving
+// every tenant), or null. Valid while the node runs.
+using LocalDeviceLookup = std::function<Device*(int id, const std::string& tenant)>;
+
 // What the host tells a device about where it runs.
 struct DeviceContext {
+  DeviceContext() = default;
+  DeviceContext(int id_, std::string tenant_, std::string node_)
+      : id(id_), tenant(std::move(tenant_)), node(std::move(node_)) {}
+
   int id = 0;
   std::string tenant;  // "" = serves every tenant of the node
   std::string node;    // node name, for logs and metrics
+  store::StoresConfig stores;     // the node's `stores:` section
+  std::vector<TenantInfo> tenants;
+  // Free-form top-level sections of the node config ("soc", "l7", "llm",
+  // "rag", "policies") as JSON text; a missing key = section absent. Each
+  // device validates its own section and names the key in errors.
+  std::map<std::string, std::string> sections;
+  std::string config_dir;         // directory of the node config (relative paths)
+  DeviceCaller call;              // empty when there is no router (unit tests)
+  LocalDeviceLookup local;        // empty when there is no host
+  Registry* metrics = nullptr;    // the node's registry; null in unit tests
+  Logger* log = nullptr;          // the node's logger; null in unit tests
 };
 
 class Device {
@@ -60,6 +100,18 @@ class Device {
   // refusal the caller should see). A non-OK Status means the device could
   // not produce any reply (the host turns it into an ERROR frame).
   virtual Result<dbe::Message> Handle(const dbe::Message& request) = 0;
+
+  // Streams partial replies (LLM workers: one L7_CHAT_RESP chunk per token or
+  // group of tokens, the last one final). `on_chunk` returns false when the
+  // caller is gone; the device then stops and frees what the request held.
+  // Default: Handle once and deliver its reply as the only chunk.
+  virtual Status HandleStreaming(const dbe::Message& request,
+                                 const std::function<bool(const dbe::Message& chunk)>& on_chunk) {
+    auto reply = Handle(request);
+    if (!reply.ok()) return reply.status();
+    on_chunk(*reply);
+    return Status::Ok();
+  }
 };
 
 // Creates the device for `ctx.id`: the registered implementation, or an
@@ -75,6 +127,10 @@ void RegisterDeviceFactory(int id, DeviceFactory factory);
 
 // Whether an implementation of device `id` is registered.
 bool IsImplemented(int id);
+
+// Registers every device built into the platform (devices/builtin.cc; each
+// group's RegisterXxxDevices). Idempotent; call before the first CreateDevice.
+void RegisterBuiltinDevices();
 
 // The stand-in for a device that is not built yet.
 class UnimplementedDevice final : public Device {

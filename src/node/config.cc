@@ -2,6 +2,10 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -13,7 +17,43 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string_view kKnownTop[] = {"node", "listen", "tls", "peers", "tenants", "devices", "stores", "logging", "dbe"};
+std::string_view kKnownTop[] = {"node", "listen", "tls", "peers", "tenants", "devices", "stores", "logging", "dbe",
+                                "soc", "l7", "llm", "rag", "policies"};
+// Sections handed to the devices as JSON (DeviceContext::sections).
+std::string_view kDeviceSections[] = {"soc", "l7", "llm", "rag", "policies"};
+
+// A YAML node as JSON: plain scalars that read as booleans, null or numbers
+// become those; quoted scalars stay strings.
+nlohmann::json YamlToJson(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined: return nullptr;
+    case YAML::NodeType::Sequence: {
+      nlohmann::json a = nlohmann::json::array();
+      for (const auto& e : n) a.push_back(YamlToJson(e));
+      return a;
+    }
+    case YAML::NodeType::Map: {
+      nlohmann::json o = nlohmann::json::object();
+      for (const auto& kv : n) o[kv.first.as<std::string>()] = YamlToJson(kv.second);
+      return o;
+    }
+    case YAML::NodeType::Scalar: break;
+  }
+  const std::string& s = n.Scalar();
+  if (n.Tag() == "!") return s;  // quoted
+  if (s == "true" || s == "True" || s == "yes") return true;
+  if (s == "false" || s == "False" || s == "no") return false;
+  if (s == "null" || s == "~") return nullptr;
+  if (!s.empty() && (std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-' || s[0] == '+' || s[0] == '.')) {
+    char* end = nullptr;
+    long long iv = std::strtoll(s.c_str(), &end, 10);
+    if (end && *end == '\0') return iv;
+    double dv = std::strtod(s.c_str(), &end);
+    if (end && *end == '\0') return dv;
+  }
+  return s;
+}
 
 class Parser {
  public:
@@ -125,7 +165,10 @@ class Parser {
       std::string k = kv.first.as<std::string>();
       bool known = false;
       for (auto kk : kKnownTop) known |= (kk == k);
-      if (!known) return Error(k, "unknown key (expected one of node, listen, tls, peers, tenants, devices, stores, logging, dbe)");
+      if (!known) {
+        return Error(k, "unknown key (expected one of node, listen, tls, peers, tenants, devices, stores, logging, dbe, "
+                        "soc, l7, llm, rag, policies)");
+      }
     }
     // node
     YAML::Node node = root["node"];
@@ -296,18 +339,66 @@ class Parser {
     }
     // stores
     if (YAML::Node s = root["stores"]) {
-      DSMIL_RETURN_IF_ERROR(CheckKeys(s, "stores", {"kind", "path"}));
+      DSMIL_RETURN_IF_ERROR(CheckKeys(s, "stores", {"kind", "path", "secrets_dir", "redis", "postgres", "qdrant", "loki"}));
       if (s["kind"]) {
         DSMIL_ASSIGN_OR_RETURN(c.stores.kind, String(s["kind"], "stores.kind"));
-        if (c.stores.kind != "embedded") {
-          return Error("stores.kind", "unknown kind '" + c.stores.kind + "' (only 'embedded' is available)");
+        if (c.stores.kind != "embedded" && c.stores.kind != "servers") {
+          return Error("stores.kind", "unknown kind '" + c.stores.kind + "' (embedded or servers)");
         }
       }
       if (s["path"]) {
         DSMIL_ASSIGN_OR_RETURN(std::string p, String(s["path"], "stores.path"));
         c.stores.path = Path(p);
       }
+      if (s["secrets_dir"]) {
+        DSMIL_ASSIGN_OR_RETURN(std::string p, String(s["secrets_dir"], "stores.secrets_dir"));
+        c.stores.secrets_dir = Path(p);
+      }
+      if (YAML::Node r = s["redis"]) {
+        DSMIL_RETURN_IF_ERROR(CheckKeys(r, "stores.redis", {"host", "port", "connect_timeout_ms"}));
+        if (r["host"]) { DSMIL_ASSIGN_OR_RETURN(c.stores.redis.host, String(r["host"], "stores.redis.host")); }
+        if (r["port"]) {
+          DSMIL_ASSIGN_OR_RETURN(int64_t v, Int(r["port"], "stores.redis.port", 1, 65535));
+          c.stores.redis.port = uint16_t(v);
+        }
+        if (r["connect_timeout_ms"]) {
+          DSMIL_ASSIGN_OR_RETURN(int64_t v, Int(r["connect_timeout_ms"], "stores.redis.connect_timeout_ms", 1, 600000));
+          c.stores.redis.connect_timeout_ms = int(v);
+        }
+      }
+      if (YAML::Node pg = s["postgres"]) {
+        DSMIL_RETURN_IF_ERROR(CheckKeys(pg, "stores.postgres", {"host", "port", "dbname", "connect_timeout_s"}));
+        if (pg["host"]) { DSMIL_ASSIGN_OR_RETURN(c.stores.postgres.host, String(pg["host"], "stores.postgres.host")); }
+        if (pg["port"]) {
+          DSMIL_ASSIGN_OR_RETURN(int64_t v, Int(pg["port"], "stores.postgres.port", 1, 65535));
+          c.stores.postgres.port = uint16_t(v);
+        }
+        if (pg["dbname"]) { DSMIL_ASSIGN_OR_RETURN(c.stores.postgres.dbname, String(pg["dbname"], "stores.postgres.dbname")); }
+        if (pg["connect_timeout_s"]) {
+          DSMIL_ASSIGN_OR_RETURN(int64_t v, Int(pg["connect_timeout_s"], "stores.postgres.connect_timeout_s", 1, 600));
+          c.stores.postgres.connect_timeout_s = int(v);
+        }
+      }
+      if (YAML::Node q = s["qdrant"]) {
+        DSMIL_RETURN_IF_ERROR(CheckKeys(q, "stores.qdrant", {"url"}));
+        if (q["url"]) { DSMIL_ASSIGN_OR_RETURN(c.stores.qdrant.url, String(q["url"], "stores.qdrant.url")); }
+      }
+      if (YAML::Node l = s["loki"]) {
+        DSMIL_RETURN_IF_ERROR(CheckKeys(l, "stores.loki", {"url", "spool_dir"}));
+        if (l["url"]) { DSMIL_ASSIGN_OR_RETURN(c.stores.loki.url, String(l["url"], "stores.loki.url")); }
+        if (l["spool_dir"]) {
+          DSMIL_ASSIGN_OR_RETURN(std::string p, String(l["spool_dir"], "stores.loki.spool_dir"));
+          c.stores.loki.spool_dir = Path(p);
+        }
+      }
     }
+    for (auto name : kDeviceSections) {
+      YAML::Node sec = root[std::string(name)];
+      if (!sec) continue;
+      if (!sec.IsMap()) return Error(std::string(name), "must be a mapping");
+      c.sections[std::string(name)] = YamlToJson(sec).dump();
+    }
+    c.base_dir = base_;
     // logging
     if (YAML::Node l = root["logging"]) {
       DSMIL_RETURN_IF_ERROR(CheckKeys(l, "logging", {"level", "file"}));

@@ -8,7 +8,8 @@
 //   dbe:     {transport: tcp|quic, keys_dir: keys, passphrase_env: DSMIL_NODE_KEY_PASSPHRASE}
 //   tenants: [{id: ALPHA, roe_level: SOC_ASSIST, compartments: [SOC, SIGNALS]}]
 //   devices: [{id: 18, tenant: ALPHA}, {range: 14-22}]      (default: the role's devices)
-//   stores:  {kind: embedded, path: var/node-c}
+//   stores:  {kind: embedded|servers, path: var/node-c, secrets_dir, redis, postgres, qdrant, loki}
+//   soc: {...}, l7: {...}, llm: {...}, rag: {...}, policies: {...}   (free-form, for the devices)
 //   logging: {level: info, file: var/node-a.log}
 //
 // Relative paths are resolved against the directory of the config file. Every
@@ -18,10 +19,12 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "core/status.h"
+#include "store/config.h"
 
 namespace dsmil::node {
 
@@ -65,10 +68,10 @@ struct DeviceConfig {
   std::string tenant;  // empty: serves every tenant of the node
 };
 
-struct StoresConfig {
-  std::string kind = "embedded";  // embedded (only kind so far)
-  std::string path;               // data directory of the embedded stores
-};
+// The `stores:` section (store/config.h): kind embedded|servers, path,
+// secrets_dir, redis {host, port}, postgres {host, port, dbname},
+// qdrant {url}, loki {url, spool_dir}.
+using StoresConfig = store::StoresConfig;
 
 struct NodeConfig {
   std::string source;  // file the config came from ("" when parsed from a string)
@@ -86,6 +89,9 @@ struct NodeConfig {
   StoresConfig stores;
   std::string log_level = "info";
   std::string log_file;  // "" = stderr only
+  // Sections soc, l7, llm, rag, policies as JSON text (devices read them).
+  std::map<std::string, std::string> sections;
+  std::string base_dir;  // directory relative paths were resolved against
 };
 
 // Largest config file accepted (bytes).

@@ -20,6 +20,7 @@
 #include "net/identity.h"
 #include "net/quic.h"
 #include "net/tcp_tls.h"
+#include "node/control_routes.h"
 #include "node/router.h"
 
 namespace dsmil::node {
@@ -225,9 +226,25 @@ struct Node::Impl {
     return r;
   }
 
+  devices::DeviceCaller Caller() {
+    return [this](const dbe::Message& msg, std::chrono::milliseconds timeout) -> Result<dbe::Message> {
+      if (!router) return Status::Unavailable("node " + config.name + " has no router");
+      return router->Call(msg, timeout);
+    };
+  }
+
   net::HttpResponse HandleControl(const net::HttpRequest& req) {
     net::HttpResponse r;
-    if (req.path == "/v1/dbe") {
+    bool method_mismatch = false;
+    const ControlRoute* route = FindControlRoute(req.method, req.path, &method_mismatch);
+    if (route) {
+      std::vector<devices::Device*> devs;
+      for (auto& d : devices) devs.push_back(d.get());
+      ControlContext ctx{config, devs, Caller(), log};
+      r = route->handler(ctx, req);
+    } else if (method_mismatch) {
+      r = net::HttpResponse::JsonError(405, "method " + req.method + " not allowed on " + req.path);
+    } else if (req.path == "/v1/dbe") {
       r = req.method == "POST" ? HandleDbe(req)
                                : net::HttpResponse::JsonError(405, "method " + req.method + " not allowed on /v1/dbe (POST a DBE frame)");
     } else if (req.method != "GET") {
@@ -239,7 +256,9 @@ struct Node::Impl {
     } else {
       r = net::HttpResponse::JsonError(404, "no such endpoint: " + req.path + " (try /v1/status)");
     }
-    std::string path = req.path == "/v1/status" || req.path == "/healthz" || req.path == "/v1/dbe" ? req.path : "other";
+    std::string path = req.path == "/v1/status" || req.path == "/healthz" || req.path == "/v1/dbe" ? req.path
+                       : route                                                                      ? route->path
+                                                                                                    : "other";
     http_requests->Labels({"control", path, std::to_string(r.status)}).Inc();
     log.Info("control request", {{"path", req.path}, {"status", std::to_string(r.status)},
                                  {"operator", req.client_cert_cn.value_or("")}, {"peer", req.peer_address}});
@@ -278,13 +297,32 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
   m.registry.AddGauge("dsmil_process_resident_memory_bytes", "Resident memory of the node process", {"node"})
       .SetCallback({c.name}, [] { return double(RssBytes()); });
 
-  // Devices.
+  // Devices: created now, started once the router can carry their calls.
+  devices::RegisterBuiltinDevices();
+  RegisterBuiltinControlRoutes();
   for (const auto& dc : c.devices) {
-    devices::DeviceContext ctx{dc.id, dc.tenant, c.name};
+    devices::DeviceContext ctx;
+    ctx.id = dc.id;
+    ctx.tenant = dc.tenant;
+    ctx.node = c.name;
+    ctx.stores = c.stores;
+    for (const auto& t : c.tenants) ctx.tenants.push_back({t.id, t.roe_level, t.compartments});
+    ctx.sections = c.sections;
+    ctx.config_dir = c.base_dir.empty() ? std::string(".") : c.base_dir;
+    ctx.call = m.Caller();
+    ctx.local = [&m](int id, const std::string& tenant) -> devices::Device* {
+      devices::Device* any = nullptr;
+      for (auto& d : m.devices) {
+        if (d->id() != id) continue;
+        if (d->tenant() == tenant) return d.get();
+        if (d->tenant().empty()) any = d.get();
+      }
+      return any;
+    };
+    ctx.metrics = &m.registry;
+    ctx.log = &m.log;
     auto dev = devices::CreateDevice(ctx);
     if (!dev.ok()) return dev.status().WithContext("device " + std::to_string(dc.id));
-    Status s = (*dev)->Start();
-    if (!s.ok()) return s.WithContext("device " + std::to_string(dc.id) + " failed to start");
     m.devices.push_back(std::move(*dev));
   }
   // Active devices per layer, and memory per device, computed when scraped.
@@ -377,6 +415,16 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
     if (!router.ok()) return router.status().WithContext("dbe router");
     m.router = std::move(*router);
   }
+  for (size_t i = 0; i < m.devices.size(); ++i) {
+    Status s = m.devices[i]->Start();
+    if (!s.ok()) {
+      for (size_t j = 0; j < i; ++j) m.devices[j]->Stop();
+      m.router->Stop();
+      std::string who = "device " + std::to_string(m.devices[i]->id());
+      if (!m.devices[i]->tenant().empty()) who += " (" + m.devices[i]->tenant() + ")";
+      return s.WithContext(who + " failed to start");
+    }
+  }
 
   // Servers.
   net::HttpServerOptions http;
@@ -420,8 +468,8 @@ void Node::Stop() {
     m.log.Info("node stopping", {});
     if (m.control) m.control->Stop();
     if (m.http) m.http->Stop();
-    if (m.router) m.router->Stop();
     for (auto& d : m.devices) d->Stop();
+    if (m.router) m.router->Stop();
     m.log.Info("node stopped", {});
   });
 }

@@ -1,0 +1,22 @@
+// The devices built into the platform. Registration is explicit: static
+// registration objects in a static library are dropped by the linker.
+#include <mutex>
+
+#include "devices/device.h"
+
+namespace dsmil::devices {
+
+void RegisterSocDevices();  // devices/soc/register.cc: L3, L4, L8
+void RegisterL7Devices();   // devices/l7/register.cc: L7 router, RAG
+void RegisterLlmDevices();  // devices/llm/register.cc: LLM workers 44, 47
+
+void RegisterBuiltinDevices() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    RegisterSocDevices();
+    RegisterL7Devices();
+    RegisterLlmDevices();
+  });
+}
+
+}  // namespace dsmil::devices

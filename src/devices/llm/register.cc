@@ -1,0 +1,7 @@
+#include "devices/device.h"
+
+namespace dsmil::devices {
+
+void RegisterLlmDevices() {}
+
+}  // namespace dsmil::devices

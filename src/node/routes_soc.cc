@@ -1,0 +1,7 @@
+#include "node/control_routes.h"
+
+namespace dsmil::node {
+
+void RegisterSocRoutes() {}
+
+}  // namespace dsmil::node

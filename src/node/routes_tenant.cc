@@ -1,0 +1,7 @@
+#include "node/control_routes.h"
+
+namespace dsmil::node {
+
+void RegisterTenantRoutes() {}
+
+}  // namespace dsmil::node

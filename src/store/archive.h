@@ -1,0 +1,73 @@
+// Archive: one tenant's long-term event store and audit log (spec §4.2).
+//
+// PostgreSQL 15 backend (libpq): schema dsmil_<tenant> with tables events,
+// policies, audit_log; the connection logs in as the tenant's own role
+// (alpha_app), and row-level security on tenant_id, tied to the role, lets the
+// database itself refuse other tenants' rows. Batches go in with COPY into a
+// temporary table and one INSERT ... ON CONFLICT (event_id) DO NOTHING, so
+// ingest is idempotent on event_id. Embedded backend: one SQLite file per
+// tenant with the same tables and semantics.
+//
+// Thread safety: one thread at a time per object.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "store/config.h"
+#include "store/scope.h"
+
+namespace dsmil::store {
+
+struct ArchivedEvent {
+  std::string event_id;  // UUID; unique per tenant
+  int64_t ts_ms = 0;     // event time, ms since the Unix epoch
+  std::string category;  // l4.category ("" if not classified)
+  std::string severity;  // l4.severity
+  std::string body;      // the whole event as JSON
+};
+
+// One row of the tenant's audit_log, as stored.
+struct AuditRow {
+  int64_t seq = 0;          // 1, 2, 3, ... per tenant
+  int64_t ts_ms = 0;
+  std::string event_type;   // TENANT_ESCAPE_ATTEMPT, AUTH_FAILED, POLICY_DENIED, ...
+  std::string actor;        // who tried (key id, certificate CN, device)
+  std::string detail;       // JSON
+  std::string prev_hash;    // hex SHA3-256 of the previous row ("" for seq 1: 64 zeros)
+  std::string hash;         // hex SHA3-256 over prev_hash and this row's fields
+  std::string mac;          // hex HMAC-SHA3-256 of hash under the node log key
+};
+
+class Archive {
+ public:
+  virtual ~Archive() = default;
+  virtual const TenantScope& scope() const = 0;
+
+  // Stores the events; those whose event_id is already archived are skipped.
+  // Returns how many rows were new. All or nothing per call.
+  virtual Result<size_t> Ingest(std::span<const ArchivedEvent> events) = 0;
+  virtual Result<uint64_t> Count() = 0;
+  virtual Result<std::optional<ArchivedEvent>> Get(const std::string& event_id) = 0;
+  // Newest first, at most `limit`, with ts_ms >= since_ms.
+  virtual Result<std::vector<ArchivedEvent>> Recent(size_t limit, int64_t since_ms) = 0;
+
+  // Appends an audit row: seq, prev_hash, hash and mac are computed here
+  // (store/audit.h), under a lock that serialises appenders of the tenant
+  // (also across processes). Returns the stored row.
+  virtual Result<AuditRow> AppendAudit(int64_t ts_ms, const std::string& event_type, const std::string& actor,
+                                       const std::string& detail) = 0;
+  // Every audit row in seq order.
+  virtual Result<std::vector<AuditRow>> ReadAudit() = 0;
+};
+
+// Opens the tenant's archive as its own role (alpha_app) on the configured
+// backend; audit MACs use the node log key (LoadOrCreateLogKey).
+Result<std::unique_ptr<Archive>> OpenArchive(const StoresConfig& config, const TenantScope& scope);
+
+}  // namespace dsmil::store
