@@ -49,7 +49,9 @@ TEST(L8, CampaignWithinTheWindowOnly) {
     SocEvent e = Classified(Category::kNetwork, Severity::kHigh, 0.9, 1'000'000 + i * 1000);
     e.features.src_host = "ws-17";
     last = a.Analyze(e, 0);
-    if (i < 4) EXPECT_EQ(last & kFlagCampaignSuspected, 0u) << i;
+    if (i < 4) {
+      EXPECT_EQ(last & kFlagCampaignSuspected, 0u) << i;
+    }
   }
   EXPECT_TRUE(last & kFlagCampaignSuspected);
   // Another host, spread beyond the window: no campaign.
