@@ -1,7 +1,256 @@
+// SOC endpoints of the control API (docs/soc.md, "Control API"):
+//   POST /v1/events?tenant=T   ingest one event, a JSON array of events, or
+//                              {"events": [...]}; valid events go to {T}_L3_IN,
+//                              invalid ones to {T}_DEAD_LETTER with the reason.
+//   GET  /v1/soc/top?tenant=T  the data of `dsmilctl soc top`: newest enriched
+//                              events, L8 statistics of the last 5 minutes.
+// The client certificate must cover the tenant (403 otherwise); without
+// ?tenant= a certificate that names exactly one tenant selects it.
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+
+#include "devices/soc/event.h"
 #include "node/control_routes.h"
+#include "store/streams.h"
 
 namespace dsmil::node {
+namespace {
 
-void RegisterSocRoutes() {}
+using json = nlohmann::json;
+
+constexpr size_t kMaxBatch = 1000;
+constexpr size_t kMaxBodyBytes = 8 << 20;
+constexpr int64_t kStatsWindowMs = 5 * 60 * 1000;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// One Streams connection per (tenant, access), shared by the handlers under a
+// mutex (a Streams object is single-threaded).
+struct Conn {
+  std::mutex mu;
+  std::unique_ptr<store::Streams> streams;
+};
+std::mutex g_conns_mu;
+std::map<std::string, std::shared_ptr<Conn>> g_conns;
+
+Result<std::shared_ptr<Conn>> ConnFor(const NodeConfig& config, const std::string& tenant, store::Access access) {
+  std::string key = config.name + "/" + tenant + (access == store::Access::kWriter ? "/w" : "/r");
+  std::lock_guard<std::mutex> lock(g_conns_mu);
+  auto it = g_conns.find(key);
+  if (it != g_conns.end()) return it->second;
+  DSMIL_ASSIGN_OR_RETURN(auto scope, store::TenantScope::For(tenant));
+  DSMIL_ASSIGN_OR_RETURN(auto streams, store::OpenStreams(config.stores, scope, access));
+  auto c = std::make_shared<Conn>();
+  c->streams = std::move(streams);
+  g_conns[key] = c;
+  return c;
+}
+
+void DropConn(const NodeConfig& config, const std::string& tenant, store::Access access) {
+  std::string key = config.name + "/" + tenant + (access == store::Access::kWriter ? "/w" : "/r");
+  std::lock_guard<std::mutex> lock(g_conns_mu);
+  g_conns.erase(key);
+}
+
+bool KnownTenant(const NodeConfig& config, const std::string& t) {
+  if (config.tenants.empty()) return true;
+  for (const auto& x : config.tenants)
+    if (x.id == t) return true;
+  return false;
+}
+
+// The request's tenant, or an error response in *err.
+std::string TenantOf(const ControlContext& ctx, const net::HttpRequest& req, net::HttpResponse* err) {
+  std::string t = req.QueryParam("tenant");
+  if (t.empty()) {
+    if (req.client_cert_tenants.size() == 1 && req.client_cert_tenants[0] != "*") {
+      t = req.client_cert_tenants[0];
+    } else {
+      *err = net::HttpResponse::JsonError(400, "name the tenant: ?tenant=ALPHA");
+      return "";
+    }
+  }
+  if (!store::TenantScope::For(t).ok()) {
+    *err = net::HttpResponse::JsonError(400, "invalid tenant '" + t + "'");
+    return "";
+  }
+  if (!net::CertCoversTenant(req, t)) {
+    ctx.log.Warn("soc request refused: certificate does not cover the tenant",
+                 {{"tenant", t}, {"operator", req.client_cert_cn.value_or("")}, {"path", req.path}});
+    *err = net::HttpResponse::JsonError(403, "the client certificate does not cover tenant " + t);
+    return "";
+  }
+  if (!KnownTenant(ctx.config, t)) {
+    *err = net::HttpResponse::JsonError(404, "tenant " + t + " is not configured on node " + ctx.config.name);
+    return "";
+  }
+  return t;
+}
+
+net::HttpResponse Json(int status, const json& j) {
+  net::HttpResponse r;
+  r.status = status;
+  r.body = j.dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
+}
+
+net::HttpResponse PostEvents(const ControlContext& ctx, const net::HttpRequest& req) {
+  net::HttpResponse err;
+  std::string tenant = TenantOf(ctx, req, &err);
+  if (tenant.empty()) return err;
+  if (req.body.size() > kMaxBodyBytes)
+    return net::HttpResponse::JsonError(413, "body is " + std::to_string(req.body.size()) + " bytes, at most " +
+                                                 std::to_string(kMaxBodyBytes) + " accepted");
+  json body = json::parse(req.body, nullptr, false);
+  std::vector<std::string> items;  // each event's JSON text (or the raw body when it does not parse)
+  if (body.is_discarded()) {
+    items.push_back(req.body);
+  } else if (body.is_array()) {
+    for (const auto& e : body) items.push_back(e.dump(-1, ' ', false, json::error_handler_t::replace));
+  } else if (body.is_object() && body.contains("events") && body["events"].is_array() && body.size() == 1) {
+    for (const auto& e : body["events"]) items.push_back(e.dump(-1, ' ', false, json::error_handler_t::replace));
+  } else {
+    items.push_back(req.body);
+  }
+  if (items.size() > kMaxBatch)
+    return net::HttpResponse::JsonError(413, "batch of " + std::to_string(items.size()) + " events, at most " +
+                                                 std::to_string(kMaxBatch) + " accepted");
+  const int64_t now = NowMs();
+  std::vector<std::string> good, dead;
+  json ids = json::array(), errors = json::array();
+  for (size_t i = 0; i < items.size(); ++i) {
+    auto e = soc::ParseEvent(items[i], tenant, soc::ParseOptions{.assign_missing_id = true, .now_ms = now});
+    if (!e.ok()) {
+      dead.push_back(soc::DeadLetterJson(e.status().message(), "ingest", now, items[i]));
+      errors.push_back({{"index", i}, {"reason", e.status().message()}});
+      continue;
+    }
+    ids.push_back(e->event_id);
+    good.push_back(soc::EventToJson(*e));
+  }
+  auto conn = ConnFor(ctx.config, tenant, store::Access::kWriter);
+  if (!conn.ok()) return net::HttpResponse::JsonError(503, "streams: " + conn.status().message());
+  {
+    std::lock_guard<std::mutex> lock((*conn)->mu);
+    if (!good.empty()) {
+      auto r = (*conn)->streams->Append(store::StreamKind::kL3In, good);
+      if (!r.ok()) {
+        DropConn(ctx.config, tenant, store::Access::kWriter);
+        return net::HttpResponse::JsonError(503, "append to " + tenant + "_L3_IN: " + r.status().message());
+      }
+    }
+    if (!dead.empty()) {
+      auto r = (*conn)->streams->Append(store::StreamKind::kDeadLetter, dead);
+      if (!r.ok()) {
+        DropConn(ctx.config, tenant, store::Access::kWriter);
+        return net::HttpResponse::JsonError(503, "append to " + tenant + "_DEAD_LETTER: " + r.status().message());
+      }
+    }
+  }
+  if (!dead.empty())
+    ctx.log.Warn("events refused at ingest (dead-lettered)",
+                 {{"tenant", tenant}, {"rejected", dead.size()}, {"first_reason", errors[0]["reason"].get<std::string>()}});
+  json out = {{"tenant", tenant}, {"accepted", good.size()}, {"rejected", dead.size()}, {"event_ids", ids},
+              {"errors", errors}};
+  return Json(good.empty() ? 400 : 202, out);
+}
+
+struct DeviceStat {
+  int device;
+  const char* name;
+};
+constexpr DeviceStat kL8Devices[] = {
+    {51, "Adversarial ML"},   {52, "Analytics"},        {53, "Crypto"},      {54, "Threat Intel"},
+    {55, "Biometrics"},       {56, "Secure Enclave"},   {57, "Network Sec"}, {58, "SOAR"},
+};
+
+net::HttpResponse GetTop(const ControlContext& ctx, const net::HttpRequest& req) {
+  net::HttpResponse err;
+  std::string tenant = TenantOf(ctx, req, &err);
+  if (tenant.empty()) return err;
+  size_t limit = 20;
+  if (std::string l = req.QueryParam("limit"); !l.empty()) {
+    try {
+      limit = std::stoul(l);
+    } catch (...) {
+      return net::HttpResponse::JsonError(400, "limit: must be a number");
+    }
+    if (limit < 1 || limit > 500) return net::HttpResponse::JsonError(400, "limit: must be in 1..500");
+  }
+  std::string want_sev = req.QueryParam("severity"), want_cat = req.QueryParam("category");
+  if (!want_sev.empty() && !soc::ParseSeverity(want_sev))
+    return net::HttpResponse::JsonError(400, "severity: unknown '" + want_sev + "' (LOW, MEDIUM, HIGH, CRITICAL)");
+  if (!want_cat.empty() && !soc::ParseCategory(want_cat))
+    return net::HttpResponse::JsonError(400, "category: unknown '" + want_cat + "'");
+
+  auto conn = ConnFor(ctx.config, tenant, store::Access::kReader);
+  if (!conn.ok()) return net::HttpResponse::JsonError(503, "streams: " + conn.status().message());
+  std::vector<store::StreamEntry> latest;
+  {
+    std::lock_guard<std::mutex> lock((*conn)->mu);
+    auto r = (*conn)->streams->Latest(store::StreamKind::kSocEvents, 5000);
+    if (!r.ok()) {
+      DropConn(ctx.config, tenant, store::Access::kReader);
+      return net::HttpResponse::JsonError(503, "read " + tenant + "_SOC_EVENTS: " + r.status().message());
+    }
+    latest = std::move(*r);
+  }
+  const int64_t now = NowMs(), since = now - kStatsWindowMs;
+  uint64_t window_events = 0, proposals = 0;
+  std::map<int, uint64_t> flags_by_device;
+  json events = json::array();
+  for (const auto& entry : latest) {  // newest first
+    auto e = soc::ParseEvent(entry.payload, tenant);
+    if (!e.ok() || !e->enriched) continue;
+    if (e->l8.ts_ms >= since) {
+      ++window_events;
+      proposals += e->proposals.size();
+      for (int i = 0; i < soc::kFlagCount; ++i)
+        if (e->l8.flags & (1u << i)) ++flags_by_device[soc::FlagDevice(1u << i)];
+    }
+    if (events.size() >= limit) continue;
+    if (!want_sev.empty() && soc::SeverityName(e->l4.severity) != want_sev) continue;
+    if (!want_cat.empty() && soc::CategoryName(e->l4.category) != want_cat) continue;
+    json flags = json::array(), actions = json::array();
+    for (int i = 0; i < soc::kFlagCount; ++i)
+      if (e->l8.flags & (1u << i)) flags.push_back(std::string(soc::FlagName(1u << i)));
+    for (const auto& p : e->proposals) actions.push_back({{"action", p.action}, {"target", p.target}});
+    events.push_back({{"event_id", e->event_id},
+                      {"ts_ms", e->ts_ms},
+                      {"severity", std::string(soc::SeverityName(e->l4.severity))},
+                      {"category", std::string(soc::CategoryName(e->l4.category))},
+                      {"l3_score", e->l3.score},
+                      {"l4_confidence", e->l4.confidence},
+                      {"flags", flags},
+                      {"proposals", actions}});
+  }
+  json devices = json::array();
+  for (const auto& d : kL8Devices) {
+    json row = {{"device", d.device}, {"name", d.name}, {"events", window_events}};
+    if (d.device == 58) row["proposals"] = proposals;
+    else row["flags"] = flags_by_device[d.device];
+    devices.push_back(row);
+  }
+  json out = {{"tenant", tenant},
+              {"node", ctx.config.name},
+              {"generated_ms", now},
+              {"events", events},
+              {"stats", {{"window_s", kStatsWindowMs / 1000}, {"events", window_events}, {"devices", devices}}}};
+  return Json(200, out);
+}
+
+}  // namespace
+
+void RegisterSocRoutes() {
+  RegisterControlRoute({"POST", "/v1/events", false, PostEvents});
+  RegisterControlRoute({"GET", "/v1/soc/top", false, GetTop});
+}
 
 }  // namespace dsmil::node
