@@ -173,9 +173,13 @@ void Info(Context& ctx, const InfoArgs& a) {
   std::cout << "\n";
   if (a.kv) {
     for (const auto& kv : f.kvs()) {
+      std::cout << "  kv " << kv.key << " = ";
+      if (kv.type == llm::GgufValueType::kArray) {  // not decoded: may hold millions of items
+        std::cout << "[" << llm::GgufValueTypeName(kv.elem_type) << " x " << kv.count << "]\n";
+        continue;
+      }
       auto v = f.Value(kv.key);
-      std::cout << "  kv " << kv.key << " = " << (v.ok() ? v->Summary() : v.status().message())
-                << "\n";
+      std::cout << (v.ok() ? v->Summary() : v.status().message()) << "\n";
     }
   }
   if (a.tensors) {
