@@ -334,7 +334,7 @@ void Engine::Step(std::vector<std::unique_ptr<Sequence>>& active) {
       if (ttft_seconds_ != nullptr) ttft_seconds_->Observe(s.result.time_to_first_token_s);
     }
     ++generated;
-    if (tokenizer_ != nullptr && tokenizer_->IsEndOfGeneration(tok)) {
+    if (tokenizer_ != nullptr && !s.params.ignore_eos && tokenizer_->IsEndOfGeneration(tok)) {
       std::string tail = s.stop.Flush();
       if (!tail.empty()) {
         s.result.text += tail;

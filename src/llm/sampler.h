@@ -32,6 +32,7 @@ struct SamplingParams {
   uint64_t seed = 0;
   int32_t max_tokens = 256;        // tokens generated at most (>= 1)
   std::vector<std::string> stop;   // stop sequences (text), at most kMaxStops
+  bool ignore_eos = false;         // keep going past end-of-generation tokens (benchmarks)
 };
 
 inline constexpr size_t kMaxStops = 16;
