@@ -2,6 +2,7 @@
 // checks they share. Internal to dsmil_store.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <span>
 
@@ -18,9 +19,16 @@ Result<std::unique_ptr<Archive>> OpenSqliteArchive(const StoresConfig& config, c
 // Longest event_id accepted (bytes).
 inline constexpr size_t kMaxEventIdBytes = 128;
 
+// Event times accepted: years 1 to 9999 (ms since the Unix epoch).
+inline constexpr int64_t kMinEventTsMs = -62135596800000;
+inline constexpr int64_t kMaxEventTsMs = 253402300799999;
+
+// The cheap part of ValidateEvents: event_id present and not over-long, ts_ms
+// in range. InvalidArgument naming the first bad event.
+Status CheckEventKeys(const TenantScope& scope, std::span<const ArchivedEvent> events);
 // InvalidArgument naming the first bad event ("archive ALPHA: event 3 (id
-// 'x'): body is not valid JSON"): empty or over-long event_id, text that is
-// not UTF-8 or holds NUL, body that is not JSON.
+// 'x'): body is not valid JSON"): CheckEventKeys, then text that is not
+// UTF-8 or holds NUL, body that is not JSON.
 Status ValidateEvents(const TenantScope& scope, std::span<const ArchivedEvent> events);
 // InvalidArgument unless the audit fields are UTF-8 without NUL and
 // event_type is not empty.

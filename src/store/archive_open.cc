@@ -52,18 +52,31 @@ std::string Shown(const std::string& s) {
 
 }  // namespace
 
-Status ValidateEvents(const TenantScope& scope, std::span<const ArchivedEvent> events) {
+static Status BadEvent(const TenantScope& scope, size_t i, const ArchivedEvent& e, const std::string& what) {
+  return Status::InvalidArgument("archive " + scope.tenant() + ": event " + std::to_string(i) + " (id '" +
+                                 Shown(e.event_id) + "'): " + what);
+}
+
+Status CheckEventKeys(const TenantScope& scope, std::span<const ArchivedEvent> events) {
   for (size_t i = 0; i < events.size(); ++i) {
     const ArchivedEvent& e = events[i];
-    auto bad = [&](const std::string& what) {
-      return Status::InvalidArgument("archive " + scope.tenant() + ": event " + std::to_string(i) + " (id '" +
-                                     Shown(e.event_id) + "'): " + what);
-    };
-    if (e.event_id.empty()) return bad("event_id is empty");
+    if (e.event_id.empty()) return BadEvent(scope, i, e, "event_id is empty");
     if (e.event_id.size() > kMaxEventIdBytes) {
-      return bad("event_id is " + std::to_string(e.event_id.size()) + " bytes (at most " +
-                 std::to_string(kMaxEventIdBytes) + ")");
+      return BadEvent(scope, i, e, "event_id is " + std::to_string(e.event_id.size()) + " bytes (at most " +
+                                       std::to_string(kMaxEventIdBytes) + ")");
     }
+    if (e.ts_ms < kMinEventTsMs || e.ts_ms > kMaxEventTsMs) {
+      return BadEvent(scope, i, e, "ts_ms " + std::to_string(e.ts_ms) + " is outside years 1 to 9999");
+    }
+  }
+  return Status::Ok();
+}
+
+Status ValidateEvents(const TenantScope& scope, std::span<const ArchivedEvent> events) {
+  DSMIL_RETURN_IF_ERROR(CheckEventKeys(scope, events));
+  for (size_t i = 0; i < events.size(); ++i) {
+    const ArchivedEvent& e = events[i];
+    auto bad = [&](const std::string& what) { return BadEvent(scope, i, e, what); };
     if (!CleanUtf8(e.event_id)) return bad("event_id is not UTF-8 text without NUL");
     if (!CleanUtf8(e.category)) return bad("category is not UTF-8 text without NUL");
     if (!CleanUtf8(e.severity)) return bad("severity is not UTF-8 text without NUL");

@@ -1,11 +1,16 @@
 // PostgreSQL archive over libpq, logged in as the tenant's own role.
 //
-// Ingest: BEGIN; COPY (binary) into a per-connection temporary table (ON
-// COMMIT DELETE ROWS); INSERT INTO dsmil_<t>.events SELECT ... ON CONFLICT
-// (event_id) DO NOTHING; COMMIT. COPY cannot write into a table with
-// row-level security, hence the temporary table. The batch is idempotent,
-// so a batch interrupted by a lost connection is simply sent again after
-// reconnecting (within stores.postgres.connect_timeout_s).
+// Ingest: one statement per batch,
+//   INSERT INTO dsmil_<t>.events SELECT ... FROM unnest($1::text[],
+//   $2::timestamptz[], ...) ON CONFLICT (event_id) DO NOTHING
+// with the five columns as binary array parameters. (COPY cannot write into
+// a table with row-level security; COPY into a temporary table followed by
+// INSERT ... SELECT measured 0.50x of a plain COPY here, this statement
+// 0.78x: one round trip, no temporary heap. See docs/archive.md.) The
+// statement is atomic and idempotent, so a batch interrupted by a lost
+// connection is simply sent again after reconnecting (within
+// stores.postgres.connect_timeout_s); the count of new rows it returns
+// then leaves out rows the lost attempt had already committed.
 //
 // AppendAudit: BEGIN; pg_advisory_xact_lock(<tenant key>); read the last row;
 // insert the sealed next row; COMMIT. The advisory lock serialises appenders
@@ -51,13 +56,7 @@ std::string ConnValue(const std::string& v) {
   return out + "'";
 }
 
-// The COPY binary stream is built in a std::string (append is cheap and
-// keeps clear of g++ 12's false stringop warnings on vector::insert).
-void PutU16(std::string& buf, uint16_t v) {
-  char b[2];
-  PutU16BE(reinterpret_cast<uint8_t*>(b), v);
-  buf.append(b, 2);
-}
+// Binary parameter encoding (arrays of PostgreSQL's binary send format).
 void PutU32(std::string& buf, uint32_t v) {
   char b[4];
   PutU32BE(reinterpret_cast<uint8_t*>(b), v);
@@ -107,37 +106,27 @@ class PostgresArchive final : public Archive {
     }
     // Server notices (e.g. "relation already exists, skipping") are not for stderr.
     PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
-    temp_ready_ = false;
     return Status::Ok();
   }
 
   Result<size_t> Ingest(std::span<const ArchivedEvent> events) override {
-    DSMIL_RETURN_IF_ERROR(ValidateEvents(scope_, events));
+    // Cheap checks here; the full check (UTF-8, JSON) runs only when the
+    // server refuses the batch, to name the event at fault.
+    DSMIL_RETURN_IF_ERROR(CheckEventKeys(scope_, events));
     if (events.empty()) return size_t{0};
-    // The COPY stream is built once; a retry after reconnecting resends it.
-    std::string copy;
-    size_t est = 19 + 2;
-    for (const auto& e : events) est += 2 + 5 * 4 + 8 + e.event_id.size() + e.category.size() + e.severity.size() + e.body.size();
-    copy.reserve(est);
-    static const char kSig[] = "PGCOPY\n\377\r\n";  // 11 bytes with the terminating NUL
-    copy.append(kSig, sizeof(kSig));
-    PutU32(copy, 0);  // flags
-    PutU32(copy, 0);  // header extension length
-    for (const auto& e : events) {
-      PutU16(copy, 5);
-      PutField(copy, e.event_id);
-      PutU32(copy, 8);
-      PutU64(copy, uint64_t(e.ts_ms));
-      PutField(copy, e.category);
-      PutField(copy, e.severity);
-      PutField(copy, e.body);
-    }
-    PutU16(copy, 0xffff);
+    // The parameters are built once; a retry after reconnecting resends them.
+    const std::vector<std::string> arrays = BuildArrays(events);
     size_t added = 0;
-    DSMIL_RETURN_IF_ERROR(WithRetry("ingest", [&](bool& committing) -> Status {
-      DSMIL_ASSIGN_OR_RETURN(added, IngestOnce(copy, committing));
+    Status s = WithRetry("ingest", [&](bool&) -> Status {
+      DSMIL_ASSIGN_OR_RETURN(added, IngestArrays(arrays));
       return Status::Ok();
-    }, /*retry_after_commit=*/true));
+    });
+    if (!s.ok() && s.code() != StatusCode::kUnavailable) {
+      // The server refused the data (e.g. a body that is not JSON): name the event.
+      Status named = ValidateEvents(scope_, events);
+      if (!named.ok()) return named;
+    }
+    if (!s.ok()) return s;
     return added;
   }
 
@@ -253,57 +242,54 @@ class PostgresArchive final : public Archive {
            last_sqlstate_ == "57P03";
   }
 
-  Result<size_t> IngestOnce(const std::string& copy, bool& committing) {
-    if (!temp_ready_) {
-      DSMIL_RETURN_IF_ERROR(Command(
-          "CREATE TEMP TABLE IF NOT EXISTS dsmil_incoming (event_id text, ts_ms bigint, category text, "
-          "severity text, body text) ON COMMIT DELETE ROWS"));
-      temp_ready_ = true;
+  // Five one-dimensional arrays in PostgreSQL's binary array format:
+  // event_id text[], ts timestamptz[], category text[], severity text[], body text[].
+  static std::vector<std::string> BuildArrays(std::span<const ArchivedEvent> events) {
+    constexpr uint32_t kTextOid = 25, kTimestamptzOid = 1184;
+    constexpr int64_t kPgEpochMs = 946684800000;  // 2000-01-01, PostgreSQL's timestamp origin
+    std::vector<std::string> a(5);
+    auto header = [&](std::string& b, uint32_t oid) {
+      PutU32(b, 1);  // ndim
+      PutU32(b, 0);  // flags: no NULLs
+      PutU32(b, oid);
+      PutU32(b, uint32_t(events.size()));
+      PutU32(b, 1);  // lower bound
+    };
+    header(a[0], kTextOid);
+    header(a[1], kTimestamptzOid);
+    header(a[2], kTextOid);
+    header(a[3], kTextOid);
+    header(a[4], kTextOid);
+    for (const auto& e : events) {
+      PutField(a[0], e.event_id);
+      PutU32(a[1], 8);
+      PutU64(a[1], uint64_t((e.ts_ms - kPgEpochMs) * 1000));  // µs since 2000 (range checked)
+      PutField(a[2], e.category);
+      PutField(a[3], e.severity);
+      PutField(a[4], e.body);
     }
-    DSMIL_RETURN_IF_ERROR(Command("BEGIN"));
-    Status s = CopyIn(copy);
-    size_t added = 0;
-    if (s.ok()) {
-      auto r = Query("INSERT INTO " + events_ +
-                         " (event_id, tenant_id, ts, category, severity, body)"
-                         " SELECT event_id, '" + scope_.tenant() + "', " + kEpochTs +
-                         " + ts_ms * interval '1 millisecond', category, severity, body::jsonb"
-                         " FROM pg_temp.dsmil_incoming ON CONFLICT (event_id) DO NOTHING",
-                     {});
-      if (r.ok()) {
-        added = std::strtoull(PQcmdTuples(r->r), nullptr, 10);
-      } else {
-        s = r.status();
-      }
-    }
-    if (s.ok()) {
-      committing = true;
-      s = Command("COMMIT");
-    }
-    if (!s.ok()) {
-      Rollback();
-      return s;
-    }
-    return added;
+    return a;
   }
 
-  Status CopyIn(const std::string& copy) {
-    PgResult r(PQexec(conn_, "COPY pg_temp.dsmil_incoming FROM STDIN (FORMAT binary)"));
-    if (PQresultStatus(r.r) != PGRES_COPY_IN) return Failed("COPY", r.r);
-    constexpr size_t kChunk = 1 << 16;
-    for (size_t off = 0; off < copy.size(); off += kChunk) {
-      size_t n = std::min(kChunk, copy.size() - off);
-      if (PQputCopyData(conn_, copy.data() + off, int(n)) != 1) {
-        return Failed("COPY data", nullptr);
-      }
+  Result<size_t> IngestArrays(const std::vector<std::string>& a) {
+    const std::string sql = "INSERT INTO " + events_ +
+                            " (event_id, tenant_id, ts, category, severity, body)"
+                            " SELECT e, '" + scope_.tenant() + "', t, c, s, b::jsonb"
+                            " FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[])"
+                            " AS u(e, t, c, s, b)"
+                            " ON CONFLICT (event_id) DO NOTHING";
+    const Oid types[5] = {1009, 1185, 1009, 1009, 1009};  // text[], timestamptz[]
+    const char* values[5];
+    int lengths[5], formats[5];
+    for (int i = 0; i < 5; ++i) {
+      values[i] = a[size_t(i)].data();
+      lengths[i] = int(a[size_t(i)].size());
+      formats[i] = 1;
     }
-    if (PQputCopyEnd(conn_, nullptr) != 1) return Failed("COPY end", nullptr);
-    Status st;
-    while (PGresult* res = PQgetResult(conn_)) {
-      PgResult rr(res);
-      if (st.ok() && PQresultStatus(res) != PGRES_COMMAND_OK) st = Failed("COPY", res);
-    }
-    return st;
+    PgResult r(PQexecParams(conn_, sql.c_str(), 5, types, values, lengths, formats, 0));
+    if (PQresultStatus(r.r) != PGRES_COMMAND_OK) return Failed("insert", r.r);
+    last_sqlstate_.clear();
+    return size_t(std::strtoull(PQcmdTuples(r.r), nullptr, 10));
   }
 
   Status AppendLocked(int64_t ts_ms, const std::string& event_type, const std::string& actor,
@@ -413,7 +399,6 @@ class PostgresArchive final : public Archive {
   void Disconnect() {
     if (conn_) PQfinish(conn_);
     conn_ = nullptr;
-    temp_ready_ = false;
   }
 
   StoresConfig config_;
@@ -422,7 +407,6 @@ class PostgresArchive final : public Archive {
   std::string log_key_;
   std::string events_, audit_;
   PGconn* conn_ = nullptr;
-  bool temp_ready_ = false;
   std::string last_sqlstate_;
 };
 

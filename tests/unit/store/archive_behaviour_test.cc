@@ -160,7 +160,17 @@ TEST_P(ArchiveBehaviour, BadEventsAreRefusedByNameAndNothingIsStored) {
   r = alpha_->Ingest(latin1);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("severity"), std::string::npos);
+
+  std::vector<ArchivedEvent> far = {Event("z", int64_t(1) << 60)};
+  r = alpha_->Ingest(far);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("outside years 1 to 9999"), std::string::npos) << r.status().message();
   EXPECT_EQ(*alpha_->Count(), 0u);
+  // The extremes of the range round-trip.
+  std::vector<ArchivedEvent> edges = {Event("min", -62135596800000), Event("max", 253402300799999)};
+  ASSERT_TRUE(alpha_->Ingest(edges).ok());
+  EXPECT_EQ((*alpha_->Get("min"))->ts_ms, -62135596800000);
+  EXPECT_EQ((*alpha_->Get("max"))->ts_ms, 253402300799999);
 }
 
 TEST_P(ArchiveBehaviour, AuditAppendsFormAVerifiableChain) {
