@@ -2,6 +2,10 @@
 // file and a real Redis 7 server (started by the test, ACL users per tenant).
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <set>
 #include <thread>
@@ -192,14 +196,22 @@ TEST_P(StreamsTest, ClaimHandsAConsumersUnackedBatchToAnother) {
   ASSERT_TRUE(reader_->EnsureGroup(StreamKind::kSocEvents, "soc").ok());
   auto ids = AppendAll(StreamKind::kSocEvents, {"a", "b", "c", "d", "e", "f"});
   ASSERT_EQ(ids.size(), 6u);
-  {
-    // Consumer c1 takes a batch of four and dies before acknowledging.
-    auto dying = Open(Access::kReader);
-    ASSERT_NE(dying, nullptr);
-    auto batch = dying->ReadGroup(StreamKind::kSocEvents, "soc", "c1", 4, 0ms);
-    ASSERT_TRUE(batch.ok());
-    ASSERT_EQ(batch->size(), 4u);
+  // Consumer c1, a process of its own, takes a batch of four and is killed
+  // (SIGKILL) before acknowledging.
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto dying = OpenStreams(config_, scope_, Access::kReader);
+    if (!dying.ok()) _exit(2);
+    auto batch = (*dying)->ReadGroup(StreamKind::kSocEvents, "soc", "c1", 4, 0ms);
+    if (!batch.ok() || batch->size() != 4) _exit(3);
+    raise(SIGKILL);
+    _exit(4);
   }
+  int wstatus = 0;
+  ASSERT_EQ(waitpid(child, &wstatus, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL) << "consumer exit status " << wstatus;
+  EXPECT_EQ(*reader_->Pending(StreamKind::kSocEvents, "soc"), 4u);
   // c2 works normally on the rest and acknowledges.
   auto rest = reader_->ReadGroup(StreamKind::kSocEvents, "soc", "c2", 10, 0ms);
   ASSERT_TRUE(rest.ok());
@@ -308,6 +320,48 @@ TEST(OpenStreamsTest, EmbeddedFileIsSharedBetweenObjects) {
   ASSERT_TRUE((*w)->Append(StreamKind::kL3In, std::vector<std::string>{"x"}).ok());
   EXPECT_EQ(*(*r)->Length(StreamKind::kL3In), 1u);
   EXPECT_TRUE(std::filesystem::exists(dir.path() + "/streams/ALPHA.db"));
+}
+
+TEST(OpenStreamsTest, EmbeddedFileIsSharedBetweenProcesses) {
+  TempDir dir;
+  StoresConfig c;
+  c.path = dir.path();
+  auto scope = *TenantScope::For("ALPHA");
+  constexpr int kBatches = 40, kBatch = 10;
+  auto append_all = [&](const std::string& who) -> bool {
+    auto w = OpenStreams(c, scope, Access::kWriter);
+    if (!w.ok()) return false;
+    for (int b = 0; b < kBatches; ++b) {
+      std::vector<std::string> batch(kBatch, who);
+      if (!(*w)->Append(StreamKind::kL3In, batch).ok()) return false;
+    }
+    return true;
+  };
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(append_all("child") ? 0 : 1);
+  bool parent_ok = append_all("parent");
+  int wstatus = 0;
+  ASSERT_EQ(waitpid(child, &wstatus, 0), child);
+  ASSERT_TRUE(parent_ok);
+  ASSERT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);
+
+  auto r = OpenStreams(c, scope, Access::kReader);
+  ASSERT_TRUE(r.ok());
+  auto all = (*r)->Range(StreamKind::kL3In, "0", 10000);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), size_t(2 * kBatches * kBatch));
+  std::set<std::string> ids;
+  size_t from_child = 0;
+  for (size_t i = 0; i < all->size(); ++i) {
+    ids.insert((*all)[i].id);
+    from_child += (*all)[i].payload == "child";
+    if (i > 0) {
+      EXPECT_LT(*internal::ParseStreamId((*all)[i - 1].id), *internal::ParseStreamId((*all)[i].id));
+    }
+  }
+  EXPECT_EQ(ids.size(), all->size());
+  EXPECT_EQ(from_child, size_t(kBatches * kBatch));
 }
 
 }  // namespace
