@@ -11,6 +11,7 @@
 #include "core/dsmil_metrics.h"
 #include "core/log.h"
 #include "devices/device.h"
+#include "devices/l8/injection.h"
 #include "devices/soc/pipeline.h"
 #include "store/scope.h"
 #include "tenant/policy.h"
@@ -239,6 +240,14 @@ class SocDevice final : public devices::Device {
       r.header().dst_device = req.header().src_device;
       r.SetString(dbe::TlvType::kTenantId, t);
       return r;
+    }
+    if (ctx_.id == 51 && req.type() == dbe::MsgType::kL8PromptCheck) {
+      // Device 51 screens L7 prompts (spec §9.2 drill 3; devices/l8/injection.h).
+      auto verdict = devices::HandlePromptCheck(req);
+      if (!verdict.ok())
+        return dbe::MakeErrorReply(req, StatusCode::kInvalidArgument, "INVALID_PROMPT_CHECK", verdict.status().message());
+      verdict->header().src_device = uint16_t(ctx_.id);
+      return verdict;
     }
     dbe::MsgType want = kind_ == Kind::kL3   ? dbe::MsgType::kL3Event
                         : kind_ == Kind::kL4 ? dbe::MsgType::kL3Decision
