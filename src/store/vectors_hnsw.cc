@@ -842,6 +842,11 @@ class HnswVectors final : public Vectors {
 
 }  // namespace
 
+DistanceFn HnswInnerProductDistance(size_t dim) {
+  hnswlib::InnerProductSpace space(dim);
+  return space.get_dist_func();
+}
+
 std::vector<std::string> HnswAccessLog() {
   std::lock_guard<std::mutex> lock(g_log_mu);
   return {AccessLog().begin(), AccessLog().end()};

@@ -46,6 +46,14 @@ Result<std::string> ResolveCollection(const TenantScope& scope, const std::strin
 // `v` scaled to unit length (v must have passed CheckVector).
 std::vector<float> Normalized(std::span<const float> v);
 
+// hnswlib's inner-product distance (1 - a.b) for `dim`-component vectors:
+// the SIMD kernel the embedded index uses, for the benchmark's exact-scan
+// peer. Call it as fn(a, b, &dim) with `dim` a size_t. (hnswlib 0.6.2's
+// headers define non-inline functions, so only vectors_hnsw.cc may include
+// them in any one program.)
+using DistanceFn = float (*)(const void* a, const void* b, const void* dim);
+DistanceFn HnswInnerProductDistance(size_t dim);
+
 // Access record of the embedded backend, process-wide: one entry per
 // collection whose files were opened ("load alpha_events") or that a search
 // read ("search alpha_events"). Bounded (the last 4096 entries). Thread-safe.
