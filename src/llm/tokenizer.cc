@@ -474,40 +474,62 @@ void Tokenizer::EncodeBpe(std::string_view text, std::vector<int32_t>& out) cons
 }
 
 void Tokenizer::EncodeBpeChunk(std::string_view chunk, std::vector<int32_t>& out) const {
-  std::vector<std::string> syms;
+  // The chunk's bytes as GPT-2 characters, one symbol each; then merges by
+  // rank (lowest first, leftmost on ties) with a queue: O(n log n).
+  std::string text;
+  text.reserve(chunk.size() * 2);
+  struct Sym {
+    size_t start, len;
+    int prev, next;
+  };
+  std::vector<Sym> syms;
   syms.reserve(chunk.size());
-  for (char c : chunk) syms.push_back(ByteToBpeChar(static_cast<unsigned char>(c)));
+  for (char c : chunk) {
+    const std::string& ch = ByteToBpeChar(static_cast<unsigned char>(c));
+    int idx = int(syms.size());
+    syms.push_back({text.size(), ch.size(), idx - 1, -1});
+    if (idx > 0) syms[idx - 1].next = idx;
+    text += ch;
+  }
+  struct Pair {
+    int32_t rank;
+    int left, right;
+    size_t len;
+  };
+  auto worse = [](const Pair& a, const Pair& b) {
+    return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
+  };
+  std::priority_queue<Pair, std::vector<Pair>, decltype(worse)> q(worse);
   std::string key;
-  while (syms.size() > 1) {
-    int32_t best_rank = std::numeric_limits<int32_t>::max();
-    size_t best = 0;
-    for (size_t i = 0; i + 1 < syms.size(); ++i) {
-      key.assign(syms[i]);
-      key += ' ';
-      key += syms[i + 1];
-      auto it = merge_rank_.find(key);
-      if (it != merge_rank_.end() && it->second < best_rank) {
-        best_rank = it->second;
-        best = i;
-      }
-    }
-    if (best_rank == std::numeric_limits<int32_t>::max()) break;
-    // Merge every occurrence of that pair, left to right.
-    std::string left = syms[best], right = syms[best + 1];
-    std::vector<std::string> next;
-    next.reserve(syms.size());
-    for (size_t i = 0; i < syms.size(); ++i) {
-      if (i + 1 < syms.size() && syms[i] == left && syms[i + 1] == right) {
-        next.push_back(left + right);
-        ++i;
-      } else {
-        next.push_back(std::move(syms[i]));
-      }
-    }
-    syms = std::move(next);
+  auto try_add = [&](int l, int r) {
+    if (l < 0 || r < 0) return;
+    key.assign(text, syms[l].start, syms[l].len);
+    key += ' ';
+    key.append(text, syms[r].start, syms[r].len);
+    auto it = merge_rank_.find(key);
+    if (it == merge_rank_.end()) return;
+    q.push({it->second, l, r, syms[l].len + syms[r].len});
+  };
+  for (size_t i = 1; i < syms.size(); ++i) try_add(int(i) - 1, int(i));
+  while (!q.empty()) {
+    Pair p = q.top();
+    q.pop();
+    Sym& l = syms[p.left];
+    Sym& r = syms[p.right];
+    if (l.len == 0 || r.len == 0 || l.len + r.len != p.len || l.next != p.right) continue;
+    l.len += r.len;
+    r.len = 0;
+    l.next = r.next;
+    if (r.next >= 0) syms[r.next].prev = p.left;
+    try_add(l.prev, p.left);
+    try_add(p.left, l.next);
+  }
+  std::vector<std::string> merged;
+  for (int i = syms.empty() ? -1 : 0; i >= 0; i = syms[i].next) {
+    merged.push_back(text.substr(syms[i].start, syms[i].len));
   }
   const ByteMaps& maps = Maps();
-  for (const std::string& s : syms) {
+  for (const std::string& s : merged) {
     auto it = index_.find(s);
     if (it != index_.end()) {
       out.push_back(it->second);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "llm/gguf.h"
 #include "llm/gguf_writer.h"
 #include "llm/vocab_gen.h"
@@ -210,6 +212,27 @@ TEST(TokenizerTest, GeneratedVocabularies) {
   EXPECT_EQ(bpe->bos, 997);
   EXPECT_EQ(bpe->merges[0], "a t");  // most frequent pair of "the cat sat on the mat"
   EXPECT_FALSE(GenerateVocab(VocabKind::kSpm, 100, "").ok());
+}
+
+TEST(TokenizerTest, LongInputsStayFast) {
+  // One 256 KiB "word" and 256 KiB of varied text: merging is O(n log n).
+  for (VocabKind kind : {VocabKind::kSpm, VocabKind::kBpe}) {
+    auto v = GenerateVocab(kind, 4000, "");
+    auto t = Make(*v);
+    std::string same(256 * 1024, 'a');
+    std::string varied;
+    while (varied.size() < 256 * 1024) varied += std::string(BuiltinVocabCorpus());
+    std::string glued = varied;
+    for (char& c : glued) {
+      if (c == ' ' || c == '\n') c = 'x';
+    }
+    auto start = std::chrono::steady_clock::now();
+    for (const std::string* s : {&same, &varied, &glued}) {
+      EXPECT_EQ(t->Decode(t->Encode(*s, false, false)), *s);
+    }
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_LT(secs, 10.0);
+  }
 }
 
 TEST(TokenizerTest, FromGgufModel) {
