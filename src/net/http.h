@@ -2,6 +2,7 @@
 // (http_client.h). Plain data; no I/O, no heavy headers.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,6 +41,17 @@ struct HttpRequest {
   bool HasQueryParam(std::string_view name) const;
 };
 
+// Given to a streaming response's producer (HttpResponse::stream).
+struct HttpStreamWriter {
+  // Sends `bytes` to the client at once (one chunk of a chunked body).
+  // Returns false when the client is gone or the write failed; the producer
+  // should then stop and return.
+  std::function<bool(std::string_view bytes)> write;
+  // True when the client has closed or reset the connection (checked
+  // without writing), so a producer waiting for data can give up early.
+  std::function<bool()> client_gone;
+};
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
@@ -47,6 +59,13 @@ struct HttpResponse {
   // Extra headers. Content-Length, Connection and Server are set by the server;
   // on the client side this holds every header received.
   HttpHeaders headers;
+  // Server side only: when set, the body is produced while it is sent
+  // (Transfer-Encoding: chunked, e.g. text/event-stream): the server writes
+  // the status line and headers, then calls stream on the connection's
+  // thread, then ends the body; `body` is ignored. The connection is kept
+  // alive afterwards unless a write failed. HTTP/1.0 clients get the produced
+  // bytes without chunking and the connection closes at the end.
+  std::function<void(HttpStreamWriter& out)> stream;
 
   std::string_view Header(std::string_view name) const { return FindHeader(headers, name); }
 

@@ -25,12 +25,17 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <poll.h>
+
+#include <array>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <condition_variable>
 #include <exception>
 #include <functional>
@@ -230,6 +235,72 @@ struct HttpServer::Impl {
     co_return !ec;
   }
 
+  // Sends a response whose body the handler produces while it is sent
+  // (HttpResponse::stream): the header with Transfer-Encoding: chunked, then
+  // each piece the producer writes as one chunk (written synchronously on this
+  // connection's thread), then the last chunk. Returns whether every write
+  // succeeded.
+  template <typename Stream>
+  asio::awaitable<bool> WriteStreamed(Stream& stream, HttpResponse r, unsigned version, bool keep_alive) {
+    http::response<http::empty_body> res;
+    res.version(version == 10 ? 10 : 11);
+    res.result(static_cast<unsigned>(r.status >= 100 && r.status <= 599 ? r.status : 500));
+    res.set(http::field::server, "dsmil");
+    if (!r.content_type.empty() && HeaderValueIsSafe(r.content_type)) {
+      res.set(http::field::content_type, r.content_type);
+    }
+    for (const auto& [name, value] : r.headers) {
+      if (HeaderNameIsToken(name) && HeaderValueIsSafe(value) && !IsManagedHeader(name)) res.insert(name, value);
+    }
+    bool chunked = version != 10;
+    res.keep_alive(keep_alive && chunked);
+    if (chunked) res.chunked(true);
+    beast::error_code ec;
+    auto& lowest = beast::get_lowest_layer(stream);
+    lowest.expires_after(milliseconds(options.write_timeout_ms));
+    http::response_serializer<http::empty_body> sr{res};
+    co_await http::async_write_header(stream, sr, asio::redirect_error(kUseAwaitable, ec));
+    if (ec) co_return false;
+    lowest.expires_never();
+    bool failed = false;
+    HttpStreamWriter writer;
+    writer.write = [&](std::string_view bytes) {
+      if (failed) return false;
+      if (bytes.empty()) return true;
+      beast::error_code wec;
+      if (chunked) {
+        char size_line[24];
+        int n = std::snprintf(size_line, sizeof(size_line), "%zx\r\n", bytes.size());
+        std::array<asio::const_buffer, 3> bufs = {asio::buffer(size_line, size_t(n)),
+                                                  asio::buffer(bytes.data(), bytes.size()), asio::buffer("\r\n", 2)};
+        asio::write(stream, bufs, wec);
+      } else {
+        asio::write(stream, asio::buffer(bytes.data(), bytes.size()), wec);
+      }
+      if (wec) failed = true;
+      return !failed;
+    };
+    int fd = lowest.socket().native_handle();
+    writer.client_gone = [&failed, fd] {
+      if (failed) return true;
+      pollfd p{fd, short(POLLRDHUP), 0};
+      if (::poll(&p, 1, 0) < 0) return false;
+      return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+    };
+    try {
+      r.stream(writer);
+    } catch (...) {
+      failed = true;
+    }
+    if (failed) co_return false;
+    if (chunked) {
+      beast::error_code wec;
+      asio::write(stream, asio::buffer("0\r\n\r\n", 5), wec);
+      if (wec) co_return false;
+    }
+    co_return true;
+  }
+
   // Answers a request that could not be read (limit or syntax), then the
   // connection closes.
   template <typename Stream>
@@ -309,6 +380,11 @@ struct HttpServer::Impl {
         response = HttpResponse::JsonError(500, "internal server error");
       }
       bool keep_alive = req.keep_alive() && !stopping.load();
+      if (response.stream && req.method() != http::verb::head) {
+        bool ok = co_await WriteStreamed(stream, std::move(response), req.version(), keep_alive);
+        if (!ok || !keep_alive || req.version() == 10) co_return;
+        continue;
+      }
       bool ok = co_await Write(stream, ToBeast(std::move(response), req.version(), keep_alive,
                                                req.method() == http::verb::head));
       if (!ok || !keep_alive) co_return;
