@@ -81,6 +81,8 @@ enum class MsgType : uint8_t {
   kL7RagResult = 0x46,
   kL8SocEventEnrichment = 0x50,
   kL8Proposal = 0x51,
+  kL8PromptCheck = 0x52,    // L7 router -> device 51: is this prompt an injection?
+  kL8PromptVerdict = 0x53,  // device 51's answer (PAYLOAD: verdict JSON, docs/dbe.md)
   kL9CoaReq = 0x60,
   kL9CoaResp = 0x61,
   kL9Nc3Query = 0x62,

@@ -36,6 +36,8 @@ inline constexpr MsgSpec kMsgSpecs[] = {
     {MsgType::kL7RagResult, "L7_RAG_RESULT", MsgKind::kResponse, {}},
     {MsgType::kL8SocEventEnrichment, "L8_SOC_EVENT_ENRICHMENT", MsgKind::kRequest, kReqEvent},
     {MsgType::kL8Proposal, "L8_PROPOSAL", MsgKind::kResponse, {}},
+    {MsgType::kL8PromptCheck, "L8_PROMPT_CHECK", MsgKind::kRequest, kReqChat},
+    {MsgType::kL8PromptVerdict, "L8_PROMPT_VERDICT", MsgKind::kResponse, kReqChat},
     {MsgType::kL9CoaReq, "L9_COA_REQ", MsgKind::kRequest, {}},
     {MsgType::kL9CoaResp, "L9_COA_RESP", MsgKind::kResponse, {}},
     {MsgType::kL9Nc3Query, "L9_NC3_QUERY", MsgKind::kRequest, {}},

@@ -23,6 +23,9 @@
 #include <string_view>
 #include <vector>
 
+#include "core/status.h"
+#include "dbe/message.h"
+
 namespace dsmil::devices {
 
 // Default decision threshold on InjectionVerdict::score.
@@ -62,5 +65,15 @@ struct InjectionRuleInfo {
   std::string description;
 };
 std::vector<InjectionRuleInfo> InjectionRules();
+
+// Device 51's answer to an L8_PROMPT_CHECK (0x52) request: an
+// L8_PROMPT_VERDICT (0x53) reply (source/destination swapped, TENANT_ID and
+// REQUEST_ID copied) whose PAYLOAD is the verdict JSON of docs/dbe.md
+// ("Prompt checks"). InvalidArgument when the request is not 0x52 or has no
+// PAYLOAD.
+Result<dbe::Message> HandlePromptCheck(const dbe::Message& request, double threshold = kInjectionThreshold);
+
+// The verdict JSON carried by L8_PROMPT_VERDICT.
+std::string VerdictJson(const InjectionVerdict& v);
 
 }  // namespace dsmil::devices
