@@ -61,7 +61,7 @@ up() {
   [ -x "$bin/dsmild" ] && [ -x "$bin/dsmilctl" ] || { echo "cluster: build first (make up does)"; exit 1; }
   stop_nodes
   if [ ! -f "$dir/pki/ca.crt" ]; then
-    "$bin/dsmilctl" pki init --dir "$dir/pki" --nodes node-a,node-b,node-c --operators admin
+    "$bin/dsmilctl" pki init --dir "$dir/pki" --nodes node-a,node-b,node-c --operators admin --tenants '*'
   fi
   local n
   # DBE identities (ML-DSA-87) and every node's pins of the others' public keys.

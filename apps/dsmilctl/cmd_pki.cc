@@ -1,12 +1,17 @@
 // dsmilctl pki: the internal certificate authority for mTLS (spec §9.1).
 //
 //   dsmilctl pki init --dir DIR [--nodes node-a,node-b,node-c] [--operators admin]
-//                     [--days 90] [--ca-days 3650] [--ca-name NAME]
+//                     [--tenants ALPHA,BRAVO|*] [--days 90] [--ca-days 3650] [--ca-name NAME]
 //                     [--ip node-d=172.20.0.40 ...] [--force]
 //       DIR/ca.crt + ca.key, DIR/<node>.crt + .key (server+client),
 //       DIR/operator-<name>.crt + .key (client only); keys 0600.
 //   dsmilctl pki issue --dir DIR (--node NAME | --operator NAME) [--days 90]
-//                      [--ip ADDR ...] [--force]
+//                      [--ip ADDR ...] [--tenants ALPHA,BRAVO|*] [--force]
+//   dsmilctl pki issue operator NAME --dir DIR --tenants ALPHA,BRAVO|*  (same)
+//       Operator certificates name the tenants they cover as URI SANs
+//       urn:dsmil:tenant:<T> ("*" = every tenant); the control API serves a
+//       tenant's data only to a certificate covering it. Without --tenants
+//       an operator certificate covers no tenant.
 //       one more (or a renewed) certificate from the existing CA.
 //   dsmilctl pki show FILE.crt [--ca CA.crt]
 //       subject, issuer, SANs, usage, validity; exit 1 if expired, not yet
@@ -98,10 +103,11 @@ struct Leaf {
   const char* kind;  // "node" / "operator"
   crypto::CertificateRequest request;
   crypto::PemCertificate pem;
+  std::vector<std::string> tenants;  // operators: the tenants covered
 };
 
 Status IssueLeaf(const crypto::PemCertificate& ca, Leaf& leaf) {
-  auto pem = crypto::IssueCertificate(ca, leaf.request);
+  auto pem = crypto::IssueCertificate(ca, leaf.request, leaf.tenants);
   if (!pem.ok()) return pem.status().WithContext(leaf.stem);
   leaf.pem = std::move(pem).value();
   return Status::Ok();
@@ -118,6 +124,7 @@ Status WriteLeaf(const std::string& dir, Leaf& leaf) {
   std::cout << "  " << leaf.kind << " " << dir << "/" << leaf.stem << ".crt + " << leaf.stem
             << ".key (0600)  CN=" << info->subject_cn << ", " << crypto::CertUsageName(leaf.request.usage);
   if (!sans.empty()) std::cout << ", SANs " << Join(sans);
+  if (!info->tenants.empty()) std::cout << ", tenants " << Join(info->tenants);
   std::cout << ", " << Expiry(info->not_after_unix) << "\n";
   return Status::Ok();
 }
@@ -144,10 +151,27 @@ crypto::CertificateRequest OperatorRequest(const std::string& name, int days) {
   return req;
 }
 
+// Checks --tenants: "*" alone or tenant ids; duplicates dropped.
+Status CheckTenants(std::vector<std::string>& tenants) {
+  std::vector<std::string> out;
+  for (const std::string& t : tenants) {
+    if (!crypto::ValidCertTenant(t)) {
+      return Status::InvalidArgument("--tenants: \"" + t + "\" is neither * nor a tenant id ([A-Z][A-Z0-9_]{0,31})");
+    }
+    if (std::find(out.begin(), out.end(), t) == out.end()) out.push_back(t);
+  }
+  if (out.size() > 1 && std::find(out.begin(), out.end(), "*") != out.end()) {
+    return Status::InvalidArgument("--tenants: * already covers every tenant; give it alone");
+  }
+  tenants = std::move(out);
+  return Status::Ok();
+}
+
 struct InitOptions {
   std::string dir;
   std::vector<std::string> nodes = {"node-a", "node-b", "node-c"};
   std::vector<std::string> operators = {"admin"};
+  std::vector<std::string> tenants;
   std::vector<std::string> ips;  // "node=addr"
   int days = crypto::kDefaultCertDays;
   int ca_days = crypto::kDefaultCaDays;
@@ -155,7 +179,8 @@ struct InitOptions {
   bool force = false;
 };
 
-void Init(Context& ctx, const InitOptions& o) {
+void Init(Context& ctx, InitOptions o) {
+  if (Status s = CheckTenants(o.tenants); !s.ok()) return Fail(ctx, 2, "pki init: " + s.message());
   for (const auto& n : o.nodes) {
     if (!ValidNodeName(n)) {
       return Fail(ctx, 2, "pki init: node name \"" + n + "\" must be lower-case letters, digits and '-' (1-63)");
@@ -205,8 +230,10 @@ void Init(Context& ctx, const InitOptions& o) {
   if (!ca.ok()) return Fail(ctx, 2, "pki init: " + ca.status().message());
   // Everything is issued in memory first, so a bad request writes nothing.
   std::vector<Leaf> leaves;
-  for (const auto& n : o.nodes) leaves.push_back({n, "node", NodeRequest(n, node_ips[n], o.days), {}});
-  for (const auto& n : o.operators) leaves.push_back({"operator-" + n, "operator", OperatorRequest(n, o.days), {}});
+  for (const auto& n : o.nodes) leaves.push_back({n, "node", NodeRequest(n, node_ips[n], o.days), {}, {}});
+  for (const auto& n : o.operators) {
+    leaves.push_back({"operator-" + n, "operator", OperatorRequest(n, o.days), {}, o.tenants});
+  }
   for (Leaf& leaf : leaves) {
     Status s = IssueLeaf(*ca, leaf);
     if (!s.ok()) return Fail(ctx, 2, "pki init: " + s.message());
@@ -231,12 +258,28 @@ void Init(Context& ctx, const InitOptions& o) {
 
 struct IssueOptions {
   std::string dir, node, op;
+  std::string kind, name;  // positional form: `pki issue operator NAME`
+  std::vector<std::string> tenants;
   std::vector<std::string> ips;
   int days = crypto::kDefaultCertDays;
   bool force = false;
 };
 
-void Issue(Context& ctx, const IssueOptions& o) {
+void Issue(Context& ctx, IssueOptions o) {
+  if (!o.kind.empty()) {
+    if (o.kind != "operator" && o.kind != "node") {
+      return Fail(ctx, 2, "pki issue: \"" + o.kind + "\" is not a certificate kind (operator or node)");
+    }
+    if (o.name.empty()) return Fail(ctx, 2, "pki issue " + o.kind + ": give the " + o.kind + " name");
+    if (!o.node.empty() || !o.op.empty()) {
+      return Fail(ctx, 2, "pki issue: give the name either positionally or with --node/--operator");
+    }
+    (o.kind == "operator" ? o.op : o.node) = o.name;
+  }
+  if (Status s = CheckTenants(o.tenants); !s.ok()) return Fail(ctx, 2, "pki issue: " + s.message());
+  if (!o.node.empty() && !o.tenants.empty()) {
+    return Fail(ctx, 2, "pki issue: --tenants applies to operator certificates only");
+  }
   if (o.node.empty() == o.op.empty()) return Fail(ctx, 2, "pki issue: give exactly one of --node or --operator");
   if (!o.node.empty() && !ValidNodeName(o.node)) {
     return Fail(ctx, 2, "pki issue: node name \"" + o.node + "\" must be lower-case letters, digits and '-' (1-63)");
@@ -262,7 +305,7 @@ void Issue(Context& ctx, const IssueOptions& o) {
   if (!o.force && Exists(o.dir + "/" + stem + ".crt")) {
     return Fail(ctx, 1, "pki issue: " + o.dir + "/" + stem + ".crt already exists; pass --force to replace it");
   }
-  Leaf leaf{stem, o.node.empty() ? "operator" : "node", {}, {}};
+  Leaf leaf{stem, o.node.empty() ? "operator" : "node", {}, {}, {}};
   if (!o.node.empty()) {
     std::vector<std::string> ips = o.ips;
     if (ips.empty()) {
@@ -274,7 +317,14 @@ void Issue(Context& ctx, const IssueOptions& o) {
     if (ips.empty() && it != SpecAddresses().end()) ips.push_back(it->second);
     leaf.request = NodeRequest(o.node, ips, o.days);
   } else {
+    std::vector<std::string> tenants = o.tenants;
+    if (tenants.empty()) {
+      // Renewal keeps the tenants of the certificate it replaces.
+      auto old = crypto::LoadCertificateFile(o.dir + "/" + stem + ".crt");
+      if (old.ok()) tenants = old->tenants;
+    }
     leaf.request = OperatorRequest(o.op, o.days);
+    leaf.tenants = std::move(tenants);
   }
   Status s = IssueLeaf(ca, leaf);
   crypto::SecureWipe(ca.key_pem.data(), ca.key_pem.size());
@@ -304,6 +354,10 @@ void Show(Context& ctx, const std::string& file, const std::string& ca_file) {
             << "\n";
   if (!info->dns_sans.empty()) std::cout << "DNS SANs:    " << Join(info->dns_sans) << "\n";
   if (!info->ip_sans.empty()) std::cout << "IP SANs:     " << Join(info->ip_sans) << "\n";
+  if (!info->uri_sans.empty()) std::cout << "URI SANs:    " << Join(info->uri_sans) << "\n";
+  if (!info->is_ca && info->client_auth && !info->server_auth) {
+    std::cout << "tenants:     " << (info->tenants.empty() ? "(none)" : Join(info->tenants)) << "\n";
+  }
   std::cout << "not before:  " << crypto::FormatUtc(info->not_before_unix);
   if (info->not_before_unix > now) {
     std::cout << "  (NOT YET VALID)";
@@ -343,6 +397,9 @@ const CommandGroup kPkiGroup([](CLI::App& app, Context& ctx) {
   c_init->add_option("--operators", init->operators, "operator names, comma-separated")
       ->delimiter(',')
       ->capture_default_str();
+  c_init->add_option("--tenants", init->tenants,
+                     "tenants the operator certificates cover, comma-separated, or * for all (default: none)")
+      ->delimiter(',');
   c_init->add_option("--ip", init->ips, "extra node address NODE=ADDRESS (replaces the spec's), repeatable");
   c_init->add_option("--days", init->days, "validity of node and operator certificates")->capture_default_str();
   c_init->add_option("--ca-days", init->ca_days, "validity of the CA certificate")->capture_default_str();
@@ -351,7 +408,12 @@ const CommandGroup kPkiGroup([](CLI::App& app, Context& ctx) {
   c_init->callback([init, &ctx] { Init(ctx, *init); });
 
   CLI::App* c_issue = pki->add_subcommand("issue", "Issue or renew one certificate from the existing CA");
+  c_issue->add_option("kind", issue->kind, "operator or node (with NAME; same as --operator/--node NAME)");
+  c_issue->add_option("name", issue->name, "operator or node name");
   c_issue->add_option("--dir", issue->dir, "PKI directory holding ca.crt and ca.key")->required();
+  c_issue->add_option("--tenants", issue->tenants,
+                      "tenants an operator certificate covers, comma-separated, or * for all (default: none)")
+      ->delimiter(',');
   c_issue->add_option("--node", issue->node, "node name (server+client certificate)");
   c_issue->add_option("--operator", issue->op, "operator name (client certificate operator-NAME)");
   c_issue->add_option("--ip", issue->ips,

@@ -141,6 +141,19 @@ bool IsIpAddress(const std::string& text) {
   return inet_pton(AF_INET, text.c_str(), buf) == 1 || inet_pton(AF_INET6, text.c_str(), buf) == 1;
 }
 
+}  // namespace
+
+bool ValidCertTenant(std::string_view tenant) {
+  if (tenant == "*") return true;
+  if (tenant.empty() || tenant.size() > 32 || tenant[0] < 'A' || tenant[0] > 'Z') return false;
+  for (char c : tenant) {
+    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  return true;
+}
+
+namespace {
+
 // Adds one extension given in OpenSSL's config syntax ("critical,CA:TRUE").
 Status AddExtension(X509* cert, X509* issuer, int nid, const std::string& value) {
   X509V3_CTX ctx;
@@ -241,6 +254,15 @@ Result<CertificateInfo> Describe(X509* cert) {
         if (family > 0 && inet_ntop(family, ASN1_STRING_get0_data(s), text, sizeof(text))) {
           info.ip_sans.emplace_back(text);
         }
+      } else if (gn->type == GEN_URI) {
+        const ASN1_IA5STRING* s = gn->d.uniformResourceIdentifier;
+        std::string uri(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                        static_cast<size_t>(ASN1_STRING_length(s)));
+        if (uri.compare(0, kTenantUriPrefix.size(), kTenantUriPrefix) == 0) {
+          std::string tenant = uri.substr(kTenantUriPrefix.size());
+          if (ValidCertTenant(tenant)) info.tenants.push_back(tenant);
+        }
+        info.uri_sans.push_back(std::move(uri));
       }
     }
   }
@@ -307,6 +329,11 @@ Result<PemCertificate> CreateCa(std::string_view common_name, int days) {
 }
 
 Result<PemCertificate> IssueCertificate(const PemCertificate& ca, const CertificateRequest& request) {
+  return IssueCertificate(ca, request, {});
+}
+
+Result<PemCertificate> IssueCertificate(const PemCertificate& ca, const CertificateRequest& request,
+                                        const std::vector<std::string>& tenants) {
   DSMIL_RETURN_IF_ERROR(CheckCommonName(request.common_name));
   DSMIL_RETURN_IF_ERROR(CheckDays(request.days));
   std::string san;
@@ -317,6 +344,13 @@ Result<PemCertificate> IssueCertificate(const PemCertificate& ca, const Certific
   for (const std::string& ip : request.ip_sans) {
     if (!IsIpAddress(ip)) return Status::InvalidArgument("x509: IP SAN \"" + ip + "\" is not an IP address");
     san += (san.empty() ? "" : ",") + std::string("IP:") + ip;
+  }
+  for (const std::string& tenant : tenants) {
+    if (!ValidCertTenant(tenant)) {
+      return Status::InvalidArgument("x509: tenant \"" + tenant +
+                                     "\" is neither \"*\" nor an id matching [A-Z][A-Z0-9_]{0,31}");
+    }
+    san += (san.empty() ? "" : ",") + std::string("URI:") + std::string(kTenantUriPrefix) + tenant;
   }
   auto ca_cert = ReadCert(ca.cert_pem);
   if (!ca_cert.ok()) return ca_cert.status().WithContext("CA certificate");

@@ -51,6 +51,13 @@ struct CertificateRequest {
   int days = kDefaultCertDays;         // 1 .. kMaxCertDays
 };
 
+// The URI SAN prefix naming a tenant in an operator certificate.
+inline constexpr std::string_view kTenantUriPrefix = "urn:dsmil:tenant:";
+
+// Whether `tenant` may appear in CertificateRequest::tenants: "*" or
+// [A-Z][A-Z0-9_]{0,31}.
+bool ValidCertTenant(std::string_view tenant);
+
 // Creates a self-signed CA (basicConstraints CA:TRUE, pathlen 0; keyUsage
 // keyCertSign + cRLSign) with a fresh P-384 key. InvalidArgument for an empty
 // or over-long name or days out of range; Internal if OpenSSL fails.
@@ -62,6 +69,14 @@ Result<PemCertificate> CreateCa(std::string_view common_name, int days = kDefaul
 // certificate or that is not a CA.
 Result<PemCertificate> IssueCertificate(const PemCertificate& ca, const CertificateRequest& request);
 
+// The same, for an operator certificate covering `tenants`: each is written
+// as the URI SAN "urn:dsmil:tenant:<T>" (T matching [A-Z][A-Z0-9_]{0,31}, or
+// "*" for every tenant), which servers read back into
+// net::HttpRequest::client_cert_tenants. InvalidArgument names a tenant that
+// fails ValidCertTenant.
+Result<PemCertificate> IssueCertificate(const PemCertificate& ca, const CertificateRequest& request,
+                                        const std::vector<std::string>& tenants);
+
 // What status displays need from a certificate.
 struct CertificateInfo {
   std::string subject_cn;
@@ -69,6 +84,8 @@ struct CertificateInfo {
   std::string serial_hex;              // upper-case hex
   std::vector<std::string> dns_sans;
   std::vector<std::string> ip_sans;    // text form ("172.20.0.10", "::1")
+  std::vector<std::string> uri_sans;   // every URI SAN, as written
+  std::vector<std::string> tenants;    // the tenants of "urn:dsmil:tenant:<T>" URI SANs ("*" = all)
   int64_t not_before_unix = 0;         // seconds since the epoch, UTC
   int64_t not_after_unix = 0;
   bool is_ca = false;

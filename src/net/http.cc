@@ -37,6 +37,14 @@ bool ForEachParam(std::string_view query, std::string_view want, Fn fn) {
 
 bool HeaderNameEquals(std::string_view a, std::string_view b) { return EqualsIgnoreCaseAscii(a, b); }
 
+bool CertCoversTenant(const HttpRequest& req, std::string_view tenant) {
+  if (!req.client_cert_cn || tenant.empty()) return false;
+  for (const auto& t : req.client_cert_tenants) {
+    if (t == "*" || t == tenant) return true;
+  }
+  return false;
+}
+
 std::string_view FindHeader(const HttpHeaders& headers, std::string_view name) {
   for (const auto& [n, v] : headers) {
     if (HeaderNameEquals(n, name)) return v;

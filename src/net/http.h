@@ -13,6 +13,12 @@ namespace dsmil::net {
 
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
+struct HttpRequest;
+// Whether the request's verified client certificate covers `tenant`: it names
+// the tenant (exact, case-sensitive) or "*". False for an empty tenant or a
+// request without a verified client certificate.
+bool CertCoversTenant(const HttpRequest& req, std::string_view tenant);
+
 // Case-insensitive ASCII comparison of header names.
 bool HeaderNameEquals(std::string_view a, std::string_view b);
 
@@ -31,6 +37,10 @@ struct HttpRequest {
   // Common name of the client certificate, set only when the connection is TLS
   // and the peer presented a certificate that verified against the server's CA.
   std::optional<std::string> client_cert_cn;
+  // Tenants the verified client certificate covers: its SAN URIs
+  // urn:dsmil:tenant:<T> in certificate order ("*" = every tenant). Empty
+  // without a verified client certificate or when it names no tenant.
+  std::vector<std::string> client_cert_tenants;
 
   // The first header named `name` (case-insensitive), or "".
   std::string_view Header(std::string_view name) const { return FindHeader(headers, name); }

@@ -46,6 +46,10 @@
 
 #include "net/tls_internal.h"
 
+#include <openssl/x509v3.h>
+
+#include "crypto/x509.h"
+
 namespace dsmil::net {
 namespace {
 
@@ -67,6 +71,29 @@ struct Connection {
   bool idle = false;                // waiting for a request (or the TLS handshake)
   std::function<void()> cancel;     // cancels pending I/O; empty once the session ended
 };
+
+// The tenants named by the peer certificate's "urn:dsmil:tenant:<T>" URI
+// SANs. Called only after the certificate verified.
+std::vector<std::string> PeerCertTenants(SSL* ssl) {
+  std::vector<std::string> out;
+  X509* cert = SSL_get0_peer_certificate(ssl);
+  if (!cert) return out;
+  auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (!names) return out;
+  const std::string_view prefix = crypto::kTenantUriPrefix;
+  for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names, i);
+    if (gn->type != GEN_URI) continue;
+    const ASN1_IA5STRING* s = gn->d.uniformResourceIdentifier;
+    std::string_view uri(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                         static_cast<size_t>(ASN1_STRING_length(s)));
+    if (uri.substr(0, prefix.size()) != prefix) continue;
+    std::string_view tenant = uri.substr(prefix.size());
+    if (crypto::ValidCertTenant(tenant)) out.emplace_back(tenant);
+  }
+  GENERAL_NAMES_free(names);
+  return out;
+}
 
 bool IsHttpError(const beast::error_code& ec) {
   return ec.category() == http::make_error_code(http::error::end_of_stream).category();
@@ -200,7 +227,9 @@ struct HttpServer::Impl {
           conn->idle = false;
           if (!ec) {
             std::optional<std::string> cn = internal::VerifiedPeerCommonName(stream.native_handle());
-            co_await Serve(stream, *conn, peer, cn);
+            std::vector<std::string> tenants;
+            if (cn) tenants = PeerCertTenants(stream.native_handle());
+            co_await Serve(stream, *conn, peer, cn, tenants);
             lowest.expires_after(kCloseLinger);
             co_await stream.async_shutdown(asio::redirect_error(kUseAwaitable, ec));
           }
@@ -209,7 +238,7 @@ struct HttpServer::Impl {
       } else {
         beast::tcp_stream stream(std::move(socket));
         conn->cancel = [&stream] { stream.cancel(); };
-        if (!stopping.load()) co_await Serve(stream, *conn, peer, std::nullopt);
+        if (!stopping.load()) co_await Serve(stream, *conn, peer, std::nullopt, {});
         // Half-close, then drain what the client still sends, so that a
         // response followed by close does not turn into a reset.
         stream.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -320,7 +349,8 @@ struct HttpServer::Impl {
 
   template <typename Stream>
   asio::awaitable<void> Serve(Stream& stream, Connection& conn, const std::string& peer,
-                              const std::optional<std::string>& client_cn) {
+                              const std::optional<std::string>& client_cn,
+                              const std::vector<std::string>& client_tenants) {
     beast::flat_buffer buffer;
     auto& lowest = beast::get_lowest_layer(stream);
     for (;;) {
@@ -370,6 +400,7 @@ struct HttpServer::Impl {
       request.body = std::move(req.body());
       request.peer_address = peer;
       request.client_cert_cn = client_cn;
+      request.client_cert_tenants = client_tenants;
 
       HttpResponse response;
       try {
