@@ -1,0 +1,61 @@
+// LLM worker devices 47 (primary LLM, profile llm-7b-amx) and 44 (1B worker):
+// each serves L7_CHAT_REQ with the in-process LLM engine (llm/engine.h).
+//
+// Configuration: the node's `llm:` section,
+//   llm:
+//     models:
+//       - {device: 47, profile: llm-7b-amx, path: /opt/dsmil/models/x.gguf,
+//          threads: 2, max_sequences: 8, ctx: 2048, kv_f16: true, max_kv_mb: 0}
+// A relative path is taken from the node config's directory. Unknown keys and
+// wrong types are refused at creation with the key named ("llm.models[0].threads:
+// must be an integer between 1 and 256").
+//
+// Health: NOT_IMPLEMENTED ("no model configured for device 47 (llm.models)")
+// when the section has no entry for the device; STARTING while the model
+// loads (in the background, with progress in the reason); FAILED with the
+// loader's error when the file is missing or bad; HEALTHY once loaded. A
+// device without a working model answers every chat with an ERROR frame,
+// never with invented text.
+//
+// Protocol: request L7_CHAT_REQ with TENANT_ID, REQUEST_ID, PAYLOAD = the
+// OpenAI request body (messages, max_tokens, temperature, top_p, stop, seed;
+// MAX_TOKENS TLV also accepted). Reply L7_CHAT_RESP with PAYLOAD = JSON
+// {text, prompt_tokens, completion_tokens, finish_reason} and TOKEN_COUNT.
+// HandleStreaming sends one MORE-flagged L7_CHAT_RESP per token with PAYLOAD
+// {"delta": text}, then the final frame as above (without MORE).
+// Errors (ERROR frames): BAD_REQUEST (InvalidArgument, naming the field),
+// TENANT_MISMATCH, UNSUPPORTED_MESSAGE, NO_MODEL / MODEL_LOADING /
+// MODEL_FAILED (Unavailable), MODEL_BUSY (ResourceExhausted, "503: model busy:
+// 8 of 8 sequences in use").
+//
+// Thread safety: as every Device, all methods may be called concurrently.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "devices/device.h"
+
+namespace dsmil::devices::llm_worker {
+
+struct ModelConfig {
+  int device = 0;
+  std::string profile;
+  std::string path;  // absolute (resolved against the config directory)
+  int threads = 1;
+  uint32_t max_sequences = 8;
+  uint32_t ctx = 2048;
+  bool kv_f16 = true;
+  uint64_t max_kv_bytes = 0;
+};
+
+// The entry of `section_json` (the `llm:` section as JSON text) for `device`;
+// nullopt-like NotFound when there is none. InvalidArgument naming the key for
+// a malformed section.
+Result<ModelConfig> ParseModelConfig(const std::string& section_json, int device, const std::string& config_dir);
+
+// Factory for devices 47 and 44 (RegisterLlmDevices registers it).
+Result<std::unique_ptr<Device>> CreateLlmWorker(const DeviceContext& ctx);
+
+}  // namespace dsmil::devices::llm_worker

@@ -1,0 +1,204 @@
+#include "devices/llm/llm_worker.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "core/metrics.h"
+#include "llm/gguf_writer.h"
+
+namespace dsmil::devices {
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+class LlmWorkerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new fs::path(fs::temp_directory_path() / ("llm_worker_test." + std::to_string(::getpid())));
+    fs::create_directories(*dir_);
+    llm::RandomModelSpec spec;  // tiny
+    spec.type = llm::GgmlType::kQ8_0;
+    ASSERT_TRUE(llm::WriteRandomLlamaModel(spec, (*dir_ / "tiny.gguf").string()).ok());
+    std::ofstream(*dir_ / "bad.gguf") << "this is not a GGUF file";
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*dir_);
+    delete dir_;
+  }
+
+  static DeviceContext Context(int id, const std::string& llm_section, const std::string& tenant = "") {
+    DeviceContext ctx(id, tenant, "node-b");
+    if (!llm_section.empty()) ctx.sections["llm"] = llm_section;
+    ctx.config_dir = dir_->string();
+    return ctx;
+  }
+
+  static std::unique_ptr<Device> Started(const DeviceContext& ctx) {
+    auto dev = llm_worker::CreateLlmWorker(ctx);
+    EXPECT_TRUE(dev.ok()) << dev.status().ToString();
+    EXPECT_TRUE((*dev)->Start().ok());
+    for (int i = 0; i < 500 && (*dev)->Health().state == DeviceState::kStarting; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return std::move(*dev);
+  }
+
+  static dbe::Message Chat(const json& body, const std::string& tenant = "ALPHA") {
+    dbe::Message m(dbe::MsgType::kL7ChatReq);
+    m.header().src_device = 43;
+    m.header().dst_device = 47;
+    m.SetString(dbe::TlvType::kTenantId, tenant);
+    m.SetString(dbe::TlvType::kRequestId, "r-1");
+    m.SetString(dbe::TlvType::kPayload, body.dump());
+    return m;
+  }
+
+  static json Payload(const dbe::Message& m) {
+    auto p = m.GetBytes(dbe::TlvType::kPayload);
+    EXPECT_TRUE(p.ok());
+    return json::parse(AsString(*p));
+  }
+
+  static std::string Reason(const dbe::Message& m) {
+    auto r = m.GetString(dbe::TlvType::kErrorReason);
+    return r.ok() ? std::string(*r) : "";
+  }
+
+  static inline fs::path* dir_ = nullptr;
+  const json kHello = {{"messages", {{{"role", "user"}, {"content", "hello there"}}}},
+                       {"max_tokens", 8},
+                       {"temperature", 0}};
+};
+
+TEST_F(LlmWorkerTest, BothWorkerDevicesAreRegistered) {
+  RegisterBuiltinDevices();
+  EXPECT_TRUE(IsImplemented(47));
+  EXPECT_TRUE(IsImplemented(44));
+}
+
+TEST_F(LlmWorkerTest, NoModelConfiguredIsNotImplementedAndNeverAnswersText) {
+  auto dev = Started(Context(47, ""));
+  DeviceHealth h = dev->Health();
+  EXPECT_EQ(h.state, DeviceState::kNotImplemented);
+  EXPECT_NE(h.reason.find("no model configured for device 47"), std::string::npos) << h.reason;
+  auto r = dev->Handle(Chat(kHello));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->type(), dbe::MsgType::kError);
+  EXPECT_EQ(Reason(*r), "NO_MODEL");
+  // A section for the other worker only: still no model for 47.
+  auto other = Started(Context(47, R"({"models":[{"device":44,"path":"tiny.gguf"}]})"));
+  EXPECT_EQ(other->Health().state, DeviceState::kNotImplemented);
+}
+
+TEST_F(LlmWorkerTest, BadConfigNamesTheKey) {
+  auto bad = llm_worker::CreateLlmWorker(Context(47, R"({"models":[{"device":47,"path":"x","threads":0}]})"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("llm.models[0].threads"), std::string::npos) << bad.status().message();
+  auto unknown = llm_worker::CreateLlmWorker(Context(47, R"({"models":[{"device":47,"path":"x","gpu":1}]})"));
+  EXPECT_NE(unknown.status().message().find("llm.models[0].gpu: unknown key"), std::string::npos);
+  auto no_path = llm_worker::CreateLlmWorker(Context(47, R"({"models":[{"device":47}]})"));
+  EXPECT_NE(no_path.status().message().find("llm.models[0].path: is required"), std::string::npos);
+  auto top = llm_worker::CreateLlmWorker(Context(47, R"({"model":[]})"));
+  EXPECT_NE(top.status().message().find("llm.model: unknown key"), std::string::npos);
+}
+
+TEST_F(LlmWorkerTest, BadModelFileFailsWithTheReason) {
+  for (const char* file : {"bad.gguf", "missing.gguf"}) {
+    auto dev = Started(Context(47, std::string(R"({"models":[{"device":47,"path":")") + file + R"("}]})"));
+    DeviceHealth h = dev->Health();
+    EXPECT_EQ(h.state, DeviceState::kFailed) << file;
+    EXPECT_NE(h.reason.find(file), std::string::npos) << h.reason;
+    auto r = dev->Handle(Chat(kHello));
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->type(), dbe::MsgType::kError);
+    EXPECT_EQ(Reason(*r), "MODEL_FAILED");
+    dev->Stop();
+  }
+}
+
+TEST_F(LlmWorkerTest, AnswersChatWithTextAndUsage) {
+  Registry registry;
+  DeviceContext ctx = Context(47, R"({"models":[{"device":47,"profile":"llm-7b-amx","path":"tiny.gguf",
+                                      "threads":2,"max_sequences":2,"ctx":256}]})");
+  ctx.metrics = &registry;
+  auto dev = Started(ctx);
+  ASSERT_EQ(dev->Health().state, DeviceState::kHealthy) << dev->Health().reason;
+  EXPECT_GT(dev->MemoryUsedBytes(), 0u);
+  auto r = dev->Handle(Chat(kHello));
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->type(), dbe::MsgType::kL7ChatResp) << dbe::ToDebugString(*r);
+  EXPECT_EQ(r->header().dst_device, 43);
+  EXPECT_EQ(r->header().src_device, 47);
+  EXPECT_EQ(*r->GetString(dbe::TlvType::kRequestId), "r-1");
+  json p = Payload(*r);
+  EXPECT_TRUE(p["text"].is_string());
+  EXPECT_GT(p["prompt_tokens"].get<int>(), 3);
+  EXPECT_GE(p["completion_tokens"].get<int>(), 1);
+  EXPECT_LE(p["completion_tokens"].get<int>(), 8);
+  EXPECT_EQ(*r->GetU32(dbe::TlvType::kTokenCount), p["completion_tokens"].get<uint32_t>());
+  EXPECT_TRUE(p["finish_reason"] == "stop" || p["finish_reason"] == "length");
+  // Greedy: the same request gives the same text.
+  auto again = dev->Handle(Chat(kHello));
+  EXPECT_EQ(Payload(*again)["text"], p["text"]);
+  EXPECT_NE(registry.Expose().find("dsmil_llm_request_seconds_count{device_id=\"47\"} 2"), std::string::npos);
+  dev->Stop();
+  EXPECT_EQ(dev->Health().state, DeviceState::kStopped);
+}
+
+TEST_F(LlmWorkerTest, StreamsOneChunkPerTokenThenTheFinalFrame) {
+  auto dev = Started(Context(47, R"({"models":[{"device":47,"path":"tiny.gguf"}]})"));
+  ASSERT_EQ(dev->Health().state, DeviceState::kHealthy);
+  json body = kHello;
+  body["max_tokens"] = 12;
+  std::vector<dbe::Message> chunks;
+  ASSERT_TRUE(dev->HandleStreaming(Chat(body), [&](const dbe::Message& m) {
+                   chunks.push_back(m);
+                   return true;
+                 }).ok());
+  ASSERT_GE(chunks.size(), 2u);
+  std::string streamed;
+  for (size_t i = 0; i + 1 < chunks.size(); ++i) {
+    EXPECT_EQ(chunks[i].type(), dbe::MsgType::kL7ChatResp);
+    EXPECT_TRUE(chunks[i].header().flags & dbe::kFlagMore);
+    streamed += Payload(chunks[i])["delta"].get<std::string>();
+  }
+  const dbe::Message& last = chunks.back();
+  EXPECT_FALSE(last.header().flags & dbe::kFlagMore);
+  json p = Payload(last);
+  EXPECT_EQ(p["text"].get<std::string>(), streamed);
+  // One chunk per token, plus at most one for text held back until the end.
+  const size_t tokens = p["completion_tokens"].get<size_t>();
+  EXPECT_TRUE(chunks.size() - 1 == tokens || chunks.size() - 2 == tokens) << chunks.size() << " " << tokens;
+  // A reader that leaves after the first chunk gets nothing more.
+  size_t seen = 0;
+  ASSERT_TRUE(dev->HandleStreaming(Chat(body), [&](const dbe::Message&) { return ++seen < 1; }).ok());
+  EXPECT_EQ(seen, 1u);
+}
+
+TEST_F(LlmWorkerTest, RefusesOtherTenantsBadRequestsAndOtherMessages) {
+  auto dev = Started(Context(47, R"({"models":[{"device":47,"path":"tiny.gguf"}]})", "BRAVO"));
+  ASSERT_EQ(dev->Health().state, DeviceState::kHealthy);
+  auto r = dev->Handle(Chat(kHello, "ALPHA"));
+  EXPECT_EQ(Reason(*r), "TENANT_MISMATCH");
+  EXPECT_EQ(dev->Handle(Chat(kHello, "BRAVO"))->type(), dbe::MsgType::kL7ChatResp);
+
+  auto bad = dev->Handle(Chat({{"messages", {{{"content", "x"}}}}}, "BRAVO"));
+  EXPECT_EQ(Reason(*bad), "BAD_REQUEST");
+  EXPECT_NE(std::string(*bad->GetString(dbe::TlvType::kErrorDetail)).find("messages[0].role"), std::string::npos);
+  auto bad_temp = dev->Handle(Chat({{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"temperature", 9}}, "BRAVO"));
+  EXPECT_NE(std::string(*bad_temp->GetString(dbe::TlvType::kErrorDetail)).find("temperature"), std::string::npos);
+
+  dbe::Message ping(dbe::MsgType::kHealthPing);
+  ping.SetString(dbe::TlvType::kTenantId, "BRAVO");
+  EXPECT_EQ(Reason(*dev->Handle(ping)), "UNSUPPORTED_MESSAGE");
+}
+
+}  // namespace
+}  // namespace dsmil::devices
