@@ -142,8 +142,9 @@ struct GgufTensor {
 // A parsed GGUF file. Immutable after Open; all const methods are thread-safe.
 class GgufFile {
  public:
-  // Maps `path` read-only and parses it. Errors: NotFound / Unavailable for
-  // I/O, InvalidArgument (message prefixed "gguf: ") for a malformed file.
+  // Maps `path` read-only and parses it. Errors: NotFound (no such file) /
+  // Unavailable for I/O; InvalidArgument for a malformed file, with the
+  // message "PATH: gguf: what is wrong".
   static Result<std::unique_ptr<GgufFile>> Open(const std::string& path);
   // Parses a copy of `bytes` (held in an owned, 64-byte-aligned buffer), for
   // tests and fuzzing. Same checks as Open.
