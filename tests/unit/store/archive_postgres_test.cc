@@ -225,5 +225,45 @@ TEST_F(ArchivePostgres, ConcurrentAuditAppendersKeepOneChain) {
   EXPECT_TRUE(v.ok) << (v.problems.empty() ? "" : v.problems[0]);
 }
 
+// deploy/postgres/postgresql.conf and pg_hba.conf as this PostgreSQL reads
+// them (pg_file_settings and pg_hba_file_rules parse the files on disk
+// without applying them).
+TEST_F(ArchivePostgres, DeployConfigFilesParse) {
+  const std::string data = pg().dir() + "/data";
+  const std::string deploy = std::string(DSMIL_SOURCE_DIR) + "/deploy/postgres";
+  std::filesystem::copy_file(deploy + "/postgresql.conf", data + "/dsmil.conf",
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(data + "/postgresql.conf", data + "/postgresql.conf.orig",
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(data + "/pg_hba.conf", data + "/pg_hba.conf.orig",
+                             std::filesystem::copy_options::overwrite_existing);
+  {
+    FILE* f = fopen((data + "/postgresql.conf").c_str(), "a");
+    ASSERT_NE(f, nullptr);
+    fputs("\ninclude 'dsmil.conf'\n", f);
+    fclose(f);
+  }
+  std::filesystem::copy_file(deploy + "/pg_hba.conf", data + "/pg_hba.conf",
+                             std::filesystem::copy_options::overwrite_existing);
+  // "setting could not be applied" only means a restart is needed to apply it.
+  auto errors = pg().Psql(
+      "SELECT count(*) FROM pg_file_settings WHERE error IS NOT NULL AND error <> 'setting could not be applied'");
+  auto settings = pg().Psql(
+      "SELECT name || '=' || setting FROM pg_file_settings WHERE sourcefile LIKE '%dsmil.conf' AND name IN "
+      "('wal_level', 'archive_mode', 'password_encryption') ORDER BY name");
+  auto hba_errors = pg().Psql("SELECT count(*) FROM pg_hba_file_rules WHERE error IS NOT NULL");
+  auto hba_rules = pg().Psql("SELECT count(*) FROM pg_hba_file_rules");
+  // Put the test server's own files back before checking anything.
+  std::filesystem::rename(data + "/postgresql.conf.orig", data + "/postgresql.conf");
+  std::filesystem::rename(data + "/pg_hba.conf.orig", data + "/pg_hba.conf");
+  ASSERT_TRUE(errors.ok()) << errors.status().ToString();
+  EXPECT_EQ(*errors, "0\n");
+  ASSERT_TRUE(settings.ok());
+  EXPECT_EQ(*settings, "archive_mode=on\npassword_encryption=scram-sha-256\nwal_level=replica\n");
+  ASSERT_TRUE(hba_errors.ok()) << hba_errors.status().ToString();
+  EXPECT_EQ(*hba_errors, "0\n");
+  EXPECT_EQ(*hba_rules, "5\n");
+}
+
 }  // namespace
 }  // namespace dsmil::store
