@@ -54,7 +54,10 @@ void ReadCompletion(const json& j, ChatResult* r, std::string* delta) {
     }
     if (auto f = c.find("finish_reason"); f != c.end() && f->is_string()) r->finish_reason = f->get<std::string>();
   }
-  // The built-in workers' plain form: {"content"|"delta": ..., "finish_reason": ...}.
+  // The built-in workers' form (devices/llm/llm_worker.h): chunks {"delta": ...},
+  // then the final frame {"text": <whole text>, "finish_reason", "prompt_tokens",
+  // "completion_tokens"}; "content" is accepted as well.
+  if (auto t = j.find("text"); t != j.end() && t->is_string()) r->content = t->get<std::string>();
   if (auto ct = j.find("content"); ct != j.end() && ct->is_string()) r->content += ct->get<std::string>();
   if (auto d = j.find("delta"); d != j.end() && d->is_string()) {
     if (delta) *delta += d->get<std::string>();
