@@ -11,19 +11,21 @@ namespace dsmil::llm {
 namespace internal {
 namespace {
 
-void DotQ8Scalar(const BlockQ8_0* w, const BlockQ8_0* const* x, int nc, int64_t nb, float* out) {
+void DotQ8Scalar(const BlockQ8_0* w, const BlockQ8_0* const* x, const float* const* xd, int nc, int64_t nb,
+                 float* out) {
   for (int c = 0; c < nc; ++c) {
     float sum = 0;
     for (int64_t i = 0; i < nb; ++i) {
       int32_t acc = 0;
       for (int j = 0; j < kQuantBlock; ++j) acc += int32_t(w[i].qs[j]) * int32_t(x[c][i].qs[j]);
-      sum += float(acc) * (HalfToFloat(w[i].d) * HalfToFloat(x[c][i].d));
+      sum += float(acc) * (HalfToFloat(w[i].d) * xd[c][i]);
     }
     out[c] = sum;
   }
 }
 
-void DotQ4Scalar(const BlockQ4_0* w, const BlockQ8_0* const* x, int nc, int64_t nb, float* out) {
+void DotQ4Scalar(const BlockQ4_0* w, const BlockQ8_0* const* x, const float* const* xd, int nc, int64_t nb,
+                 float* out) {
   for (int c = 0; c < nc; ++c) {
     float sum = 0;
     for (int64_t i = 0; i < nb; ++i) {
@@ -32,7 +34,7 @@ void DotQ4Scalar(const BlockQ4_0* w, const BlockQ8_0* const* x, int nc, int64_t 
         acc += (int32_t(w[i].qs[j] & 0x0F) - 8) * int32_t(x[c][i].qs[j]);
         acc += (int32_t(w[i].qs[j] >> 4) - 8) * int32_t(x[c][i].qs[j + kQuantBlock / 2]);
       }
-      sum += float(acc) * (HalfToFloat(w[i].d) * HalfToFloat(x[c][i].d));
+      sum += float(acc) * (HalfToFloat(w[i].d) * xd[c][i]);
     }
     out[c] = sum;
   }
@@ -275,10 +277,16 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t batch, float* y, Thre
   const bool quantised = w.type == GgmlType::kQ8_0 || w.type == GgmlType::kQ4_0;
   const int64_t nb = cols / kQuantBlock;
   thread_local std::vector<BlockQ8_0> xq;
+  thread_local std::vector<float> xqd;
   if (quantised) {
     if (xq.size() < size_t(batch * nb)) xq.resize(size_t(batch * nb));
+    if (xqd.size() < size_t(batch * nb)) xqd.resize(size_t(batch * nb));
     BlockQ8_0* q = xq.data();
-    auto quantise = [&](int64_t b) { QuantizeRowQ8_0(x + b * cols, q + b * nb, cols); };
+    float* qd = xqd.data();
+    auto quantise = [&](int64_t b) {
+      QuantizeRowQ8_0(x + b * cols, q + b * nb, cols);
+      for (int64_t i = 0; i < nb; ++i) qd[b * nb + i] = HalfToFloat(q[b * nb + i].d);
+    };
     if (pool != nullptr && batch > 1) {
       pool->ParallelFor(batch, quantise);
     } else {
@@ -286,6 +294,7 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t batch, float* y, Thre
     }
   }
   const BlockQ8_0* xq_data = xq.data();
+  const float* xqd_data = xqd.data();
   const int64_t rows = w.rows;
   const size_t row_bytes = w.row_bytes();
   // Rows per task: small enough to balance two or more threads on a decode
@@ -298,9 +307,13 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t batch, float* y, Thre
     for (int64_t b0 = 0; b0 < batch; b0 += internal::kMaxCols) {
       const int nc = static_cast<int>(std::min<int64_t>(internal::kMaxCols, batch - b0));
       const BlockQ8_0* xqs[internal::kMaxCols];
+      const float* xds[internal::kMaxCols];
       const float* xfs[internal::kMaxCols];
       for (int c = 0; c < nc; ++c) {
-        if (quantised) xqs[c] = xq_data + (b0 + c) * nb;
+        if (quantised) {
+          xqs[c] = xq_data + (b0 + c) * nb;
+          xds[c] = xqd_data + (b0 + c) * nb;
+        }
         xfs[c] = x + (b0 + c) * cols;
       }
       float out[internal::kMaxCols];
@@ -308,10 +321,10 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t batch, float* y, Thre
         const uint8_t* row = w.data + size_t(r) * row_bytes;
         switch (w.type) {
           case GgmlType::kQ8_0:
-            k.dot_q8(reinterpret_cast<const BlockQ8_0*>(row), xqs, nc, nb, out);
+            k.dot_q8(reinterpret_cast<const BlockQ8_0*>(row), xqs, xds, nc, nb, out);
             break;
           case GgmlType::kQ4_0:
-            k.dot_q4(reinterpret_cast<const BlockQ4_0*>(row), xqs, nc, nb, out);
+            k.dot_q4(reinterpret_cast<const BlockQ4_0*>(row), xqs, xds, nc, nb, out);
             break;
           case GgmlType::kF16:
             k.dot_f16(reinterpret_cast<const uint16_t*>(row), xfs, nc, cols, out);

@@ -13,8 +13,11 @@ inline constexpr int kMaxCols = 4;
 
 struct KernelTable {
   // out[c] = row · x[c] for c < nc (1 <= nc <= kMaxCols); nb blocks or n values.
-  void (*dot_q8)(const BlockQ8_0* w, const BlockQ8_0* const* x, int nc, int64_t nb, float* out);
-  void (*dot_q4)(const BlockQ4_0* w, const BlockQ8_0* const* x, int nc, int64_t nb, float* out);
+  // xd[c][i] is HalfToFloat(x[c][i].d), converted once per MatMul.
+  void (*dot_q8)(const BlockQ8_0* w, const BlockQ8_0* const* x, const float* const* xd, int nc, int64_t nb,
+                 float* out);
+  void (*dot_q4)(const BlockQ4_0* w, const BlockQ8_0* const* x, const float* const* xd, int nc, int64_t nb,
+                 float* out);
   void (*dot_f16)(const uint16_t* w, const float* const* x, int nc, int64_t n, float* out);
   void (*dot_f32)(const float* w, const float* const* x, int nc, int64_t n, float* out);
   void (*axpy_f32)(float s, const float* a, float* y, int64_t n);

@@ -44,7 +44,7 @@ DSMIL_AVX2 inline __m256i UnpackQ4Avx2(const uint8_t* qs) {
 }
 
 template <int NC, bool kQ4>
-DSMIL_AVX2 void DotQAvx2T(const void* wv, const BlockQ8_0* const* x, int64_t nb, float* out) {
+DSMIL_AVX2 void DotQAvx2T(const void* wv, const BlockQ8_0* const* x, const float* const* xd, int64_t nb, float* out) {
   __m256 acc[NC];
   for (int c = 0; c < NC; ++c) acc[c] = _mm256_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
@@ -61,7 +61,7 @@ DSMIL_AVX2 void DotQAvx2T(const void* wv, const BlockQ8_0* const* x, int64_t nb,
     }
     for (int c = 0; c < NC; ++c) {
       __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[c][i].qs));
-      __m256 d = _mm256_set1_ps(dw * H2F(x[c][i].d));
+      __m256 d = _mm256_set1_ps(dw * xd[c][i]);
       acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(DotI8Avx2(w, xv)), d, acc[c]);
     }
   }
@@ -69,20 +69,23 @@ DSMIL_AVX2 void DotQAvx2T(const void* wv, const BlockQ8_0* const* x, int64_t nb,
 }
 
 template <bool kQ4>
-DSMIL_AVX2 void DotQAvx2(const void* w, const BlockQ8_0* const* x, int nc, int64_t nb, float* out) {
+DSMIL_AVX2 void DotQAvx2(const void* w, const BlockQ8_0* const* x, const float* const* xd, int nc, int64_t nb,
+                         float* out) {
   switch (nc) {
-    case 1: DotQAvx2T<1, kQ4>(w, x, nb, out); break;
-    case 2: DotQAvx2T<2, kQ4>(w, x, nb, out); break;
-    case 3: DotQAvx2T<3, kQ4>(w, x, nb, out); break;
-    default: DotQAvx2T<4, kQ4>(w, x, nb, out); break;
+    case 1: DotQAvx2T<1, kQ4>(w, x, xd, nb, out); break;
+    case 2: DotQAvx2T<2, kQ4>(w, x, xd, nb, out); break;
+    case 3: DotQAvx2T<3, kQ4>(w, x, xd, nb, out); break;
+    default: DotQAvx2T<4, kQ4>(w, x, xd, nb, out); break;
   }
 }
 
-DSMIL_AVX2 void DotQ8Avx2(const BlockQ8_0* w, const BlockQ8_0* const* x, int nc, int64_t nb, float* out) {
-  DotQAvx2<false>(w, x, nc, nb, out);
+DSMIL_AVX2 void DotQ8Avx2(const BlockQ8_0* w, const BlockQ8_0* const* x, const float* const* xd, int nc, int64_t nb,
+                          float* out) {
+  DotQAvx2<false>(w, x, xd, nc, nb, out);
 }
-DSMIL_AVX2 void DotQ4Avx2(const BlockQ4_0* w, const BlockQ8_0* const* x, int nc, int64_t nb, float* out) {
-  DotQAvx2<true>(w, x, nc, nb, out);
+DSMIL_AVX2 void DotQ4Avx2(const BlockQ4_0* w, const BlockQ8_0* const* x, const float* const* xd, int nc, int64_t nb,
+                          float* out) {
+  DotQAvx2<true>(w, x, xd, nc, nb, out);
 }
 
 template <int NC, bool kF16>
@@ -154,22 +157,27 @@ DSMIL_AVX512 inline __m512i Load2Blocks(const int8_t* a, const int8_t* b) {
 }
 
 template <int NC>
-DSMIL_AVX512 void DotQ8Avx512T(const BlockQ8_0* w, const BlockQ8_0* const* x, int64_t nb, float* out) {
+DSMIL_AVX512 void DotQ8Avx512T(const BlockQ8_0* w, const BlockQ8_0* const* x, const float* const* xd, int64_t nb,
+                               float* out) {
   __m512 acc[NC];
   for (int c = 0; c < NC; ++c) acc[c] = _mm512_setzero_ps();
   const __m512i zero = _mm512_setzero_si512();
+  // Lanes 0-7 take the first block's scale, lanes 8-15 the second's.
+  const __m512i pick = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
   int64_t i = 0;
   for (; i + 2 <= nb; i += 2) {
     __m512i wv = Load2Blocks(w[i].qs, w[i + 1].qs);
     __m512i wabs = _mm512_abs_epi8(wv);
     __mmask64 neg = _mm512_movepi8_mask(wv);
-    const float dw0 = _cvtsh_ss(w[i].d), dw1 = _cvtsh_ss(w[i + 1].d);
+    // Both weight scales converted at once, spread to their halves.
+    __m128i dh = _mm_insert_epi16(_mm_cvtsi32_si128(w[i].d), w[i + 1].d, 1);
+    __m512 dw = _mm512_permutexvar_ps(pick, _mm512_castps128_ps512(_mm_cvtph_ps(dh)));
     for (int c = 0; c < NC; ++c) {
       __m512i xv = Load2Blocks(x[c][i].qs, x[c][i + 1].qs);
       __m512i xs = _mm512_mask_sub_epi8(xv, neg, zero, xv);  // x with w's sign
       __m512i dot = _mm512_dpbusd_epi32(zero, wabs, xs);
-      __m512 d = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(dw0 * _cvtsh_ss(x[c][i].d)),
-                                      _mm512_set1_ps(dw1 * _cvtsh_ss(x[c][i + 1].d)));
+      __m128 xd2 = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(xd[c] + i)));
+      __m512 d = _mm512_mul_ps(dw, _mm512_permutexvar_ps(pick, _mm512_castps128_ps512(xd2)));
       acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), d, acc[c]);
     }
   }
@@ -183,18 +191,19 @@ DSMIL_AVX512 void DotQ8Avx512T(const BlockQ8_0* w, const BlockQ8_0* const* x, in
       __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
       h = _mm_add_ps(h, _mm_movehl_ps(h, h));
       h = _mm_add_ss(h, _mm_movehdup_ps(h));
-      s += _mm_cvtss_f32(h) * (_cvtsh_ss(w[i].d) * _cvtsh_ss(x[c][i].d));
+      s += _mm_cvtss_f32(h) * (_cvtsh_ss(w[i].d) * xd[c][i]);
     }
     out[c] = s;
   }
 }
 
-DSMIL_AVX512 void DotQ8Avx512(const BlockQ8_0* w, const BlockQ8_0* const* x, int nc, int64_t nb, float* out) {
+DSMIL_AVX512 void DotQ8Avx512(const BlockQ8_0* w, const BlockQ8_0* const* x, const float* const* xd, int nc,
+                              int64_t nb, float* out) {
   switch (nc) {
-    case 1: DotQ8Avx512T<1>(w, x, nb, out); break;
-    case 2: DotQ8Avx512T<2>(w, x, nb, out); break;
-    case 3: DotQ8Avx512T<3>(w, x, nb, out); break;
-    default: DotQ8Avx512T<4>(w, x, nb, out); break;
+    case 1: DotQ8Avx512T<1>(w, x, xd, nb, out); break;
+    case 2: DotQ8Avx512T<2>(w, x, xd, nb, out); break;
+    case 3: DotQ8Avx512T<3>(w, x, xd, nb, out); break;
+    default: DotQ8Avx512T<4>(w, x, xd, nb, out); break;
   }
 }
 
