@@ -187,16 +187,23 @@ Result<VocabData> GenerateSpm(size_t n_vocab, std::string_view text) {
   }
   v.scores.assign(v.tokens.size(), 0.0f);
 
-  // Words ("▁" + run of non-space bytes) and character frequencies.
+  // Words: the pre-tokenizer's chunks (letters, digits, other symbols), a
+  // leading space becoming "▁"; the first word of a line counts as following
+  // a space too, as the encoder prefixes one to the text.
   std::map<std::string, int64_t> words;
   std::map<std::string, int64_t> chars;
-  size_t i = 0;
-  while (i < text.size()) {
-    while (i < text.size() && (text[i] == ' ' || text[i] == '\n' || text[i] == '\t' || text[i] == '\r')) ++i;
-    size_t j = i;
-    while (j < text.size() && !(text[j] == ' ' || text[j] == '\n' || text[j] == '\t' || text[j] == '\r')) ++j;
-    if (j > i) words[std::string(kSpace) + std::string(text.substr(i, j - i))] += 1;
-    i = j;
+  bool line_start = true;
+  for (std::string_view chunk : SplitBpeWords(text)) {
+    unsigned char c0 = static_cast<unsigned char>(chunk[0]);
+    if (c0 == ' ' && chunk.size() > 1 && chunk[1] != ' ') {
+      words[std::string(kSpace) + std::string(chunk.substr(1))] += 1;
+    } else if (c0 == ' ' || c0 == '\t' || c0 == '\n' || c0 == '\r') {
+      line_start = chunk.find('\n') != std::string_view::npos;
+      continue;
+    } else {
+      words[(line_start ? std::string(kSpace) : std::string()) + std::string(chunk)] += 1;
+    }
+    line_start = false;
   }
   Trainer tr;
   for (const auto& [w, f] : words) {
