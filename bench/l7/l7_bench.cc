@@ -1,0 +1,315 @@
+// L7 front benchmark (docs/l7.md). Starts, in this process, an instant
+// OpenAI-compatible upstream (Beast, through net::HttpServer) and device 43
+// (router + OpenAI front) whose only worker is that upstream, with device 51's
+// check routed in-process; then runs wrk (POST /v1/chat/completions, 5 s
+// each) at 16 and 64 connections against:
+//   upstream  the instant upstream alone (the floor)
+//   dsmil     :8001 -> router (key, claim token, policy, injection check) -> upstream
+//   haproxy   HAProxy (a generated config, keep-alive to the upstream) -> upstream
+//   portkey   @portkey-ai/gateway -> upstream, when DSMIL_PORTKEY_DIR holds it
+// and prints req/s, p50/p99 and the latency each adds over the upstream alone,
+// with ratios; then the injection detector's rates on data/injection/.
+//
+//   l7_bench [seconds per run, default 5]
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "devices/device.h"
+#include "devices/l7/router.h"
+#include "devices/l8/injection.h"
+#include "net/http_client.h"
+#include "net/http_server.h"
+#include "tenant/keys.h"
+
+using namespace dsmil;
+using nlohmann::json;
+
+namespace {
+
+constexpr char kKey[] = "sk-alpha-0000b001-benchmarkkeybenchmarkkey01";
+const char kBody[] =
+    R"({"model":"bench","max_tokens":16,"messages":[{"role":"user","content":"Summarize the current threat landscape in 3 sentences."}]})";
+
+uint16_t FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+struct WrkResult {
+  bool ok = false;
+  double rps = 0, p50_ms = 0, p99_ms = 0;
+  long non2xx = 0;
+  std::string error;
+};
+
+double ToMs(const std::string& v) {
+  double x = std::atof(v.c_str());
+  if (v.find("us") != std::string::npos) return x / 1000;
+  if (v.find("ms") != std::string::npos) return x;
+  if (v.find('s') != std::string::npos) return x * 1000;
+  return x;
+}
+
+WrkResult RunWrk(const std::string& url, int conns, int seconds, const std::string& lua) {
+  WrkResult r;
+  std::string cmd = "wrk -t2 -c" + std::to_string(conns) + " -d" + std::to_string(seconds) + "s --latency -s " + lua +
+                    " " + url + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) {
+    r.error = "cannot run wrk";
+    return r;
+  }
+  char line[512];
+  std::string all;
+  while (std::fgets(line, sizeof(line), p)) {
+    std::string s(line);
+    all += s;
+    char v[64];
+    if (std::sscanf(line, " 50%% %63s", v) == 1) r.p50_ms = ToMs(v);
+    if (std::sscanf(line, " 99%% %63s", v) == 1) r.p99_ms = ToMs(v);
+    if (std::sscanf(line, "Requests/sec: %63s", v) == 1) r.rps = std::atof(v);
+    long n = 0;
+    if (std::sscanf(line, "  Non-2xx or 3xx responses: %ld", &n) == 1) r.non2xx = n;
+  }
+  int rc = ::pclose(p);
+  r.ok = rc == 0 && r.rps > 0;
+  if (!r.ok) r.error = all.substr(0, 300);
+  return r;
+}
+
+pid_t Spawn(const std::vector<std::string>& argv) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    std::vector<char*> a;
+    for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
+    a.push_back(nullptr);
+    int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    ::execvp(a[0], a.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+bool WaitHttp(const std::string& url, const net::HttpHeaders& headers = {}) {
+  for (int i = 0; i < 100; ++i) {
+    net::HttpClientRequest r;
+    r.url = url;
+    r.headers = headers;
+    r.timeout = std::chrono::milliseconds(500);
+    auto resp = net::HttpFetch(r);
+    if (resp.ok()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+std::vector<std::string> Corpus(const std::string& name) {
+  std::ifstream in(std::string(DSMIL_SOURCE_DIR) + "/data/injection/" + name);
+  std::vector<std::string> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line[0] != '#') out.push_back(line);
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int seconds = argc > 1 ? std::atoi(argv[1]) : 5;
+  if (seconds < 1) seconds = 5;
+  ::signal(SIGPIPE, SIG_IGN);
+  char tmpl[] = "/tmp/dsmil-l7-bench-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+
+  // The instant upstream.
+  const std::string completion =
+      R"({"id":"b","object":"chat.completion","created":0,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":1,"total_tokens":13}})";
+  net::HttpServerOptions uo;
+  uo.threads = 2;
+  uo.handler = [&](const net::HttpRequest& req) {
+    net::HttpResponse r;
+    r.body = req.path == "/v1/models" ? std::string(R"({"object":"list","data":[]})") : completion;
+    return r;
+  };
+  auto upstream = net::HttpServer::Start(std::move(uo));
+  if (!upstream.ok()) {
+    std::fprintf(stderr, "upstream: %s\n", upstream.status().ToString().c_str());
+    return 1;
+  }
+  uint16_t up_port = (*upstream)->port();
+  std::string up = "http://127.0.0.1:" + std::to_string(up_port);
+
+  // Device 43.
+  auto keys = tenant::ApiKeyStore::Open(dir + "/tenant/api_keys");
+  if (!keys.ok() || !(*keys)->Import("ALPHA", kKey).ok()) return 1;
+  uint16_t port = FreePort();
+  devices::DeviceContext ctx;
+  ctx.id = 43;
+  ctx.stores.kind = "embedded";
+  ctx.stores.path = dir;
+  ctx.tenants = {{"ALPHA", "SOC_ASSIST", {"SOC"}}};
+  ctx.sections["l7"] = json({{"listen", "127.0.0.1:" + std::to_string(port)},
+                             {"threads", 8},
+                             {"workers", {{{"model", "bench"}, {"upstream", up + "/v1"}}}}})
+                           .dump();
+  ctx.call = [](const dbe::Message& m, std::chrono::milliseconds) -> Result<dbe::Message> {
+    if (m.header().dst_device == 51) return devices::HandlePromptCheck(m);
+    return Status::Unavailable("no route");
+  };
+  auto router = devices::l7::CreateRouterDevice(ctx);
+  if (!router.ok() || !(*router)->Start().ok()) {
+    std::fprintf(stderr, "router did not start\n");
+    return 1;
+  }
+
+  // HAProxy.
+  uint16_t hp_port = FreePort();
+  std::string hp_cfg = dir + "/haproxy.cfg";
+  {
+    std::ofstream f(hp_cfg);
+    f << "global\n  maxconn 4096\n  nbthread 2\ndefaults\n  mode http\n  option http-keep-alive\n"
+         "  timeout connect 2s\n  timeout client 30s\n  timeout server 30s\n"
+         "frontend f\n  bind 127.0.0.1:"
+      << hp_port << "\n  default_backend b\nbackend b\n  http-reuse always\n  server u 127.0.0.1:" << up_port
+      << "\n";
+  }
+  pid_t haproxy = Spawn({"haproxy", "-db", "-f", hp_cfg});
+  bool hp_up = WaitHttp("http://127.0.0.1:" + std::to_string(hp_port) + "/v1/models");
+
+  // Portkey, when installed.
+  pid_t portkey = -1;
+  uint16_t pk_port = 0;
+  std::string pk_note;
+  const char* pk_dir = std::getenv("DSMIL_PORTKEY_DIR");
+  if (pk_dir != nullptr) {
+    pk_port = FreePort();
+    std::string start = std::string(pk_dir) + "/node_modules/@portkey-ai/gateway/build/start-server.js";
+    portkey = Spawn({"node", start, "--port", std::to_string(pk_port), "--headless"});
+    if (!WaitHttp("http://127.0.0.1:" + std::to_string(pk_port) + "/")) pk_note = "did not start";
+  } else {
+    pk_note = "not run: set DSMIL_PORTKEY_DIR to a folder with `npm install @portkey-ai/gateway`";
+  }
+
+  // wrk scripts.
+  auto lua = [&](const std::string& name, const std::vector<std::pair<std::string, std::string>>& headers) {
+    std::string path = dir + "/" + name + ".lua";
+    std::ofstream f(path);
+    f << "wrk.method = \"POST\"\nwrk.body = [[" << kBody << "]]\n";
+    f << "wrk.headers[\"Content-Type\"] = \"application/json\"\n";
+    for (const auto& [k, v] : headers) f << "wrk.headers[\"" << k << "\"] = \"" << v << "\"\n";
+    return path;
+  };
+  std::string plain = lua("plain", {});
+  std::string dsmil = lua("dsmil", {{"Authorization", std::string("Bearer ") + kKey}});
+  std::string pk = lua("portkey", {{"x-portkey-provider", "openai"},
+                                   {"x-portkey-custom-host", up + "/v1"},
+                                   {"Authorization", "Bearer sk-bench"}});
+
+  struct Target {
+    std::string name, url, lua;
+    bool up;
+  };
+  std::vector<Target> targets = {
+      {"upstream", up + "/v1/chat/completions", plain, true},
+      {"dsmil", "http://127.0.0.1:" + std::to_string(port) + "/v1/chat/completions", dsmil, true},
+      {"haproxy", "http://127.0.0.1:" + std::to_string(hp_port) + "/v1/chat/completions", plain, hp_up},
+      {"portkey", "http://127.0.0.1:" + std::to_string(pk_port) + "/v1/chat/completions", pk,
+       portkey > 0 && pk_note.empty()},
+  };
+  unsigned cores = std::thread::hardware_concurrency();
+  std::printf("L7 front benchmark: wrk %d s per run, POST /v1/chat/completions (%zu-byte body), %u CPU cores\n",
+              seconds, sizeof(kBody) - 1, cores);
+  std::printf("instant upstream: net::HttpServer (Beast), 2 threads; dsmil router: 8 threads, key + ML-DSA-87 claim "
+              "(cached) + policy + device-51 injection check per request\n\n");
+  std::printf("%-9s %5s %10s %9s %9s %11s %11s %8s\n", "target", "conns", "req/s", "p50 ms", "p99 ms", "+p50 ms",
+              "+p99 ms", "non-2xx");
+  for (int conns : {16, 64}) {
+    WrkResult base;
+    std::vector<std::pair<std::string, WrkResult>> rows;
+    for (const Target& t : targets) {
+      if (!t.up) {
+        std::printf("%-9s %5d   %s\n", t.name.c_str(), conns,
+                    t.name == "portkey" ? pk_note.c_str() : "did not start");
+        continue;
+      }
+      WrkResult r = RunWrk(t.url, conns, seconds, t.lua);
+      if (!r.ok) {
+        std::printf("%-9s %5d   wrk failed: %s\n", t.name.c_str(), conns, r.error.c_str());
+        continue;
+      }
+      if (t.name == "upstream") base = r;
+      rows.emplace_back(t.name, r);
+      std::printf("%-9s %5d %10.0f %9.3f %9.3f %11.3f %11.3f %8ld\n", t.name.c_str(), conns, r.rps, r.p50_ms, r.p99_ms,
+                  t.name == "upstream" ? 0.0 : r.p50_ms - base.p50_ms,
+                  t.name == "upstream" ? 0.0 : r.p99_ms - base.p99_ms, r.non2xx);
+    }
+    double dsmil_rps = 0, hp_rps = 0, pk_rps = 0;
+    for (const auto& [n, r] : rows) {
+      if (n == "dsmil") dsmil_rps = r.rps;
+      if (n == "haproxy") hp_rps = r.rps;
+      if (n == "portkey") pk_rps = r.rps;
+    }
+    if (base.rps > 0 && dsmil_rps > 0) {
+      std::printf("  ratios at %d: dsmil/upstream %.2f", conns, dsmil_rps / base.rps);
+      if (hp_rps > 0) std::printf(", dsmil/haproxy %.2f, haproxy/upstream %.2f", dsmil_rps / hp_rps, hp_rps / base.rps);
+      if (pk_rps > 0) std::printf(", dsmil/portkey %.2f", dsmil_rps / pk_rps);
+      std::printf("\n");
+    }
+  }
+
+  // Injection detector.
+  auto attacks = Corpus("attacks.txt");
+  auto benign = Corpus("benign.txt");
+  size_t tp = 0, fp = 0, bytes = 0;
+  auto t0 = std::chrono::steady_clock::now();
+  int rounds = 20;
+  for (int r = 0; r < rounds; ++r) {
+    for (const auto& a : attacks) {
+      bool hit = devices::DetectPromptInjection(a).injection;
+      if (r == 0) tp += hit, bytes += a.size();
+    }
+    for (const auto& b : benign) {
+      bool hit = devices::DetectPromptInjection(b).injection;
+      if (r == 0) fp += hit, bytes += b.size();
+    }
+  }
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double prompts = double(rounds) * double(attacks.size() + benign.size());
+  std::printf("\ninjection detector on data/injection/: detection %zu/%zu = %.1f%%, false positives %zu/%zu = %.1f%%; "
+              "%.0f prompts/s (%.1f MB/s, one core)\n",
+              tp, attacks.size(), attacks.empty() ? 0.0 : 100.0 * double(tp) / double(attacks.size()), fp,
+              benign.size(), benign.empty() ? 0.0 : 100.0 * double(fp) / double(benign.size()), prompts / secs,
+              double(bytes) * rounds / secs / 1e6);
+
+  (*router)->Stop();
+  (*upstream)->Stop();
+  if (haproxy > 0) ::kill(haproxy, SIGTERM), ::waitpid(haproxy, nullptr, 0);
+  if (portkey > 0) ::kill(portkey, SIGTERM), ::waitpid(portkey, nullptr, 0);
+  std::string rm = "rm -rf " + dir;
+  (void)std::system(rm.c_str());
+  return 0;
+}
