@@ -21,6 +21,11 @@
 #include "net/quic.h"
 #include "net/tcp_tls.h"
 #include "node/control_routes.h"
+#include "store/archive.h"
+#include "store/scope.h"
+#include "store/streams.h"
+#include "store/tenant_log.h"
+#include "store/vectors.h"
 #include "node/router.h"
 
 namespace dsmil::node {
@@ -59,6 +64,52 @@ uint64_t MemTotalBytes() {
   return uint64_t(si.totalram) * si.mem_unit;
 }
 
+// Copies every log line labelled with a tenant into that tenant's log
+// (store/tenant_log.h): the per-tenant files `dsmilctl logs` reads, and Loki
+// when configured. Lines without a tenant stay in the node's own log only.
+class TenantLogTee final : public LogSink {
+ public:
+  explicit TenantLogTee(std::unique_ptr<store::TenantLogSink> sink, std::string node)
+      : sink_(std::move(sink)), node_(std::move(node)) {}
+  ~TenantLogTee() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    (void)sink_->Flush();
+  }
+  void Write(std::string_view line) override {
+    if (line.find("\"tenant\"") == std::string_view::npos) return;  // cheap pre-check
+    auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object() || !j.contains("tenant") || !j["tenant"].is_string()) return;
+    store::TenantLogLine t;
+    t.ts_ns = DefaultClock().NowUnixNanos();
+    t.tenant = j["tenant"].get<std::string>();
+    t.node = node_;
+    if (j.contains("layer") && j["layer"].is_string()) t.layer = j["layer"].get<std::string>();
+    if (j.contains("device") && j["device"].is_string()) {
+      const std::string& d = j["device"].get_ref<const std::string&>();
+      t.device = std::atoi(d.c_str());
+    }
+    t.line = std::string(line);
+    while (!t.line.empty() && t.line.back() == '\n') t.line.pop_back();
+    std::lock_guard<std::mutex> lock(mu_);
+    (void)sink_->Write(t);
+    if (++since_flush_ >= 64) {
+      (void)sink_->Flush();
+      since_flush_ = 0;
+    }
+  }
+  void Flush() {
+    std::lock_guard<std::mutex> lock(mu_);
+    (void)sink_->Flush();
+    since_flush_ = 0;
+  }
+
+ private:
+  std::mutex mu_;
+  std::unique_ptr<store::TenantLogSink> sink_;  // GUARDED_BY(mu_)
+  std::string node_;
+  int since_flush_ = 0;
+};
+
 }  // namespace
 
 struct Node::Impl {
@@ -72,6 +123,7 @@ struct Node::Impl {
   std::unique_ptr<net::HttpServer> http;
   std::unique_ptr<net::HttpServer> control;
   std::unique_ptr<Router> router;
+  std::shared_ptr<TenantLogTee> tenant_logs;  // null without stores.path
   std::atomic<bool> stopping{false};
   std::once_flag stop_once;
 
@@ -91,11 +143,70 @@ struct Node::Impl {
         dir.detail = config.stores.path + " is not a writable directory";
       }
       out.push_back(dir);
-      for (const char* name : {"Streams (embedded)", "Archive (embedded)", "Vectors (embedded)", "Logs (embedded)"}) {
-        out.push_back({name, std::string(kNotImplemented), "store backend not implemented yet"});
-      }
+      StoreComponents(out);
     }
     return out;
+  }
+
+  // One line per store: opened for the first configured tenant and asked a
+  // cheap question, so the status shows a store that cannot be reached.
+  void StoreComponents(std::vector<ComponentStatus>& out) const {
+    const store::StoresConfig& sc = config.stores;
+    bool servers = sc.kind == "servers";
+    std::string streams_name = servers ? "Streams (Redis " + sc.redis.host + ":" + std::to_string(sc.redis.port) + ")"
+                                       : "Streams (embedded)";
+    std::string archive_name = servers ? "Archive (PostgreSQL " + sc.postgres.host + ":" +
+                                             std::to_string(sc.postgres.port) + ")"
+                                       : "Archive (embedded)";
+    std::string vectors_name = !sc.qdrant.url.empty() && servers ? "Vectors (Qdrant " + sc.qdrant.url + ")"
+                                                                 : "Vectors (embedded)";
+    std::string logs_name = !sc.loki.url.empty() ? "Logs (files + Loki " + sc.loki.url + ")" : "Logs (files)";
+    if (config.tenants.empty()) {
+      for (const auto& n : {streams_name, archive_name, vectors_name}) {
+        out.push_back({n, std::string(kDegraded), "no tenants configured"});
+      }
+      return;
+    }
+    auto scope = store::TenantScope::For(config.tenants.front().id);
+    if (!scope.ok()) return;
+    auto line = [&](const std::string& name, const Status& s, const std::string& ok_detail) {
+      out.push_back({name, s.ok() ? std::string(kHealthy) : std::string(kFailed), s.ok() ? ok_detail : s.message()});
+    };
+    std::string tenants = std::to_string(config.tenants.size()) + " tenant(s)";
+    {
+      Status st;
+      uint64_t n = 0;
+      auto streams = store::OpenStreams(sc, *scope, store::Access::kReader);
+      if (!streams.ok()) st = streams.status();
+      else {
+        auto len = (*streams)->Length(store::StreamKind::kSocEvents);
+        if (len.ok()) n = *len; else st = len.status();
+      }
+      line(streams_name, st, tenants + "; " + scope->Stream(store::StreamKind::kSocEvents) + " holds " + std::to_string(n));
+    }
+    {
+      Status st;
+      uint64_t n = 0;
+      auto archive = store::OpenArchive(sc, *scope);
+      if (!archive.ok()) st = archive.status();
+      else {
+        auto count = (*archive)->Count();
+        if (count.ok()) n = *count; else st = count.status();
+      }
+      line(archive_name, st, tenants + "; " + scope->Schema() + " holds " + std::to_string(n) + " events");
+    }
+    {
+      Status st;
+      size_t n = 0;
+      auto vectors = store::OpenVectors(sc, *scope);
+      if (!vectors.ok()) st = vectors.status();
+      else {
+        auto list = (*vectors)->ListCollections();
+        if (list.ok()) n = list->size(); else st = list.status();
+      }
+      line(vectors_name, st, tenants + "; " + std::to_string(n) + " collection(s) of " + scope->tenant());
+    }
+    out.push_back({logs_name, std::string(kHealthy), sc.path + "/logs"});
   }
 
   // Latency of one device over all tenants and message types.
@@ -286,6 +397,12 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
       if (!file.ok()) return file.status().WithContext("logging.file");
       sinks.push_back(*file);
     }
+    if (!c.stores.path.empty()) {
+      auto tl = store::OpenTenantLogSink(c.stores, c.name);
+      if (!tl.ok()) return tl.status().WithContext("stores (tenant logs)");
+      m.tenant_logs = std::make_shared<TenantLogTee>(std::move(*tl), c.name);
+      sinks.push_back(m.tenant_logs);
+    }
     lo.sink = std::make_shared<TeeSink>(std::move(sinks));
     m.log = Logger(LogLabels{.node = c.name}, lo);
   }
@@ -471,6 +588,7 @@ void Node::Stop() {
     for (auto& d : m.devices) d->Stop();
     if (m.router) m.router->Stop();
     m.log.Info("node stopped", {});
+    if (m.tenant_logs) m.tenant_logs->Flush();
   });
 }
 
