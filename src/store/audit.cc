@@ -209,8 +209,12 @@ Result<std::string> LoadOrCreateLogKey(const StoresConfig& config) {
   auto existing = ReadSecret(config, "audit.key");
   if (!existing.ok() && existing.status().code() != StatusCode::kNotFound) return existing.status();
   if (!existing.ok()) {
-    if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-      return Status::Unavailable("cannot create secrets directory " + dir + ": " + std::strerror(errno));
+    for (size_t pos = 1; pos <= dir.size(); ++pos) {  // mkdir -p, 0700
+      if (pos != dir.size() && dir[pos] != '/') continue;
+      std::string part = dir.substr(0, pos);
+      if (mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) {
+        return Status::Unavailable("cannot create secrets directory " + part + ": " + std::strerror(errno));
+      }
     }
     std::array<uint8_t, 32> key{};
     DSMIL_RETURN_IF_ERROR(crypto::RandomBytes(key));

@@ -18,9 +18,14 @@
 namespace dsmil::store {
 namespace {
 
+// mkdir -p with mode 0700 for every directory it creates.
 Status EnsureDir(const std::string& dir) {
-  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return Status::Unavailable("cannot create directory " + dir + ": " + std::strerror(errno));
+  for (size_t pos = 1; pos <= dir.size(); ++pos) {
+    if (pos != dir.size() && dir[pos] != '/') continue;
+    std::string part = dir.substr(0, pos);
+    if (mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) {
+      return Status::Unavailable("cannot create directory " + part + ": " + std::strerror(errno));
+    }
   }
   return Status::Ok();
 }
