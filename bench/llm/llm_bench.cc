@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -42,6 +43,13 @@ using namespace dsmil::llm;
 using Clock = std::chrono::steady_clock;
 
 double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// CPU seconds used by this process so far (all threads).
+double ProcessCpu() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + ts.tv_nsec * 1e-9;
+}
 
 struct Args {
   std::string model;
@@ -143,6 +151,7 @@ std::vector<int32_t> RandomPrompt(int n, uint32_t n_vocab, uint32_t seed) {
 
 struct Single {
   double prompt_tps = 0, gen_tps = 0, ttft_ms = 0;
+  double prompt_share = 0, gen_share = 0;  // CPU seconds ÷ (wall seconds × threads) of each phase
 };
 
 struct LlamaFigures {
@@ -253,7 +262,21 @@ int main(int argc, char** argv) {
     req.params.temperature = 0;
     req.params.max_tokens = a.gen;
     req.params.ignore_eos = true;
-    auto r = (*engine)->Generate(req);
+    // CPU time at the start, at the first token and at the end: how much of
+    // the threads' time the machine actually gave us in each phase.
+    double cpu_first = 0;
+    auto first_wall = Clock::now();
+    const double cpu0 = ProcessCpu();
+    const auto wall0 = Clock::now();
+    auto r = (*engine)->Generate(req, [&](const TokenEvent&) {
+      if (cpu_first == 0) {
+        cpu_first = ProcessCpu();
+        first_wall = Clock::now();
+      }
+      return true;
+    });
+    const double cpu1 = ProcessCpu();
+    const auto wall1 = Clock::now();
     if (!r.ok()) {
       std::fprintf(stderr, "bench_llm: %s\n", r.status().ToString().c_str());
       return 2;
@@ -262,9 +285,13 @@ int main(int argc, char** argv) {
     s.ttft_ms = r->time_to_first_token_s * 1e3;
     s.prompt_tps = a.prompt / r->time_to_first_token_s;
     s.gen_tps = r->decode_tokens_per_s;
+    s.prompt_share = (cpu_first - cpu0) / (std::chrono::duration<double>(first_wall - wall0).count() * t);
+    s.gen_share = (cpu1 - cpu_first) / (std::chrono::duration<double>(wall1 - first_wall).count() * t);
     singles.push_back({t, s});
-    std::printf("threads %d: prompt %d tokens %.2f tok/s (time to first token %.0f ms); generated %d tokens %.2f tok/s\n",
-                t, a.prompt, s.prompt_tps, s.ttft_ms, r->completion_tokens, s.gen_tps);
+    std::printf("threads %d: prompt %d tokens %.2f tok/s (time to first token %.0f ms); generated %d tokens %.2f tok/s; "
+                "CPU share %.0f%% / %.0f%%\n",
+                t, a.prompt, s.prompt_tps, s.ttft_ms, r->completion_tokens, s.gen_tps, s.prompt_share * 100,
+                s.gen_share * 100);
     std::fflush(stdout);
   }
 
@@ -337,6 +364,13 @@ int main(int argc, char** argv) {
     }
     std::printf("%-8d %14.2f %14.2f %10.0f %10.2f %14.2f %8.2fx %14s %14s %9s %9s\n", t, s.prompt_tps, s.gen_tps,
                 s.ttft_ms, bw, limit, s.gen_tps / limit, pp, tg, ppr, tgr);
+  }
+  std::printf("\nCPU share = CPU seconds used ÷ (wall seconds × threads) in that phase; below 100%% the machine\n"
+              "was busy with other work. Per CPU-second (tok/s ÷ share), what an idle machine would give:\n");
+  for (auto& [t, s] : singles) {
+    std::printf("threads %d: prompt %.0f%% share -> %.2f tok/s; generation %.0f%% share -> %.2f tok/s\n", t,
+                s.prompt_share * 100, s.prompt_tps / std::max(1e-9, s.prompt_share), s.gen_share * 100,
+                s.gen_tps / std::max(1e-9, s.gen_share));
   }
   std::printf("\naggregate, %d concurrent requests (64-token prompts, %d generated each, %d threads): %.2f tok/s "
               "generated (%d tokens in %.1f s), %.2f tok/s per sequence while decoding\n",

@@ -61,46 +61,61 @@ Forward::Forward(const Model& model, ThreadPool* pool, KernelIsa isa) : model_(m
 
 void Forward::Attention(std::span<const BatchToken> batch, uint32_t layer) {
   const LlamaHParams& hp = model_.hparams();
-  const int64_t n_head = hp.n_head, head_dim = hp.head_dim(), n_embd = hp.n_embd;
+  const int64_t n_head_kv = hp.n_head_kv, head_dim = hp.head_dim(), n_embd = hp.n_embd;
   const int64_t group = hp.n_head / hp.n_head_kv;
   const float scale = 1.0f / std::sqrt(float(head_dim));
+  // One task per (token, KV head): each key and value row is read once for
+  // the `group` query heads that share it.
   auto task = [&](int64_t t) {
-    const int64_t b = t / n_head, h = t % n_head;
+    const int64_t b = t / n_head_kv, g = t % n_head_kv;
     const BatchToken& tok = batch[b];
-    const int64_t kvh = h / group;
-    const float* q = q_.data() + b * n_embd + h * head_dim;
-    float* out = att_.data() + b * n_embd + h * head_dim;
-    thread_local std::vector<float> scores;
-    const uint32_t n = tok.pos + 1;
-    if (scores.size() < n) scores.resize(n);
     KvCache& c = *tok.cache;
     const size_t elem = c.f16() ? 2 : 4;
-    float max = -INFINITY;
+    const uint32_t n = tok.pos + 1;
+    thread_local std::vector<float> scores, vrow;
+    if (scores.size() < size_t(group) * n) scores.resize(size_t(group) * n);
+    if (vrow.size() < size_t(head_dim)) vrow.resize(head_dim);
+    const float* q = q_.data() + b * n_embd + g * group * head_dim;
+    float* out = att_.data() + b * n_embd + g * group * head_dim;
     for (uint32_t p = 0; p < n; ++p) {
-      const uint8_t* k = c.K(layer, p) + kvh * head_dim * elem;
-      float s = c.f16() ? DotF16(reinterpret_cast<const uint16_t*>(k), q, head_dim, isa_)
-                        : DotF32(reinterpret_cast<const float*>(k), q, head_dim, isa_);
-      s *= scale;
-      scores[p] = s;
-      max = std::max(max, s);
-    }
-    double sum = 0;
-    for (uint32_t p = 0; p < n; ++p) {
-      scores[p] = std::exp(scores[p] - max);
-      sum += scores[p];
-    }
-    const float inv = static_cast<float>(1.0 / sum);
-    std::fill(out, out + head_dim, 0.0f);
-    for (uint32_t p = 0; p < n; ++p) {
-      const uint8_t* v = c.V(layer, p) + kvh * head_dim * elem;
-      if (c.f16()) {
-        AxpyF16(scores[p] * inv, reinterpret_cast<const uint16_t*>(v), out, head_dim, isa_);
-      } else {
-        AxpyF32(scores[p] * inv, reinterpret_cast<const float*>(v), out, head_dim, isa_);
+      const uint8_t* k = c.K(layer, p) + g * head_dim * elem;
+      for (int64_t j0 = 0; j0 < group; j0 += 4) {
+        const int nq = static_cast<int>(std::min<int64_t>(4, group - j0));
+        const float* qs[4];
+        for (int j = 0; j < nq; ++j) qs[j] = q + (j0 + j) * head_dim;
+        float dots[4];
+        if (c.f16()) {
+          DotF16Multi(reinterpret_cast<const uint16_t*>(k), qs, nq, head_dim, dots, isa_);
+        } else {
+          DotF32Multi(reinterpret_cast<const float*>(k), qs, nq, head_dim, dots, isa_);
+        }
+        for (int j = 0; j < nq; ++j) scores[(j0 + j) * n + p] = dots[j] * scale;
       }
     }
+    for (int64_t j = 0; j < group; ++j) {  // softmax per head
+      float* s = scores.data() + j * n;
+      float max = -INFINITY;
+      for (uint32_t p = 0; p < n; ++p) max = std::max(max, s[p]);
+      double sum = 0;
+      for (uint32_t p = 0; p < n; ++p) {
+        s[p] = std::exp(s[p] - max);
+        sum += s[p];
+      }
+      const float inv = static_cast<float>(1.0 / sum);
+      for (uint32_t p = 0; p < n; ++p) s[p] *= inv;
+    }
+    std::fill(out, out + group * head_dim, 0.0f);
+    for (uint32_t p = 0; p < n; ++p) {
+      const uint8_t* v = c.V(layer, p) + g * head_dim * elem;
+      const float* vf = reinterpret_cast<const float*>(v);
+      if (c.f16()) {
+        HalfToFloatRow(reinterpret_cast<const uint16_t*>(v), vrow.data(), head_dim, isa_);
+        vf = vrow.data();
+      }
+      for (int64_t j = 0; j < group; ++j) AxpyF32(scores[j * n + p], vf, out + j * head_dim, head_dim, isa_);
+    }
   };
-  const int64_t tasks = static_cast<int64_t>(batch.size()) * n_head;
+  const int64_t tasks = static_cast<int64_t>(batch.size()) * n_head_kv;
   if (pool_ != nullptr) {
     pool_->ParallelFor(tasks, task);
   } else {

@@ -5,6 +5,10 @@
 #include <cstring>
 #include <vector>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 #include "llm/kernels_internal.h"
 
 namespace dsmil::llm {
@@ -64,11 +68,15 @@ void AxpyF16Scalar(float s, const uint16_t* a, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += s * HalfToFloat(a[i]);
 }
 
+void F16ToF32Scalar(const uint16_t* src, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = HalfToFloat(src[i]);
+}
+
 }  // namespace
 
 const KernelTable& ScalarKernels() {
-  static const KernelTable table = {DotQ8Scalar,  DotQ4Scalar,   DotF16Scalar,
-                                    DotF32Scalar, AxpyF32Scalar, AxpyF16Scalar};
+  static const KernelTable table = {DotQ8Scalar,   DotQ4Scalar,   DotF16Scalar,  DotF32Scalar,
+                                    AxpyF32Scalar, AxpyF16Scalar, F16ToF32Scalar};
   return table;
 }
 
@@ -96,13 +104,21 @@ std::string_view KernelIsaName(KernelIsa isa) {
   return "?";
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+// F16C (CPUID.1:ECX bit 29); not every compiler's __builtin_cpu_supports knows it.
+// AVX2 implies the OS saves the YMM state F16C needs.
+static bool CpuHasF16c() {
+  unsigned a, b, c, d;
+  return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) != 0;
+}
+#endif
+
 bool KernelIsaSupported(KernelIsa isa) {
 #if defined(__x86_64__) || defined(__i386__)
   switch (isa) {
     case KernelIsa::kScalar: return true;
     case KernelIsa::kAvx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-             __builtin_cpu_supports("f16c");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && CpuHasF16c();
     case KernelIsa::kAvx512:
       return KernelIsaSupported(KernelIsa::kAvx2) && __builtin_cpu_supports("avx512f") &&
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
@@ -360,6 +376,13 @@ float DotF16(const uint16_t* a, const float* b, int64_t n, KernelIsa isa) {
 }
 
 void AxpyF32(float s, const float* a, float* y, int64_t n, KernelIsa isa) { Table(isa).axpy_f32(s, a, y, n); }
+void DotF32Multi(const float* a, const float* const* b, int nb, int64_t n, float* out, KernelIsa isa) {
+  Table(isa).dot_f32(a, b, nb, n, out);
+}
+void DotF16Multi(const uint16_t* a, const float* const* b, int nb, int64_t n, float* out, KernelIsa isa) {
+  Table(isa).dot_f16(a, b, nb, n, out);
+}
+void HalfToFloatRow(const uint16_t* src, float* dst, int64_t n, KernelIsa isa) { Table(isa).f16_to_f32(src, dst, n); }
 void AxpyF16(float s, const uint16_t* a, float* y, int64_t n, KernelIsa isa) { Table(isa).axpy_f16(s, a, y, n); }
 
 }  // namespace dsmil::llm

@@ -108,5 +108,11 @@ float DotF32(const float* a, const float* b, int64_t n, KernelIsa isa);
 float DotF16(const uint16_t* a, const float* b, int64_t n, KernelIsa isa);
 void AxpyF32(float s, const float* a, float* y, int64_t n, KernelIsa isa);
 void AxpyF16(float s, const uint16_t* a, float* y, int64_t n, KernelIsa isa);
+// One row against up to 4 vectors (the row is read once):
+//   out[c] = Σ a[i]·b[c][i] for c < nb, 1 <= nb <= 4.
+void DotF32Multi(const float* a, const float* const* b, int nb, int64_t n, float* out, KernelIsa isa);
+void DotF16Multi(const uint16_t* a, const float* const* b, int nb, int64_t n, float* out, KernelIsa isa);
+// dst[i] = HalfToFloat(src[i]).
+void HalfToFloatRow(const uint16_t* src, float* dst, int64_t n, KernelIsa isa);
 
 }  // namespace dsmil::llm

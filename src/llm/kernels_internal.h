@@ -22,6 +22,7 @@ struct KernelTable {
   void (*dot_f32)(const float* w, const float* const* x, int nc, int64_t n, float* out);
   void (*axpy_f32)(float s, const float* a, float* y, int64_t n);
   void (*axpy_f16)(float s, const uint16_t* a, float* y, int64_t n);
+  void (*f16_to_f32)(const uint16_t* src, float* dst, int64_t n);
 };
 
 const KernelTable& ScalarKernels();

@@ -148,6 +148,14 @@ DSMIL_AVX2 void AxpyF16Avx2(float s, const uint16_t* a, float* y, int64_t n) {
   for (; i < n; ++i) y[i] += s * H2F(a[i]);
 }
 
+DSMIL_AVX2 void F16ToF32Avx2(const uint16_t* src, float* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+  }
+  for (; i < n; ++i) dst[i] = H2F(src[i]);
+}
+
 // ---- AVX-512 ----------------------------------------------------------------
 
 DSMIL_AVX512 inline __m512i Load2Blocks(const int8_t* a, const int8_t* b) {
@@ -251,15 +259,15 @@ DSMIL_AVX512 void DotF32Avx512(const float* w, const float* const* x, int nc, in
 }  // namespace
 
 const KernelTable& Avx2Kernels() {
-  static const KernelTable table = {DotQ8Avx2,  DotQ4Avx2,   DotF16Avx2,
-                                    DotF32Avx2, AxpyF32Avx2, AxpyF16Avx2};
+  static const KernelTable table = {DotQ8Avx2,   DotQ4Avx2,   DotF16Avx2,  DotF32Avx2,
+                                    AxpyF32Avx2, AxpyF16Avx2, F16ToF32Avx2};
   return table;
 }
 
 const KernelTable& Avx512Kernels() {
   // Q4_0 and the attention helpers reuse the AVX2 code (short vectors).
-  static const KernelTable table = {DotQ8Avx512,  DotQ4Avx2,   DotF16Avx512,
-                                    DotF32Avx512, AxpyF32Avx2, AxpyF16Avx2};
+  static const KernelTable table = {DotQ8Avx512, DotQ4Avx2,   DotF16Avx512, DotF32Avx512,
+                                    AxpyF32Avx2, AxpyF16Avx2, F16ToF32Avx2};
   return table;
 }
 

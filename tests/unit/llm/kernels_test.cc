@@ -197,6 +197,26 @@ TEST(Vector, DotAndAxpyMatchScalar) {
   }
 }
 
+TEST(Vector, MultiDotsAndRowConversionMatchSingle) {
+  auto a = RandomVector(70, 5);
+  std::vector<uint16_t> ah(70);
+  for (int i = 0; i < 70; ++i) ah[i] = FloatToHalf(a[i]);
+  std::vector<std::vector<float>> bs = {RandomVector(70, 6), RandomVector(70, 7), RandomVector(70, 8)};
+  const float* b[3] = {bs[0].data(), bs[1].data(), bs[2].data()};
+  for (KernelIsa isa : SupportedIsas()) {
+    float out[3], out16[3];
+    DotF32Multi(a.data(), b, 3, 70, out, isa);
+    DotF16Multi(ah.data(), b, 3, 70, out16, isa);
+    for (int c = 0; c < 3; ++c) {
+      EXPECT_NEAR(out[c], DotF32(a.data(), b[c], 70, KernelIsa::kScalar), 1e-4) << KernelIsaName(isa);
+      EXPECT_NEAR(out16[c], DotF16(ah.data(), b[c], 70, KernelIsa::kScalar), 1e-4) << KernelIsaName(isa);
+    }
+    std::vector<float> row(70);
+    HalfToFloatRow(ah.data(), row.data(), 70, isa);
+    for (int i = 0; i < 70; ++i) EXPECT_EQ(row[i], HalfToFloat(ah[i]));
+  }
+}
+
 TEST(Isa, ScalarAlwaysSupportedAndDescribed) {
   EXPECT_TRUE(KernelIsaSupported(KernelIsa::kScalar));
   EXPECT_TRUE(KernelIsaSupported(BestKernelIsa()));
