@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <set>
+#include <unordered_map>
 
 #include "net/http.h"
 
@@ -562,6 +563,48 @@ bool MatchFrom(const std::vector<Step>& steps, size_t s, const std::vector<std::
   return false;
 }
 
+struct RulePattern {
+  uint16_t rule;
+  uint16_t pattern;
+};
+
+// The first words of every pattern: exact words, and prefixes (for "word*"
+// and "wor?d" entries), each with the patterns they may start.
+struct FirstWordIndex {
+  std::unordered_map<std::string, std::vector<RulePattern>> exact;
+  std::vector<std::pair<std::string, RulePattern>> prefixes;
+};
+
+const FirstWordIndex& Index() {
+  static const FirstWordIndex* index = [] {
+    auto* out = new FirstWordIndex();
+    const std::vector<Rule>& rules = Rules();
+    for (size_t r = 0; r < rules.size(); ++r) {
+      for (size_t k = 0; k < rules[r].patterns.size(); ++k) {
+        const std::vector<Step>& steps = rules[r].patterns[k];
+        if (steps.empty()) continue;
+        RulePattern rp{uint16_t(r), uint16_t(k)};
+        for (const Alternative& alt : steps[0].alternatives) {
+          const std::string& w = alt[0];
+          size_t q = w.find('?');
+          if (!w.empty() && w.back() == '*') {
+            out->prefixes.emplace_back(w.substr(0, w.size() - 1), rp);
+          } else if (q != std::string::npos) {
+            out->prefixes.emplace_back(w.substr(0, q), rp);
+          } else {
+            auto& v = out->exact[w];
+            bool dup = false;
+            for (RulePattern x : v) dup |= x.rule == rp.rule && x.pattern == rp.pattern;
+            if (!dup) v.push_back(rp);
+          }
+        }
+      }
+    }
+    return out;
+  }();
+  return *index;
+}
+
 // Chat-template control tokens and fake role headers, matched on the folded
 // text with punctuation kept and spaces removed.
 constexpr const char* kSpecialTokens[] = {
@@ -629,9 +672,34 @@ InjectionVerdict DetectPromptInjection(std::string_view input, double threshold)
     return e;
   };
 
-  for (const Rule& rule : Rules()) {
-    bool fired = false;
-    std::string where;
+  // Phrase rules: each word is looked up in the index of the patterns' first
+  // words, and only the patterns it can start are tried from there.
+  const std::vector<Rule>& rules = Rules();
+  const FirstWordIndex& index = Index();
+  std::vector<char> fired(rules.size(), 0);
+  std::vector<std::string> where(rules.size());
+  auto try_at = [&](RulePattern rp, size_t p) {
+    if (fired[rp.rule]) return;
+    const std::vector<Step>& steps = rules[rp.rule].patterns[rp.pattern];
+    size_t n = MatchStep(steps[0], words, p);
+    size_t end = 0;
+    if (n > 0 && MatchFrom(steps, 1, words, p + n, &end)) {
+      fired[rp.rule] = 1;
+      where[rp.rule] = excerpt(p, end);
+    }
+  };
+  for (size_t p = 0; p < words.size(); ++p) {
+    const std::string& w = words[p];
+    if (auto it = index.exact.find(w); it != index.exact.end()) {
+      for (RulePattern rp : it->second) try_at(rp, p);
+    }
+    for (const auto& [prefix, rp] : index.prefixes) {
+      if (w.size() >= prefix.size() && w.compare(0, prefix.size(), prefix) == 0) try_at(rp, p);
+    }
+  }
+
+  for (size_t r = 0; r < rules.size(); ++r) {
+    const Rule& rule = rules[r];
     if (rule.id == "special_tokens") {
       std::string compact;
       compact.reserve(folded.size());
@@ -640,8 +708,8 @@ InjectionVerdict DetectPromptInjection(std::string_view input, double threshold)
       }
       for (const char* tok : kSpecialTokens) {
         if (compact.find(tok) != std::string::npos) {
-          fired = true;
-          where = tok;
+          fired[r] = 1;
+          where[r] = tok;
           break;
         }
       }
@@ -650,26 +718,13 @@ InjectionVerdict DetectPromptInjection(std::string_view input, double threshold)
       for (const std::string& w : words) letters += w;
       for (const char* phrase : kSquashedPhrases) {
         if (letters.find(phrase) != std::string::npos) {
-          fired = true;
-          where = phrase;
+          fired[r] = 1;
+          where[r] = phrase;
           break;
         }
       }
-    } else {
-      for (const std::vector<Step>& steps : rule.patterns) {
-        if (steps.empty()) continue;
-        for (size_t p = 0; p < words.size() && !fired; ++p) {
-          size_t n = MatchStep(steps[0], words, p);
-          size_t end = 0;
-          if (n > 0 && MatchFrom(steps, 1, words, p + n, &end)) {
-            fired = true;
-            where = excerpt(p, end);
-          }
-        }
-        if (fired) break;
-      }
     }
-    if (fired) v.matches.push_back({rule.id, rule.weight, where});
+    if (fired[r]) v.matches.push_back({rule.id, rule.weight, where[r]});
   }
 
   double score = 0;
