@@ -194,12 +194,16 @@ dbe::Message Reply(const dbe::Message& req) {
   return r;
 }
 
-dbe::Message FinalReply(const dbe::Message& req, const llm::GenerationResult& g) {
+// The last (or only) reply. A whole answer also carries the text as
+// "content", the field OpenAI-style readers take; after streamed deltas it
+// does not, so such readers do not add the text twice.
+dbe::Message FinalReply(const dbe::Message& req, const llm::GenerationResult& g, bool whole) {
   dbe::Message r = Reply(req);
   json j = {{"text", g.text},
             {"prompt_tokens", g.prompt_tokens},
             {"completion_tokens", g.completion_tokens},
             {"finish_reason", g.finish_reason == "length" ? "length" : "stop"}};
+  if (whole) j["content"] = g.text;
   r.SetString(dbe::TlvType::kPayload, j.dump(-1, ' ', false, json::error_handler_t::replace));
   r.SetU32(dbe::TlvType::kTokenCount, uint32_t(g.completion_tokens));
   return r;
@@ -383,7 +387,7 @@ class LlmWorker final : public Device {
     if (on_chunk == nullptr) {
       auto r = engine->Generate(std::move(g));
       if (!r.ok()) return fail(r.status());
-      *out = FinalReply(req, *r);
+      *out = FinalReply(req, *r, /*whole=*/true);
       return Status::Ok();
     }
     // Streaming: the engine's scheduler thread queues pieces; this thread
@@ -442,7 +446,7 @@ class LlmWorker final : public Device {
       return Status::Ok();
     }
     if (!result->ok()) return fail(result->status());
-    *out = FinalReply(req, **result);
+    *out = FinalReply(req, **result, /*whole=*/false);
     return Status::Ok();
   }
 

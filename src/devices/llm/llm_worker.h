@@ -20,9 +20,10 @@
 // Protocol: request L7_CHAT_REQ with TENANT_ID, REQUEST_ID, PAYLOAD = the
 // OpenAI request body (messages, max_tokens, temperature, top_p, stop, seed;
 // MAX_TOKENS TLV also accepted). Reply L7_CHAT_RESP with PAYLOAD = JSON
-// {text, prompt_tokens, completion_tokens, finish_reason} and TOKEN_COUNT.
-// HandleStreaming sends one MORE-flagged L7_CHAT_RESP per token with PAYLOAD
-// {"delta": text}, then the final frame as above (without MORE).
+// {text, content (= text), prompt_tokens, completion_tokens, finish_reason}
+// and TOKEN_COUNT. HandleStreaming sends one MORE-flagged L7_CHAT_RESP per
+// token with PAYLOAD {"delta": text}, then the final frame as above without
+// MORE and without "content" (the deltas carried it).
 // Errors (ERROR frames): BAD_REQUEST (InvalidArgument, naming the field),
 // TENANT_MISMATCH, UNSUPPORTED_MESSAGE, NO_MODEL / MODEL_LOADING /
 // MODEL_FAILED (Unavailable), MODEL_BUSY (ResourceExhausted, "503: model busy:

@@ -139,6 +139,7 @@ TEST_F(LlmWorkerTest, AnswersChatWithTextAndUsage) {
   EXPECT_EQ(*r->GetString(dbe::TlvType::kRequestId), "r-1");
   json p = Payload(*r);
   EXPECT_TRUE(p["text"].is_string());
+  EXPECT_EQ(p["content"], p["text"]);
   EXPECT_GT(p["prompt_tokens"].get<int>(), 3);
   EXPECT_GE(p["completion_tokens"].get<int>(), 1);
   EXPECT_LE(p["completion_tokens"].get<int>(), 8);
@@ -173,6 +174,7 @@ TEST_F(LlmWorkerTest, StreamsOneChunkPerTokenThenTheFinalFrame) {
   EXPECT_FALSE(last.header().flags & dbe::kFlagMore);
   json p = Payload(last);
   EXPECT_EQ(p["text"].get<std::string>(), streamed);
+  EXPECT_FALSE(p.contains("content"));
   // One chunk per token, plus at most one for text held back until the end.
   const size_t tokens = p["completion_tokens"].get<size_t>();
   EXPECT_TRUE(chunks.size() - 1 == tokens || chunks.size() - 2 == tokens) << chunks.size() << " " << tokens;
