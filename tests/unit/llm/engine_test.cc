@@ -109,11 +109,14 @@ TEST(Engine, FullPoolIsRefusedWithAClearError) {
   opt.max_sequences = 2;
   auto engine = MakeEngine(opt);
   std::atomic<bool> release{false};
-  // Callbacks that cancel once released keep the two slots busy meanwhile.
-  auto hold = [&](const TokenEvent&) { return !release.load(); };
-  GenerationRequest r = TokenRequest({1, 5, 6}, 100000);
-  r.params.max_tokens = 100;
-  r.params.stop = {};
+  // The first token's callback blocks the scheduler until released, so both
+  // slots stay taken however fast the model is; then both cancel.
+  auto hold = [&](const TokenEvent&) {
+    while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return false;
+  };
+  GenerationRequest r = TokenRequest({1, 5, 6}, 100);
+  r.params.ignore_eos = true;  // the first token always reaches the callback
   auto a = engine->Submit(r, hold);
   auto b = engine->Submit(r, hold);
   ASSERT_TRUE(a.ok() && b.ok());
