@@ -74,8 +74,10 @@ bool ParseSince(const std::string& s, int64_t* out, std::string* err) {
 
 void AuditRefusal(const ControlContext& ctx, const net::HttpRequest& req, const std::string& tenant) {
   std::string actor = req.client_cert_cn.value_or("(no certificate)");
-  ctx.log.Warn("logs request refused: certificate does not cover the tenant",
-               {{"tenant", tenant}, {"operator", actor}, {"peer", req.peer_address}});
+  // Logged with the tenant's label, so the attempt shows in that tenant's own log.
+  ctx.log.With({.tenant = tenant})
+      .Warn("logs request refused: certificate does not cover the tenant",
+            {{"operator", actor}, {"peer", req.peer_address}, {"path", req.target}});
   if (ctx.config.stores.path.empty() && ctx.config.stores.kind != "servers") return;  // no archive here
   auto scope = store::TenantScope::For(tenant);
   if (!scope.ok()) return;
