@@ -10,7 +10,7 @@
 // Also: re-ingesting rows already stored (all skipped), and the embedded
 // SQLite backend. Prints rows/s and the ratio ours/plain; never asserts.
 //
-// Usage: bench_archive [rows (default 100000)] [batch (default 1000)] [rounds (default 3)]
+// Usage: bench_archive [rows (default 50000)] [batch (default 1000)] [rounds (default 6)]
 #include <libpq-fe.h>
 #include <stdlib.h>
 
@@ -149,15 +149,17 @@ double Ours(dsmil::store::Archive& a, const std::vector<ArchivedEvent>& rows, si
 
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
+  if (v.empty()) return 0;
+  size_t m = v.size() / 2;
+  return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  size_t rows_n = argc > 1 ? std::strtoul(argv[1], nullptr, 10) : 100000;
+  size_t rows_n = argc > 1 ? std::strtoul(argv[1], nullptr, 10) : 50000;
   size_t batch = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 1000;
-  int rounds = argc > 3 ? std::atoi(argv[3]) : 3;
+  int rounds = argc > 3 ? std::atoi(argv[3]) : 6;
   if (rows_n == 0 || batch == 0 || rounds <= 0) {
     std::fprintf(stderr, "usage: bench_archive [rows] [batch] [rounds]\n");
     return 2;
@@ -219,11 +221,18 @@ CREATE INDEX events_plain_ts_idx ON bench.events_plain (ts);
   std::vector<double> ours, base, again, ratios;
   for (int r = 0; r < rounds; ++r) {
     auto rows = MakeRows("r" + std::to_string(r), rows_n);
-    double p = PlainCopy(plain, rows, batch);
-    // Both tables start each round empty (the superuser empties ours).
+    // Both tables start each round empty (the superuser empties ours); the
+    // order alternates so that drift in the machine's load hits both alike.
     if (!pg.Psql("TRUNCATE dsmil_alpha.events").ok()) return 1;
     size_t added = 0;
-    double o = Ours(**archive, rows, batch, &added);
+    double p = 0, o = 0;
+    if (r % 2 == 0) {
+      p = PlainCopy(plain, rows, batch);
+      o = Ours(**archive, rows, batch, &added);
+    } else {
+      o = Ours(**archive, rows, batch, &added);
+      p = PlainCopy(plain, rows, batch);
+    }
     double d = Ours(**archive, rows, batch, nullptr);  // every row already stored
     std::printf("  round %d: ours %.0f rows/s (%zu new), plain COPY %.0f rows/s, ratio %.2f, "
                 "re-ingest (all skipped) %.0f rows/s\n",

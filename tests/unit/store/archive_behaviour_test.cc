@@ -131,6 +131,12 @@ TEST_P(ArchiveBehaviour, RecentIsNewestFirstFromSince) {
   auto none = alpha_->Recent(10, 999999);
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->empty());
+  auto all = alpha_->Recent(100, INT64_MIN);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(all->size(), 20u);
+  auto future = alpha_->Recent(100, INT64_MAX);
+  ASSERT_TRUE(future.ok()) << future.status().ToString();
+  EXPECT_TRUE(future->empty());
 }
 
 TEST_P(ArchiveBehaviour, BadEventsAreRefusedByNameAndNothingIsStored) {
