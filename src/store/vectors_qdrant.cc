@@ -52,7 +52,15 @@ class QdrantVectors final : public Vectors {
     if (info.status().code() != StatusCode::kNotFound) return info.status();
     DSMIL_RETURN_IF_ERROR(RefuseForeign(name));
     json body = {{"vectors", {{"size", dim}, {"distance", "Cosine"}}}};
-    return Call("PUT", "/collections/" + full, body.dump()).status();
+    Status created = Call("PUT", "/collections/" + full, body.dump()).status();
+    if (created.code() != StatusCode::kAlreadyExists) return created;
+    // Created by someone else in the meantime: fine if the dimension agrees.
+    DSMIL_ASSIGN_OR_RETURN(CollectionInfo now, Info(full));
+    if (now.dim != dim) {
+      return Status::FailedPrecondition("vectors: collection " + full + " exists with dimension " +
+                                        std::to_string(now.dim) + ", not " + std::to_string(dim));
+    }
+    return Status::Ok();
   }
 
   Result<std::vector<CollectionInfo>> ListCollections() override {
