@@ -93,12 +93,6 @@ Result<ModelConfig> ParseModelConfig(const std::string& section_json, int device
 
 namespace {
 
-// A parsed chat request.
-struct ChatCall {
-  std::vector<llm::ChatMessage> messages;
-  llm::SamplingParams params;
-};
-
 Result<std::string> ContentText(const json& c, const std::string& key) {
   if (c.is_string()) return c.get<std::string>();
   if (c.is_array()) {  // [{type: text, text: ...}, ...]
@@ -116,10 +110,10 @@ Result<std::string> ContentText(const json& c, const std::string& key) {
   return Bad(key, "must be a string");
 }
 
-Result<ChatCall> ParseChat(const dbe::Message& req) {
-  auto payload = req.GetBytes(dbe::TlvType::kPayload);
-  if (!payload.ok()) return Status::InvalidArgument("PAYLOAD is missing (the OpenAI request body)");
-  json j = json::parse(AsString(*payload), nullptr, false);
+}  // namespace
+
+Result<ChatCall> ParseChatPayload(std::string_view payload, uint32_t max_tokens_tlv) {
+  json j = json::parse(payload, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("PAYLOAD is not a JSON object");
   ChatCall call;
   call.params.temperature = 1.0f;
@@ -142,9 +136,7 @@ Result<ChatCall> ParseChat(const dbe::Message& req) {
     }
     call.messages.push_back({role->get<std::string>(), std::move(text)});
   }
-  if (auto mt = req.GetU32(dbe::TlvType::kMaxTokens); mt.ok() && *mt > 0) {
-    call.params.max_tokens = int32_t(std::min<uint32_t>(*mt, 1u << 20));
-  }
+  if (max_tokens_tlv > 0) call.params.max_tokens = int32_t(std::min<uint32_t>(max_tokens_tlv, 1u << 20));
   for (const char* k : {"max_tokens", "max_completion_tokens"}) {
     auto f = j.find(k);
     if (f == j.end() || f->is_null()) continue;
@@ -182,6 +174,15 @@ Result<ChatCall> ParseChat(const dbe::Message& req) {
   }
   DSMIL_RETURN_IF_ERROR(llm::ValidateSamplingParams(call.params));
   return call;
+}
+
+namespace {
+
+Result<ChatCall> ParseChat(const dbe::Message& req) {
+  auto payload = req.GetBytes(dbe::TlvType::kPayload);
+  if (!payload.ok()) return Status::InvalidArgument("PAYLOAD is missing (the OpenAI request body)");
+  auto mt = req.GetU32(dbe::TlvType::kMaxTokens);
+  return ParseChatPayload(AsString(*payload), mt.ok() ? *mt : 0);
 }
 
 dbe::Message Reply(const dbe::Message& req) {

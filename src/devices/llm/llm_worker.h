@@ -37,6 +37,8 @@
 
 #include "core/status.h"
 #include "devices/device.h"
+#include "llm/chat_template.h"
+#include "llm/sampler.h"
 
 namespace dsmil::devices::llm_worker {
 
@@ -55,6 +57,19 @@ struct ModelConfig {
 // nullopt-like NotFound when there is none. InvalidArgument naming the key for
 // a malformed section.
 Result<ModelConfig> ParseModelConfig(const std::string& section_json, int device, const std::string& config_dir);
+
+// A chat request as the worker runs it.
+struct ChatCall {
+  std::vector<llm::ChatMessage> messages;
+  llm::SamplingParams params;
+};
+
+// Parses the OpenAI request body `payload` (untrusted bytes from the DBE
+// PAYLOAD). `max_tokens_tlv` is the MAX_TOKENS TLV (0 = absent); the body's
+// max_tokens / max_completion_tokens win over it. Defaults: temperature 1,
+// top_p 1, all tokens considered, 256 tokens, a random seed. Errors:
+// InvalidArgument naming the field ("messages[1].role: must be a string").
+Result<ChatCall> ParseChatPayload(std::string_view payload, uint32_t max_tokens_tlv);
 
 // Factory for devices 47 and 44 (RegisterLlmDevices registers it).
 Result<std::unique_ptr<Device>> CreateLlmWorker(const DeviceContext& ctx);

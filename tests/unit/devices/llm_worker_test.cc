@@ -202,5 +202,29 @@ TEST_F(LlmWorkerTest, RefusesOtherTenantsBadRequestsAndOtherMessages) {
   EXPECT_EQ(Reason(*dev->Handle(ping)), "UNSUPPORTED_MESSAGE");
 }
 
+TEST(ChatPayload, ParsesTheOpenAiFields) {
+  auto c = llm_worker::ParseChatPayload(
+      R"({"messages":[{"role":"system","content":"be brief"},{"role":"user","content":[{"type":"text","text":"a"},)"
+      R"({"type":"text","text":"b"}]}],"max_tokens":9,"temperature":0.5,"top_p":0.9,"stop":"END","seed":42})",
+      100);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->messages.size(), 2u);
+  EXPECT_EQ(c->messages[1].content, "ab");
+  EXPECT_EQ(c->params.max_tokens, 9);  // the body wins over the TLV
+  EXPECT_FLOAT_EQ(c->params.temperature, 0.5f);
+  EXPECT_FLOAT_EQ(c->params.top_p, 0.9f);
+  EXPECT_EQ(c->params.stop, std::vector<std::string>{"END"});
+  EXPECT_EQ(c->params.seed, 42u);
+  auto tlv = llm_worker::ParseChatPayload(R"({"messages":[{"role":"user","content":"x"}]})", 5);
+  EXPECT_EQ(tlv->params.max_tokens, 5);
+  for (const char* bad : {"", "[]", R"({"messages":[]})", R"({"messages":[{"role":1}]})",
+                          R"({"messages":[{"role":"user","content":"x"}],"max_tokens":0})",
+                          R"({"messages":[{"role":"user","content":"x"}],"stop":[1]})",
+                          R"({"messages":[{"role":"user","content":{}}]})"}) {
+    auto r = llm_worker::ParseChatPayload(bad, 0);
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace dsmil::devices
