@@ -50,9 +50,23 @@ write_config() {
     echo "tenants:"
     echo "  - {id: ALPHA, roe_level: SOC_ASSIST, compartments: [SOC, SIGNALS]}"
     echo "  - {id: BRAVO, roe_level: ANALYSIS_ONLY, compartments: [SOC]}"
-    if [ "${role[$n]}" = data ]; then
-      echo "stores: {kind: embedded, path: $n/data}"
-    fi
+    # On one machine every node uses NODE-C's embedded stores (SQLite files shared by the
+    # processes); across machines the nodes use `stores: {kind: servers, ...}` instead.
+    echo "stores: {kind: embedded, path: node-c/data}"
+    echo "policies: {dir: \"$root/deploy/policies\"}"
+    case "${role[$n]}" in
+      soc)
+        echo "soc: {l3_model: \"$root/models/l3_router.json\", l4_model: \"$root/models/l4_classifier.json\","
+        echo "      indicators_dir: \"$root/deploy/indicators\"}"
+        ;;
+      ai)
+        echo "l7:"
+        echo "  listen: \"127.0.0.1:${DSMIL_L7_PORT:-8001}\""
+        echo "  workers: [{model: \"$model_name\", device: 47}]"
+        echo "llm:"
+        echo "  models: [{device: 47, profile: llm-7b-amx, path: \"$model_path\", threads: ${DSMIL_LLM_THREADS:-2}}]"
+        ;;
+    esac
     echo "logging: {level: info, file: $n/$n.log}"
   } > "$dir/$n.yaml"
 }
@@ -63,6 +77,11 @@ up() {
   if [ ! -f "$dir/pki/ca.crt" ]; then
     "$bin/dsmilctl" pki init --dir "$dir/pki" --nodes node-a,node-b,node-c --operators admin --tenants '*'
   fi
+  # An operator certificate from before tenants were named in certificates covers none:
+  # renew it for every tenant.
+  if ! openssl x509 -in "$dir/pki/operator-admin.crt" -noout -ext subjectAltName 2>/dev/null | grep -q 'urn:dsmil:tenant'; then
+    "$bin/dsmilctl" pki issue operator admin --dir "$dir/pki" --tenants '*' --force >/dev/null
+  fi
   local n
   # DBE identities (ML-DSA-87) and every node's pins of the others' public keys.
   mkdir -p "$dir/keys/peer_keys"
@@ -72,6 +91,23 @@ up() {
     fi
     cp "$dir/keys/$n-mldsa87.pub" "$dir/keys/peer_keys/$n-mldsa87.pub"
   done
+  # The model NODE-B serves: DSMIL_MODEL=/path/model.gguf, else a small llama model with random
+  # weights made here (never downloaded); its name says so in /v1/models.
+  if [ -n "${DSMIL_MODEL:-}" ]; then
+    [ -r "$DSMIL_MODEL" ] || { echo "cluster: DSMIL_MODEL=$DSMIL_MODEL is not a readable file" >&2; exit 2; }
+    model_path=$(readlink -f "$DSMIL_MODEL")
+    model_name=$(basename "$model_path" .gguf)
+  else
+    model_path="$dir/models/dsmil-tiny-random-weights.gguf"
+    model_name=dsmil-tiny-random-weights
+    if [ ! -f "$model_path" ]; then
+      mkdir -p "$dir/models"
+      echo "cluster: making $model_name (random weights; set DSMIL_MODEL to serve a real GGUF model)"
+      "$bin/dsmilctl" llm mkmodel --out "$model_path.tmp" --shape tiny --type q8_0 --vocab spm \
+        --name "$model_name" --quiet
+      mv "$model_path.tmp" "$model_path"
+    fi
+  fi
   for n in "${nodes[@]}"; do
     mkdir -p "$dir/$n/data"
     write_config "$n"
@@ -102,6 +138,8 @@ up() {
     printf '  %-7s %-5s pid %-7s health+metrics http://127.0.0.1:%s/healthz /metrics   control https://127.0.0.1:%s/v1/status (mTLS)\n' \
       "${n^^}" "${role[$n]}" "$(cat "$dir/$n.pid")" "$(http_port "$n")" "$(control_port "$n")"
   done
+  echo "  OpenAI-compatible API: http://127.0.0.1:${DSMIL_L7_PORT:-8001}/v1 (model $model_name;"
+  echo "    key: $bin/dsmilctl tenant key create --tenant ALPHA --data-dir $dir/node-c/data)"
   echo "  CA: $dir/pki/ca.crt   operator cert: $dir/pki/operator-admin.crt"
   echo "  dsmilctl: $bin/dsmilctl (config ${DSMILCTL_CONFIG:-$HOME/.config/dsmil/dsmilctl.yaml})"
   echo "  stop with: make down"
