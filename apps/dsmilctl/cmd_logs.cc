@@ -74,13 +74,15 @@ std::string Encode(const std::string& s) {
   return out;
 }
 
-NodeAnswer Fetch(const CtlConfig& cfg, const CtlNode& n, const LogsArgs& a, const std::string& since) {
+NodeAnswer Fetch(const CtlConfig& cfg, const CtlNode& n, const LogsArgs& a, const std::string& since,
+                 bool oldest) {
   NodeAnswer r;
   r.node = n.name;
   net::HttpClientRequest req;
   req.url = n.url + "/v1/logs?tenant=" + Encode(a.tenant) + "&limit=" + std::to_string(a.limit);
   if (a.device >= 0) req.url += "&device=" + std::to_string(a.device);
   if (!since.empty()) req.url += "&since=" + Encode(since);
+  if (oldest) req.url += "&order=oldest";
   req.timeout = std::chrono::seconds(10);
   req.ca_file = n.cert;
   req.cert_file = cfg.operator_cert;
@@ -143,20 +145,33 @@ void Logs(Context& ctx, const LogsArgs& a) {
     return Fail(ctx, 2, "logs: no nodes configured (dsmilctl config add-node NAME URL --cert CA.crt)");
   }
   bool as_json = a.output == "json";
-  std::string since = a.since;
-  // Lines already shown with the newest timestamp, so a poll that asks from
-  // that timestamp again does not repeat them.
-  int64_t last_ts = -1;
-  std::set<std::string> shown_at_last;
+  // Per node: the newest timestamp shown and the lines shown with it, so a
+  // poll asking from that timestamp again repeats nothing. Follow-up polls
+  // ask each node for the OLDEST lines after its cursor, so a burst larger
+  // than --limit is paged through rather than skipped.
+  struct Cursor {
+    int64_t last_ts = -1;
+    std::set<std::string> at_last;
+  };
+  std::map<std::string, Cursor> cursors;
+  const int64_t start_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
   int exit_code = 0;
   std::map<std::string, std::string> reported;  // node -> last error printed
-  for (;;) {
+  for (bool first = true;; first = false) {
     std::vector<std::future<NodeAnswer>> futures;
     for (const CtlNode& n : cfg->nodes) {
-      futures.push_back(std::async(std::launch::async, [&, n] { return Fetch(*cfg, n, a, since); }));
+      std::string since = a.since;
+      if (!first) {
+        const Cursor& c = cursors[n.name];
+        since = std::to_string(c.last_ts >= 0 ? c.last_ts : start_ns);
+      }
+      futures.push_back(std::async(std::launch::async, [&, n, since, first] { return Fetch(*cfg, n, a, since, !first); }));
     }
     std::vector<Line> merged;
     bool refused = false;
+    bool more = false;  // a node returned a full page: poll again at once
     for (auto& f : futures) {
       NodeAnswer r = f.get();
       if (!r.ok) {
@@ -167,26 +182,27 @@ void Logs(Context& ctx, const LogsArgs& a) {
         continue;
       }
       reported.erase(r.node);
-      for (auto& l : r.lines) merged.push_back(std::move(l));
+      more = more || (!first && r.lines.size() >= a.limit);
+      Cursor& c = cursors[r.node];
+      for (auto& l : r.lines) {  // oldest first
+        std::string key = l.node + "\n" + std::to_string(l.device) + "\n" + l.line;
+        if (l.ts_ns < c.last_ts || (l.ts_ns == c.last_ts && c.at_last.count(key))) continue;
+        if (l.ts_ns > c.last_ts) {
+          c.last_ts = l.ts_ns;
+          c.at_last.clear();
+        }
+        c.at_last.insert(key);
+        merged.push_back(std::move(l));
+      }
     }
     std::stable_sort(merged.begin(), merged.end(), [](const Line& x, const Line& y) { return x.ts_ns < y.ts_ns; });
-    if (!a.follow && merged.size() > a.limit) {
+    if (first && merged.size() > a.limit) {
       merged.erase(merged.begin(), merged.end() - static_cast<ptrdiff_t>(a.limit));
     }
-    for (const Line& l : merged) {
-      std::string key = l.node + "\n" + l.line;
-      if (l.ts_ns < last_ts || (l.ts_ns == last_ts && shown_at_last.count(key))) continue;
-      if (l.ts_ns > last_ts) {
-        last_ts = l.ts_ns;
-        shown_at_last.clear();
-      }
-      shown_at_last.insert(key);
-      Print(l, a.tenant, as_json);
-    }
+    for (const Line& l : merged) Print(l, a.tenant, as_json);
     std::cout.flush();
     if (!a.follow || refused) break;
-    if (last_ts >= 0) since = std::to_string(last_ts);
-    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(a.interval_s * 1000)));
+    if (!more) std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(a.interval_s * 1000)));
   }
   ctx.exit_code = exit_code;
 }

@@ -6,6 +6,9 @@
 //
 // since: nanoseconds since the epoch, an RFC 3339 time, or a duration back
 // from now ("90s", "10m", "2h", "1d"). limit: 1..10000 (default 1000).
+// order: "newest" (default: the newest `limit` lines) or "oldest" (the oldest
+// `limit` lines at or after `since`, for paging forward as `dsmilctl logs -f`
+// does). Either way the lines come oldest first.
 //
 // Response: {"node": "node-a", "tenant": "ALPHA", "lines": [{"ts_ns": ...,
 // "ts": "2026-11-27T12:00:00.123Z", "node": ..., "layer": ..., "device": ...,
@@ -130,10 +133,17 @@ net::HttpResponse GetLogs(const ControlContext& ctx, const net::HttpRequest& req
     }
     q.limit = v;
   }
+  std::string order = req.HasQueryParam("order") ? req.QueryParam("order") : "newest";
+  if (order != "newest" && order != "oldest") {
+    return net::HttpResponse::JsonError(400, "order: '" + order + "' is neither newest nor oldest");
+  }
+  size_t limit = q.limit;
+  if (order == "oldest") q.limit = 0;  // all lines since `since`, cut below
   json lines = json::array();
   if (!ctx.config.stores.path.empty()) {
     auto got = store::ReadTenantLogs(ctx.config.stores, q);
     if (!got.ok()) return net::HttpResponse::JsonError(500, "reading the logs: " + got.status().message());
+    if (got->size() > limit) got->resize(limit);
     for (const auto& l : *got) {
       lines.push_back({{"ts_ns", l.ts_ns},
                        {"ts", FormatRfc3339Utc(l.ts_ns, 6)},

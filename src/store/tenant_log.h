@@ -68,7 +68,8 @@ Result<std::unique_ptr<TenantLogSink>> OpenFileTenantLog(const std::string& logs
 
 // Lines of one tenant under `logs_root` (every node, rotated files
 // included), filtered by device and since_ns: the newest `limit`, oldest
-// first. An absent tenant directory gives an empty list.
+// first (limit 0: every matching line). An absent tenant directory gives an
+// empty list.
 Result<std::vector<TenantLogLine>> ReadTenantLogDir(const std::string& logs_root, const LogQuery& q);
 
 struct LokiOptions {

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/clock.h"
@@ -205,6 +206,34 @@ TEST_F(LogsTest, DeviceSinceAndLimit) {
 
   EXPECT_EQ(Ctl("alpha", "logs --tenant alpha").exit_code, 2);
   EXPECT_EQ(Ctl("alpha", "logs --tenant ALPHA --since yesterday").exit_code, 1);
+}
+
+TEST_F(LogsTest, FollowShowsNewLinesOnceEach) {
+  std::thread writer([this] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+    auto sink = store::OpenFileTenantLog(config_.stores.path + "/logs", "node-a");
+    ASSERT_TRUE(sink.ok());
+    for (int i = 100; i < 106; ++i) {
+      store::TenantLogLine l;
+      l.ts_ns = base_ns_ + i * 1000;
+      l.tenant = i % 2 ? "BRAVO" : "ALPHA";
+      l.layer = "L7";
+      l.device = 47;
+      l.line = "{\"msg\":\"" + l.tenant + " line " + std::to_string(i) + "\"}";
+      ASSERT_TRUE((*sink)->Write(l).ok());
+    }
+    ASSERT_TRUE((*sink)->Flush().ok());
+  });
+  RunResult r = Ctl("alpha", "logs --tenant ALPHA --limit 2 -f --interval 0.2 & sleep 3; kill $!");
+  writer.join();
+  for (const char* want : {"ALPHA line 36\"", "ALPHA line 38\"", "ALPHA line 100\"", "ALPHA line 102\"",
+                           "ALPHA line 104\""}) {
+    size_t at = r.out.find(want);
+    ASSERT_NE(at, std::string::npos) << want << "\n" << r.out;
+    EXPECT_EQ(r.out.find(want, at + 1), std::string::npos) << want << " shown twice\n" << r.out;
+  }
+  EXPECT_EQ(r.out.find("BRAVO"), std::string::npos) << r.out;
+  EXPECT_LT(r.out.find("ALPHA line 38\""), r.out.find("ALPHA line 100\""));
 }
 
 }  // namespace
