@@ -51,7 +51,7 @@ class Lease {
   ~Lease();
 
   // Records the tokens the request really used (<= reserved: the rest goes
-  // back to the budget). Call at most once before release.
+  // back to the budget). The last call before release counts.
   void Settle(uint64_t used_tokens);
   // Releases now (idempotent).
   void Release();

@@ -611,6 +611,7 @@ class Router final : public Device {
       return ErrorResponse(r.error);
     }
     auto lease = std::make_shared<tenant::Lease>(std::move(*lease_or));
+    lease->Settle(0);  // a refused or failed request uses none of its reservation
     auto token = issuer_->TokenFor(key.tenant, actor, NowS());
     if (!token.ok()) {
       return ErrorResponse({503, "cannot sign the claim token: " + token.status().message(), "server_error", "", ""});
