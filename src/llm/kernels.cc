@@ -75,8 +75,8 @@ void F16ToF32Scalar(const uint16_t* src, float* dst, int64_t n) {
 }  // namespace
 
 const KernelTable& ScalarKernels() {
-  static const KernelTable table = {DotQ8Scalar,   DotQ4Scalar,   DotF16Scalar,  DotF32Scalar,
-                                    AxpyF32Scalar, AxpyF16Scalar, F16ToF32Scalar};
+  static const KernelTable table = {DotQ8Scalar,   DotQ4Scalar,   DotF16Scalar,   DotF32Scalar,
+                                    AxpyF32Scalar, AxpyF16Scalar, F16ToF32Scalar, nullptr};
   return table;
 }
 
@@ -333,7 +333,21 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t batch, float* y, Thre
         xfs[c] = x + (b0 + c) * cols;
       }
       float out[internal::kMaxCols];
-      for (int64_t r = r0; r < r1; ++r) {
+      int64_t r = r0;
+      if (w.type == GgmlType::kQ8_0 && k.dot_q8_2rows != nullptr && batch > 1) {
+        // Two rows at a time: each activation block is loaded once for both.
+        float out1[internal::kMaxCols];
+        for (; r + 1 < r1; r += 2) {
+          const auto* w0 = reinterpret_cast<const BlockQ8_0*>(w.data + size_t(r) * row_bytes);
+          const auto* w1 = reinterpret_cast<const BlockQ8_0*>(w.data + size_t(r + 1) * row_bytes);
+          k.dot_q8_2rows(w0, w1, xqs, xds, nc, nb, out, out1);
+          for (int c = 0; c < nc; ++c) {
+            y[(b0 + c) * rows + r] = out[c];
+            y[(b0 + c) * rows + r + 1] = out1[c];
+          }
+        }
+      }
+      for (; r < r1; ++r) {
         const uint8_t* row = w.data + size_t(r) * row_bytes;
         switch (w.type) {
           case GgmlType::kQ8_0:

@@ -23,6 +23,10 @@ struct KernelTable {
   void (*axpy_f32)(float s, const float* a, float* y, int64_t n);
   void (*axpy_f16)(float s, const uint16_t* a, float* y, int64_t n);
   void (*f16_to_f32)(const uint16_t* src, float* dst, int64_t n);
+  // Two Q8_0 rows against nc vectors: out0[c] = w0 · x[c], out1[c] = w1 · x[c].
+  // Null when the set has no such kernel (MatMul then calls dot_q8 per row).
+  void (*dot_q8_2rows)(const BlockQ8_0* w0, const BlockQ8_0* w1, const BlockQ8_0* const* x,
+                       const float* const* xd, int nc, int64_t nb, float* out0, float* out1);
 };
 
 const KernelTable& ScalarKernels();
