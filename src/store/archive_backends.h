@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 
 #include "core/status.h"
 #include "store/archive.h"
@@ -34,5 +35,11 @@ Status ValidateEvents(const TenantScope& scope, std::span<const ArchivedEvent> e
 // event_type is not empty.
 Status ValidateAuditFields(const TenantScope& scope, const std::string& event_type, const std::string& actor,
                            const std::string& detail);
+
+// Creates `path` holding `content`, mode 0600, atomically: written to a
+// temporary file beside it, fsynced, then hard-linked into place, so a
+// concurrent reader never sees a partial file. AlreadyExists when another
+// writer got there first (then read theirs). Parent directory must exist.
+Status CreateSecretFileOnce(const std::string& path, const std::string& content);
 
 }  // namespace dsmil::store

@@ -13,6 +13,7 @@
 #include "core/coding.h"
 #include "crypto/ossl.h"
 #include "crypto/sha3.h"
+#include "store/archive_backends.h"
 
 namespace dsmil::store {
 namespace {
@@ -200,6 +201,27 @@ AuditVerdict VerifyAuditChain(std::span<const AuditRow> rows, const std::string&
   return v;
 }
 
+Status CreateSecretFileOnce(const std::string& path, const std::string& content) {
+  std::array<uint8_t, 8> r{};
+  DSMIL_RETURN_IF_ERROR(crypto::RandomBytes(r));
+  const std::string tmp = path + ".tmp-" + ToHex(r);
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::Unavailable("cannot create " + tmp + ": " + std::strerror(errno));
+  bool ok = write(fd, content.data(), content.size()) == ssize_t(content.size());
+  ok = fsync(fd) == 0 && ok;
+  close(fd);
+  if (!ok) {
+    unlink(tmp.c_str());
+    return Status::Unavailable("cannot write " + tmp);
+  }
+  int rc = link(tmp.c_str(), path.c_str());
+  int err = errno;
+  unlink(tmp.c_str());
+  if (rc != 0 && err == EEXIST) return Status::AlreadyExists(path + " already exists");
+  if (rc != 0) return Status::Unavailable("cannot create " + path + ": " + std::strerror(err));
+  return Status::Ok();
+}
+
 Result<std::string> LoadOrCreateLogKey(const StoresConfig& config) {
   std::string dir = config.secrets_dir.empty() ? config.path + "/secrets" : config.secrets_dir;
   if (dir == "/secrets" && config.path.empty() && config.secrets_dir.empty()) {
@@ -220,18 +242,8 @@ Result<std::string> LoadOrCreateLogKey(const StoresConfig& config) {
     DSMIL_RETURN_IF_ERROR(crypto::RandomBytes(key));
     std::string hex = ToHex(key) + "\n";
     crypto::SecureWipe(key.data(), key.size());
-    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-      ssize_t w = write(fd, hex.data(), hex.size());
-      bool synced = fsync(fd) == 0;
-      close(fd);
-      if (w != ssize_t(hex.size()) || !synced) {
-        unlink(path.c_str());
-        return Status::Unavailable("cannot write log key " + path);
-      }
-    } else if (errno != EEXIST) {  // EEXIST: another process created it first; read theirs
-      return Status::Unavailable("cannot create log key " + path + ": " + std::strerror(errno));
-    }
+    Status created = CreateSecretFileOnce(path, hex);
+    if (!created.ok() && created.code() != StatusCode::kAlreadyExists) return created;
     crypto::SecureWipe(hex.data(), hex.size());
     existing = ReadSecret(config, "audit.key");
     if (!existing.ok()) return existing.status();

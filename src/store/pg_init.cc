@@ -13,6 +13,7 @@
 
 #include "core/coding.h"
 #include "crypto/ossl.h"
+#include "store/archive_backends.h"
 #include "store/config.h"
 
 namespace dsmil::store {
@@ -58,19 +59,8 @@ Result<std::string> LoadOrCreatePgPassword(const std::string& secrets_dir, const
   std::string text = ToHex(raw) + "\n";
   crypto::SecureWipe(raw.data(), raw.size());
   const std::string path = secrets_dir + "/" + rel;
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0 && errno != EEXIST) {
-    return Status::Unavailable("cannot create " + path + ": " + std::strerror(errno));
-  }
-  if (fd >= 0) {
-    ssize_t w = write(fd, text.data(), text.size());
-    bool synced = fsync(fd) == 0;
-    close(fd);
-    if (w != ssize_t(text.size()) || !synced) {
-      unlink(path.c_str());
-      return Status::Unavailable("cannot write " + path);
-    }
-  }
+  Status created = CreateSecretFileOnce(path, text);  // a concurrent creator may win; read theirs
+  if (!created.ok() && created.code() != StatusCode::kAlreadyExists) return created;
   crypto::SecureWipe(text.data(), text.size());
   return ReadSecret(c, rel);
 }

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "core/coding.h"
 
@@ -173,6 +174,34 @@ TEST(Audit, LogKeyIsCreatedOnceWithMode0600) {
   auto k3 = LoadOrCreateLogKey(c);
   ASSERT_FALSE(k3.ok());
   EXPECT_NE(k3.status().message().find("readable by group or others"), std::string::npos);
+  std::filesystem::remove_all(tmpl);
+}
+
+TEST(Audit, ConcurrentFirstUseAgreesOnOneLogKey) {
+  char tmpl[] = "/tmp/dsmil-auditkey-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  StoresConfig c;
+  c.path = std::string(tmpl) + "/node";  // not there yet: created on first use
+  constexpr int kThreads = 8;
+  std::vector<std::string> keys(kThreads);
+  std::vector<std::string> errors(kThreads);
+  std::vector<std::thread> ts;
+  for (int i = 0; i < kThreads; ++i) {
+    ts.emplace_back([&, i] {
+      auto k = LoadOrCreateLogKey(c);
+      if (k.ok()) {
+        keys[size_t(i)] = *k;
+      } else {
+        errors[size_t(i)] = k.status().ToString();
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  for (int i = 0; i < kThreads; ++i) {
+    EXPECT_EQ(errors[size_t(i)], "");
+    EXPECT_EQ(keys[size_t(i)], keys[0]);
+  }
+  EXPECT_EQ(keys[0].size(), 32u);
   std::filesystem::remove_all(tmpl);
 }
 
