@@ -208,7 +208,7 @@ int main(int argc, char** argv) {
   if (pk_dir != nullptr) {
     pk_port = FreePort();
     std::string start = std::string(pk_dir) + "/node_modules/@portkey-ai/gateway/build/start-server.js";
-    portkey = Spawn({"node", start, "--port", std::to_string(pk_port), "--headless"});
+    portkey = Spawn({"node", start, "--port=" + std::to_string(pk_port), "--headless"});
     if (!WaitHttp("http://127.0.0.1:" + std::to_string(pk_port) + "/")) pk_note = "did not start";
   } else {
     pk_note = "not run: set DSMIL_PORTKEY_DIR to a folder with `npm install @portkey-ai/gateway`";
