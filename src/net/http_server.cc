@@ -32,8 +32,12 @@
 
 #include <poll.h>
 
+#include <sys/socket.h>
+
 #include <array>
 #include <atomic>
+#include <cerrno>
+#include <type_traits>
 #include <chrono>
 #include <cstdio>
 #include <condition_variable>
@@ -293,10 +297,40 @@ struct HttpServer::Impl {
     lowest.expires_never();
     bool failed = false;
     HttpStreamWriter writer;
+    int fd = lowest.socket().native_handle();
+    const int write_timeout_ms = options.write_timeout_ms;
     writer.write = [&](std::string_view bytes) {
       if (failed) return false;
       if (bytes.empty()) return true;
       beast::error_code wec;
+      if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+        // Plain TCP: send directly, waiting at most write_timeout_ms for room,
+        // so a client that stops reading cannot hold this thread for ever.
+        std::string framed;
+        if (chunked) {
+          char size_line[24];
+          int n = std::snprintf(size_line, sizeof(size_line), "%zx\r\n", bytes.size());
+          framed.reserve(size_t(n) + bytes.size() + 2);
+          framed.append(size_line, size_t(n)).append(bytes).append("\r\n");
+          bytes = framed;
+        }
+        size_t off = 0;
+        while (off < bytes.size()) {
+          ssize_t w = ::send(fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+          if (w > 0) {
+            off += size_t(w);
+            continue;
+          }
+          if (w < 0 && errno == EINTR) continue;
+          if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            pollfd p{fd, POLLOUT, 0};
+            if (::poll(&p, 1, write_timeout_ms) > 0 && (p.revents & POLLOUT)) continue;
+          }
+          failed = true;
+          return false;
+        }
+        return true;
+      }
       if (chunked) {
         char size_line[24];
         int n = std::snprintf(size_line, sizeof(size_line), "%zx\r\n", bytes.size());
@@ -309,7 +343,6 @@ struct HttpServer::Impl {
       if (wec) failed = true;
       return !failed;
     };
-    int fd = lowest.socket().native_handle();
     writer.client_gone = [&failed, fd] {
       if (failed) return true;
       pollfd p{fd, short(POLLRDHUP), 0};
