@@ -482,8 +482,71 @@ Status SettleDataFile(const std::string& path, const FileSum& want, const char* 
   return Status::Ok();
 }
 
+// hnswlib's loadIndex trusts the file (sizes, neighbour ids). The checksum
+// in the meta file catches damage, not a crafted file, so the header is
+// checked against what this store writes before hnswlib reads it, and the
+// graph is checked after.
+Status CheckIndexHeader(const std::string& path, size_t dim, uint64_t count) {
+  auto bad = [&](const std::string& why) {
+    return Status::DataLoss("vectors: index file " + path + " has a bad header: " + why);
+  };
+  std::ifstream f(path, std::ios::binary);
+  char h[96];
+  if (!f.read(h, sizeof(h))) return bad("shorter than 96 bytes");
+  size_t off = 0;
+  auto get = [&](auto& v) {
+    std::memcpy(&v, h + off, sizeof(v));
+    off += sizeof(v);
+  };
+  size_t offset_level0, max_elements, cur, size_per_element, label_offset, offset_data, max_m, max_m0, m, ef_c;
+  int max_level;
+  unsigned enter_point;
+  double mult;
+  get(offset_level0), get(max_elements), get(cur), get(size_per_element), get(label_offset), get(offset_data);
+  get(max_level), get(enter_point), get(max_m), get(max_m0), get(m), get(mult), get(ef_c);
+  if (off != sizeof(h)) return bad("unexpected layout");
+  if (cur != count) return bad(std::to_string(cur) + " elements, the meta file " + std::to_string(count));
+  if (offset_level0 != 0) return bad("level-0 offset " + std::to_string(offset_level0));
+  if (m < 2 || m > 256 || max_m != m || max_m0 != 2 * m) return bad("M " + std::to_string(m));
+  size_t links0 = max_m0 * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint);
+  if (offset_data != links0 || label_offset != links0 + dim * sizeof(float) ||
+      size_per_element != label_offset + sizeof(hnswlib::labeltype)) {
+    return bad("element layout does not match dimension " + std::to_string(dim));
+  }
+  if (max_level < -1 || max_level > 64 || (count > 0 && (max_level < 0 || enter_point >= count))) {
+    return bad("entry point " + std::to_string(enter_point) + " at level " + std::to_string(max_level));
+  }
+  if (!(mult > 0 && mult < 10)) return bad("level multiplier");
+  return Status::Ok();
+}
+
+Status CheckGraph(const Index& x, const std::string& path) {
+  auto bad = [&](const std::string& why) {
+    return Status::DataLoss("vectors: index file " + path + " has a bad graph: " + why);
+  };
+  const size_t n = x.cur_element_count;
+  if (x.label_lookup_.size() != n) return bad("duplicate ids");
+  for (size_t i = 0; i < n; ++i) {
+    int levels = x.element_levels_[i];
+    if (levels > x.maxlevel_) return bad("element " + std::to_string(i) + " above the top level");
+    for (int l = 0; l <= levels; ++l) {
+      hnswlib::linklistsizeint* ll = l == 0 ? x.get_linklist0(hnswlib::tableint(i)) : x.get_linklist(hnswlib::tableint(i), l);
+      size_t size = x.getListCount(ll);
+      if (size > (l == 0 ? x.maxM0_ : x.maxM_)) return bad("element " + std::to_string(i) + " has too many links");
+      const auto* ids = reinterpret_cast<const hnswlib::tableint*>(ll + 1);
+      for (size_t j = 0; j < size; ++j) {
+        if (ids[j] >= n) return bad("element " + std::to_string(i) + " links to " + std::to_string(ids[j]));
+      }
+    }
+  }
+  if (n > 0 && x.element_levels_[x.enterpoint_node_] != x.maxlevel_) return bad("entry point below the top level");
+  return Status::Ok();
+}
+
 // Loads hnswlib's index file; hnswlib reports errors by throwing.
-Result<std::unique_ptr<Index>> LoadIndexFile(hnswlib::InnerProductSpace* space, const std::string& path) {
+Result<std::unique_ptr<Index>> LoadIndexFile(hnswlib::InnerProductSpace* space, const std::string& path, size_t dim,
+                                             uint64_t count) {
+  DSMIL_RETURN_IF_ERROR(CheckIndexHeader(path, dim, count));
   auto index = std::make_unique<Index>(space);
   // The one-argument constructor leaves everything unset; give the destructor
   // something safe to free if loadIndex throws halfway.
@@ -495,11 +558,13 @@ Result<std::unique_ptr<Index>> LoadIndexFile(hnswlib::InnerProductSpace* space, 
   index->metric_distance_computations = 0;
   index->metric_hops = 0;
   try {
-    index->loadIndex(path, space, 0);
+    // Capacity from the meta file's count, not from the file's own field.
+    index->loadIndex(path, space, std::max<size_t>(size_t(count), kInitialCapacity));
   } catch (const std::exception& e) {
     index->cur_element_count = 0;  // element_levels_ may not match; leak rather than misfree
     return Status::DataLoss("vectors: index file " + path + " cannot be loaded: " + e.what());
   }
+  DSMIL_RETURN_IF_ERROR(CheckGraph(*index, path));
   return index;
 }
 
@@ -525,7 +590,7 @@ Result<std::shared_ptr<Collection>> LoadCollection(const std::string& dir, const
   auto c = std::make_shared<Collection>(m.dim);
   c->full_name = full_name;
   c->dir = dir;
-  DSMIL_ASSIGN_OR_RETURN(c->index, LoadIndexFile(&c->space, dir + "/index.bin"));
+  DSMIL_ASSIGN_OR_RETURN(c->index, LoadIndexFile(&c->space, dir + "/index.bin", m.dim, m.count));
   if (c->index->data_size_ != m.dim * sizeof(float) || c->index->cur_element_count != m.count) {
     return Status::DataLoss("vectors: index file " + dir + "/index.bin holds " +
                             std::to_string(c->index->cur_element_count) + " vectors of " +
@@ -859,6 +924,16 @@ DistanceFn HnswInnerProductDistance(size_t dim) {
   return space.get_dist_func();
 }
 
+Status ResealCollectionFiles(const std::string& dir) {
+  const std::string meta_path = dir + "/meta";
+  DSMIL_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(meta_path, 4096));
+  DSMIL_ASSIGN_OR_RETURN(Meta m, DecodeMeta(text, meta_path));
+  DSMIL_ASSIGN_OR_RETURN(m.index, SumFile(dir + "/index.bin"));
+  DSMIL_ASSIGN_OR_RETURN(m.payloads, SumFile(dir + "/payloads.bin"));
+  std::string meta = EncodeMeta(m);
+  return WriteFileSynced(meta_path, reinterpret_cast<const uint8_t*>(meta.data()), meta.size());
+}
+
 std::vector<std::string> HnswAccessLog() {
   std::lock_guard<std::mutex> lock(g_log_mu);
   return {AccessLog().begin(), AccessLog().end()};
@@ -877,6 +952,9 @@ Result<std::unique_ptr<Vectors>> OpenHnswVectors(const StoresConfig& config, con
   std::error_code ec;
   fs::create_directories(root, ec);
   if (ec) return Status::Unavailable("vectors: creating " + root + ": " + ec.message());
+  // Payloads are tenant data: only the node's user may enter the directory.
+  fs::permissions(root, fs::perms::owner_all, fs::perm_options::replace, ec);
+  if (ec) return Status::Unavailable("vectors: chmod 700 " + root + ": " + ec.message());
   return std::unique_ptr<Vectors>(new HnswVectors(scope, root));
 }
 

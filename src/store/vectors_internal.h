@@ -54,6 +54,12 @@ std::vector<float> Normalized(std::span<const float> v);
 using DistanceFn = float (*)(const void* a, const void* b, const void* dim);
 DistanceFn HnswInnerProductDistance(size_t dim);
 
+// Rewrites <dir>/meta with the current sizes and checksums of <dir>/index.bin
+// and <dir>/payloads.bin, keeping name, dim and count. For tests of the
+// loader's own checks (a crafted file whose checksum matches); the store
+// never calls it.
+Status ResealCollectionFiles(const std::string& dir);
+
 // Access record of the embedded backend, process-wide: one entry per
 // collection whose files were opened ("load alpha_events") or that a search
 // read ("search alpha_events"). Bounded (the last 4096 entries). Thread-safe.

@@ -287,6 +287,49 @@ TEST_F(HnswTest, DamagedFilesAreRefused) {
   }
 }
 
+// Files whose checksums match but whose content this store never writes:
+// hnswlib would trust them, the loader does not.
+TEST_F(HnswTest, CraftedIndexIsRefused) {
+  const std::string cdir = dir_ + "/vectors/alpha_events";
+  auto patch = [&](long offset, uint32_t value) {
+    std::fstream f(cdir + "/index.bin", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(offset);
+    f.write(reinterpret_cast<const char*>(&value), sizeof(value));
+  };
+  auto write = [&] {
+    auto v = Open("ALPHA");
+    ASSERT_TRUE(v->CreateCollection("events", 4).ok());
+    std::vector<VectorPoint> pts = {{1, {1, 0, 0, 0}, ""}, {2, {0, 1, 0, 0}, ""}, {3, {0, 0, 1, 0}, ""}};
+    ASSERT_TRUE(v->Upsert("events", pts).ok());
+    ASSERT_TRUE(v->Flush().ok());
+  };
+  write();
+  fs::copy_file(cdir + "/index.bin", dir_ + "/good.bin");
+  // Element 0's first neighbour (after the 96-byte header and the list count)
+  // pointing far outside the index.
+  patch(96 + 4, 0xFFFFFFF0u);
+  ASSERT_TRUE(vi::ResealCollectionFiles(cdir).ok());
+  {
+    auto n = Open("ALPHA")->Count("events");
+    EXPECT_EQ(n.status().code(), StatusCode::kDataLoss);
+    EXPECT_NE(n.status().message().find("has a bad graph: element 0 links to 4294967280"), std::string::npos)
+        << n.status().message();
+  }
+  // M (header offset 72) changed.
+  fs::copy_file(dir_ + "/good.bin", cdir + "/index.bin", fs::copy_options::overwrite_existing);
+  patch(72, 999);
+  ASSERT_TRUE(vi::ResealCollectionFiles(cdir).ok());
+  {
+    auto n = Open("ALPHA")->Count("events");
+    EXPECT_EQ(n.status().code(), StatusCode::kDataLoss);
+    EXPECT_NE(n.status().message().find("has a bad header: M 999"), std::string::npos) << n.status().message();
+  }
+  // The untouched file loads.
+  fs::copy_file(dir_ + "/good.bin", cdir + "/index.bin", fs::copy_options::overwrite_existing);
+  ASSERT_TRUE(vi::ResealCollectionFiles(cdir).ok());
+  EXPECT_EQ(Open("ALPHA")->Count("events").value(), 3u);
+}
+
 TEST_F(HnswTest, ConcurrentSearchAndUpsert) {
   auto v = Open("ALPHA");
   constexpr size_t kDim = 16;
