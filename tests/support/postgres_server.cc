@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pwd.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -150,6 +151,14 @@ Result<std::unique_ptr<PostgresServer>> PostgresServer::Start(const PostgresServ
 
 PostgresServer::~PostgresServer() {
   if (pid_ > 0) (void)Stop();
+  if (launcher_.joinable()) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      quit_ = true;
+    }
+    cv_.notify_all();
+    launcher_.join();
+  }
   if (!dir_.empty()) {
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
@@ -172,11 +181,16 @@ Status PostgresServer::Launch() {
   std::string log = dir_ + "/server.log";
   int logfd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (logfd < 0) return Status::Unavailable("cannot open " + log + ": " + std::strerror(errno));
+  Status spawned = OnLauncher([&] { return Spawn(argv, logfd); });
+  close(logfd);
+  DSMIL_RETURN_IF_ERROR(spawned);
+  return WaitReady();
+}
+
+Status PostgresServer::Spawn(const std::vector<std::string>& argv, int logfd) {
+  const pid_t parent = getpid();
   pid_t pid = fork();
-  if (pid < 0) {
-    close(logfd);
-    return Status::Unavailable(std::string("fork: ") + std::strerror(errno));
-  }
+  if (pid < 0) return Status::Unavailable(std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {
     setpgid(0, 0);  // Kill9 signals the whole group (postmaster and backends)
     int devnull = open("/dev/null", O_RDONLY);
@@ -184,12 +198,38 @@ Status PostgresServer::Launch() {
     dup2(logfd, 1);
     dup2(logfd, 2);
     if (chdir(dir_.c_str()) != 0) _exit(125);
-    ExecChild(argv, drop_privileges_, run_uid_, run_gid_);
+    if (drop_privileges_ && (setgid(run_gid_) != 0 || setuid(run_uid_) != 0)) _exit(126);
+    // After the uid change (which clears it): die with the launcher thread,
+    // i.e. with the test process. The backends follow their postmaster.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(124);  // the test died before the prctl
+    ExecChild(argv, false, 0, 0);
   }
-  close(logfd);
   setpgid(pid, pid);
   pid_ = pid;
-  return WaitReady();
+  return Status::Ok();
+}
+
+Status PostgresServer::OnLauncher(const std::function<Status()>& fn) {
+  std::unique_lock<std::mutex> l(mu_);
+  if (!launcher_.joinable()) {
+    launcher_ = std::thread([this] {
+      std::unique_lock<std::mutex> lk(mu_);
+      for (;;) {
+        cv_.wait(lk, [this] { return quit_ || task_; });
+        if (quit_) return;
+        task_status_ = task_();
+        task_ = nullptr;
+        task_done_ = true;
+        cv_.notify_all();
+      }
+    });
+  }
+  task_done_ = false;
+  task_ = fn;
+  cv_.notify_all();
+  cv_.wait(l, [this] { return task_done_; });
+  return task_status_;
 }
 
 Status PostgresServer::WaitReady() {

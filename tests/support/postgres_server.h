@@ -9,13 +9,22 @@
 // Binaries come from options.bindir, else $DSMIL_PG_BINDIR, else
 // /usr/lib/postgresql/15/bin; a missing binary fails Start naming it.
 //
-// Thread safety: one thread at a time per object.
+// The server dies with the test process, even one killed by a signal or a
+// timeout: it is started from a thread the object owns, with
+// PR_SET_PDEATHSIG, so no server outlives its test.
+//
+// Thread safety: one thread at a time per object (Restart may be called from
+// any thread).
 #pragma once
 
 #include <sys/types.h>
 
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -71,6 +80,10 @@ class PostgresServer {
  private:
   PostgresServer() = default;
   Status Launch();
+  // Forks and execs the postmaster (runs on the launcher thread).
+  Status Spawn(const std::vector<std::string>& argv, int logfd);
+  // Runs fn on the launcher thread (started on first use) and waits for it.
+  Status OnLauncher(const std::function<Status()>& fn);
   Status WaitReady();
   Result<std::string> RunPsql(const std::vector<std::string>& extra, const std::string& user) const;
 
@@ -84,6 +97,14 @@ class PostgresServer {
   uid_t run_uid_ = 0;
   gid_t run_gid_ = 0;
   bool drop_privileges_ = false;
+
+  std::thread launcher_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::function<Status()> task_;  // guarded by mu_
+  Status task_status_;            // guarded by mu_
+  bool task_done_ = false;        // guarded by mu_
+  bool quit_ = false;             // guarded by mu_
 };
 
 // Runs argv (argv[0] a path), as uid/gid when `drop` is set, with stdin from
