@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <future>
 #include <iostream>
 #include <map>
@@ -154,6 +155,10 @@ void Logs(Context& ctx, const LogsArgs& a) {
     std::set<std::string> at_last;
   };
   std::map<std::string, Cursor> cursors;
+  // Lines shown, by timestamp: nodes that share a data directory (the
+  // single-machine cluster) all serve the same files, so a line may come from
+  // several nodes; it is shown once. Pruned below the oldest cursor.
+  std::map<int64_t, std::set<std::string>> shown;
   const int64_t start_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                std::chrono::system_clock::now().time_since_epoch())
                                .count();
@@ -192,6 +197,7 @@ void Logs(Context& ctx, const LogsArgs& a) {
           c.at_last.clear();
         }
         c.at_last.insert(key);
+        if (!shown[l.ts_ns].insert(key).second) continue;
         merged.push_back(std::move(l));
       }
     }
@@ -200,6 +206,11 @@ void Logs(Context& ctx, const LogsArgs& a) {
       merged.erase(merged.begin(), merged.end() - static_cast<ptrdiff_t>(a.limit));
     }
     for (const Line& l : merged) Print(l, a.tenant, as_json);
+    int64_t oldest_cursor = INT64_MAX;
+    for (const auto& [name, c] : cursors) {
+      if (c.last_ts >= 0) oldest_cursor = std::min(oldest_cursor, c.last_ts);
+    }
+    shown.erase(shown.begin(), shown.lower_bound(oldest_cursor));
     std::cout.flush();
     if (!a.follow || refused) break;
     if (!more) std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(a.interval_s * 1000)));

@@ -115,17 +115,22 @@ class LogsTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
-  // A dsmilctl config naming this node and the operator `who`.
-  std::string CtlConfig(const std::string& who) {
+  // A dsmilctl config naming this node (`copies` times, as nodes sharing one
+  // data directory) and the operator `who`.
+  std::string CtlConfig(const std::string& who, int copies) {
+    std::string nodes;
+    for (int i = 0; i < copies; ++i) {
+      nodes += "  - {name: NODE-" + std::to_string(i) + ", url: \"https://127.0.0.1:" +
+               std::to_string(server_->port()) + "\", cert: " + ca_ + "}\n";
+    }
     return Write(dir_ + "/ctl-" + who + ".yaml",
                  "operator: {cert: " + dir_ + "/" + who + ".crt, key: " + dir_ + "/" + who + ".key}\n" +
-                     "nodes:\n  - {name: NODE-C, url: \"https://127.0.0.1:" + std::to_string(server_->port()) +
-                     "\", cert: " + ca_ + "}\n",
+                     "nodes:\n" + nodes,
                  0644);
   }
 
-  RunResult Ctl(const std::string& who, const std::string& args) {
-    return RunShell(std::string(DSMIL_BINARY_DIR) + "/bin/dsmilctl --config " + CtlConfig(who) + " " + args);
+  RunResult Ctl(const std::string& who, const std::string& args, int copies = 1) {
+    return RunShell(std::string(DSMIL_BINARY_DIR) + "/bin/dsmilctl --config " + CtlConfig(who, copies) + " " + args);
   }
 
   std::string dir_, ca_;
@@ -208,6 +213,12 @@ TEST_F(LogsTest, DeviceSinceAndLimit) {
   EXPECT_EQ(Ctl("alpha", "logs --tenant ALPHA --since yesterday").exit_code, 1);
 }
 
+TEST_F(LogsTest, NodesSharingOneDataDirectoryShowEachLineOnce) {
+  RunResult r = Ctl("alpha", "logs --tenant ALPHA --limit 1000", 3);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 20) << r.out;
+}
+
 TEST_F(LogsTest, FollowShowsNewLinesOnceEach) {
   std::thread writer([this] {
     std::this_thread::sleep_for(std::chrono::milliseconds(1200));
@@ -224,7 +235,7 @@ TEST_F(LogsTest, FollowShowsNewLinesOnceEach) {
     }
     ASSERT_TRUE((*sink)->Flush().ok());
   });
-  RunResult r = Ctl("alpha", "logs --tenant ALPHA --limit 2 -f --interval 0.2 & sleep 3; kill $!");
+  RunResult r = Ctl("alpha", "logs --tenant ALPHA --limit 2 -f --interval 0.2 & sleep 3; kill $!", 2);
   writer.join();
   for (const char* want : {"ALPHA line 36\"", "ALPHA line 38\"", "ALPHA line 100\"", "ALPHA line 102\"",
                            "ALPHA line 104\""}) {
