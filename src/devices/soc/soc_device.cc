@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <cstdlib>
+
 #include <map>
 #include <memory>
 #include <mutex>
@@ -80,8 +82,12 @@ class SocDevice final : public devices::Device {
     if (kind_ == Kind::kL4) {
       std::string path = config_.l4_model;
       if (path.empty()) {
-        for (std::string c : {Resolve("models/l4_classifier.json", ctx_.config_dir),
-                              Resolve("../models/l4_classifier.json", ctx_.config_dir)}) {
+        std::vector<std::string> candidates;
+        if (const char* env = std::getenv("DSMIL_MODELS_DIR"); env && *env)
+          candidates.push_back(std::string(env) + "/l4_classifier.json");
+        candidates.push_back(Resolve("models/l4_classifier.json", ctx_.config_dir));
+        candidates.push_back(Resolve("../models/l4_classifier.json", ctx_.config_dir));
+        for (const auto& c : candidates) {
           if (FileExists(c)) {
             path = c;
             break;
@@ -89,7 +95,15 @@ class SocDevice final : public devices::Device {
         }
       }
       if (path.empty()) {
-        SetHealth(DeviceState::kDegraded, "no L4 model: set soc.l4_model (models/l4_classifier.json)");
+        // Without a soc section the SOC pipeline is simply not configured on
+        // this node: the device stays up and refuses classification requests
+        // with ERROR NO_MODEL. With a soc section a missing model is an error.
+        if (config_.present)
+          return Status::FailedPrecondition("soc.l4_model: no L4 model found (models/l4_classifier.json beside the "
+                                            "config or in $DSMIL_MODELS_DIR)");
+        if (ctx_.log)
+          ctx_.log->Warn("L4 device has no model: set soc.l4_model to classify",
+                         {{"device", ctx_.id}, {"tenant", ctx_.tenant}});
       } else {
         DSMIL_ASSIGN_OR_RETURN(L4Model m, L4Model::Load(path));
         l4_ = std::make_unique<L4Model>(std::move(m));

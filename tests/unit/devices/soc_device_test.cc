@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include "devices/device.h"
 #include "devices/soc/event.h"
 
@@ -88,6 +90,26 @@ TEST(SocDevice, Device51ScreensPrompts) {
   ASSERT_EQ(r->type(), dbe::MsgType::kL8PromptVerdict) << dbe::ToDebugString(*r);
   std::string verdict(AsString(*r->GetBytes(dbe::TlvType::kPayload)));
   EXPECT_NE(verdict.find("\"injection\":true"), std::string::npos) << verdict;
+}
+
+TEST(SocDevice, WithoutASocSectionL4RefusesButStaysUp) {
+  RegisterSocDeviceFactories();
+  ::unsetenv("DSMIL_MODELS_DIR");
+  devices::DeviceContext ctx;
+  ctx.id = 25;
+  ctx.config_dir = "/nonexistent";
+  auto d = devices::CreateDevice(ctx);
+  ASSERT_TRUE(d.ok());
+  ASSERT_TRUE((*d)->Start().ok());
+  EXPECT_EQ((*d)->Health().state, devices::DeviceState::kHealthy);
+  auto r = (*d)->Handle(Request(dbe::MsgType::kL3Decision, "ALPHA", kEvent));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r->GetString(dbe::TlvType::kErrorReason), "NO_MODEL");
+  // With a soc section, a missing model stops the device from starting.
+  ctx.sections["soc"] = "{}";
+  auto strict = devices::CreateDevice(ctx);
+  ASSERT_TRUE(strict.ok());
+  EXPECT_EQ((*strict)->Start().code(), StatusCode::kFailedPrecondition);
 }
 
 TEST(SocDevice, ConfigErrorsNameTheKey) {
