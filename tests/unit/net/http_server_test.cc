@@ -164,7 +164,7 @@ TEST(HttpServerTest, HandlerExceptionBecomes500AndServerKeepsGoing) {
   o.handler = [](const HttpRequest& req) -> HttpResponse {
     if (req.path == "/throw") throw std::runtime_error("boom");
     if (req.path == "/throw-int") throw 42;
-    return HttpResponse{200, "application/json", "{}", {}};
+    return HttpResponse{200, "application/json", "{}", {}, {}};
   };
   auto server = StartOrDie(std::move(o));
   ASSERT_TRUE(server);
@@ -210,7 +210,7 @@ TEST(HttpServerTest, StopLetsASlowRequestFinish) {
   o.handler = [&](const HttpRequest&) {
     entered = true;
     std::this_thread::sleep_for(400ms);
-    return HttpResponse{200, "text/plain", "done", {}};
+    return HttpResponse{200, "text/plain", "done", {}, {}};
   };
   auto server = StartOrDie(std::move(o));
   ASSERT_TRUE(server);

@@ -208,7 +208,7 @@ TEST_F(HttpsTest, StopLetsASlowTlsRequestFinish) {
   o.handler = [&](const HttpRequest&) {
     entered = true;
     std::this_thread::sleep_for(300ms);
-    return HttpResponse{200, "text/plain", "done", {}};
+    return HttpResponse{200, "text/plain", "done", {}, {}};
   };
   auto server = Start(std::move(o));
   ASSERT_TRUE(server);
