@@ -95,7 +95,7 @@ std::string Render(const json& j, const TopArgs& a, bool live) {
       if (!flags.empty()) flags += ", ";
       flags += f.get<std::string>();
     }
-    o << Pad(id, 29) << "  " << Pad(HhMmSs(e.value("ts_ms", int64_t(0))), 10) << " " << Pad(e.value("severity", ""), 10)
+    o << Pad(id, 30) << Pad(HhMmSs(e.value("ts_ms", int64_t(0))), 11) << Pad(e.value("severity", ""), 10)
       << Pad(e.value("category", ""), 11) << flags << "\n";
   }
   if (j.contains("stats")) {
@@ -110,7 +110,8 @@ std::string Render(const json& j, const TopArgs& a, bool live) {
         o << Thousands(d["proposals"].get<uint64_t>()) << " proposals generated\n";
       } else {
         uint64_t f = d.value("flags", uint64_t(0));
-        o << Thousands(d.value("events", uint64_t(0))) << " events, " << Thousands(f) << (f == 1 ? " flag" : " flags")
+        uint64_t n = d.value("events", uint64_t(0));
+        o << Thousands(n) << (n == 1 ? " event, " : " events, ") << Thousands(f) << (f == 1 ? " flag" : " flags")
           << "\n";
       }
     }
