@@ -349,6 +349,11 @@ class Router final : public Device {
   const std::string& tenant() const override { return ctx_.tenant; }
 
   Status Start() override {
+    if (ctx_.sections.find("l7") == ctx_.sections.end()) {
+      // No `l7:` section: the API is off on this node, and the status says so.
+      unconfigured_ = true;
+      return Status::Ok();
+    }
     DSMIL_ASSIGN_OR_RETURN(config_, ParseConfig(ctx_));
     DSMIL_ASSIGN_OR_RETURN(keys_, tenant::ApiKeyStore::Open(config_.keys_file));
     keyring_ = std::make_unique<tenant::ClaimKeyring>(config_.claims_dir);
@@ -403,6 +408,10 @@ class Router final : public Device {
   }
 
   DeviceHealth Health() const override {
+    if (unconfigured_) {
+      return {DeviceState::kNotImplemented,
+              "not configured: the node config has no l7 section, so the OpenAI-compatible API is off (docs/l7.md)"};
+    }
     if (!started_) return {stopping_ ? DeviceState::kStopped : DeviceState::kStarting, ""};
     if (workers_.empty()) return {DeviceState::kDegraded, "no worker configured (l7.workers)"};
     for (const auto& w : workers_) {
@@ -426,6 +435,10 @@ class Router final : public Device {
     if (request.type() != dbe::MsgType::kL7ChatReq) {
       return dbe::MakeErrorReply(request, StatusCode::kInvalidArgument, "UNSUPPORTED_MESSAGE",
                                  "device 43 answers L7_CHAT_REQ (0x41)");
+    }
+    if (unconfigured_) {
+      return dbe::MakeErrorReply(request, StatusCode::kFailedPrecondition, "DEVICE_NOT_CONFIGURED",
+                                 "device 43 is not configured on this node (no l7 section)");
     }
     auto payload = request.GetBytes(dbe::TlvType::kPayload);
     ChatRequest chat;
@@ -1078,6 +1091,7 @@ class Router final : public Device {
   std::unique_ptr<net::HttpServer> server_;
   std::thread health_thread_;
   std::atomic<bool> started_{false};
+  bool unconfigured_ = false;  // no l7 section: Start did nothing
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   std::atomic<bool> stopping_{false};

@@ -19,6 +19,12 @@
 #include "tenant/policy.h"
 
 namespace dsmil::soc {
+// The shipped models (generated from models/*.json by src/devices/embed_models.cmake).
+extern const char kShippedL3ModelJson[];
+extern const char kShippedL4ModelJson[];
+}  // namespace dsmil::soc
+
+namespace dsmil::soc {
 namespace {
 
 using json = nlohmann::json;
@@ -95,15 +101,10 @@ class SocDevice final : public devices::Device {
         }
       }
       if (path.empty()) {
-        // Without a soc section the SOC pipeline is simply not configured on
-        // this node: the device stays up and refuses classification requests
-        // with ERROR NO_MODEL. With a soc section a missing model is an error.
-        if (config_.present)
-          return Status::FailedPrecondition("soc.l4_model: no L4 model found (models/l4_classifier.json beside the "
-                                            "config or in $DSMIL_MODELS_DIR)");
-        if (ctx_.log)
-          ctx_.log->Warn("L4 device has no model: set soc.l4_model to classify",
-                         {{"device", ctx_.id}, {"tenant", ctx_.tenant}});
+        // No model file configured or found: the model shipped in
+        // models/l4_classifier.json, built into the binary.
+        DSMIL_ASSIGN_OR_RETURN(L4Model m, L4Model::Parse(kShippedL4ModelJson));
+        l4_ = std::make_unique<L4Model>(std::move(m));
       } else {
         DSMIL_ASSIGN_OR_RETURN(L4Model m, L4Model::Load(path));
         l4_ = std::make_unique<L4Model>(std::move(m));

@@ -92,7 +92,7 @@ TEST(SocDevice, Device51ScreensPrompts) {
   EXPECT_NE(verdict.find("\"injection\":true"), std::string::npos) << verdict;
 }
 
-TEST(SocDevice, WithoutASocSectionL4RefusesButStaysUp) {
+TEST(SocDevice, WithoutAModelFileL4ClassifiesWithTheShippedModel) {
   RegisterSocDeviceFactories();
   ::unsetenv("DSMIL_MODELS_DIR");
   devices::DeviceContext ctx;
@@ -104,12 +104,12 @@ TEST(SocDevice, WithoutASocSectionL4RefusesButStaysUp) {
   EXPECT_EQ((*d)->Health().state, devices::DeviceState::kHealthy);
   auto r = (*d)->Handle(Request(dbe::MsgType::kL3Decision, "ALPHA", kEvent));
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(*r->GetString(dbe::TlvType::kErrorReason), "NO_MODEL");
-  // With a soc section, a missing model stops the device from starting.
-  ctx.sections["soc"] = "{}";
+  ASSERT_EQ(r->type(), dbe::MsgType::kL4Classification) << dbe::ToDebugString(*r);
+  // A model file that is configured but missing stops the device from starting.
+  ctx.sections["soc"] = R"({"l4_model": "/nonexistent/l4.json"})";
   auto strict = devices::CreateDevice(ctx);
   ASSERT_TRUE(strict.ok());
-  EXPECT_EQ((*strict)->Start().code(), StatusCode::kFailedPrecondition);
+  EXPECT_FALSE((*strict)->Start().ok());
 }
 
 TEST(SocDevice, ConfigErrorsNameTheKey) {
