@@ -3,9 +3,11 @@
 // PostgreSQL 15 backend (libpq): schema dsmil_<tenant> with tables events,
 // policies, audit_log; the connection logs in as the tenant's own role
 // (alpha_app), and row-level security on tenant_id, tied to the role, lets the
-// database itself refuse other tenants' rows. Batches go in with COPY into a
-// temporary table and one INSERT ... ON CONFLICT (event_id) DO NOTHING, so
-// ingest is idempotent on event_id. Embedded backend: one SQLite file per
+// database itself refuse other tenants' rows. A batch goes in as one
+// INSERT ... SELECT FROM unnest(<binary arrays>) ON CONFLICT (event_id) DO
+// NOTHING (PostgreSQL refuses COPY into a table with row-level security, and
+// COPY into a temporary table first measured slower), so ingest is atomic per
+// batch and idempotent on event_id. Embedded backend: one SQLite file per
 // tenant with the same tables and semantics.
 //
 // Thread safety: one thread at a time per object.
