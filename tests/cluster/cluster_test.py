@@ -176,7 +176,8 @@ class ClusterTest(unittest.TestCase):
         for name in ["dsmil_requests_total", "dsmil_errors_total", "dsmil_request_latency_seconds",
                      "dsmil_active_devices", "dsmil_memory_usage_bytes", "dsmil_llm_tokens_per_second"]:
             self.assertIn(f"# TYPE {name} ", text)
-        self.assertIn('dsmil_active_devices{node="node-a",layer="L8"} 0', text)
+        self.assertIn('dsmil_active_devices{node="node-a",layer="L8"} 8', text)  # devices 51-58
+        self.assertIn('dsmil_active_devices{node="node-a",layer="L9"} 0', text)  # not implemented yet
         promtool = shutil.which("promtool")
         self.assertIsNotNone(promtool, "promtool (Debian package prometheus) is required")
         p = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)

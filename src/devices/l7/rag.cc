@@ -143,9 +143,9 @@ class RagDevice final : public Device {
         }
       }
     }
-    if (ctx_.stores.path.empty() && ctx_.stores.kind == "embedded") {
-      return Status::FailedPrecondition("rag: stores.path is not set (device 50 keeps the knowledge base there)");
-    }
+    // Without stores there is no knowledge base: the device stays up, says so
+    // in its health and refuses queries.
+    unconfigured_ = ctx_.stores.path.empty() && ctx_.stores.kind == "embedded";
     started_ = true;
     return Status::Ok();
   }
@@ -158,6 +158,9 @@ class RagDevice final : public Device {
 
   DeviceHealth Health() const override {
     if (!started_) return {DeviceState::kStopped, "not started"};
+    if (unconfigured_) {
+      return {DeviceState::kNotImplemented, "not configured: stores.path is not set (device 50 keeps the knowledge base there)"};
+    }
     return {DeviceState::kHealthy, ""};
   }
 
@@ -173,6 +176,10 @@ class RagDevice final : public Device {
     if (request.type() != dbe::MsgType::kL7RagQuery) {
       return dbe::MakeErrorReply(request, StatusCode::kInvalidArgument, "UNSUPPORTED_MESSAGE",
                                  "device 50 answers L7_RAG_QUERY (0x45)");
+    }
+    if (unconfigured_) {
+      return dbe::MakeErrorReply(request, StatusCode::kFailedPrecondition, "DEVICE_NOT_CONFIGURED",
+                                 "device 50 has no knowledge base on this node (stores.path is not set)");
     }
     std::string tenant(request.tenant_id());
     if (!ctx_.tenant.empty() && tenant != ctx_.tenant) {
@@ -308,6 +315,7 @@ class RagDevice final : public Device {
   std::string embedding_model_ = kHashedEmbeddingModel;
   int max_k_ = 16;
   std::atomic<bool> started_{false};
+  bool unconfigured_ = false;  // no stores: no knowledge base
   std::atomic<uint64_t> queries_{0};
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<store::Vectors>> vectors_;  // GUARDED_BY(mu_)
