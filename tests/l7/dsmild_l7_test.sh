@@ -2,10 +2,12 @@
 # A NODE-B dsmild hosting devices 43 (router + :8001), 47 (built-in LLM with a
 # random-weight GGUF model), 50 (RAG) and 51 (injection check), driven with
 # dsmilctl as an operator would (spec §8.1 `l7 test`, drill 3):
-#   dsmild_l7_test.sh DSMILD DSMILCTL
+#   dsmild_l7_test.sh DSMILD DSMILCTL [OPENAI_DIR]
 set -eu
 DSMILD=$1
 CTL=$2
+OPENAI_DIR=${3:-}   # folder holding node_modules/openai: also run builtin_engine.test.mjs
+HERE=$(cd "$(dirname "$0")" && pwd)
 dir=$(mktemp -d /tmp/dsmil-l7-node-XXXXXX)
 pid=
 cleanup() {
@@ -59,4 +61,9 @@ fi
 grep -q 'belongs to tenant BRAVO' x.out
 echo "== the refusal is logged with its reason"
 grep -q '"reason":"PROMPT_INJECTION"' node-b.log
+if [ -n "$OPENAI_DIR" ]; then
+  echo "== the built-in engine through the openai npm client (streaming; two tenants batched)"
+  DSMIL_OPENAI_DIR="$OPENAI_DIR" DSMIL_L7_URL="http://127.0.0.1:$L7" DSMIL_ALPHA_KEY="$KEY" DSMIL_BRAVO_KEY="$BKEY" \
+    node --test "$HERE/builtin_engine.test.mjs"
+fi
 echo PASS
