@@ -339,7 +339,8 @@ class Parser {
     }
     // stores
     if (YAML::Node s = root["stores"]) {
-      DSMIL_RETURN_IF_ERROR(CheckKeys(s, "stores", {"kind", "path", "secrets_dir", "redis", "postgres", "qdrant", "loki"}));
+      DSMIL_RETURN_IF_ERROR(
+          CheckKeys(s, "stores", {"kind", "path", "secrets_dir", "buffer_dir", "redis", "postgres", "qdrant", "loki"}));
       if (s["kind"]) {
         DSMIL_ASSIGN_OR_RETURN(c.stores.kind, String(s["kind"], "stores.kind"));
         if (c.stores.kind != "embedded" && c.stores.kind != "servers") {
@@ -353,6 +354,10 @@ class Parser {
       if (s["secrets_dir"]) {
         DSMIL_ASSIGN_OR_RETURN(std::string p, String(s["secrets_dir"], "stores.secrets_dir"));
         c.stores.secrets_dir = Path(p);
+      }
+      if (s["buffer_dir"]) {
+        DSMIL_ASSIGN_OR_RETURN(std::string p, String(s["buffer_dir"], "stores.buffer_dir"));
+        c.stores.buffer_dir = Path(p);
       }
       if (YAML::Node r = s["redis"]) {
         DSMIL_RETURN_IF_ERROR(CheckKeys(r, "stores.redis", {"host", "port", "connect_timeout_ms"}));

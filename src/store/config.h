@@ -48,6 +48,11 @@ struct StoresConfig {
   std::string kind = "embedded";
   std::string path;         // data directory (embedded stores, spools, snapshots)
   std::string secrets_dir;  // see above; default <path>/secrets
+  // kind servers: where a writer keeps the entries it appends while Redis
+  // cannot be reached (embedded SQLite streams, e.g. on tmpfs: spec §4.1),
+  // replayed to Redis in order once it answers. "" = no buffer: Append fails
+  // with Unavailable instead.
+  std::string buffer_dir;
   RedisConfig redis;
   PostgresConfig postgres;
   QdrantConfig qdrant;

@@ -46,6 +46,11 @@ Result<std::unique_ptr<Streams>> OpenRedisStreamsAs(const StoresConfig& config, 
                                                     Access access, const std::string& user,
                                                     const std::string& password);
 
+// A writer on Redis that buffers in embedded streams under config.buffer_dir
+// while Redis cannot be reached and replays them in order afterwards
+// (streams_buffered.cc). Fails only for errors a buffer cannot help with.
+Result<std::unique_ptr<Streams>> OpenBufferedRedisStreams(const StoresConfig& config, const TenantScope& scope);
+
 // Embedded backend: <path>/streams/<TENANT>.db.
 Result<std::unique_ptr<Streams>> OpenSqliteStreams(const StoresConfig& config, const TenantScope& scope,
                                                    Access access);

@@ -66,7 +66,10 @@ Result<std::unique_ptr<Streams>> OpenStreams(const StoresConfig& config, const T
                                    ": open streams as writer or reader (the app role is for the archive)");
   }
   if (config.kind == "embedded") return internal::OpenSqliteStreams(config, scope, access);
-  if (config.kind == "servers") return internal::OpenRedisStreams(config, scope, access);
+  if (config.kind == "servers") {
+    if (access == Access::kWriter && !config.buffer_dir.empty()) return internal::OpenBufferedRedisStreams(config, scope);
+    return internal::OpenRedisStreams(config, scope, access);
+  }
   return Status::InvalidArgument("stores.kind: '" + config.kind + "' is not one of embedded, servers");
 }
 
