@@ -9,7 +9,7 @@ build_pkgs=(
   libssl-dev openssl libboost-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
   libsqlite3-dev curl ca-certificates python3
   libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev
-  libhiredis-dev libpq-dev libhnswlib-dev libhyperscan-dev
+  libhiredis-dev libpq-dev libhnswlib-dev
 )
 test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev libprotobuf-dev protobuf-compiler
