@@ -286,8 +286,20 @@ std::string Logger::Format(LogLevel level, std::string_view msg, std::span<const
   }
   AppendKey(out, "msg");
   AppendJsonString(out, msg);
+  bool tenant_set = !labels_.tenant.empty(), layer_set = !labels_.layer.empty();
   for (const LogField& f : fields) {
-    if (IsReservedKey(f.key)) {
+    // A string field named "tenant" or "layer" when the logger has no such
+    // label fills that label (written where the field stands), so a line
+    // logged for a tenant is labelled with it and reaches the tenant's log
+    // (docs/logs.md). Other collisions with the fixed keys become "_<key>".
+    bool is_string = f.value.kind() == LogValue::Kind::kString;
+    if (is_string && f.key == "tenant" && !tenant_set) {
+      tenant_set = true;
+      AppendKey(out, "tenant");
+    } else if (is_string && f.key == "layer" && !layer_set) {
+      layer_set = true;
+      AppendKey(out, "layer");
+    } else if (IsReservedKey(f.key)) {
       AppendKey(out, "_" + std::string(f.key));
     } else {
       AppendKey(out, f.key);

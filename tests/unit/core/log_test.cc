@@ -109,6 +109,24 @@ TEST(Log, LabelsOmittedAndReservedKeysRenamed) {
             "\"_level\":1}\n");
 }
 
+TEST(Log, AStringTenantFieldFillsAnUnsetTenantLabel) {
+  Fixture f;
+  Logger node({.node = "n"}, f.Options());
+  node.Warn("refused", {{"tenant", "ALPHA"}, {"layer", "L7"}});
+  Logger bound = node.With({.tenant = "BRAVO"});
+  bound.Warn("refused", {{"tenant", "ALPHA"}});
+  auto lines = f.sink->lines();
+  ASSERT_EQ(lines.size(), 2u);
+  auto a = json::parse(lines[0]);
+  EXPECT_EQ(a["tenant"], "ALPHA");
+  EXPECT_EQ(a["layer"], "L7");
+  EXPECT_FALSE(a.contains("_tenant"));
+  // A logger bound to a tenant keeps its label; the field is kept, renamed.
+  EXPECT_EQ(lines[1],
+            "{\"ts\":\"2026-11-27T12:00:00.123Z\",\"level\":\"warn\",\"node\":\"n\",\"tenant\":\"BRAVO\","
+            "\"msg\":\"refused\",\"_tenant\":\"ALPHA\"}\n");
+}
+
 TEST(Log, MinimumLevelIsSharedWithDerivedLoggers) {
   Fixture f;
   Logger root({.node = "n"}, f.Options(LogLevel::kWarn));
