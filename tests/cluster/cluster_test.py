@@ -118,8 +118,14 @@ class ClusterTest(unittest.TestCase):
         ports = free_ports(9)
         for i, n in enumerate(NODES):
             c.ports[n] = ports[3 * i:3 * i + 3]
-        for n in NODES:
-            c.start(n)
+        try:
+            for n in NODES:
+                c.start(n)
+        except BaseException:
+            # tearDownClass does not run when setUpClass fails: stop what started.
+            c.stop_all()
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+            raise
         c.ctl("config", "set-operator", "--cert", f"{c.pki}/operator-admin.crt", "--key", f"{c.pki}/operator-admin.key")
         for n in NODES:
             c.ctl("config", "add-node", n.upper(), f"https://127.0.0.1:{c.ports[n][1]}", "--cert", f"{c.pki}/ca.crt")
