@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "shell_util.h"
 #include "crypto/x509.h"
 #include "postgres_server.h"
 #include "redis_server.h"
@@ -26,28 +27,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out;
-};
-
-RunResult RunShell(const std::string& cmd) {
-  RunResult r;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int st = ::pclose(p);
-  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
-std::string Write(const std::string& path, const std::string& data, mode_t mode) {
-  std::ofstream(path) << data;
-  ::chmod(path.c_str(), mode);
-  return path;
-}
+using testutil::RunResult;
+using testutil::RunShell;
+using testutil::Write;
 
 TEST(TenantList, PassOnRealServersThenFailNamingACrossTenantRedisGrant) {
   char tmpl[] = "/tmp/dsmil-tenant-list-XXXXXX";
