@@ -29,6 +29,10 @@ class Registry;
 class Logger;
 }  // namespace dsmil
 
+namespace dsmil::store {
+class AuditSink;
+}  // namespace dsmil::store
+
 namespace dsmil::devices {
 
 class Device;
@@ -77,6 +81,9 @@ struct DeviceContext {
   LocalDeviceLookup local;        // empty when there is no host
   Registry* metrics = nullptr;    // the node's registry; null in unit tests
   Logger* log = nullptr;          // the node's logger; null in unit tests
+  // The node's audit sink (store/audit_sink.h): refusals go to the target
+  // tenant's audit chain and dsmil_refusals_total. Null in unit tests.
+  store::AuditSink* audit = nullptr;
 };
 
 class Device {

@@ -20,6 +20,7 @@
 #include "devices/device.h"
 #include "net/http.h"
 #include "node/config.h"
+#include "store/audit_sink.h"
 
 namespace dsmil::node {
 
@@ -29,6 +30,8 @@ struct ControlContext {
   // Routes a DBE request to a device (local or on a peer) and waits for the reply.
   devices::DeviceCaller call;
   Logger& log;
+  // The node's audit sink: every refusal is recorded here (docs/security.md).
+  store::AuditSink& audit;
 };
 
 using ControlHandler = std::function<net::HttpResponse(const ControlContext&, const net::HttpRequest&)>;

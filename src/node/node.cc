@@ -22,6 +22,7 @@
 #include "net/tcp_tls.h"
 #include "node/control_routes.h"
 #include "store/archive.h"
+#include "store/audit_sink.h"
 #include "store/scope.h"
 #include "store/streams.h"
 #include "store/tenant_log.h"
@@ -124,6 +125,7 @@ struct Node::Impl {
   std::unique_ptr<net::HttpServer> control;
   std::unique_ptr<Router> router;
   std::shared_ptr<TenantLogTee> tenant_logs;  // null without stores.path
+  std::unique_ptr<store::AuditSink> audit;
   std::atomic<bool> stopping{false};
   std::once_flag stop_once;
 
@@ -351,7 +353,7 @@ struct Node::Impl {
     if (route) {
       std::vector<devices::Device*> devs;
       for (auto& d : devices) devs.push_back(d.get());
-      ControlContext ctx{config, devs, Caller(), log};
+      ControlContext ctx{config, devs, Caller(), log, *audit};
       r = route->handler(ctx, req);
     } else if (method_mismatch) {
       r = net::HttpResponse::JsonError(405, "method " + req.method + " not allowed on " + req.path);
@@ -409,6 +411,7 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
   m.metrics = std::make_unique<StandardMetrics>(m.registry);
   m.http_requests = &m.registry.AddCounter("dsmil_http_requests_total", "HTTP requests served by the node",
                                             {"server", "path", "code"});
+  m.audit = std::make_unique<store::AuditSink>(c.stores, &m.registry);
   m.metrics->node_up.Labels({c.name, std::string(RoleName(c.role))}).Set(1);
   m.metrics->SetBuildInfo(kVersion);
   m.registry.AddGauge("dsmil_process_resident_memory_bytes", "Resident memory of the node process", {"node"})
@@ -438,6 +441,7 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
     };
     ctx.metrics = &m.registry;
     ctx.log = &m.log;
+    ctx.audit = m.audit.get();
     auto dev = devices::CreateDevice(ctx);
     if (!dev.ok()) return dev.status().WithContext("device " + std::to_string(dc.id));
     m.devices.push_back(std::move(*dev));

@@ -23,12 +23,23 @@ int64_t StreamRetentionSeconds(StreamKind k) {
   }
 }
 
+bool IsReservedTenantId(std::string_view tenant) {
+  for (std::string_view r : kReservedTenantIds) {
+    if (tenant == r) return true;
+  }
+  return false;
+}
+
 Result<TenantScope> TenantScope::For(std::string_view tenant) {
   bool ok = !tenant.empty() && tenant.size() <= 32 && tenant[0] >= 'A' && tenant[0] <= 'Z';
   for (char c : tenant) ok = ok && ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_');
   if (!ok) {
     return Status::InvalidArgument("tenant id '" + std::string(tenant.substr(0, 64)) +
                                    "' is not valid (expected [A-Z][A-Z0-9_]{0,31})");
+  }
+  if (IsReservedTenantId(tenant)) {
+    return Status::InvalidArgument("tenant id '" + std::string(tenant) +
+                                   "' is reserved for the platform (docs/security.md) and names no tenant");
   }
   TenantScope s;
   s.tenant_ = std::string(tenant);

@@ -35,9 +35,16 @@ int64_t StreamRetentionSeconds(StreamKind k);
 // What a connection of the tenant may do; selects its credentials.
 enum class Access { kWriter, kReader, kApp };
 
+// Ids that name no tenant: SYSTEM is node-level DBE traffic (docs/dbe.md);
+// the others are words an operator might mistake for a wildcard.
+inline constexpr std::array<std::string_view, 6> kReservedTenantIds = {"SYSTEM", "ALL", "ANY", "NONE", "DEFAULT",
+                                                                       "UNKNOWN"};
+bool IsReservedTenantId(std::string_view tenant);
+
 class TenantScope {
  public:
-  // InvalidArgument unless `tenant` matches [A-Z][A-Z0-9_]{0,31}.
+  // InvalidArgument unless `tenant` matches [A-Z][A-Z0-9_]{0,31} and is not
+  // reserved (kReservedTenantIds).
   static Result<TenantScope> For(std::string_view tenant);
 
   const std::string& tenant() const { return tenant_; }  // "ALPHA"

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "devices/soc/event.h"
 #include "node/control_routes.h"
+#include "store/audit_sink.h"
 #include "store/streams.h"
 
 namespace dsmil::node {
@@ -47,13 +48,18 @@ class SocRoutes : public ::testing::Test {
     const ControlRoute* route = FindControlRoute(method, req.path, &mismatch);
     EXPECT_NE(route, nullptr) << method << " " << req.path;
     if (!route) return {};
-    ControlContext ctx{config_, {}, {}, log_};
+    ControlContext ctx{config_, {}, {}, log_, audit()};
     return route->handler(ctx, req);
   }
 
   fs::path dir_;
   NodeConfig config_;
   Logger log_;
+  std::unique_ptr<store::AuditSink> audit_;
+  store::AuditSink& audit() {
+    if (!audit_) audit_ = std::make_unique<store::AuditSink>(config_.stores, nullptr);
+    return *audit_;
+  }
 };
 
 TEST_F(SocRoutes, IngestsBatchesAndDeadLettersTheRest) {

@@ -21,6 +21,7 @@
 #include "crypto/x509.h"
 #include "net/http_server.h"
 #include "node/control_routes.h"
+#include "store/audit_sink.h"
 #include "store/archive.h"
 #include "store/tenant_log.h"
 
@@ -84,7 +85,7 @@ class LogsTest : public ::testing::Test {
       bool mismatch = false;
       const node::ControlRoute* r = node::FindControlRoute(req.method, req.path, &mismatch);
       if (!r) return net::HttpResponse::JsonError(404, "no route");
-      node::ControlContext ctx{config_, {}, {}, log_};
+      node::ControlContext ctx{config_, {}, {}, log_, audit()};
       return r->handler(ctx, req);
     };
     auto s = net::HttpServer::Start(std::move(o));
@@ -119,6 +120,11 @@ class LogsTest : public ::testing::Test {
   int64_t base_ns_ = 1'790'000'000'000'000'000;
   node::NodeConfig config_;
   Logger log_{LogLabels{.node = "node-c"}};
+  std::unique_ptr<store::AuditSink> audit_;
+  store::AuditSink& audit() {
+    if (!audit_) audit_ = std::make_unique<store::AuditSink>(config_.stores, nullptr);
+    return *audit_;
+  }
   std::unique_ptr<net::HttpServer> server_;
 };
 
