@@ -265,11 +265,12 @@ int Run(const DbeArgs& a, Context& ctx) {
     Fail(ctx, 2, target.node.name + ": " + resp.status().message());
     return 2;
   }
-  if (resp->status != 200) {
+  // A refusal (403 and the like) comes as an ERROR frame: shown like a reply.
+  auto reply = dbe::Decode(AsBytes(resp->body));
+  if (resp->status != 200 && !(reply.ok() && reply->type() == dbe::MsgType::kError)) {
     Fail(ctx, 2, target.node.name + " answered HTTP " + std::to_string(resp->status) + ": " + resp->body.substr(0, 300));
     return 2;
   }
-  auto reply = dbe::Decode(AsBytes(resp->body));
   if (!reply.ok()) {
     Fail(ctx, 2, "reply from " + target.node.name + " is not a DBE frame: " + reply.status().message());
     return 2;

@@ -22,12 +22,24 @@
 //                 (<path>/streams/<T>.db, <path>/archive/<T>.db) reached only
 //                 through the tenant's scope; the audit checks that the
 //                 tenant's vector collections all carry its own prefix.
+//   entry points  every node of the dsmilctl config, with an operator
+//                 certificate that covers no tenant (issued for the audit by
+//                 the cluster CA of --ca-dir, default the operator
+//                 certificate's directory): GET /v1/soc/top, GET /v1/logs,
+//                 POST /v1/events for the tenant and POST /v1/dbe with its
+//                 TENANT_ID to device 50 (401/403 expected).
 // A FAIL names every path that was not refused.
 //
 // Exit 0 every tenant PASS, 1 a tenant FAIL, 2 bad input.
 #include <postgresql/libpq-fe.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <ctime>
 #include <iostream>
 #include <memory>
@@ -35,6 +47,10 @@
 #include <sstream>
 
 #include "commands.h"
+#include "crypto/keyfile.h"
+#include "crypto/x509.h"
+#include "ctl_config.h"
+#include "dbe/message.h"
 #include "core/clock.h"
 #include "net/http_client.h"
 #include "node/config.h"
@@ -56,6 +72,7 @@ struct ListArgs {
   std::string node_config = kDefaultNodeConfig;
   std::string keys_file;
   std::string output = "text";
+  std::string ca_dir;  // "" = the directory of the operator certificate
 };
 
 struct Probe {
@@ -334,6 +351,124 @@ TenantReport Inspect(const node::NodeConfig& cfg, const node::TenantConfig& tc, 
   return r;
 }
 
+std::string ReadWholeFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// The entry points (docs/security.md): every tenant-scoped route of every node
+// of the dsmilctl config, called with an operator certificate that covers no
+// tenant — issued for this audit by the cluster CA (valid one day, deleted
+// after) — must refuse with 401/403. Probes by tenant; *note says why the
+// entry points were not probed, when they were not.
+std::map<std::string, std::vector<Probe>> EntryProbes(const Context& ctx, const ListArgs& a,
+                                                      const std::vector<std::string>& tenants, std::string* note) {
+  std::map<std::string, std::vector<Probe>> out;
+  auto ctl = LoadCtlConfig(ctx.config_path);
+  if (!ctl.ok() || ctl->nodes.empty()) {
+    *note = "entry points not probed: no nodes in " + ctx.config_path + " (dsmilctl config add-node)";
+    return out;
+  }
+  std::string ca_dir = a.ca_dir;
+  if (ca_dir.empty() && !ctl->operator_cert.empty()) {
+    ca_dir = std::filesystem::path(ctl->operator_cert).parent_path().string();
+  }
+  std::error_code ec;
+  if (ca_dir.empty() || !std::filesystem::exists(ca_dir + "/ca.key", ec)) {
+    *note = "entry points not probed: no CA key in " + (ca_dir.empty() ? std::string("(unknown)") : ca_dir) +
+            " to issue a tenant-less audit certificate (--ca-dir)";
+    return out;
+  }
+  auto ca_key = crypto::ReadPrivateFile(ca_dir + "/ca.key");
+  std::string ca_cert = ReadWholeFile(ca_dir + "/ca.crt");
+  if (!ca_key.ok() || ca_cert.empty()) {
+    *note = "entry points not probed: " + (ca_key.ok() ? ca_dir + "/ca.crt is unreadable" : ca_key.status().message());
+    return out;
+  }
+  crypto::CertificateRequest req;
+  req.common_name = "isolation-audit";
+  req.usage = crypto::CertUsage::kClient;
+  req.days = 1;
+  auto cert = crypto::IssueCertificate(crypto::PemCertificate{ca_cert, std::string(AsString(*ca_key))}, req,
+                                       std::vector<std::string>{});
+  if (!cert.ok()) {
+    *note = "entry points not probed: " + cert.status().message();
+    return out;
+  }
+  std::string tmpl = (std::filesystem::temp_directory_path() / "dsmil-audit-XXXXXX").string();
+  if (mkdtemp(tmpl.data()) == nullptr) {
+    *note = "entry points not probed: cannot make a temporary directory";
+    return out;
+  }
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      std::error_code e;
+      std::filesystem::remove_all(dir, e);
+    }
+  } cleanup{tmpl};
+  const std::string cert_file = tmpl + "/audit.crt", key_file = tmpl + "/audit.key";
+  {
+    std::ofstream(cert_file) << cert->cert_pem;
+    int fd = ::open(key_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || ::write(fd, cert->key_pem.data(), cert->key_pem.size()) != ssize_t(cert->key_pem.size())) {
+      if (fd >= 0) ::close(fd);
+      *note = "entry points not probed: cannot write " + key_file;
+      return out;
+    }
+    ::close(fd);
+  }
+  int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  for (const CtlNode& n : ctl->nodes) {
+    for (const std::string& t : tenants) {
+      auto probe = [&](const std::string& method, const std::string& target, const std::string& body,
+                       const std::string& what) {
+        net::HttpClientRequest r;
+        r.method = method;
+        r.url = n.url + target;
+        r.body = body;
+        r.ca_file = n.cert;
+        r.cert_file = cert_file;
+        r.key_file = key_file;
+        r.timeout = std::chrono::seconds(5);
+        if (method == "POST") {
+          r.headers.emplace_back("Content-Type",
+                                 target == "/v1/dbe" ? "application/octet-stream" : "application/json");
+        }
+        auto resp = net::HttpFetch(r);
+        std::string path = "entry: " + n.name + " " + method + " " + what + " (certificate covering no tenant)";
+        if (!resp.ok()) {
+          out[t].push_back({path, false, "could not be checked: " + resp.status().message()});
+        } else if (resp->status == 401 || resp->status == 403) {
+          out[t].push_back({path, true, "HTTP " + std::to_string(resp->status)});
+        } else {
+          out[t].push_back({path, false, "answered HTTP " + std::to_string(resp->status) + " instead of 403"});
+        }
+      };
+      probe("GET", "/v1/soc/top?tenant=" + t, "", "/v1/soc/top?tenant=" + t);
+      probe("GET", "/v1/logs?tenant=" + t + "&limit=1", "", "/v1/logs?tenant=" + t);
+      probe("POST", "/v1/events?tenant=" + t,
+            R"({"ts_ms":)" + std::to_string(now_ms) + R"(,"source":"isolation-audit","features":{}})",
+            "/v1/events?tenant=" + t);
+      dbe::Message m(dbe::MsgType::kL7RagQuery);
+      m.header().dst_device = 50;
+      m.SetString(dbe::TlvType::kTenantId, t);
+      m.SetString(dbe::TlvType::kRequestId, "isolation-audit-" + std::to_string(now_ms));
+      m.SetString(dbe::TlvType::kPayload, R"({"op":"query","query":"isolation audit","k":1})");
+      auto frame = dbe::Encode(m);
+      if (frame.ok()) {
+        probe("POST", "/v1/dbe", std::string(reinterpret_cast<const char*>(frame->data()), frame->size()),
+              "/v1/dbe (L7_RAG_QUERY to device 50, TENANT_ID=" + t + ")");
+      }
+    }
+  }
+  return out;
+}
+
 void List(Context& ctx, const ListArgs& a) {
   if (a.output != "text" && a.output != "json") return Fail(ctx, 2, "tenant list: -o must be text or json");
   auto cfg = node::LoadNodeConfig(a.node_config);
@@ -344,6 +479,15 @@ void List(Context& ctx, const ListArgs& a) {
                        .count();
   std::vector<TenantReport> reports;
   for (const auto& t : cfg->tenants) reports.push_back(Inspect(*cfg, t, a.keys_file));
+  std::string entry_note;
+  {
+    std::vector<std::string> ids;
+    for (const auto& t : cfg->tenants) ids.push_back(t.id);
+    auto entry = EntryProbes(ctx, a, ids, &entry_note);
+    for (auto& r : reports) {
+      for (auto& p : entry[r.id]) r.probes.push_back(std::move(p));
+    }
+  }
   bool all_pass = true;
   for (const auto& r : reports) all_pass = all_pass && r.pass();
 
@@ -368,6 +512,7 @@ void List(Context& ctx, const ListArgs& a) {
                      {"checks", probes}});
     }
     out["tenants"] = arr;
+    if (!entry_note.empty()) out["note"] = entry_note;
     std::cout << out.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
   } else {
     std::cout << "\nDSMIL Tenants (" << cfg->name << ", stores " << cfg->stores.kind << ")\n"
@@ -397,6 +542,7 @@ void List(Context& ctx, const ListArgs& a) {
         }
       }
     }
+    if (!entry_note.empty()) std::cout << "\nNote: " << entry_note << "\n";
     std::cout << "\nLast Isolation Audit: " << FormatRfc3339Utc(now_ns, 0) << " (now)\n";
   }
   ctx.exit_code = all_pass ? 0 : 1;
@@ -410,6 +556,9 @@ const CommandGroup kTenantListGroup([](CLI::App& app, Context& ctx) {
       ->capture_default_str();
   list->add_option("--keys-file", a->keys_file, "API key file (default <stores.path>/tenant/api_keys)");
   list->add_option("-o,--output", a->output, "text or json")->capture_default_str();
+  list->add_option("--ca-dir", a->ca_dir,
+                   "cluster CA directory (ca.crt, ca.key) that issues the tenant-less certificate probing the entry "
+                   "points (default: the operator certificate's directory)");
   list->callback([a, &ctx] { List(ctx, *a); });
 });
 

@@ -32,6 +32,9 @@ class Logger;
 namespace dsmil::store {
 class AuditSink;
 }  // namespace dsmil::store
+namespace dsmil::tenant {
+class ClaimVerifier;
+}  // namespace dsmil::tenant
 
 namespace dsmil::devices {
 
@@ -84,6 +87,10 @@ struct DeviceContext {
   // The node's audit sink (store/audit_sink.h): refusals go to the target
   // tenant's audit chain and dsmil_refusals_total. Null in unit tests.
   store::AuditSink* audit = nullptr;
+  // Verifies the claim tokens that authorize tenant-scoped requests
+  // (devices/authz.h). Null in unit tests that do not set one: devices that
+  // need it then refuse (fail closed).
+  tenant::ClaimVerifier* claims = nullptr;
 };
 
 class Device {

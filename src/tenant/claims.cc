@@ -68,6 +68,10 @@ Result<Bytes> SignClaim(const Claim& claim, ByteView secret_key) {
   if (!IsTenantId(claim.tenant_id)) return Status::InvalidArgument("claim: invalid tenant_id '" + claim.tenant_id + "'");
   if (!ValidUser(claim.user_id)) return Status::InvalidArgument("claim: user_id must be 1..128 printable characters");
   if (claim.exp <= claim.issued_at) return Status::InvalidArgument("claim: exp must be after issued_at");
+  if (claim.exp - claim.issued_at > kMaxClaimLifetimeS) {
+    return Status::InvalidArgument("claim: lifetime of " + std::to_string(claim.exp - claim.issued_at) +
+                                   " s is over the maximum of " + std::to_string(kMaxClaimLifetimeS) + " s");
+  }
   nlohmann::json j = {{"tenant_id", claim.tenant_id},
                       {"user_id", claim.user_id},
                       {"issued_at", claim.issued_at},
@@ -95,6 +99,10 @@ Result<Claim> VerifyClaim(ByteView token, ByteView public_key, int64_t now_s) {
   if (!s.ok()) return Status::Unauthenticated("claim token: signature does not verify");
   if (now_s >= c.exp) return Status::Unauthenticated("claim token: expired at " + std::to_string(c.exp));
   if (c.issued_at > now_s + 60) return Status::Unauthenticated("claim token: issued in the future");
+  if (c.exp - c.issued_at > kMaxClaimLifetimeS) {
+    return Status::Unauthenticated("claim token: lifetime of " + std::to_string(c.exp - c.issued_at) +
+                                   " s is over the maximum of " + std::to_string(kMaxClaimLifetimeS) + " s");
+  }
   return c;
 }
 

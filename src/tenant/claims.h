@@ -34,6 +34,9 @@ namespace dsmil::tenant {
 
 inline constexpr char kClaimSignatureContext[] = "DSMIL-L7-CLAIM-v1";
 inline constexpr size_t kMaxClaimJsonBytes = 1024;
+// Longest lifetime (exp - issued_at) a claim may have: signed or verified
+// claims above it are refused, so a leaked token cannot live for years.
+inline constexpr int64_t kMaxClaimLifetimeS = 24 * 3600;
 
 struct Claim {
   std::string tenant_id;

@@ -111,6 +111,8 @@ net::HttpResponse ErrorResponse(const ApiError& e) {
   net::HttpResponse r;
   r.status = e.status;
   r.body = ErrorJson(e);
+  // Busy or over a limit: the client may retry shortly (RFC 9110 §10.2.3).
+  if (e.status == 429 || e.status == 503) r.headers.emplace_back("Retry-After", "1");
   return r;
 }
 

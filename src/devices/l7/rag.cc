@@ -1,12 +1,14 @@
 #include "devices/l7/rag.h"
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "core/log.h"
+#include "devices/authz.h"
 #include "devices/l7/worker.h"
 #include "store/vectors.h"
 
@@ -141,6 +143,18 @@ class RagDevice final : public Device {
           }
           max_k_ = k->get<int>();
         }
+        if (auto q = j.find("max_chunks_per_tenant"); q != j.end()) {
+          if (!q->is_number_integer() || q->get<int64_t>() < 1) {
+            return Status::InvalidArgument("rag.max_chunks_per_tenant: must be a positive integer");
+          }
+          max_chunks_ = q->get<uint64_t>();
+        }
+        if (auto q = j.find("ingest_chunks_per_minute"); q != j.end()) {
+          if (!q->is_number_integer() || q->get<int64_t>() < 1) {
+            return Status::InvalidArgument("rag.ingest_chunks_per_minute: must be a positive integer");
+          }
+          ingest_per_minute_ = q->get<uint64_t>();
+        }
       }
     }
     // Without stores there is no knowledge base: the device stays up, says so
@@ -186,6 +200,7 @@ class RagDevice final : public Device {
       return dbe::MakeErrorReply(request, StatusCode::kPermissionDenied, "TENANT_MISMATCH",
                                  "device 50 serves tenant " + ctx_.tenant + ", not " + tenant);
     }
+    if (auto refused = AuthorizeRequest(ctx_, 50, request)) return std::move(*refused);
     auto payload = request.GetBytes(dbe::TlvType::kPayload);
     json j = payload.ok() ? json::parse(AsString(*payload), nullptr, false) : json();
     if (j.is_discarded() || !j.is_object()) {
@@ -198,7 +213,9 @@ class RagDevice final : public Device {
     if (!result.ok()) {
       const Status& s = result.status();
       return dbe::MakeErrorReply(request, s.code(),
-                                 s.code() == StatusCode::kInvalidArgument ? "BAD_PAYLOAD" : "RAG_UNAVAILABLE",
+                                 s.code() == StatusCode::kInvalidArgument     ? "BAD_PAYLOAD"
+                                 : s.code() == StatusCode::kResourceExhausted ? "QUOTA_EXCEEDED"
+                                                                              : "RAG_UNAVAILABLE",
                                  s.message().substr(0, 1000));
     }
     dbe::Message reply(dbe::MsgType::kL7RagResult);
@@ -288,7 +305,22 @@ class RagDevice final : public Device {
       }
     }
     if (texts.empty()) return Status::InvalidArgument("documents: no text to ingest");
+    DSMIL_RETURN_IF_ERROR(TakeIngestBudget(tenant, texts.size()));
     DSMIL_ASSIGN_OR_RETURN(store::Vectors * vectors, VectorsFor(tenant));
+    {
+      DSMIL_ASSIGN_OR_RETURN(auto lists, vectors->ListCollections());
+      DSMIL_ASSIGN_OR_RETURN(std::string full, vectors->scope().Collection(kCollection));
+      uint64_t have = 0;
+      for (const auto& c : lists) {
+        if (c.name == full) have = c.count;
+      }
+      if (have + texts.size() > max_chunks_) {
+        return Status::ResourceExhausted("knowledge base of " + tenant + " holds " + std::to_string(have) +
+                                         " chunks; " + std::to_string(texts.size()) +
+                                         " more would pass its quota of " + std::to_string(max_chunks_) +
+                                         " (rag.max_chunks_per_tenant)");
+      }
+    }
     DSMIL_ASSIGN_OR_RETURN(auto vecs, Embed(texts, tenant));
     if (vecs.empty() || vecs[0].empty()) return Status::Unavailable("rag: the embedding is empty");
     DSMIL_RETURN_IF_ERROR(vectors->CreateCollection(kCollection, vecs[0].size()));
@@ -310,7 +342,36 @@ class RagDevice final : public Device {
     return json({{"collection", collection}, {"chunks", points.size()}, {"embedding_model", embedding_model_}}).dump();
   }
 
+  // Per-tenant ingest rate: a token bucket of `ingest_per_minute_` chunks,
+  // refilled continuously.
+  Status TakeIngestBudget(const std::string& tenant, size_t chunks) {
+    std::lock_guard<std::mutex> g(mu_);
+    double now = double(std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count()) /
+                 1000.0;
+    auto [it, fresh] = buckets_.try_emplace(tenant, Bucket{double(ingest_per_minute_), now});
+    Bucket& b = it->second;
+    b.tokens = std::min(double(ingest_per_minute_), b.tokens + (now - b.at) * double(ingest_per_minute_) / 60.0);
+    b.at = now;
+    if (double(chunks) > b.tokens) {
+      double wait = (double(chunks) - b.tokens) * 60.0 / double(ingest_per_minute_);
+      return Status::ResourceExhausted("ingest rate of " + tenant + " is over " + std::to_string(ingest_per_minute_) +
+                                       " chunks per minute (rag.ingest_chunks_per_minute); retry in " +
+                                       std::to_string(int(std::ceil(wait))) + " s");
+    }
+    b.tokens -= double(chunks);
+    return Status::Ok();
+  }
+
   DeviceContext ctx_;
+  struct Bucket {
+    double tokens;
+    double at;  // s, steady clock
+  };
+  std::map<std::string, Bucket> buckets_;  // GUARDED_BY(mu_)
+  uint64_t max_chunks_ = 100000;
+  uint64_t ingest_per_minute_ = 6000;
   std::unique_ptr<Worker> embedder_;
   std::string embedding_model_ = kHashedEmbeddingModel;
   int max_k_ = 16;

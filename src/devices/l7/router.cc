@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/strings.h"
 #include "core/metrics.h"
+#include "store/audit_sink.h"
 #include "crypto/keyfile.h"
 #include "crypto/ossl.h"
 #include "dbe/registry.h"
@@ -323,6 +324,8 @@ struct Admission {
   std::string tenant;
   std::vector<std::string> collections;  // RAG collections read
   std::string enrichment;                // device 52's answer (JSON), "" = none
+  std::string claim_token;               // the verified claim, passed on to 47 and 50
+  size_t rag_passages_blocked = 0;       // retrieved passages device 51 flagged
 };
 
 class Router final : public Device {
@@ -483,10 +486,10 @@ class Router final : public Device {
       return r;
     }
     if (req.path == "/metrics") {
-      net::HttpResponse r;
-      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-      r.body = registry_->Expose();
-      return r;
+      // Per-tenant counters are not for anyone who can reach the public port.
+      return ErrorResponse({404,
+                            "metrics are not served on the API port; scrape the node's listen.http port (/metrics)",
+                            "invalid_request_error", "", "unknown_url"});
     }
     bool chat = req.path == "/v1/chat/completions";
     bool embeddings = req.path == "/v1/embeddings";
@@ -510,9 +513,13 @@ class Router final : public Device {
     }
     auto info = keys_->Resolve(key);
     if (!info.ok()) {
-      metrics_->CountError("unknown", kRouterId, "auth");
-      return ErrorResponse({401, "Incorrect API key provided: " + info.status().message(), "invalid_request_error", "",
-                            "invalid_api_key"});
+      // Audited in the chain of the tenant the key claims to be for
+      // ("sk-alpha-..."), when that is a tenant of the node.
+      Refusal r = Refuse(401, "AUTH_FAILED", "Incorrect API key provided: " + info.status().message(),
+                         "invalid_request_error", "invalid_api_key", "AUTH_FAILED");
+      std::string claimed = ClaimedTenant(key);
+      Record(claimed, "key-prefix:" + std::string(key.substr(0, std::min<size_t>(key.size(), 20))) + "...", r);
+      return ErrorResponse(r.error);
     }
     if (auto t = req.Header("X-DSMIL-Tenant"); !t.empty() && t != info->tenant) {
       Refusal r = Refuse(403, "TENANT_MISMATCH",
@@ -593,6 +600,12 @@ class Router final : public Device {
     msg.SetString(dbe::TlvType::kTenantId, key.tenant);
     msg.SetString(dbe::TlvType::kRequestId, NewRequestId());
     msg.SetString(dbe::TlvType::kPayload, j.dump(-1, ' ', false, json::error_handler_t::replace));
+    // Device 50 writes into the knowledge base only with the tenant's claim.
+    auto token = issuer_->TokenFor(key.tenant, "key:" + key.id, NowS());
+    if (!token.ok()) {
+      return ErrorResponse({503, "cannot issue a claim token: " + token.status().message(), "server_error", "", ""});
+    }
+    msg.SetBytes(dbe::TlvType::kL7ClaimToken, *token);
     auto reply = CallDevice(msg, config_.rag_timeout_ms);
     if (!reply.ok()) {
       return ErrorResponse({503, "RAG engine (device " + std::to_string(config_.rag_device) +
@@ -757,6 +770,7 @@ class Router final : public Device {
                            claim.status().message(), other ? "permission_error" : "authentication_error",
                            "invalid_claim_token", other ? "TENANT_ESCAPE_ATTEMPT" : "AUTH_FAILED"));
     }
+    adm->claim_token.assign(reinterpret_cast<const char*>(token->data()), token->size());
     // 2. Policy.
     auto pol = PolicyFor(tenant);
     if (!pol.ok()) {
@@ -791,41 +805,14 @@ class Router final : public Device {
     }
     // 3. Prompt injection (device 51), fail closed.
     std::string prompt = PromptText(chat);
-    dbe::Message check(dbe::MsgType::kL8PromptCheck);
-    check.header().src_device = kRouterId;
-    check.header().dst_device = uint16_t(config_.detector_device);
-    check.SetString(dbe::TlvType::kTenantId, tenant);
-    check.SetString(dbe::TlvType::kRequestId, adm->request_id);
-    check.SetU8(dbe::TlvType::kContentType, uint8_t(dbe::ContentType::kText));
-    check.SetString(dbe::TlvType::kPayload, prompt);
-    auto verdict = CallDevice(check, config_.detector_timeout_ms);
-    std::string why;
-    if (!verdict.ok()) {
-      why = verdict.status().message();
-    } else if (verdict->type() != dbe::MsgType::kL8PromptVerdict) {
-      auto reason = verdict->GetString(dbe::TlvType::kErrorReason);
-      why = "answered " + std::string(dbe::MsgTypeName(verdict->type())) +
-            (reason.ok() ? " " + std::string(*reason) : std::string());
-    }
-    if (!why.empty()) {
-      return refuse(Refuse(503, "DETECTOR_UNAVAILABLE",
-                           "prompt-injection detector (device " + std::to_string(config_.detector_device) +
-                               ") unavailable, request refused: " + why,
-                           "server_error", "detector_unavailable", "DETECTOR_UNAVAILABLE"));
-    }
-    auto vp = verdict->GetBytes(dbe::TlvType::kPayload);
-    json v = vp.ok() ? json::parse(AsString(*vp), nullptr, false) : json();
-    if (v.is_discarded() || !v.is_object() || !v.contains("injection") || !v["injection"].is_boolean()) {
-      return refuse(Refuse(503, "DETECTOR_UNAVAILABLE",
-                           "prompt-injection detector (device " + std::to_string(config_.detector_device) +
-                               ") gave an unreadable verdict, request refused",
-                           "server_error", "detector_unavailable", "DETECTOR_UNAVAILABLE"));
-    }
-    if (v["injection"].get<bool>()) {
-      std::string reason = v.value("reason", std::string("Prompt injection pattern detected"));
+    std::string verdict_json;
+    if (auto r = CheckInjection(tenant, adm->request_id, prompt, &verdict_json)) return refuse(std::move(*r));
+    if (!verdict_json.empty()) {
+      json v = json::parse(verdict_json, nullptr, false);
+      std::string reason = v.is_object() ? v.value("reason", std::string()) : std::string();
       Refusal r = Refuse(403, "PROMPT_INJECTION", reason.empty() ? "Prompt injection pattern detected" : reason,
                          "permission_error", "prompt_injection", "PROMPT_INJECTION");
-      r.detail = v.dump();
+      r.detail = verdict_json;
       return refuse(std::move(r));
     }
     // 4. RAG from the caller's tenant only.
@@ -839,6 +826,7 @@ class Router final : public Device {
       q.header().dst_device = uint16_t(config_.rag_device);
       q.SetString(dbe::TlvType::kTenantId, tenant);
       q.SetString(dbe::TlvType::kRequestId, adm->request_id);
+      q.SetString(dbe::TlvType::kL7ClaimToken, adm->claim_token);
       q.SetString(dbe::TlvType::kPayload,
                   json({{"op", "query"}, {"query", query}, {"k", chat.dsmil.rag_k}})
                       .dump(-1, ' ', false, json::error_handler_t::replace));
@@ -857,18 +845,43 @@ class Router final : public Device {
       std::string collection = rj.value("collection", std::string());
       if (!collection.empty()) adm->collections.push_back(collection);
       std::string context;
+      // Retrieved text is data from the knowledge base, not the user's: each
+      // passage passes device 51 before it reaches the prompt (indirect
+      // injection); a flagged passage is left out and the decision audited.
+      size_t kept = 0, blocked = 0;
       if (auto ps = rj.find("passages"); ps != rj.end() && ps->is_array()) {
         for (const json& p : *ps) {
           if (!p.is_object()) continue;
-          context += "- [" + p.value("source", std::string("?")) + "] " + p.value("text", std::string()) + "\n";
+          std::string text = p.value("text", std::string());
+          std::string source = p.value("source", std::string("?"));
+          std::string verdict_json;
+          if (auto r = CheckInjection(tenant, adm->request_id, text, &verdict_json)) {
+            r->reason = "RAG_" + r->reason;
+            return refuse(std::move(*r));
+          }
+          if (!verdict_json.empty()) {
+            ++blocked;
+            json d = {{"device", kRouterId}, {"request_id", adm->request_id}, {"collection", rj.value("collection", "")},
+                      {"source", source}, {"passage", text.substr(0, 300)}};
+            json v = json::parse(verdict_json, nullptr, false);
+            if (!v.is_discarded()) d["verdict"] = v;
+            refusals_->Labels({tenant, "RAG_PASSAGE_BLOCKED"}).Inc();
+            Status as = Audit(tenant, "RAG_PASSAGE_BLOCKED", actor, d.dump(-1, ' ', false, json::error_handler_t::replace));
+            if (!as.ok() && ctx_.log) ctx_.log->Error("l7 audit append failed", {{"tenant", tenant}, {"error", as.message()}});
+            continue;
+          }
+          ++kept;
+          context += "- [" + source + "] " + text + "\n";
         }
       }
+      adm->rag_passages_blocked = blocked;
       if (!context.empty()) {
         chat.messages.insert(chat.messages.begin(),
                              ChatMessage{"system", "Context from the " + tenant + " knowledge base:\n" + context});
       }
       if (ctx_.log) {
-        ctx_.log->Info("l7 rag", {{"tenant", tenant}, {"request_id", adm->request_id}, {"collection", collection}});
+        ctx_.log->Info("l7 rag", {{"tenant", tenant}, {"request_id", adm->request_id}, {"collection", collection},
+                                  {"passages", int64_t(kept)}, {"blocked", int64_t(blocked)}});
       }
     }
     // 6. L8 enrichment (optional).
@@ -891,6 +904,47 @@ class Router final : public Device {
         ctx_.log->Warn("l7 enrichment unavailable", {{"tenant", tenant}, {"request_id", adm->request_id}});
       }
     }
+    return std::nullopt;
+  }
+
+  // Asks device 51 whether `text` is a prompt injection. A refusal when the
+  // detector cannot answer (fail closed); otherwise nullopt, with
+  // *injection_verdict set to the verdict JSON when it flagged the text and
+  // left empty when the text is clean.
+  std::optional<Refusal> CheckInjection(const std::string& tenant, const std::string& request_id,
+                                        const std::string& text, std::string* injection_verdict) {
+    injection_verdict->clear();
+    dbe::Message check(dbe::MsgType::kL8PromptCheck);
+    check.header().src_device = kRouterId;
+    check.header().dst_device = uint16_t(config_.detector_device);
+    check.SetString(dbe::TlvType::kTenantId, tenant);
+    check.SetString(dbe::TlvType::kRequestId, request_id);
+    check.SetU8(dbe::TlvType::kContentType, uint8_t(dbe::ContentType::kText));
+    check.SetString(dbe::TlvType::kPayload, text);
+    auto verdict = CallDevice(check, config_.detector_timeout_ms);
+    std::string why;
+    if (!verdict.ok()) {
+      why = verdict.status().message();
+    } else if (verdict->type() != dbe::MsgType::kL8PromptVerdict) {
+      auto reason = verdict->GetString(dbe::TlvType::kErrorReason);
+      why = "answered " + std::string(dbe::MsgTypeName(verdict->type())) +
+            (reason.ok() ? " " + std::string(*reason) : std::string());
+    }
+    if (!why.empty()) {
+      return Refuse(503, "DETECTOR_UNAVAILABLE",
+                    "prompt-injection detector (device " + std::to_string(config_.detector_device) +
+                        ") unavailable, request refused: " + why,
+                    "server_error", "detector_unavailable", "DETECTOR_UNAVAILABLE");
+    }
+    auto vp = verdict->GetBytes(dbe::TlvType::kPayload);
+    json v = vp.ok() ? json::parse(AsString(*vp), nullptr, false) : json();
+    if (v.is_discarded() || !v.is_object() || !v.contains("injection") || !v["injection"].is_boolean()) {
+      return Refuse(503, "DETECTOR_UNAVAILABLE",
+                    "prompt-injection detector (device " + std::to_string(config_.detector_device) +
+                        ") gave an unreadable verdict, request refused",
+                    "server_error", "detector_unavailable", "DETECTOR_UNAVAILABLE");
+    }
+    if (v["injection"].get<bool>()) *injection_verdict = v.dump();
     return std::nullopt;
   }
 
@@ -965,7 +1019,7 @@ class Router final : public Device {
         };
         fn = &wrapped;
       }
-      auto r = best->Chat(chat, adm.tenant, adm.request_id, fn);
+      auto r = best->Chat(chat, WorkerCall{adm.tenant, adm.request_id, adm.claim_token}, fn);
       best->outstanding--;
       g.Dec();
       if (r.ok()) {
@@ -974,6 +1028,9 @@ class Router final : public Device {
         return r;
       }
       last = r.status();
+      // Busy (pool full or the tenant's share in use): another replica may
+      // have room; this one is not counted as failing.
+      if (r.status().code() == StatusCode::kResourceExhausted && !any_output) continue;
       if (r.status().code() != StatusCode::kUnavailable) return r;
       best->set_last_error(r.status().message());
       if (++best->failures >= 3) best->healthy = false;
@@ -1028,7 +1085,22 @@ class Router final : public Device {
     if (!s.ok() && ctx_.log) ctx_.log->Error("l7 audit append failed", {{"tenant", tenant}, {"error", s.message()}});
   }
 
+  // The tenant a presented key names ("sk-alpha-..." → ALPHA) when it is a
+  // tenant of this node, else "".
+  std::string ClaimedTenant(std::string_view key) const {
+    if (key.substr(0, 3) != "sk-") return "";
+    size_t dash = key.find('-', 3);
+    if (dash == std::string_view::npos || dash - 3 > 32) return "";
+    std::string t(key.substr(3, dash - 3));
+    for (char& c : t) c = (c >= 'a' && c <= 'z') ? char(c - 'a' + 'A') : c;
+    for (const TenantInfo& ti : ctx_.tenants) {
+      if (ti.id == t) return t;
+    }
+    return "";
+  }
+
   Status Audit(const std::string& tenant, const std::string& type, const std::string& actor, const std::string& detail) {
+    if (ctx_.audit != nullptr) return ctx_.audit->Append(tenant, type, actor, detail);
     if (ctx_.stores.path.empty() && ctx_.stores.kind == "embedded") {
       return Status::FailedPrecondition("no stores.path: audit log not available");
     }

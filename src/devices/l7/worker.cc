@@ -97,8 +97,9 @@ class UpstreamWorker final : public Worker {
     }
   }
 
-  Result<ChatResult> Chat(const ChatRequest& req, const std::string& tenant, const std::string& request_id,
-                          const DeltaFn* on_delta) override {
+  Result<ChatResult> Chat(const ChatRequest& req, const WorkerCall& call, const DeltaFn* on_delta) override {
+    const std::string& tenant = call.tenant;
+    const std::string& request_id = call.request_id;
     const std::string& model = spec().upstream_model.empty() ? spec().model : spec().upstream_model;
     bool stream = on_delta != nullptr && url_.scheme == "http";
     std::string body = WorkerBody(req, model, stream, stream);
@@ -347,14 +348,16 @@ class DeviceWorker final : public Worker {
  public:
   DeviceWorker(WorkerSpec spec, const DeviceContext* ctx) : Worker(std::move(spec)), ctx_(ctx) {}
 
-  Result<ChatResult> Chat(const ChatRequest& req, const std::string& tenant, const std::string& request_id,
-                          const DeltaFn* on_delta) override {
+  Result<ChatResult> Chat(const ChatRequest& req, const WorkerCall& call, const DeltaFn* on_delta) override {
+    const std::string& tenant = call.tenant;
+    const std::string& request_id = call.request_id;
     dbe::Message msg(dbe::MsgType::kL7ChatReq);
     msg.header().src_device = 43;
     msg.header().dst_device = uint16_t(spec().device);
     msg.SetString(dbe::TlvType::kTenantId, tenant);
     msg.SetString(dbe::TlvType::kRequestId, request_id);
     msg.SetString(dbe::TlvType::kModel, spec().model);
+    if (!call.claim_token.empty()) msg.SetString(dbe::TlvType::kL7ClaimToken, call.claim_token);
     if (req.max_tokens > 0) msg.SetU32(dbe::TlvType::kMaxTokens, req.max_tokens);
     msg.SetU8(dbe::TlvType::kContentType, uint8_t(dbe::ContentType::kJson));
     msg.SetString(dbe::TlvType::kPayload, WorkerBody(req, spec().model, on_delta != nullptr, false));
@@ -433,8 +436,21 @@ class DeviceWorker final : public Worker {
                                                                         : std::string_view());
     std::string msg = "model " + spec().model + ": device " + std::to_string(spec().device) + " refused (" + reason +
                       (detail.empty() ? ")" : "): " + detail);
+    // Only a worker that cannot serve is Unavailable (the router then tries
+    // another replica and counts a failure); a busy pool or a full tenant
+    // quota is ResourceExhausted (429, the replica stays up), a refused
+    // request is the caller's problem.
     auto code = frame.GetU16(dbe::TlvType::kErrorCode);
-    if (code.ok() && StatusCode(*code) == StatusCode::kInvalidArgument) return Status::InvalidArgument(msg);
+    if (code.ok()) {
+      switch (StatusCode(*code)) {
+        case StatusCode::kInvalidArgument: return Status::InvalidArgument(msg);
+        case StatusCode::kResourceExhausted: return Status::ResourceExhausted(msg);
+        case StatusCode::kPermissionDenied: return Status::PermissionDenied(msg);
+        case StatusCode::kUnauthenticated: return Status::Unauthenticated(msg);
+        default: break;
+      }
+    }
+    if (reason == "MODEL_BUSY" || reason == "TENANT_BUSY") return Status::ResourceExhausted(msg);
     return Status::Unavailable(msg);
   }
 

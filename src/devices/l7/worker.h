@@ -58,6 +58,16 @@ struct ChatResult {
   bool cancelled = false;  // the client went away during streaming
 };
 
+// Who a chat request is for: the admitted tenant, the request id and the
+// claim token the router verified (ML-DSA-87, tenant/claims.h). A device
+// worker passes the token on as L7_CLAIM_TOKEN; the LLM device verifies it
+// (devices/authz.h).
+struct WorkerCall {
+  std::string tenant;
+  std::string request_id;
+  std::string claim_token;  // raw token bytes
+};
+
 class Worker {
  public:
   explicit Worker(WorkerSpec spec) : spec_(std::move(spec)) {}
@@ -67,8 +77,7 @@ class Worker {
   // One chat request. `on_delta` null: non-streaming. Errors: Unavailable
   // (worker down / no model), DeadlineExceeded, InvalidArgument (the worker
   // refused the request: its message is passed on).
-  virtual Result<ChatResult> Chat(const ChatRequest& req, const std::string& tenant, const std::string& request_id,
-                                  const DeltaFn* on_delta) = 0;
+  virtual Result<ChatResult> Chat(const ChatRequest& req, const WorkerCall& call, const DeltaFn* on_delta) = 0;
   // Embeddings; Unimplemented when the worker has none.
   virtual Result<std::vector<std::vector<float>>> Embed(const std::vector<std::string>& inputs,
                                                         const std::string& tenant);

@@ -3,12 +3,14 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
 #include "core/log.h"
+#include "devices/authz.h"
 #include "llm/engine.h"
 
 namespace dsmil::devices::llm_worker {
@@ -75,8 +77,13 @@ Result<ModelConfig> ParseModelConfig(const std::string& section_json, int device
       } else if (k == "max_kv_mb") {
         DSMIL_ASSIGN_OR_RETURN(int64_t t, IntField(v, key, 0, int64_t(1) << 30));
         c.max_kv_bytes = uint64_t(t) << 20;
+      } else if (k == "tenant_max_sequences") {
+        DSMIL_ASSIGN_OR_RETURN(int64_t t, IntField(v, key, 0, 1024));
+        c.tenant_max_sequences = uint32_t(t);
       } else {
-        return Bad(key, "unknown key (known: device, profile, path, threads, max_sequences, ctx, kv_f16, max_kv_mb)");
+        return Bad(key,
+                   "unknown key (known: device, profile, path, threads, max_sequences, tenant_max_sequences, ctx, "
+                   "kv_f16, max_kv_mb)");
       }
     }
     if (!has_device) return Bad(p + ".device", "is required");
@@ -358,6 +365,10 @@ class LlmWorker final : public Device {
     if (!ctx_.tenant.empty() && tenant != ctx_.tenant) {
       return fail(Status::PermissionDenied("this device serves tenant " + ctx_.tenant + ", not " + tenant));
     }
+    if (auto refused = AuthorizeRequest(ctx_, ctx_.id, req)) {
+      *out = std::move(*refused);
+      return Status::PermissionDenied("request refused by the caller check of device " + std::to_string(ctx_.id));
+    }
     std::shared_ptr<llm::Engine> engine;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -369,15 +380,28 @@ class LlmWorker final : public Device {
         return fail(Status::Unavailable("device " + std::to_string(ctx_.id) + " has no model: " + why), r);
       }
       engine = engine_;
+      uint32_t quota = TenantQuotaLocked();
+      uint32_t& held = tenant_in_flight_[tenant];
+      if (held >= quota) {
+        tenant_busy_++;
+        return fail(Status::ResourceExhausted("tenant " + tenant + " has " + std::to_string(held) + " of its " +
+                                              std::to_string(quota) + " sequences in use on device " +
+                                              std::to_string(ctx_.id) +
+                                              " (llm.models[].tenant_max_sequences); retry shortly"),
+                    "TENANT_BUSY");
+      }
+      ++held;
       ++in_flight_;
     }
     struct Done {
       LlmWorker* w;
+      const std::string& tenant;
       ~Done() {
         std::lock_guard<std::mutex> lock(w->mu_);
+        if (--w->tenant_in_flight_[tenant] == 0) w->tenant_in_flight_.erase(tenant);
         if (--w->in_flight_ == 0) w->idle_.notify_all();
       }
-    } done{this};
+    } done{this, tenant};
     auto call = ParseChat(req);
     if (!call.ok()) return fail(call.status());
     llm::GenerationRequest g;
@@ -451,6 +475,14 @@ class LlmWorker final : public Device {
     return Status::Ok();
   }
 
+  // The KV slots one tenant may hold (ModelConfig::tenant_max_sequences).
+  uint32_t TenantQuotaLocked() const {
+    uint32_t pool = engine_ ? engine_->max_sequences() : 1;
+    if (config_.ok() && config_->tenant_max_sequences > 0) return std::min(config_->tenant_max_sequences, pool);
+    size_t tenants = std::max<size_t>(1, ctx_.tenants.size());
+    return std::max<uint32_t>(1, uint32_t(pool / tenants));
+  }
+
   const DeviceContext ctx_;
   const Result<ModelConfig> config_;
   mutable std::mutex mu_;
@@ -460,6 +492,8 @@ class LlmWorker final : public Device {
   double progress_ = -1;                        // GUARDED_BY(mu_); -1 = not loading
   bool stopped_ = false;                        // GUARDED_BY(mu_)
   int in_flight_ = 0;                           // GUARDED_BY(mu_)
+  std::map<std::string, uint32_t> tenant_in_flight_;  // GUARDED_BY(mu_)
+  uint64_t tenant_busy_ = 0;                          // GUARDED_BY(mu_)
   std::shared_ptr<llm::Engine> engine_;         // GUARDED_BY(mu_)
   std::thread loader_;
 };

@@ -51,6 +51,10 @@ struct ModelConfig {
   uint32_t ctx = 2048;
   bool kv_f16 = true;
   uint64_t max_kv_bytes = 0;
+  // Most KV slots one tenant may hold at once (fair sharing: a burst of one
+  // tenant gets TENANT_BUSY, 429 at the API, while the others keep their
+  // share). 0 = the pool divided evenly among the node's tenants (at least 1).
+  uint32_t tenant_max_sequences = 0;
 };
 
 // The entry of `section_json` (the `llm:` section as JSON text) for `device`;

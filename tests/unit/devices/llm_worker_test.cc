@@ -11,6 +11,7 @@
 
 #include "core/metrics.h"
 #include "llm/gguf_writer.h"
+#include "tenant/claims.h"
 
 namespace dsmil::devices {
 namespace {
@@ -27,16 +28,35 @@ class LlmWorkerTest : public ::testing::Test {
     spec.type = llm::GgmlType::kQ8_0;
     ASSERT_TRUE(llm::WriteRandomLlamaModel(spec, (*dir_ / "tiny.gguf").string()).ok());
     std::ofstream(*dir_ / "bad.gguf") << "this is not a GGUF file";
+    keyring_ = new tenant::ClaimKeyring((*dir_ / "claims").string());
+    verifier_ = new tenant::ClaimVerifier([](const std::string& t) { return keyring_->PublicKey(t); });
   }
   static void TearDownTestSuite() {
+    delete verifier_;
+    delete keyring_;
     fs::remove_all(*dir_);
     delete dir_;
+  }
+
+  // A claim token for `tenant` as the L7 router issues it (user "key:...")
+  // or as the control API issues it for an operator.
+  static std::string Token(const std::string& tenant, const std::string& user = "key:0badc0de") {
+    auto key = keyring_->SigningKey(tenant);
+    EXPECT_TRUE(key.ok());
+    int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+    auto t = tenant::SignClaim({tenant, user, now, now + 600}, ByteView(key->data(), key->size()));
+    EXPECT_TRUE(t.ok());
+    return std::string(reinterpret_cast<const char*>(t->data()), t->size());
   }
 
   static DeviceContext Context(int id, const std::string& llm_section, const std::string& tenant = "") {
     DeviceContext ctx(id, tenant, "node-b");
     if (!llm_section.empty()) ctx.sections["llm"] = llm_section;
     ctx.config_dir = dir_->string();
+    ctx.claims = verifier_;
+    ctx.tenants = {{"ALPHA", "SOC_ASSIST", {"SOC"}}, {"BRAVO", "ANALYSIS_ONLY", {"SOC"}}};
     return ctx;
   }
 
@@ -57,6 +77,7 @@ class LlmWorkerTest : public ::testing::Test {
     m.SetString(dbe::TlvType::kTenantId, tenant);
     m.SetString(dbe::TlvType::kRequestId, "r-1");
     m.SetString(dbe::TlvType::kPayload, body.dump());
+    m.SetString(dbe::TlvType::kL7ClaimToken, Token(tenant));
     return m;
   }
 
@@ -72,6 +93,8 @@ class LlmWorkerTest : public ::testing::Test {
   }
 
   static inline fs::path* dir_ = nullptr;
+  static inline tenant::ClaimKeyring* keyring_ = nullptr;
+  static inline tenant::ClaimVerifier* verifier_ = nullptr;
   const json kHello = {{"messages", {{{"role", "user"}, {"content", "hello there"}}}},
                        {"max_tokens", 8},
                        {"temperature", 0}};
@@ -224,6 +247,59 @@ TEST(ChatPayload, ParsesTheOpenAiFields) {
     auto r = llm_worker::ParseChatPayload(bad, 0);
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad;
   }
+}
+
+}  // namespace
+}  // namespace dsmil::devices
+
+namespace dsmil::devices {
+namespace {
+
+// Only the L7 router's claim for the request's own tenant gets a completion.
+TEST_F(LlmWorkerTest, RefusesRequestsWithoutTheRoutersClaim) {
+  auto dev = Started(Context(47, R"({"models":[{"device":47,"path":"tiny.gguf"}]})"));
+  ASSERT_EQ(dev->Health().state, DeviceState::kHealthy);
+  dbe::Message none = Chat(kHello);
+  none.Remove(dbe::TlvType::kL7ClaimToken);
+  EXPECT_EQ(Reason(*dev->Handle(none)), "CLAIM_MISSING");
+  dbe::Message other = Chat(kHello, "ALPHA");
+  other.SetString(dbe::TlvType::kL7ClaimToken, Token("BRAVO"));
+  EXPECT_EQ(Reason(*dev->Handle(other)), "CLAIM_TENANT_MISMATCH");
+  dbe::Message op = Chat(kHello, "ALPHA");
+  op.SetString(dbe::TlvType::kL7ClaimToken, Token("ALPHA", "operator:admin"));
+  EXPECT_EQ(Reason(*dev->Handle(op)), "CALLER_NOT_ALLOWED");
+  dbe::Message forged = Chat(kHello, "ALPHA");
+  std::string t = Token("ALPHA");
+  t[t.size() - 10] ^= 0x01;
+  forged.SetString(dbe::TlvType::kL7ClaimToken, t);
+  EXPECT_EQ(Reason(*dev->Handle(forged)), "CLAIM_INVALID");
+  EXPECT_EQ(dev->Handle(Chat(kHello, "ALPHA"))->type(), dbe::MsgType::kL7ChatResp);
+}
+
+// A tenant holding its share of the KV pool gets TENANT_BUSY; the other
+// tenant is still served at the same moment.
+TEST_F(LlmWorkerTest, ATenantOverItsShareIsBusyWhileTheOtherIsServed) {
+  auto dev = Started(Context(47, R"({"models":[{"device":47,"path":"tiny.gguf","max_sequences":2}]})"));
+  ASSERT_EQ(dev->Health().state, DeviceState::kHealthy);
+  json long_body = {{"messages", {{{"role", "user"}, {"content", "hello there"}}}},
+                    {"max_tokens", 16},
+                    {"temperature", 0}};
+  std::string alpha_again, bravo_type;
+  bool checked = false;
+  ASSERT_TRUE(dev->HandleStreaming(Chat(long_body, "ALPHA"), [&](const dbe::Message&) {
+                   if (!checked) {
+                     checked = true;
+                     alpha_again = Reason(*dev->Handle(Chat(kHello, "ALPHA")));
+                     auto b = dev->Handle(Chat(kHello, "BRAVO"));
+                     bravo_type = std::string(dbe::MsgTypeName(b->type())) + Reason(*b);
+                   }
+                   return true;
+                 }).ok());
+  ASSERT_TRUE(checked);
+  EXPECT_EQ(alpha_again, "TENANT_BUSY");
+  EXPECT_EQ(bravo_type, std::string(dbe::MsgTypeName(dbe::MsgType::kL7ChatResp)));
+  // Once ALPHA's request is done its share is free again.
+  EXPECT_EQ(dev->Handle(Chat(kHello, "ALPHA"))->type(), dbe::MsgType::kL7ChatResp);
 }
 
 }  // namespace
