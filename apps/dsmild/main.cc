@@ -2,6 +2,8 @@
 //   dsmild --config node-a.yaml            run until SIGTERM / SIGINT
 //   dsmild --config node-a.yaml --check    validate the config and exit
 // Exit status: 0 clean stop, 1 failed to start, 2 bad usage or config.
+#include <sys/stat.h>
+
 #include <csignal>
 #include <cstring>
 #include <iostream>
@@ -21,6 +23,9 @@ void Usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Everything the node creates (stores, logs, spools, snapshots) is its
+  // user's alone, also where a library creates files with the umask's mode.
+  ::umask(077);
   std::string config_path;
   bool check = false;
   for (int i = 1; i < argc; ++i) {

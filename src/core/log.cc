@@ -1,6 +1,7 @@
 #include "core/log.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -199,8 +200,27 @@ void StderrSink::Write(std::string_view line) {
   WriteAll(STDERR_FILENO, line);
 }
 
+namespace {
+
+// The node's log repeats tenant-labelled lines: readable by the node's user
+// only (0600, whatever the umask; an older file with wider modes is narrowed).
+int OpenPrivateLog(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return fd;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && (st.st_mode & 077) != 0 && ::fchmod(fd, 0600) != 0) {
+    const int e = errno;
+    ::close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
 Result<std::shared_ptr<FileSink>> FileSink::Open(std::string path) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  const int fd = OpenPrivateLog(path);
   if (fd < 0) {
     return Status::Unavailable("log file " + path + ": cannot open for appending: " + std::strerror(errno));
   }
@@ -217,7 +237,7 @@ void FileSink::Write(std::string_view line) {
 }
 
 Status FileSink::Reopen() {
-  const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  const int fd = OpenPrivateLog(path_);
   if (fd < 0) {
     return Status::Unavailable("log file " + path_ + ": cannot reopen: " + std::strerror(errno));
   }

@@ -1,8 +1,9 @@
 // GET /v1/logs?tenant=T[&device=N][&since=...][&limit=N] on the control API:
 // the tenant's log lines stored on this node (store/tenant_log.h), oldest
 // first, for `dsmilctl logs`. The client certificate must cover the tenant;
-// a refusal answers 403 and is written to the tenant's audit log
-// (LOG_ACCESS_DENIED) and to the node log.
+// a refusal answers 403 and is recorded through the node's audit sink in the
+// tenant's audit log (LOG_ACCESS_DENIED, reason CERT_DOES_NOT_COVER_TENANT)
+// and in the tenant's log.
 //
 // since: nanoseconds since the epoch, an RFC 3339 time, or a duration back
 // from now ("90s", "10m", "2h", "1d"). limit: 1..10000 (default 1000).
@@ -21,7 +22,7 @@
 
 #include "core/clock.h"
 #include "node/control_routes.h"
-#include "store/archive.h"
+#include "store/audit_sink.h"
 #include "store/scope.h"
 #include "store/tenant_log.h"
 
@@ -81,29 +82,27 @@ void AuditRefusal(const ControlContext& ctx, const net::HttpRequest& req, const 
   ctx.log.With({.tenant = tenant})
       .Warn("logs request refused: certificate does not cover the tenant",
             {{"operator", actor}, {"peer", req.peer_address}, {"path", req.target}});
-  if (ctx.config.stores.path.empty() && ctx.config.stores.kind != "servers") return;  // no archive here
-  auto scope = store::TenantScope::For(tenant);
-  if (!scope.ok()) return;
-  auto archive = store::OpenArchive(ctx.config.stores, *scope);
-  if (!archive.ok()) {
-    ctx.log.Warn("cannot audit a refused logs request", {{"tenant", tenant}, {"error", archive.status().message()}});
-    return;
-  }
   json detail = {{"path", req.path},
                  {"query", req.query},
                  {"peer", req.peer_address},
                  {"cert_tenants", req.client_cert_tenants},
                  {"node", ctx.config.name}};
-  auto row = (*archive)->AppendAudit(NowNs() / 1000000, "LOG_ACCESS_DENIED", actor,
-                                     detail.dump(-1, ' ', false, json::error_handler_t::replace));
-  if (!row.ok()) {
-    ctx.log.Warn("cannot audit a refused logs request", {{"tenant", tenant}, {"error", row.status().message()}});
+  Status s = ctx.audit.Record(store::Refusal{tenant, "control:/v1/logs", "LOG_ACCESS_DENIED",
+                                             "CERT_DOES_NOT_COVER_TENANT", actor,
+                                             detail.dump(-1, ' ', false, json::error_handler_t::replace)});
+  // Without stores the sink only counts the refusal (no audit log on this node).
+  bool has_archive = !ctx.config.stores.path.empty() || ctx.config.stores.kind == "servers";
+  if (!s.ok() && has_archive) {
+    ctx.log.Warn("cannot audit a refused logs request", {{"tenant", tenant}, {"error", s.message()}});
   }
 }
 
 net::HttpResponse GetLogs(const ControlContext& ctx, const net::HttpRequest& req) {
   std::string tenant = req.QueryParam("tenant");
   if (tenant.empty()) return net::HttpResponse::JsonError(400, "name the tenant: /v1/logs?tenant=ALPHA");
+  if (store::IsReservedTenantId(tenant)) {
+    return net::HttpResponse::JsonError(400, "tenant: '" + tenant + "' is reserved and names no tenant");
+  }
   if (!store::TenantScope::For(tenant).ok()) {
     return net::HttpResponse::JsonError(400, "tenant: '" + tenant + "' is not a tenant id ([A-Z][A-Z0-9_]{0,31})");
   }

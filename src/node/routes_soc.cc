@@ -4,8 +4,15 @@
 //                              invalid ones to {T}_DEAD_LETTER with the reason.
 //   GET  /v1/soc/top?tenant=T  the data of `dsmilctl soc top`: newest enriched
 //                              events, L8 statistics of the last 5 minutes.
-// The client certificate must cover the tenant (403 otherwise); without
-// ?tenant= a certificate that names exactly one tenant selects it.
+// The client certificate must cover the tenant: a refusal answers 403 and is
+// recorded through the node's audit sink in that tenant's audit chain
+// (TENANT_ESCAPE_ATTEMPT, CERT_DOES_NOT_COVER_TENANT). Without ?tenant= a
+// certificate that names exactly one tenant selects it; an empty, reserved
+// (SYSTEM, ...) or malformed tenant id is a 400.
+//
+// Ingest takes raw events only: an event carrying a field the pipeline
+// writes (l3, l4, l8_enrichment, soar, enriched, ingest_ts_ms) refuses the
+// whole request with 400 naming it, and nothing is appended.
 #include <chrono>
 #include <map>
 #include <memory>
@@ -15,6 +22,8 @@
 
 #include "devices/soc/event.h"
 #include "node/control_routes.h"
+#include "store/audit_sink.h"
+#include "store/scope.h"
 #include "store/streams.h"
 
 namespace dsmil::node {
@@ -66,10 +75,33 @@ bool KnownTenant(const NodeConfig& config, const std::string& t) {
   return false;
 }
 
+// Records a request refused because the client certificate does not cover
+// `tenant`, in that tenant's audit chain and log.
+void AuditRefusal(const ControlContext& ctx, const net::HttpRequest& req, const std::string& tenant) {
+  std::string actor = req.client_cert_cn.value_or("(no certificate)");
+  ctx.log.With({.tenant = tenant})
+      .Warn("soc request refused: certificate does not cover the tenant",
+            {{"operator", actor}, {"peer", req.peer_address}, {"path", req.path}});
+  json detail = {{"method", req.method},
+                 {"path", req.path},
+                 {"query", req.query},
+                 {"peer", req.peer_address},
+                 {"cert_tenants", req.client_cert_tenants},
+                 {"node", ctx.config.name}};
+  Status s = ctx.audit.Record(store::Refusal{tenant, "control:" + req.path, "TENANT_ESCAPE_ATTEMPT",
+                                             "CERT_DOES_NOT_COVER_TENANT", actor,
+                                             detail.dump(-1, ' ', false, json::error_handler_t::replace)});
+  // Without stores the sink only counts the refusal (no audit log on this node).
+  bool has_archive = !ctx.config.stores.path.empty() || ctx.config.stores.kind == "servers";
+  if (!s.ok() && has_archive) {
+    ctx.log.Warn("cannot audit a refused soc request", {{"tenant", tenant}, {"error", s.message()}});
+  }
+}
+
 // The request's tenant, or an error response in *err.
 std::string TenantOf(const ControlContext& ctx, const net::HttpRequest& req, net::HttpResponse* err) {
   std::string t = req.QueryParam("tenant");
-  if (t.empty()) {
+  if (!req.HasQueryParam("tenant")) {
     if (req.client_cert_tenants.size() == 1 && req.client_cert_tenants[0] != "*") {
       t = req.client_cert_tenants[0];
     } else {
@@ -77,13 +109,21 @@ std::string TenantOf(const ControlContext& ctx, const net::HttpRequest& req, net
       return "";
     }
   }
+  if (t.empty()) {
+    *err = net::HttpResponse::JsonError(400, "tenant: empty; name the tenant: ?tenant=ALPHA");
+    return "";
+  }
+  if (store::IsReservedTenantId(t)) {
+    *err = net::HttpResponse::JsonError(400, "tenant: '" + t + "' is reserved and names no tenant");
+    return "";
+  }
   if (!store::TenantScope::For(t).ok()) {
-    *err = net::HttpResponse::JsonError(400, "invalid tenant '" + t + "'");
+    *err = net::HttpResponse::JsonError(
+        400, "tenant: '" + t + "' is not a tenant id (upper case letters, digits and _, [A-Z][A-Z0-9_]{0,31})");
     return "";
   }
   if (!net::CertCoversTenant(req, t)) {
-    ctx.log.Warn("soc request refused: certificate does not cover the tenant",
-                 {{"tenant", t}, {"operator", req.client_cert_cn.value_or("")}, {"path", req.path}});
+    AuditRefusal(ctx, req, t);
     *err = net::HttpResponse::JsonError(403, "the client certificate does not cover tenant " + t);
     return "";
   }
@@ -123,17 +163,40 @@ net::HttpResponse PostEvents(const ControlContext& ctx, const net::HttpRequest& 
     return net::HttpResponse::JsonError(413, "batch of " + std::to_string(items.size()) + " events, at most " +
                                                  std::to_string(kMaxBatch) + " accepted");
   const int64_t now = NowMs();
+  const soc::ParseOptions options{.assign_missing_id = true,
+                                  .now_ms = now,
+                                  .pipeline_fields = soc::kClientFields,
+                                  .max_future_ms = soc::kMaxFutureMs};
   std::vector<std::string> good, dead;
-  json ids = json::array(), errors = json::array();
+  json ids = json::array(), errors = json::array(), forged = json::array();
   for (size_t i = 0; i < items.size(); ++i) {
-    auto e = soc::ParseEvent(items[i], tenant, soc::ParseOptions{.assign_missing_id = true, .now_ms = now});
+    auto e = soc::ParseEvent(items[i], tenant, options);
     if (!e.ok()) {
+      // A field only the pipeline writes: the request is not a sensor's
+      // event that failed validation but an attempt to pass for pipeline
+      // output. Refused as a whole below; nothing is appended.
+      if (e.status().code() == StatusCode::kPermissionDenied) {
+        forged.push_back({{"index", i}, {"reason", e.status().message()}});
+        continue;
+      }
       dead.push_back(soc::DeadLetterJson(e.status().message(), "ingest", now, items[i]));
       errors.push_back({{"index", i}, {"reason", e.status().message()}});
       continue;
     }
     ids.push_back(e->event_id);
     good.push_back(soc::EventToJson(*e));
+  }
+  if (!forged.empty()) {
+    // "event: field 'soar' ..." -> "event 3: field 'soar' ..."
+    std::string first = forged[0]["reason"].get<std::string>();
+    if (first.rfind("event: ", 0) == 0) first = first.substr(7);
+    first = "event " + std::to_string(forged[0]["index"].get<size_t>()) + ": " + first;
+    ctx.log.Warn("events refused at ingest: fields written by the pipeline",
+                 {{"tenant", tenant}, {"events", forged.size()}, {"first_reason", first},
+                  {"operator", req.client_cert_cn.value_or("")}, {"peer", req.peer_address}});
+    json out = {{"error", first}, {"tenant", tenant},      {"accepted", 0},
+                {"rejected", items.size()}, {"event_ids", json::array()}, {"errors", forged}};
+    return Json(400, out);
   }
   auto conn = ConnFor(ctx.config, tenant, store::Access::kWriter);
   if (!conn.ok()) return net::HttpResponse::JsonError(503, "streams: " + conn.status().message());

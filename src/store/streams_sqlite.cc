@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/file_mode.h"
 #include "store/streams.h"
 #include "store/streams_internal.h"
 
@@ -61,9 +62,11 @@ class SqliteStreams final : public Streams {
       : scope_(std::move(scope)), access_(access), file_(std::move(file)) {}
 
   Status Open() {
-    std::error_code ec;
-    std::filesystem::create_directories(std::filesystem::path(file_).parent_path(), ec);
-    if (ec) return Status::Unavailable(Where() + ": cannot create its directory: " + ec.message());
+    // Tenant data: directory 0700, file 0600 before SQLite opens it (its -wal
+    // and -shm files take the database file's mode), whatever the umask.
+    Status made = MakePrivateDirs(std::filesystem::path(file_).parent_path().string());
+    if (made.ok()) made = MakePrivateSqliteFiles(file_);
+    if (!made.ok()) return Status::Unavailable(Where() + ": " + made.message());
     sqlite3* raw = nullptr;
     int rc = sqlite3_open_v2(file_.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                              nullptr);

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "store/file_mode.h"
 #include "store/scope.h"
 #include "store/tenant_log.h"
 
@@ -98,15 +99,16 @@ class FileTenantLog final : public TenantLogSink {
   std::string Path(const std::string& tenant) const { return Dir(tenant) + "/" + node_ + ".log"; }
 
   Status OpenFile(const std::string& tenant, File& f) {
-    std::error_code ec;
-    fs::create_directories(Dir(tenant), ec);
-    if (ec) return Status::Unavailable("tenant log: cannot create " + Dir(tenant) + ": " + ec.message());
-    ::chmod(Dir(tenant).c_str(), 0750);
+    // The tenant's lines: directory 0700, file 0600, whatever the umask.
+    Status made = MakePrivateDirs(Dir(tenant));
+    if (!made.ok()) return Status::Unavailable("tenant log: " + made.message());
     std::string path = Path(tenant);
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, kPrivateFileMode);
     if (fd < 0) return Status::Unavailable("tenant log: cannot open " + path + ": " + Errno(errno));
     struct stat st {};
-    f.size = ::fstat(fd, &st) == 0 ? static_cast<size_t>(st.st_size) : 0;
+    bool stated = ::fstat(fd, &st) == 0;
+    f.size = stated ? static_cast<size_t>(st.st_size) : 0;
+    if (stated && (st.st_mode & 077) != 0) ::fchmod(fd, kPrivateFileMode);  // a file of an earlier version
     f.fd = fd;
     return Status::Ok();
   }
@@ -171,9 +173,8 @@ Result<std::unique_ptr<TenantLogSink>> OpenFileTenantLog(const std::string& logs
     return Status::InvalidArgument("tenant log: node name \"" + node + "\" must match [A-Za-z0-9._-]{1,64}");
   }
   if (options.max_file_bytes == 0) return Status::InvalidArgument("tenant log: max_file_bytes must be positive");
-  std::error_code ec;
-  fs::create_directories(logs_root, ec);
-  if (ec) return Status::Unavailable("tenant log: cannot create " + logs_root + ": " + ec.message());
+  Status made = MakePrivateDirs(logs_root);
+  if (!made.ok()) return Status::Unavailable("tenant log: " + made.message());
   return std::unique_ptr<TenantLogSink>(new FileTenantLog(logs_root, node, options));
 }
 

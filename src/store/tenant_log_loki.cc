@@ -19,6 +19,7 @@
 
 #include "core/log.h"
 #include "net/http_client.h"
+#include "store/file_mode.h"
 #include "store/scope.h"
 #include "store/tenant_log.h"
 
@@ -62,7 +63,7 @@ bool FromStored(const std::string& text, TenantLogLine& out) {
 // Writes `data` to `path` through a temporary file, fsynced, then renamed.
 Status WriteFileAtomic(const std::string& path, const std::string& data) {
   std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, kPrivateFileMode);
   if (fd < 0) return Status::Unavailable("loki spool: cannot create " + tmp + ": " + std::strerror(errno));
   size_t done = 0;
   while (done < data.size()) {
@@ -96,9 +97,9 @@ class LokiSink final : public LokiTenantLog {
     while (!o_.url.empty() && o_.url.back() == '/') o_.url.pop_back();
     push_url_ = o_.url + "/loki/api/v1/push";
     if (o_.spool_dir.empty()) return Status::InvalidArgument("stores.loki.spool_dir: empty");
+    Status made = MakePrivateDirs(o_.spool_dir);
+    if (!made.ok()) return Status::Unavailable("loki spool: " + made.message());
     std::error_code ec;
-    fs::create_directories(o_.spool_dir, ec);
-    if (ec) return Status::Unavailable("loki spool: cannot create " + o_.spool_dir + ": " + ec.message());
     // Pick up what an earlier run left in the spool.
     for (const auto& entry : fs::directory_iterator(o_.spool_dir, ec)) {
       std::string tenant = entry.path().filename().string();
@@ -263,9 +264,8 @@ class LokiSink final : public LokiTenantLog {
 
   Status Spool(const std::string& tenant, const std::vector<TenantLogLine>& lines) {
     std::string dir = o_.spool_dir + "/" + tenant;
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) return Status::Unavailable("loki spool: cannot create " + dir + ": " + ec.message());
+    Status made = MakePrivateDirs(dir);
+    if (!made.ok()) return Status::Unavailable("loki spool: " + made.message());
     std::string data;
     for (const auto& l : lines) data += Dump(StoredJson(l)) + "\n";
     char name[32];
@@ -324,8 +324,7 @@ class LokiSink final : public LokiTenantLog {
   void Reject(const std::string& tenant, const std::vector<TenantLogLine>& lines, int status,
               const std::string& body) {
     std::string dir = o_.spool_dir + "/" + kRejectedDir;
-    std::error_code ec;
-    fs::create_directories(dir, ec);
+    (void)MakePrivateDirs(dir);  // a failure shows as the open below failing
     std::string path = dir + "/" + tenant + ".jsonl";
     std::string reason = "HTTP " + std::to_string(status) + ": " + body.substr(0, 512);
     std::string data;
@@ -334,7 +333,7 @@ class LokiSink final : public LokiTenantLog {
       j["rejected"] = reason;
       data += Dump(j) + "\n";
     }
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, kPrivateFileMode);
     bool written = fd >= 0 && ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
     if (fd >= 0) {
       ::fsync(fd);

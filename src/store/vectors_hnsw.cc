@@ -53,6 +53,7 @@
 #include <unordered_map>
 
 #include "core/coding.h"
+#include "store/file_mode.h"
 #include "store/vectors.h"
 #include "store/vectors_internal.h"
 
@@ -423,6 +424,8 @@ Status SaveFiles(Collection& c, const std::string& dir, bool journal) {
   } catch (const std::exception& e) {
     return Status::Unavailable("vectors: saving " + index_path + ": " + e.what());
   }
+  // hnswlib writes through std::ofstream, with the umask's mode.
+  DSMIL_RETURN_IF_ERROR(MakePrivateFile(index_path).WithContext("vectors"));
   DSMIL_RETURN_IF_ERROR(SyncPath(index_path, false));
   Meta m;
   m.name = c.full_name;
@@ -822,9 +825,8 @@ class HnswVectors final : public Vectors {
   Result<std::string> Snapshot(const std::string& name) override {
     DSMIL_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, Get(name, 0));
     const std::string snap_root = root_ + "/snapshots";
+    DSMIL_RETURN_IF_ERROR(MakePrivateDirs(snap_root).WithContext("vectors"));
     std::error_code ec;
-    fs::create_directories(snap_root, ec);
-    if (ec) return Status::Unavailable("vectors: creating " + snap_root + ": " + ec.message());
     std::lock_guard<std::mutex> save(c->save_mu);
     auto lock = ReadLock(*c);  // no upsert while copying
     std::string base = snap_root + "/" + c->full_name + "-" + UtcStamp();
@@ -835,6 +837,8 @@ class HnswVectors final : public Vectors {
     if (!fs::create_directory(tmp, ec)) {
       return Status::Unavailable("vectors: creating " + tmp + ": " + (ec ? ec.message() : "exists"));
     }
+    fs::permissions(tmp, fs::perms::owner_all, fs::perm_options::replace, ec);
+    if (ec) return Status::Unavailable("vectors: chmod 700 " + tmp + ": " + ec.message());
     Status s = SaveFiles(*c, tmp, /*journal=*/false);
     if (s.ok()) s = RenameFile(tmp, final_dir);
     if (s.ok()) s = SyncPath(snap_root, true);
@@ -894,9 +898,7 @@ class HnswVectors final : public Vectors {
   }
 
   Result<std::shared_ptr<Collection>> NewCollection(const std::string& dir, const std::string& full, size_t dim) {
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) return Status::Unavailable("vectors: creating " + dir + ": " + ec.message());
+    DSMIL_RETURN_IF_ERROR(MakePrivateDirs(dir).WithContext("vectors"));
     auto c = std::make_shared<Collection>(dim);
     c->full_name = full;
     c->dir = dir;
@@ -949,12 +951,8 @@ Result<std::unique_ptr<Vectors>> OpenHnswVectors(const StoresConfig& config, con
     return Status::InvalidArgument("stores.path: empty; the embedded vector store needs a data directory");
   }
   std::string root = config.path + "/vectors";
-  std::error_code ec;
-  fs::create_directories(root, ec);
-  if (ec) return Status::Unavailable("vectors: creating " + root + ": " + ec.message());
   // Payloads are tenant data: only the node's user may enter the directory.
-  fs::permissions(root, fs::perms::owner_all, fs::perm_options::replace, ec);
-  if (ec) return Status::Unavailable("vectors: chmod 700 " + root + ": " + ec.message());
+  DSMIL_RETURN_IF_ERROR(MakePrivateDirs(root).WithContext("vectors"));
   return std::unique_ptr<Vectors>(new HnswVectors(scope, root));
 }
 

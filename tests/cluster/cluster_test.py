@@ -8,7 +8,9 @@ Starts node-a (SOC), node-b (AI) and node-c (DATA) from a fresh PKI made by
   * the control API refuses a client certificate from another CA, and none;
   * after node-b is killed, status shows NODE-B DOWN and exits 1;
   * SIGTERM stops a node cleanly (exit 0, "node stopped" logged);
-  * bad configs and a private key readable by others are refused.
+  * bad configs and a private key readable by others are refused;
+  * the data directory, what the stores write in it and the node logs are
+    readable by the node's user only.
 Usage: cluster_test.py BIN_DIR   (BIN_DIR holds dsmild and dsmilctl)
 """
 import json
@@ -274,6 +276,22 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("FAILED_PRECONDITION", p.stderr)
         self.assertIn("loose.key", p.stderr)
+
+    def test_8_state_files_private(self):
+        # The node's data directory (made 0755 by this test under umask 022) and
+        # everything the stores wrote in it, and each node's log: no group/other bits.
+        open_to_others = []
+        paths = [os.path.join(self.tmp, f"{n}.log") for n in NODES]
+        data = os.path.join(self.tmp, "node-c", "data")
+        paths.append(data)
+        for d, dirs, files in os.walk(data):
+            paths += [os.path.join(d, x) for x in dirs + files]
+        for p in paths:
+            st = os.lstat(p)
+            if st.st_mode & 0o077 and not os.path.islink(p):
+                open_to_others.append(f"{p} {oct(st.st_mode & 0o7777)}")
+        self.assertEqual(open_to_others, [])
+        self.assertGreater(len(paths), 5)
 
 
 if __name__ == "__main__":

@@ -92,8 +92,54 @@ Result<double> GetUnit(const json& v, std::string_view field) {
   return d;
 }
 
-constexpr int64_t kMaxTsMs = 4102444800000;  // 2100-01-01
+constexpr int64_t kMaxTsMs = kMaxEventTsMs;
 constexpr int64_t kMaxCount = int64_t(1) << 50;
+
+struct PipelineFieldInfo {
+  uint32_t bit;
+  std::string_view key;
+  std::string_view writer;
+};
+// In the order a refusal names them: the most consequential first.
+constexpr PipelineFieldInfo kPipelineFields[] = {
+    {kFieldSoar, "soar", "device 58"},
+    {kFieldEnriched, "enriched", "device 58"},
+    {kFieldL8, "l8_enrichment", "L8, devices 51-57"},
+    {kFieldL4, "l4", "L4, devices 23-32"},
+    {kFieldL3, "l3", "L3, devices 14-22"},
+    {kFieldIngestTs, "ingest_ts_ms", "ingest"},
+};
+
+Status PipelineOnly(const PipelineFieldInfo& f) {
+  return Status::PermissionDenied("event: field '" + std::string(f.key) + "' is written by the pipeline (" +
+                                  std::string(f.writer) + ") and cannot be supplied by a client");
+}
+
+// ts_ms within [2000-01-01, 2100-01-01) and, with a clock, not too far ahead
+// of it. A value that reads as a date in seconds or microseconds is named so.
+Status CheckEventTime(int64_t ts, const ParseOptions& o) {
+  const std::string got = std::to_string(ts);
+  if (ts < kMinEventTsMs) {
+    if (ts >= kMinEventTsMs / 1000 && ts < kMaxEventTsMs / 1000)
+      return Bad("ts_ms", got + " is before 2000-01-01: it looks like seconds since the Unix epoch; send milliseconds (" +
+                              got + "000)");
+    return Bad("ts_ms", "must be milliseconds since the Unix epoch from 2000-01-01 (" + std::to_string(kMinEventTsMs) +
+                            ") on, got " + got);
+  }
+  if (ts >= kMaxEventTsMs) {
+    if (ts / 1000 >= kMinEventTsMs && ts / 1000 < kMaxEventTsMs)
+      return Bad("ts_ms", got + " is after 2100-01-01: it looks like microseconds since the Unix epoch; send milliseconds (" +
+                              std::to_string(ts / 1000) + ")");
+    return Bad("ts_ms", "must be milliseconds since the Unix epoch before 2100-01-01 (" + std::to_string(kMaxEventTsMs) +
+                            "), got " + got);
+  }
+  if (o.max_future_ms > 0 && o.now_ms > 0 && ts > o.now_ms + o.max_future_ms) {
+    return Bad("ts_ms", got + " is " + std::to_string((ts - o.now_ms) / 60000) +
+                            " minutes in the future; at most " + std::to_string(o.max_future_ms / 3600000) +
+                            " h ahead of the platform clock (" + std::to_string(o.now_ms) + ") is accepted");
+  }
+  return Status::Ok();
+}
 
 Status ParseFeatures(const json& f, Features& out) {
   if (!f.is_object()) return Bad("features", "must be an object, got " + TypeName(f));
@@ -293,6 +339,17 @@ void AppendKey(std::string& out, bool& first, std::string_view key) {
 
 }  // namespace
 
+std::string_view PipelineFieldKey(uint32_t field) {
+  for (const auto& f : kPipelineFields)
+    if (f.bit == field) return f.key;
+  return {};
+}
+std::string_view PipelineFieldWriter(uint32_t field) {
+  for (const auto& f : kPipelineFields)
+    if (f.bit == field) return f.writer;
+  return {};
+}
+
 std::string_view CategoryName(Category c) { return kCategoryNames[int(c)]; }
 std::string_view SeverityName(Severity s) { return kSeverityNames[int(s)]; }
 std::optional<Category> ParseCategory(std::string_view name) {
@@ -365,7 +422,13 @@ Result<SocEvent> ParseEvent(std::string_view text, std::string_view tenant, cons
   if (j.is_discarded()) return Status::InvalidArgument("event: not valid JSON");
   if (!j.is_object()) return Status::InvalidArgument("event: must be a JSON object, got " + TypeName(j));
   if (!ValidTenantName(tenant)) return Status::InvalidArgument("event: invalid tenant '" + std::string(tenant) + "'");
+  if (options.pipeline_fields != kAllPipelineFields) {
+    for (const auto& f : kPipelineFields) {
+      if ((options.pipeline_fields & f.bit) == 0 && j.contains(std::string(f.key))) return PipelineOnly(f);
+    }
+  }
   SocEvent e;
+  bool has_ts = false;
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& key = it.key();
     if (key == "event_id") {
@@ -376,7 +439,9 @@ Result<SocEvent> ParseEvent(std::string_view text, std::string_view tenant, cons
       if (e.tenant != tenant)
         return Bad("tenant", "'" + e.tenant + "' does not match the stream's tenant '" + std::string(tenant) + "'");
     } else if (key == "ts_ms") {
-      DSMIL_ASSIGN_OR_RETURN(e.ts_ms, GetInt(*it, "ts_ms", 1, kMaxTsMs));
+      DSMIL_ASSIGN_OR_RETURN(e.ts_ms, GetInt(*it, "ts_ms", INT64_MIN, INT64_MAX));
+      DSMIL_RETURN_IF_ERROR(CheckEventTime(e.ts_ms, options));
+      has_ts = true;
     } else if (key == "ingest_ts_ms") {
       DSMIL_ASSIGN_OR_RETURN(e.ingest_ts_ms, GetInt(*it, "ingest_ts_ms", 0, kMaxTsMs));
     } else if (key == "source") {
@@ -403,7 +468,7 @@ Result<SocEvent> ParseEvent(std::string_view text, std::string_view tenant, cons
     e.event_id = NewUuid();
   }
   if (e.tenant.empty()) e.tenant = std::string(tenant);
-  if (e.ts_ms == 0) return Bad("ts_ms", "is required (event time, ms since the Unix epoch)");
+  if (!has_ts) return Bad("ts_ms", "is required (event time, ms since the Unix epoch)");
   if (e.source.empty()) return Bad("source", "is required");
   if (e.ingest_ts_ms == 0 && options.now_ms > 0) e.ingest_ts_ms = options.now_ms;
   return e;
@@ -412,11 +477,28 @@ Result<SocEvent> ParseEvent(std::string_view text, std::string_view tenant, cons
 Status ValidateEvent(const SocEvent& e) {
   if (!IsUuid(e.event_id)) return Bad("event_id", "must be a UUID, got '" + e.event_id + "'");
   if (!ValidTenantName(e.tenant)) return Bad("tenant", "invalid tenant '" + e.tenant + "'");
-  if (e.ts_ms <= 0 || e.ts_ms > kMaxTsMs) return Bad("ts_ms", "out of range");
+  DSMIL_RETURN_IF_ERROR(CheckEventTime(e.ts_ms, ParseOptions{}));
   DSMIL_RETURN_IF_ERROR(CheckString("source", e.source, 1, 128));
   if (e.l3.present && !(e.l3.score >= 0 && e.l3.score <= 1)) return Bad("l3.score", "must be in [0,1]");
   if (e.l4.present && !(e.l4.confidence >= 0 && e.l4.confidence <= 1)) return Bad("l4.confidence", "must be in [0,1]");
   if (e.proposals.size() > kMaxProposals) return Bad("soar.proposals", "too many");
+  return Status::Ok();
+}
+
+Status CheckPipelineFields(const SocEvent& e, uint32_t allowed) {
+  for (const auto& f : kPipelineFields) {
+    if ((allowed & f.bit) != 0) continue;
+    bool present = false;
+    switch (f.bit) {
+      case kFieldIngestTs: present = e.ingest_ts_ms > 0; break;
+      case kFieldL3: present = e.l3.present; break;
+      case kFieldL4: present = e.l4.present; break;
+      case kFieldL8: present = e.l8.present; break;
+      case kFieldSoar: present = !e.proposals.empty(); break;
+      case kFieldEnriched: present = e.enriched; break;
+    }
+    if (present) return PipelineOnly(f);
+  }
   return Status::Ok();
 }
 

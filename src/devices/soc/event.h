@@ -119,11 +119,48 @@ struct SocEvent {
   bool enriched = false;            // L8 has run on it (never re-enriched)
 };
 
+// Event time (ts_ms) bounds: before 2000-01-01 is refused everywhere (a time
+// in seconds lands in 1970, and the message says so); ingest and the L3 stage
+// also refuse more than kMaxFutureMs after their clock.
+inline constexpr int64_t kMinEventTsMs = 946684800000;   // 2000-01-01T00:00:00Z
+inline constexpr int64_t kMaxEventTsMs = 4102444800000;  // 2100-01-01T00:00:00Z
+inline constexpr int64_t kMaxFutureMs = 24 * 3600 * 1000;
+
+// Fields the platform writes, never a client (docs/events.md, "Fields the
+// pipeline writes"). ParseOptions::pipeline_fields says which of them an
+// event may carry where it is read.
+enum PipelineField : uint32_t {
+  kFieldIngestTs = 1u << 0,  // ingest_ts_ms: ingest (POST /v1/events) or the L3 stage
+  kFieldL3 = 1u << 1,        // l3: L3, devices 14-22
+  kFieldL4 = 1u << 2,        // l4: L4, devices 23-32
+  kFieldL8 = 1u << 3,        // l8_enrichment: L8, devices 51-57
+  kFieldSoar = 1u << 4,      // soar: device 58
+  kFieldEnriched = 1u << 5,  // enriched: device 58
+};
+inline constexpr uint32_t kAllPipelineFields = 0x3f;
+// What each reader accepts: a client sends raw events only; {T}_L3_IN holds
+// ingest's output (raw + ingest_ts_ms), {T}_L4_IN L3's, and {T}_SOC_EVENTS
+// L4's (plus L8's own enriched copies, which the L8 stage skips).
+inline constexpr uint32_t kClientFields = 0;
+inline constexpr uint32_t kL3InputFields = kFieldIngestTs;
+inline constexpr uint32_t kL4InputFields = kFieldIngestTs | kFieldL3;
+inline constexpr uint32_t kL8InputFields = kFieldIngestTs | kFieldL3 | kFieldL4;
+
+// "soar" / "device 58" for one PipelineField bit ("" for an unknown bit).
+std::string_view PipelineFieldKey(uint32_t field);
+std::string_view PipelineFieldWriter(uint32_t field);
+
 struct ParseOptions {
   // Assign a fresh UUID when event_id is absent (ingest); otherwise absent is an error.
   bool assign_missing_id = false;
   // Fills ingest_ts_ms when absent and > 0.
   int64_t now_ms = 0;
+  // The pipeline-written fields (PipelineField bits) the event may carry;
+  // any other one present is PermissionDenied: "event: field 'soar' is
+  // written by the pipeline (device 58) and cannot be supplied by a client".
+  uint32_t pipeline_fields = kAllPipelineFields;
+  // When > 0 and now_ms > 0: ts_ms later than now_ms + max_future_ms is refused.
+  int64_t max_future_ms = 0;
 };
 
 // Parses and validates one event of `tenant` (authoritative: a "tenant"
@@ -133,6 +170,12 @@ Result<SocEvent> ParseEvent(std::string_view json, std::string_view tenant, cons
 
 // Validates a struct built in code (same rules as ParseEvent).
 Status ValidateEvent(const SocEvent& e);
+
+// The struct form of ParseOptions::pipeline_fields, for an event already
+// parsed: PermissionDenied naming the first pipeline-written part present
+// (ingest_ts_ms > 0, l3, l4, l8_enrichment, a SOAR proposal, enriched) that
+// `allowed` does not include.
+Status CheckPipelineFields(const SocEvent& e, uint32_t allowed);
 
 // Canonical JSON (docs/events.md); absent parts are omitted.
 std::string EventToJson(const SocEvent& e);

@@ -54,6 +54,9 @@ void ApplyL4(const L4Model& m, int device, int64_t now_ms, SocEvent& e) {
 }
 
 size_t ApplyL8(L8Analyzer& a, const std::vector<std::string>& allowed, int64_t now_ms, SocEvent& e) {
+  // Flags and proposals are device 51-58 output only: nothing carried in survives.
+  e.l8 = L8Enrichment{};
+  e.proposals.clear();
   a.Analyze(e, now_ms);
   size_t n = ProposeActions(e, allowed);
   e.enriched = true;
@@ -148,9 +151,29 @@ Result<size_t> StageWorker::Process(std::vector<store::StreamEntry> entries) {
     }
   }
 
+  // What each stage's input may carry (event.h, PipelineField): L3 reads what
+  // clients append (ingest's output or a direct XADD), so it refuses every
+  // field the pipeline writes, as ingest does, and takes the event in (fills
+  // ingest_ts_ms, bounds ts_ms by the clock). L8 also reads its own enriched
+  // copies and skips them; the other entries are checked after parsing.
+  ParseOptions parse_options;
+  switch (options_.stage) {
+    case Stage::kL3:
+      parse_options.pipeline_fields = kL3InputFields;
+      parse_options.now_ms = now;
+      parse_options.max_future_ms = kMaxFutureMs;
+      break;
+    case Stage::kL4: parse_options.pipeline_fields = kL4InputFields; break;
+    case Stage::kL8: break;
+  }
+
   for (auto& entry : entries) {
     ids.push_back(entry.id);
-    auto parsed = ParseEvent(entry.payload, tenant);
+    auto parsed = ParseEvent(entry.payload, tenant, parse_options);
+    if (parsed.ok() && options_.stage == Stage::kL8 && !parsed->enriched) {
+      Status fields = CheckPipelineFields(*parsed, kL8InputFields);
+      if (!fields.ok()) parsed = fields;
+    }
     if (!parsed.ok()) {
       dead.push_back(DeadLetterJson(parsed.status().message(), StageName(options_.stage), now, entry.payload));
       ++dead_n;

@@ -8,7 +8,11 @@
 //       {T}_SOC_EVENTS -> acks. Enriched events are acknowledged untouched.
 //
 // An entry that is not a valid event goes to {T}_DEAD_LETTER with the reason
-// and is acknowledged: never dropped silently. Entries are acknowledged only
+// and is acknowledged: never dropped silently. So does an entry carrying a
+// field that its stage or a later one writes (event.h, PipelineField): L3
+// takes only raw events (what ingest accepts, plus ingest_ts_ms), so l3, l4,
+// l8_enrichment, soar or enriched appended to {T}_L3_IN by a client never
+// reach L4, L8 or the archive. Entries are acknowledged only
 // after every output of their batch is written; a failed write leaves them
 // pending, and Claim (min_idle) takes them over later, including the pending
 // entries of a consumer that died (checked at start and periodically).
@@ -133,8 +137,9 @@ class StageWorker {
 };
 
 // The stage's transformation of one valid event (exposed for benchmarks and
-// tests): L3 sets e.l3, L4 sets e.l4, L8 runs the analyzer and the SOAR
-// proposals (allowed = the tenant's allowed actions) and marks it enriched.
+// tests): L3 sets e.l3, L4 sets e.l4, L8 replaces l8_enrichment and the SOAR
+// proposals with its own (allowed = the tenant's allowed actions) and marks it
+// enriched.
 void ApplyL3(const L3Model& m, int device, int64_t now_ms, SocEvent& e);
 void ApplyL4(const L4Model& m, int device, int64_t now_ms, SocEvent& e);
 size_t ApplyL8(L8Analyzer& a, const std::vector<std::string>& allowed, int64_t now_ms, SocEvent& e);

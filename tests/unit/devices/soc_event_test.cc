@@ -59,8 +59,9 @@ TEST(SocEvent, ErrorsNameTheField) {
   std::vector<Case> cases = {
       {"not json", "event: not valid JSON"},
       {"[1]", "event: must be a JSON object, got array"},
-      {R"({"ts_ms":1,"source":"x"})", "event: event_id: is required"},
-      {R"({"event_id":"nope","ts_ms":1,"source":"x"})", "event: event_id: must be a UUID (8-4-4-4-12 hex), got 'nope'"},
+      {R"({"ts_ms":1764245000000,"source":"x"})", "event: event_id: is required"},
+      {R"({"event_id":"nope","ts_ms":1764245000000,"source":"x"})",
+       "event: event_id: must be a UUID (8-4-4-4-12 hex), got 'nope'"},
       {Minimal(R"(,"tenant":"BRAVO")"), "event: tenant: 'BRAVO' does not match the stream's tenant 'ALPHA'"},
       {Minimal(R"(,"features":{"dst_port":70000})"), "event: features.dst_port: must be an integer in 0..65535, got 70000"},
       {Minimal(R"(,"features":{"dst_port":"443"})"), "event: features.dst_port: must be an integer, got string"},
@@ -72,6 +73,14 @@ TEST(SocEvent, ErrorsNameTheField) {
       {Minimal(R"(,"colour":"red")"), "event: colour: unknown field (see docs/events.md)"},
       {R"({"event_id":"f47ac10b-58cc-4372-a567-0e02b2c3d479","source":"x"})",
        "event: ts_ms: is required (event time, ms since the Unix epoch)"},
+      {R"({"event_id":"f47ac10b-58cc-4372-a567-0e02b2c3d479","ts_ms":1764245000,"source":"x"})",
+       "event: ts_ms: 1764245000 is before 2000-01-01: it looks like seconds since the Unix epoch; send milliseconds "
+       "(1764245000000)"},
+      {R"({"event_id":"f47ac10b-58cc-4372-a567-0e02b2c3d479","ts_ms":1764245000000000,"source":"x"})",
+       "event: ts_ms: 1764245000000000 is after 2100-01-01: it looks like microseconds since the Unix epoch; send "
+       "milliseconds (1764245000000)"},
+      {R"({"event_id":"f47ac10b-58cc-4372-a567-0e02b2c3d479","ts_ms":0,"source":"x"})",
+       "event: ts_ms: must be milliseconds since the Unix epoch from 2000-01-01 (946684800000) on, got 0"},
   };
   for (const auto& c : cases) {
     auto e = ParseEvent(c.text, "ALPHA");
@@ -83,11 +92,77 @@ TEST(SocEvent, ErrorsNameTheField) {
 }
 
 TEST(SocEvent, IngestAssignsIdAndTime) {
-  auto e = ParseEvent(R"({"ts_ms":5,"source":"x"})", "BRAVO", ParseOptions{.assign_missing_id = true, .now_ms = 77});
-  ASSERT_TRUE(e.ok());
+  auto e = ParseEvent(R"({"ts_ms":946684800000,"source":"x"})", "BRAVO",
+                      ParseOptions{.assign_missing_id = true, .now_ms = 1764245000000});
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
   EXPECT_TRUE(IsUuid(e->event_id));
-  EXPECT_EQ(e->ingest_ts_ms, 77);
+  EXPECT_EQ(e->ingest_ts_ms, 1764245000000);
   EXPECT_NE(NewUuid(), NewUuid());
+}
+
+TEST(SocEvent, TimeAheadOfTheClockIsRefusedWhereAsked) {
+  const int64_t now = 1764245000000;
+  ParseOptions o{.now_ms = now, .max_future_ms = kMaxFutureMs};
+  std::string soon = Minimal("").replace(Minimal("").find("1764245000000"), 13, std::to_string(now + kMaxFutureMs));
+  EXPECT_TRUE(ParseEvent(soon, "ALPHA", o).ok());
+  std::string late =
+      Minimal("").replace(Minimal("").find("1764245000000"), 13, std::to_string(now + kMaxFutureMs + 60000));
+  auto e = ParseEvent(late, "ALPHA", o);
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.status().message(), "event: ts_ms: " + std::to_string(now + kMaxFutureMs + 60000) +
+                                      " is 1441 minutes in the future; at most 24 h ahead of the platform clock (" +
+                                      std::to_string(now) + ") is accepted");
+  EXPECT_TRUE(ParseEvent(late, "ALPHA").ok());  // without a bound (a stage reading its own output)
+}
+
+TEST(SocEvent, PipelineFieldsAreRefusedWhereNotAllowed) {
+  struct Case {
+    std::string extra, field, writer;
+  };
+  const std::vector<Case> cases = {
+      {R"(,"ingest_ts_ms":1764245000100)", "ingest_ts_ms", "ingest"},
+      {R"(,"l3":{"score":0.9})", "l3", "L3, devices 14-22"},
+      {R"(,"l4":{"category":"NETWORK","severity":"LOW","confidence":0.5})", "l4", "L4, devices 23-32"},
+      {R"(,"l8_enrichment":{})", "l8_enrichment", "L8, devices 51-57"},
+      {R"(,"soar":{"proposals":[]})", "soar", "device 58"},
+      {R"(,"enriched":false)", "enriched", "device 58"},
+      {R"(,"enriched":"garbage")", "enriched", "device 58"},  // named as the pipeline's, not as a type error
+  };
+  for (const auto& c : cases) {
+    auto e = ParseEvent(Minimal(c.extra), "ALPHA", ParseOptions{.pipeline_fields = kClientFields});
+    ASSERT_FALSE(e.ok()) << c.extra;
+    EXPECT_EQ(e.status().code(), StatusCode::kPermissionDenied);
+    EXPECT_EQ(e.status().message(), "event: field '" + c.field + "' is written by the pipeline (" + c.writer +
+                                        ") and cannot be supplied by a client");
+    if (c.extra.find("garbage") == std::string::npos) {
+      EXPECT_TRUE(ParseEvent(Minimal(c.extra), "ALPHA").ok()) << c.extra;
+    }
+  }
+  // Several: the most consequential is named.
+  auto two = ParseEvent(Minimal(R"(,"enriched":true,"l3":{"score":0.9},"soar":{})"), "ALPHA",
+                        ParseOptions{.pipeline_fields = kClientFields});
+  EXPECT_NE(two.status().message().find("'soar'"), std::string::npos);
+  // Each stage's input: L3 takes ingest's output, L4 L3's.
+  EXPECT_TRUE(ParseEvent(Minimal(R"(,"ingest_ts_ms":1764245000100)"), "ALPHA",
+                         ParseOptions{.pipeline_fields = kL3InputFields})
+                  .ok());
+  EXPECT_FALSE(ParseEvent(Minimal(R"(,"l3":{"score":0.9})"), "ALPHA", ParseOptions{.pipeline_fields = kL3InputFields})
+                   .ok());
+  EXPECT_TRUE(ParseEvent(Minimal(R"(,"l3":{"score":0.9})"), "ALPHA", ParseOptions{.pipeline_fields = kL4InputFields})
+                  .ok());
+
+  // The struct form.
+  auto full = ParseEvent(Minimal(R"(,"l3":{"score":0.9},"l4":{"category":"NETWORK","severity":"LOW","confidence":0.5},)"
+                                 R"("soar":{"proposals":[{"action":"ALERT_ONLY"}]})"),
+                         "ALPHA");
+  ASSERT_TRUE(full.ok()) << full.status().ToString();
+  EXPECT_EQ(CheckPipelineFields(*full, kL8InputFields).message(),
+            "event: field 'soar' is written by the pipeline (device 58) and cannot be supplied by a client");
+  full->proposals.clear();
+  EXPECT_TRUE(CheckPipelineFields(*full, kL8InputFields).ok());
+  EXPECT_FALSE(CheckPipelineFields(*full, kL4InputFields).ok());
+  EXPECT_EQ(PipelineFieldKey(kFieldL8), "l8_enrichment");
+  EXPECT_EQ(PipelineFieldWriter(kFieldSoar), "device 58");
 }
 
 TEST(SocEvent, FlagNamesAndDeadLetter) {

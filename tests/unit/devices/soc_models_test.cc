@@ -56,7 +56,7 @@ TEST(L4Model, ReplaysTheTrainerTestVectors) {
   for (const auto& v : j["test_vectors"]) {
     // Build the features through the event parser (the same path as the pipeline).
     nlohmann::json ev = {{"event_id", "f47ac10b-58cc-4372-a567-0e02b2c3d479"},
-                         {"ts_ms", 1},
+                         {"ts_ms", 1764245000000},
                          {"source", "t"},
                          {"features", v["features"]}};
     auto e = ParseEvent(ev.dump(), "ALPHA");

@@ -165,6 +165,54 @@ TEST_F(Pipeline, MalformedEventsGoToTheDeadLetterStream) {
   EXPECT_TRUE(server_->Payloads("BRAVO_L4_IN").empty());
 }
 
+TEST_F(Pipeline, FieldsALaterStageWritesAreDeadLetteredNotPassedOn) {
+  // A client appending straight to L3_IN: pipeline output is refused, a raw event
+  // is taken in (ingest_ts_ms set from the stage's clock).
+  const std::string soar = R"(,"soar":{"proposals":[{"action":"ISOLATE_HOST","target":"ws-17","reason":"x"}]})";
+  Append("BRAVO", StreamKind::kL3In,
+         {Event(1, soar + R"(,"enriched":true)"), Event(2, R"(,"l4":{"category":"SOC","severity":"LOW","confidence":1})"),
+          Event(3)});
+  auto l3 = Worker(Stage::kL3, "BRAVO");
+  ASSERT_TRUE(l3->Prepare().ok());
+  EXPECT_EQ(Drain(*l3), 3u);
+  auto dead = server_->Payloads("BRAVO_DEAD_LETTER");
+  ASSERT_EQ(dead.size(), 2u);
+  EXPECT_NE(dead[0].find(R"("reason":"event: field 'soar' is written by the pipeline (device 58) and cannot be )"
+                         R"(supplied by a client","stage":"l3")"),
+            std::string::npos)
+      << dead[0];
+  EXPECT_NE(dead[1].find("field 'l4' is written by the pipeline (L4, devices 23-32)"), std::string::npos) << dead[1];
+  auto l4_in = server_->Payloads("BRAVO_L4_IN");
+  ASSERT_EQ(l4_in.size(), 1u);
+  EXPECT_NE(l4_in[0].find(R"("ingest_ts_ms":1764245100000)"), std::string::npos) << l4_in[0];
+
+  // L4's input must not carry L4's or L8's fields; L8's (not yet enriched) not L8's.
+  Append("BRAVO", StreamKind::kL4In, {Event(4, R"(,"l3":{"score":0.5})" + soar)});
+  auto l4 = Worker(Stage::kL4, "BRAVO");
+  ASSERT_TRUE(l4->Prepare().ok());
+  EXPECT_EQ(Drain(*l4), 2u);
+  EXPECT_EQ(l4->stats().dead_lettered.load(), 1u);
+  Append("BRAVO", StreamKind::kSocEvents,
+         {Event(5, R"(,"l4":{"category":"NETWORK","severity":"CRITICAL","confidence":0.9})" + soar)});
+  auto l8 = Worker(Stage::kL8, "BRAVO");
+  ASSERT_TRUE(l8->Prepare().ok());
+  Drain(*l8);
+  EXPECT_EQ(l8->stats().dead_lettered.load(), 1u);
+  ASSERT_EQ(archive_->rows.size(), 1u);  // event 3 only
+  dead = server_->Payloads("BRAVO_DEAD_LETTER");
+  ASSERT_EQ(dead.size(), 4u);
+  EXPECT_NE(dead[3].find(R"(field 'soar' is written by the pipeline (device 58) and cannot be supplied by a client","stage":"l8")"),
+            std::string::npos)
+      << dead[3];
+  // BRAVO's policy: ALERT_ONLY, whatever came in.
+  for (const auto& p : server_->Payloads("BRAVO_SOC_EVENTS")) {
+    auto e = ParseEvent(p, "BRAVO");
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    if (!e->enriched) continue;
+    for (const auto& pr : e->proposals) EXPECT_EQ(pr.action, "ALERT_ONLY") << p;
+  }
+}
+
 TEST_F(Pipeline, FailedWriteIsRetriedAndNothingIsAckedEarly) {
   Append("ALPHA", StreamKind::kL3In, {Event(1), Event(2)});
   auto l3 = Worker(Stage::kL3, "ALPHA");
