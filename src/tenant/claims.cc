@@ -1,5 +1,6 @@
 #include "tenant/claims.h"
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -137,10 +138,19 @@ Result<Bytes> ClaimKeyring::PublicKey(const std::string& tenant) {
 }
 
 Result<Claim> ClaimVerifier::Verify(ByteView token, const std::string& expected_tenant, int64_t now_s) {
-  std::string key = ToHex(crypto::Sha3_256(token));
+  // Cache key: the last 32 bytes of the token (the end of the ML-DSA-87
+  // signature); a hit counts only when the whole token is byte-for-byte the
+  // one that was verified. Cheaper than hashing the 4.7 kB token, and a
+  // crafted token sharing the tail is simply a miss.
+  std::string key(reinterpret_cast<const char*>(token.data() + (token.size() > 32 ? token.size() - 32 : 0)),
+                  std::min<size_t>(token.size(), 32));
   {
     std::lock_guard<std::mutex> g(mu_);
     auto it = cache_.find(key);
+    if (it != cache_.end() && !std::equal(token.begin(), token.end(), it->second.token.begin(),
+                                          it->second.token.end())) {
+      it = cache_.end();  // same tail, other token: verify it
+    }
     if (it != cache_.end()) {
       if (now_s < it->second.claim.exp) {
         lru_.splice(lru_.begin(), lru_, it->second.pos);
@@ -166,13 +176,17 @@ Result<Claim> ClaimVerifier::Verify(ByteView token, const std::string& expected_
   DSMIL_ASSIGN_OR_RETURN(Claim c, VerifyClaim(token, *pk, now_s));
   std::lock_guard<std::mutex> g(mu_);
   ++verifications_;
-  if (cache_.find(key) == cache_.end() && capacity_ > 0) {
+  if (auto old = cache_.find(key); old != cache_.end()) {
+    lru_.erase(old->second.pos);
+    cache_.erase(old);
+  }
+  if (capacity_ > 0) {
     while (cache_.size() >= capacity_) {
       cache_.erase(lru_.back());
       lru_.pop_back();
     }
     lru_.push_front(key);
-    cache_.emplace(key, Entry{c, lru_.begin()});
+    cache_.emplace(key, Entry{c, Bytes(token.begin(), token.end()), lru_.begin()});
   }
   return c;
 }

@@ -75,8 +75,8 @@ class ClaimKeyring {
   std::map<std::string, Bytes> public_keys_;  // GUARDED_BY(mu_)
 };
 
-// Verifies tokens, caching the verified ones by the SHA3-256 of their bytes
-// (until they expire; at most `capacity` entries, least recently used
+// Verifies tokens, caching the verified ones (compared byte for byte; until
+// they expire; at most `capacity` entries, least recently used
 // evicted), so a token reused for a session costs one hash, not an ML-DSA
 // verification. Thread-safe.
 class ClaimVerifier {
@@ -99,6 +99,7 @@ class ClaimVerifier {
   std::list<std::string> lru_;  // GUARDED_BY(mu_), most recent first
   struct Entry {
     Claim claim;
+    Bytes token;  // the verified token, compared whole on a hit
     std::list<std::string>::iterator pos;
   };
   std::unordered_map<std::string, Entry> cache_;  // GUARDED_BY(mu_)
