@@ -46,6 +46,12 @@ struct AuditRow {
   std::string mac;          // hex HMAC-SHA3-256 of hash under the node log key
 };
 
+// The head of a tenant's audit log: how many rows it holds and the newest.
+struct AuditHead {
+  uint64_t rows = 0;
+  std::optional<AuditRow> last;
+};
+
 class Archive {
  public:
   virtual ~Archive() = default;
@@ -66,6 +72,25 @@ class Archive {
                                        const std::string& detail) = 0;
   // Every audit row in seq order.
   virtual Result<std::vector<AuditRow>> ReadAudit() = 0;
+  // The number of audit rows and the newest row (absent when the log is
+  // empty), read in one statement without reading the whole log. The default
+  // reads the whole log; the backends answer with one query.
+  virtual Result<AuditHead> ReadAuditHead() {
+    DSMIL_ASSIGN_OR_RETURN(std::vector<AuditRow> rows, ReadAudit());
+    AuditHead h;
+    h.rows = rows.size();
+    if (!rows.empty()) h.last = std::move(rows.back());
+    return h;
+  }
+  // The audit row with this seq, if there is one (the default reads the
+  // whole log).
+  virtual Result<std::optional<AuditRow>> ReadAuditRow(int64_t seq) {
+    DSMIL_ASSIGN_OR_RETURN(std::vector<AuditRow> rows, ReadAudit());
+    for (auto& r : rows) {
+      if (r.seq == seq) return std::optional<AuditRow>(std::move(r));
+    }
+    return std::optional<AuditRow>();
+  }
 };
 
 // Opens the tenant's archive as its own role (alpha_app) on the configured

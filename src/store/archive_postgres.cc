@@ -197,6 +197,34 @@ class PostgresArchive final : public Archive {
     return out;
   }
 
+  Result<AuditHead> ReadAuditHead() override {
+    AuditHead h;
+    DSMIL_RETURN_IF_ERROR(WithRetry("read audit head", [&](bool&) -> Status {
+      // One statement: the count and the newest row come from one snapshot.
+      DSMIL_ASSIGN_OR_RETURN(PgResult r, Query("SELECT a.*, (SELECT count(*) FROM " + audit_ + ") FROM (" +
+                                                   SelectAudit() + " ORDER BY seq DESC LIMIT 1) a",
+                                               {}));
+      h = AuditHead{};
+      if (PQntuples(r.r) > 0) {
+        h.last = RowToAudit(r.r, 0);
+        h.rows = std::strtoull(PQgetvalue(r.r, 0, 8), nullptr, 10);
+      }
+      return Status::Ok();
+    }));
+    return h;
+  }
+
+  Result<std::optional<AuditRow>> ReadAuditRow(int64_t seq) override {
+    std::optional<AuditRow> out;
+    DSMIL_RETURN_IF_ERROR(WithRetry("read audit row", [&](bool&) -> Status {
+      DSMIL_ASSIGN_OR_RETURN(PgResult r, Query(SelectAudit() + " WHERE seq = $1::bigint", {std::to_string(seq)}));
+      out.reset();
+      if (PQntuples(r.r) > 0) out = RowToAudit(r.r, 0);
+      return Status::Ok();
+    }));
+    return out;
+  }
+
  private:
   // Runs `op` on a live connection. When the connection is lost (before or
   // during the op), reconnects and runs it again until

@@ -10,6 +10,7 @@
 
 #include "store/archive_backends.h"
 #include "store/audit.h"
+#include "store/file_mode.h"
 
 namespace dsmil::store {
 namespace {
@@ -49,10 +50,12 @@ class SqliteArchive final : public Archive {
   }
 
   Status Open() {
+    // 0600 before SQLite opens it: the -wal and -shm files take its mode.
+    Status made = MakePrivateSqliteFiles(file_);
+    if (!made.ok()) return Status::Unavailable("archive " + scope_.tenant() + ": " + made.message());
     int rc = sqlite3_open_v2(file_.c_str(), &db_,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) return Err("open", rc);
-    chmod(file_.c_str(), 0600);
     sqlite3_busy_timeout(db_, kBusyTimeoutMs);
     const std::string t = scope_.tenant();
     const std::string check = "CHECK (tenant_id = '" + t + "')";
@@ -179,6 +182,31 @@ class SqliteArchive final : public Archive {
     return out;
   }
 
+  Result<AuditHead> ReadAuditHead() override {
+    DSMIL_ASSIGN_OR_RETURN(Stmt s, Prepare("SELECT seq, ts_ms, event_type, actor, detail, prev_hash, hash, mac, "
+                                           "(SELECT count(*) FROM audit_log) FROM audit_log "
+                                           "ORDER BY seq DESC LIMIT 1"));
+    AuditHead h;
+    int rc = sqlite3_step(s.get());
+    if (rc == SQLITE_ROW) {
+      h.last = RowToAudit(s.get());
+      h.rows = uint64_t(sqlite3_column_int64(s.get(), 8));
+    } else if (rc != SQLITE_DONE) {
+      return Err("read audit head", rc);
+    }
+    return h;
+  }
+
+  Result<std::optional<AuditRow>> ReadAuditRow(int64_t seq) override {
+    DSMIL_ASSIGN_OR_RETURN(Stmt s, Prepare("SELECT seq, ts_ms, event_type, actor, detail, prev_hash, hash, mac "
+                                           "FROM audit_log WHERE seq = ?1 LIMIT 1"));
+    sqlite3_bind_int64(s.get(), 1, seq);
+    int rc = sqlite3_step(s.get());
+    if (rc == SQLITE_ROW) return std::optional<AuditRow>(RowToAudit(s.get()));
+    if (rc != SQLITE_DONE) return Err("read audit row", rc);
+    return std::optional<AuditRow>();
+  }
+
  private:
   Result<AuditRow> AppendLocked(int64_t ts_ms, const std::string& event_type, const std::string& actor,
                                 const std::string& detail) {
@@ -271,11 +299,8 @@ class SqliteArchive final : public Archive {
 Result<std::unique_ptr<Archive>> OpenSqliteArchive(const StoresConfig& config, const TenantScope& scope) {
   if (config.path.empty()) return Status::InvalidArgument("stores.path: empty (the embedded archive needs a directory)");
   const std::string dir = config.path + "/archive";
-  for (const std::string& d : {config.path, dir}) {
-    if (mkdir(d.c_str(), 0700) != 0 && errno != EEXIST) {
-      return Status::Unavailable("archive: cannot create directory " + d + ": " + std::strerror(errno));
-    }
-  }
+  Status made = MakePrivateDirs(dir);
+  if (!made.ok()) return Status::Unavailable("archive: " + made.message());
   DSMIL_ASSIGN_OR_RETURN(std::string key, LoadOrCreateLogKey(config));
   auto a = std::make_unique<SqliteArchive>(scope, dir + "/" + scope.tenant() + ".db", std::move(key));
   DSMIL_RETURN_IF_ERROR(a->Open());

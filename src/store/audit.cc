@@ -4,12 +4,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
 #include <map>
 #include <set>
 
+#include "core/clock.h"
 #include "core/coding.h"
 #include "crypto/ossl.h"
 #include "crypto/sha3.h"
@@ -196,6 +198,57 @@ AuditVerdict VerifyAuditChain(std::span<const AuditRow> rows, const std::string&
       v.problems.push_back(at + ": does not link to row seq " + std::to_string(p.seq) +
                            " (a row before it was deleted, replaced or re-hashed)");
     }
+  }
+  v.ok = v.problems.empty();
+  return v;
+}
+
+std::string DescribeCheckpoint(const AuditCheckpoint& c) {
+  return "checkpoint #" + std::to_string(c.counter) + " (signed " +
+         FormatRfc3339Utc(c.ts_ms * 1000000, 0) + " by " + c.node + ")";
+}
+
+void CheckAuditAgainstCheckpoint(std::span<const AuditRow> rows, const AuditCheckpoint& cp, AuditVerdict& v) {
+  v.trusted = cp;
+  const std::string who = DescribeCheckpoint(cp);
+  const std::string saw = "seq " + std::to_string(cp.seq) + " (" + std::to_string(cp.rows) + " row" +
+                          (cp.rows == 1 ? "" : "s") + ")";
+  if (cp.seq <= 0) return;  // it saw an empty log: nothing it could miss
+  if (rows.empty()) {
+    v.problems.push_back("truncated: the log is empty but " + who + " saw " + saw +
+                         " (every row deleted, or an older copy restored)");
+  } else {
+    int64_t last_seq = rows.back().seq;
+    for (const auto& r : rows) last_seq = std::max(last_seq, r.seq);
+    const AuditRow* at = nullptr;
+    size_t upto = 0;
+    for (const auto& r : rows) {
+      if (r.seq == cp.seq && !at) at = &r;
+      if (r.seq <= cp.seq) ++upto;
+    }
+    if (last_seq < cp.seq) {
+      v.problems.push_back("truncated: the chain ends at seq " + std::to_string(last_seq) + " but " + who +
+                           " saw " + saw + " (newest rows deleted, or an older copy restored)");
+    } else if (!at) {
+      v.problems.push_back("row seq " + std::to_string(cp.seq) + ", the head " + who + " saw, is missing");
+    } else if (!SameHex(at->hash, cp.head)) {
+      v.problems.push_back("rolled back: row seq " + std::to_string(cp.seq) + " is not the row " + who +
+                           " saw (hash " + at->hash.substr(0, 16) + "..., signed " + cp.head.substr(0, 16) +
+                           "...): the log was replaced by another copy or rewritten");
+    } else if (int64_t(upto) < cp.rows) {
+      v.problems.push_back("rows deleted: " + std::to_string(upto) + " rows up to seq " + std::to_string(cp.seq) +
+                           " remain but " + who + " saw " + std::to_string(cp.rows));
+    }
+  }
+}
+
+AuditVerdict VerifyAuditAgainstCheckpoint(std::span<const AuditRow> rows, const std::string& log_key,
+                                          const std::optional<AuditCheckpoint>& checkpoint) {
+  AuditVerdict v = VerifyAuditChain(rows, log_key);
+  if (checkpoint) {
+    CheckAuditAgainstCheckpoint(rows, *checkpoint, v);
+  } else {
+    v.notes.push_back("no checkpoint: truncation cannot be detected");
   }
   v.ok = v.problems.empty();
   return v;

@@ -8,6 +8,7 @@
 
 #include "archive_test_env.h"
 #include "store/audit.h"
+#include "store/audit_checkpoint.h"
 
 namespace dsmil::store {
 namespace {
@@ -223,6 +224,63 @@ TEST_F(ArchivePostgres, ConcurrentAuditAppendersKeepOneChain) {
   ASSERT_TRUE(key.ok());
   auto v = VerifyAuditChain(*rows, *key);
   EXPECT_TRUE(v.ok) << (v.problems.empty() ? "" : v.problems[0]);
+}
+
+// The database owner deletes the newest audit rows (a superuser, out of the
+// tenant role's reach): the chain still verifies, the signed checkpoint kept
+// outside the database does not, and the checkpointer refuses to sign the
+// shorter head. Also checks the one-query head and row reads.
+TEST_F(ArchivePostgres, CheckpointDetectsTruncatedAuditLog) {
+  ASSERT_TRUE(pg().Psql("TRUNCATE dsmil_alpha.audit_log").ok());
+  auto a = OpenArchive(kEnv->Servers(), Scope("ALPHA"));
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  auto empty = (*a)->ReadAuditHead();
+  ASSERT_TRUE(empty.ok()) << empty.status().ToString();
+  EXPECT_EQ(empty->rows, 0u);
+  EXPECT_FALSE(empty->last.has_value());
+  for (int i = 0; i < 12; ++i) ASSERT_TRUE((*a)->AppendAudit(1000 + i, "AUTH_FAILED", "cn=op", "{}").ok());
+  auto head = (*a)->ReadAuditHead();
+  ASSERT_TRUE(head.ok()) << head.status().ToString();
+  EXPECT_EQ(head->rows, 12u);
+  ASSERT_TRUE(head->last.has_value());
+  EXPECT_EQ(head->last->seq, 12);
+  EXPECT_EQ(head->last->ts_ms, 1011);
+  auto row = (*a)->ReadAuditRow(7);
+  ASSERT_TRUE(row.ok() && row->has_value());
+  EXPECT_EQ((*row)->seq, 7);
+  auto missing = (*a)->ReadAuditRow(99);
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->has_value());
+
+  AuditCheckpointerOptions o;
+  o.stores = kEnv->Servers();
+  o.tenants = {"ALPHA"};
+  o.dir = kEnv->dir() + "/audit-checkpoints/node-c";
+  o.node = "node-c";
+  auto ckpt = AuditCheckpointer::Create(o);
+  ASSERT_TRUE(ckpt.ok()) << ckpt.status().ToString();
+  auto c = (*ckpt)->Checkpoint("ALPHA");
+  ASSERT_TRUE(c.ok() && c->has_value()) << c.status().ToString();
+  EXPECT_EQ((*c)->seq, 12);
+
+  ASSERT_TRUE(pg().Psql("DELETE FROM dsmil_alpha.audit_log WHERE seq > 9").ok());
+  auto rows = (*a)->ReadAudit();
+  ASSERT_TRUE(rows.ok());
+  auto key = LoadOrCreateLogKey(kEnv->Servers());
+  ASSERT_TRUE(key.ok());
+  EXPECT_TRUE(VerifyAuditChain(*rows, *key).ok);
+  auto log = ReadAuditCheckpointLog(o.dir, "ALPHA", (*ckpt)->public_key());
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  auto v = VerifyAuditWithCheckpoints(*rows, *key, *log);
+  EXPECT_FALSE(v.ok);
+  ASSERT_EQ(v.problems.size(), 1u);
+  EXPECT_EQ(v.problems[0].rfind("truncated: the chain ends at seq 9 but checkpoint #1 (signed ", 0), 0u)
+      << v.problems[0];
+  EXPECT_NE(v.problems[0].find(" by node-c) saw seq 12 (12 rows)"), std::string::npos) << v.problems[0];
+  auto refused = (*ckpt)->Checkpoint("ALPHA");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kDataLoss);
+  ASSERT_TRUE(pg().Psql("TRUNCATE dsmil_alpha.audit_log").ok());
 }
 
 // deploy/postgres/postgresql.conf and pg_hba.conf as this PostgreSQL reads
