@@ -16,6 +16,8 @@
 //   dsmilctl pki show FILE.crt [--ca CA.crt]
 //       subject, issuer, SANs, usage, validity; exit 1 if expired, not yet
 //       valid, or (with --ca) not issued by that CA.
+//   dsmilctl pki revoke / pki crl: cmd_pki_revoke.cc (DIR/crl.pem, which
+//       `pki init` creates empty).
 //
 // See docs/pki.md for the layout and rotation.
 #include <sys/stat.h>
@@ -243,7 +245,6 @@ void Init(Context& ctx, InitOptions o) {
   if (ec) return Fail(ctx, 2, "pki init: cannot create " + o.dir + ": " + ec.message());
   Status s = WritePair(o.dir, "ca", *ca);
   if (!s.ok()) return Fail(ctx, 2, "pki init: " + s.message());
-  crypto::SecureWipe(ca->key_pem.data(), ca->key_pem.size());
   auto ca_info = crypto::ParseCertificatePem(ca->cert_pem);
   std::cout << "PKI in " << o.dir << ":\n";
   std::cout << "  CA " << ca_crt << " + ca.key (0600)  CN=" << o.ca_name
@@ -252,6 +253,14 @@ void Init(Context& ctx, InitOptions o) {
     s = WriteLeaf(o.dir, leaf);
     if (!s.ok()) return Fail(ctx, 2, "pki init: " + s.message());
   }
+  // An empty revocation list, so nodes can point tls.crl at it from the start
+  // (`dsmilctl pki revoke` adds to it).
+  auto crl = crypto::CreateCrl(*ca, {}, 30, 1);
+  if (!crl.ok()) return Fail(ctx, 2, "pki init: " + crl.status().message());
+  s = crypto::WritePublicFile(o.dir + "/crl.pem", AsBytes(*crl));
+  if (!s.ok()) return Fail(ctx, 2, "pki init: " + s.message());
+  std::cout << "  CRL " << o.dir << "/crl.pem (empty; `dsmilctl pki revoke` adds to it)\n";
+  crypto::SecureWipe(ca->key_pem.data(), ca->key_pem.size());
   std::cout << "Keep " << ca_key << " offline once every certificate is issued.\n";
   ctx.exit_code = 0;
 }
@@ -388,8 +397,7 @@ const CommandGroup kPkiGroup([](CLI::App& app, Context& ctx) {
   auto show_file = std::make_shared<std::string>();
   auto show_ca = std::make_shared<std::string>();
 
-  CLI::App* pki = app.add_subcommand("pki", "Internal certificate authority for mTLS between nodes and operators");
-  pki->require_subcommand(1);
+  CLI::App* pki = Group(app, "pki", "Internal certificate authority for mTLS between nodes and operators");
 
   CLI::App* c_init = pki->add_subcommand("init", "Create the CA and the node and operator certificates");
   c_init->add_option("--dir", init->dir, "PKI directory (e.g. /etc/dsmil/certs)")->required();

@@ -16,6 +16,8 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 namespace dsmil::crypto {
 namespace {
@@ -31,6 +33,11 @@ using BnPtr = std::unique_ptr<BIGNUM, Deleter<BIGNUM, BN_free>>;
 using ExtPtr = std::unique_ptr<X509_EXTENSION, Deleter<X509_EXTENSION, X509_EXTENSION_free>>;
 using StorePtr = std::unique_ptr<X509_STORE, Deleter<X509_STORE, X509_STORE_free>>;
 using StoreCtxPtr = std::unique_ptr<X509_STORE_CTX, Deleter<X509_STORE_CTX, X509_STORE_CTX_free>>;
+using CrlPtr = std::unique_ptr<X509_CRL, Deleter<X509_CRL, X509_CRL_free>>;
+using RevokedPtr = std::unique_ptr<X509_REVOKED, Deleter<X509_REVOKED, X509_REVOKED_free>>;
+using AsnIntPtr = std::unique_ptr<ASN1_INTEGER, Deleter<ASN1_INTEGER, ASN1_INTEGER_free>>;
+using AsnEnumPtr = std::unique_ptr<ASN1_ENUMERATED, Deleter<ASN1_ENUMERATED, ASN1_ENUMERATED_free>>;
+using AsnTimePtr = std::unique_ptr<ASN1_TIME, Deleter<ASN1_TIME, ASN1_TIME_free>>;
 
 void FreeGeneralNames(GENERAL_NAMES* names) { GENERAL_NAMES_free(names); }
 using NamesPtr = std::unique_ptr<GENERAL_NAMES, Deleter<GENERAL_NAMES, FreeGeneralNames>>;
@@ -421,6 +428,230 @@ Status VerifyCertificate(std::string_view ca_cert_pem, std::string_view cert_pem
     ERR_clear_error();
     return Status::Unauthenticated(std::string("x509: certificate \"") + NameCn(X509_get_subject_name(cert->get())) +
                                    "\" does not verify: " + X509_verify_cert_error_string(err));
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+// RFC 5280 CRLReason codes that may be given (certificateHold and the CA
+// reasons are not offered: a hold can be lifted, and this CA revokes leaves).
+constexpr std::pair<const char*, int> kReasons[] = {
+    {"unspecified", 0}, {"keyCompromise", 1},        {"affiliationChanged", 3},
+    {"superseded", 4},  {"cessationOfOperation", 5}, {"privilegeWithdrawn", 9},
+};
+
+std::string ReasonName(long code) {
+  static constexpr std::pair<int, const char*> kAll[] = {
+      {0, "unspecified"},        {1, "keyCompromise"},        {2, "cACompromise"},    {3, "affiliationChanged"},
+      {4, "superseded"},         {5, "cessationOfOperation"}, {6, "certificateHold"}, {8, "removeFromCRL"},
+      {9, "privilegeWithdrawn"}, {10, "aACompromise"}};
+  for (const auto& [c, name] : kAll) {
+    if (c == code) return name;
+  }
+  return "reason " + std::to_string(code);
+}
+
+std::string SerialToHex(const ASN1_INTEGER* serial) {
+  BnPtr bn(ASN1_INTEGER_to_BN(serial, nullptr));
+  if (!bn) return "";
+  char* hex = BN_bn2hex(bn.get());
+  if (!hex) return "";
+  std::string out(hex);
+  OPENSSL_free(hex);
+  return out;
+}
+
+Result<CrlPtr> ReadCrl(std::string_view pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (!bio) return OpenSslFailure("BIO allocation");
+  CrlPtr crl(PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr));
+  if (!crl) {
+    ERR_clear_error();
+    return Status::InvalidArgument("x509: no PEM CRL found");
+  }
+  return crl;
+}
+
+// Every certificate in `pem`, in order.
+std::vector<X509Ptr> ReadCerts(std::string_view pem) {
+  std::vector<X509Ptr> out;
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (!bio) return out;
+  for (;;) {
+    X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    if (!cert) break;
+    out.push_back(std::move(cert));
+  }
+  ERR_clear_error();
+  return out;
+}
+
+}  // namespace
+
+bool ValidRevocationReason(std::string_view reason) {
+  for (const auto& [name, code] : kReasons) {
+    if (reason == name) return true;
+  }
+  return false;
+}
+
+Result<std::string> NormalizeSerialHex(std::string_view serial) {
+  std::string_view s = serial;
+  if (s.size() >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) s.remove_prefix(2);
+  std::string out;
+  for (char c : s) {
+    if (c == ':') continue;
+    if (c >= 'a' && c <= 'f') c = static_cast<char>(c - 'a' + 'A');
+    if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'))) {
+      return Status::InvalidArgument("x509: serial \"" + std::string(serial) + "\" is not hexadecimal");
+    }
+    if (out.empty() && c == '0') continue;
+    out += c;
+  }
+  if (s.empty()) return Status::InvalidArgument("x509: serial is empty");
+  if (out.size() > 80) return Status::InvalidArgument("x509: serial \"" + std::string(serial) + "\" is over 40 bytes");
+  if (out.empty()) out = "0";
+  return out;
+}
+
+Result<std::string> CreateCrl(const PemCertificate& ca, const std::vector<RevokedCertificate>& revoked, int days,
+                              uint64_t number) {
+  DSMIL_RETURN_IF_ERROR(CheckDays(days));
+  auto ca_cert = ReadCert(ca.cert_pem);
+  if (!ca_cert.ok()) return ca_cert.status().WithContext("CA certificate");
+  auto ca_key = ReadKey(ca.key_pem);
+  if (!ca_key.ok()) return ca_key.status().WithContext("CA key");
+  if (X509_check_private_key(ca_cert->get(), ca_key->get()) != 1) {
+    ERR_clear_error();
+    return Status::InvalidArgument("x509: the CA key does not match the CA certificate");
+  }
+  if (X509_check_ca(ca_cert->get()) == 0) {
+    return Status::InvalidArgument("x509: the CA certificate \"" + NameCn(X509_get_subject_name(ca_cert->get())) +
+                                   "\" is not a CA (basicConstraints CA:FALSE or absent)");
+  }
+  CrlPtr crl(X509_CRL_new());
+  if (!crl) return OpenSslFailure("X509_CRL_new");
+  if (X509_CRL_set_version(crl.get(), 1) != 1 ||  // v2
+      X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(ca_cert->get())) != 1) {
+    return OpenSslFailure("setting the CRL issuer");
+  }
+  AsnTimePtr this_update(X509_gmtime_adj(nullptr, 0));
+  AsnTimePtr next_update(X509_time_adj_ex(nullptr, days, 0, nullptr));
+  if (!this_update || !next_update || X509_CRL_set1_lastUpdate(crl.get(), this_update.get()) != 1 ||
+      X509_CRL_set1_nextUpdate(crl.get(), next_update.get()) != 1) {
+    return OpenSslFailure("setting the CRL validity");
+  }
+  for (const RevokedCertificate& r : revoked) {
+    DSMIL_ASSIGN_OR_RETURN(std::string hex, NormalizeSerialHex(r.serial_hex));
+    int code = -1;
+    for (const auto& [name, c] : kReasons) {
+      if (r.reason == name) code = c;
+    }
+    if (code < 0 && !r.reason.empty()) {
+      return Status::InvalidArgument("x509: revocation reason \"" + r.reason +
+                                     "\" is not one of unspecified, keyCompromise, affiliationChanged, superseded, "
+                                     "cessationOfOperation, privilegeWithdrawn");
+    }
+    BIGNUM* raw_bn = nullptr;
+    if (BN_hex2bn(&raw_bn, hex.c_str()) == 0) return OpenSslFailure("parsing serial " + hex);
+    BnPtr bn(raw_bn);
+    AsnIntPtr serial(BN_to_ASN1_INTEGER(bn.get(), nullptr));
+    AsnTimePtr when(ASN1_TIME_set(nullptr, static_cast<time_t>(r.revoked_unix)));
+    RevokedPtr entry(X509_REVOKED_new());
+    if (!serial || !when || !entry || X509_REVOKED_set_serialNumber(entry.get(), serial.get()) != 1 ||
+        X509_REVOKED_set_revocationDate(entry.get(), when.get()) != 1) {
+      return OpenSslFailure("adding revoked serial " + hex);
+    }
+    if (code > 0) {  // RFC 5280 §5.3.1: "unspecified" is expressed by omitting the extension
+      AsnEnumPtr reason(ASN1_ENUMERATED_new());
+      if (!reason || ASN1_ENUMERATED_set(reason.get(), code) != 1 ||
+          X509_REVOKED_add1_ext_i2d(entry.get(), NID_crl_reason, reason.get(), 0, 0) != 1) {
+        return OpenSslFailure("adding the revocation reason");
+      }
+    }
+    if (X509_CRL_add0_revoked(crl.get(), entry.get()) != 1) return OpenSslFailure("X509_CRL_add0_revoked");
+    entry.release();
+  }
+  AsnIntPtr crl_number(ASN1_INTEGER_new());
+  if (!crl_number || ASN1_INTEGER_set_uint64(crl_number.get(), number) != 1 ||
+      X509_CRL_add1_ext_i2d(crl.get(), NID_crl_number, crl_number.get(), 0, 0) != 1) {
+    return OpenSslFailure("adding the CRL number");
+  }
+  X509V3_CTX v3;
+  X509V3_set_ctx_nodb(&v3);
+  X509V3_set_ctx(&v3, ca_cert->get(), nullptr, nullptr, crl.get(), 0);
+  ExtPtr akid(X509V3_EXT_conf_nid(nullptr, &v3, NID_authority_key_identifier, "keyid:always"));
+  if (!akid || X509_CRL_add_ext(crl.get(), akid.get(), -1) != 1) return OpenSslFailure("adding the CRL key identifier");
+  if (X509_CRL_sort(crl.get()) != 1) return OpenSslFailure("X509_CRL_sort");
+  if (X509_CRL_sign(crl.get(), ca_key->get(), EVP_sha384()) <= 0) return OpenSslFailure("signing the CRL");
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_X509_CRL(bio.get(), crl.get()) != 1) return OpenSslFailure("PEM encoding of the CRL");
+  return BioToString(bio.get());
+}
+
+Result<CrlInfo> ParseCrlPem(std::string_view pem) {
+  DSMIL_ASSIGN_OR_RETURN(CrlPtr crl, ReadCrl(pem));
+  CrlInfo info;
+  info.issuer_cn = NameCn(X509_CRL_get_issuer(crl.get()));
+  if (const ASN1_TIME* t = X509_CRL_get0_lastUpdate(crl.get())) {
+    DSMIL_ASSIGN_OR_RETURN(info.this_update_unix, AsnTimeToUnix(t));
+  }
+  if (const ASN1_TIME* t = X509_CRL_get0_nextUpdate(crl.get())) {
+    DSMIL_ASSIGN_OR_RETURN(info.next_update_unix, AsnTimeToUnix(t));
+  }
+  int crit = 0;
+  AsnIntPtr number(static_cast<ASN1_INTEGER*>(X509_CRL_get_ext_d2i(crl.get(), NID_crl_number, &crit, nullptr)));
+  uint64_t n = 0;
+  if (number && ASN1_INTEGER_get_uint64(&n, number.get()) == 1) info.number = n;
+  STACK_OF(X509_REVOKED)* entries = X509_CRL_get_REVOKED(crl.get());
+  for (int i = 0; i < sk_X509_REVOKED_num(entries); ++i) {
+    const X509_REVOKED* r = sk_X509_REVOKED_value(entries, i);
+    RevokedCertificate out;
+    auto serial = NormalizeSerialHex(SerialToHex(X509_REVOKED_get0_serialNumber(r)));
+    if (!serial.ok()) return Status::InvalidArgument("x509: CRL entry " + std::to_string(i) + " has no usable serial");
+    out.serial_hex = std::move(*serial);
+    auto when = AsnTimeToUnix(X509_REVOKED_get0_revocationDate(r));
+    out.revoked_unix = when.ok() ? *when : 0;
+    AsnEnumPtr reason(static_cast<ASN1_ENUMERATED*>(X509_REVOKED_get_ext_d2i(r, NID_crl_reason, &crit, nullptr)));
+    out.reason = reason ? ReasonName(ASN1_ENUMERATED_get(reason.get())) : "unspecified";
+    info.revoked.push_back(std::move(out));
+  }
+  ERR_clear_error();
+  return info;
+}
+
+Status VerifyCrl(std::string_view ca_cert_pem, std::string_view crl_pem) {
+  DSMIL_ASSIGN_OR_RETURN(CrlPtr crl, ReadCrl(crl_pem));
+  std::vector<X509Ptr> cas = ReadCerts(ca_cert_pem);
+  if (cas.empty()) return Status::InvalidArgument("x509: no PEM certificate found in the CA file");
+  std::string issuer = NameCn(X509_CRL_get_issuer(crl.get()));
+  bool name_matched = false;
+  for (const X509Ptr& ca : cas) {
+    if (X509_NAME_cmp(X509_CRL_get_issuer(crl.get()), X509_get_subject_name(ca.get())) != 0) continue;
+    name_matched = true;
+    EVP_PKEY* pub = X509_get0_pubkey(ca.get());
+    if (pub && X509_CRL_verify(crl.get(), pub) == 1) return Status::Ok();
+    ERR_clear_error();
+  }
+  if (name_matched) {
+    return Status::Unauthenticated("x509: the CRL names \"" + issuer +
+                                   "\" as its issuer but its signature does not verify with that CA's key");
+  }
+  return Status::Unauthenticated("x509: the CRL was issued by \"" + issuer + "\", not by the CA \"" +
+                                 NameCn(X509_get_subject_name(cas.front().get())) + "\"");
+}
+
+Status VerifyIssuedBy(std::string_view ca_cert_pem, std::string_view cert_pem) {
+  auto ca = ReadCert(ca_cert_pem);
+  if (!ca.ok()) return ca.status().WithContext("CA certificate");
+  DSMIL_ASSIGN_OR_RETURN(X509Ptr cert, ReadCert(cert_pem));
+  EVP_PKEY* pub = X509_get0_pubkey(ca->get());
+  if (X509_NAME_cmp(X509_get_issuer_name(cert.get()), X509_get_subject_name(ca->get())) != 0 || !pub ||
+      X509_verify(cert.get(), pub) != 1) {
+    ERR_clear_error();
+    return Status::Unauthenticated("x509: certificate \"" + NameCn(X509_get_subject_name(cert.get())) +
+                                   "\" was not issued by \"" + NameCn(X509_get_subject_name(ca->get())) + "\"");
   }
   return Status::Ok();
 }

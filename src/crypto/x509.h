@@ -106,6 +106,57 @@ Result<CertificateInfo> LoadCertificateFile(const std::string& path);
 // current time. Unauthenticated with OpenSSL's reason if not.
 Status VerifyCertificate(std::string_view ca_cert_pem, std::string_view cert_pem);
 
+// Certificate revocation lists (RFC 5280 §5): X.509 v2 CRLs signed by the CA
+// with SHA-384, carrying a CRL number and the CA's authority key identifier.
+
+// One revoked certificate.
+struct RevokedCertificate {
+  std::string serial_hex;    // upper-case hex without leading zeros, as CertificateInfo::serial_hex
+  int64_t revoked_unix = 0;  // revocationDate, seconds since the epoch
+  std::string reason;        // an RFC 5280 CRLReason name, "unspecified" when absent
+};
+
+// The reason names CreateCrl accepts: "unspecified", "keyCompromise",
+// "affiliationChanged", "superseded", "cessationOfOperation",
+// "privilegeWithdrawn".
+bool ValidRevocationReason(std::string_view reason);
+
+// A serial number as written by CertificateInfo::serial_hex: hex digits with
+// optional "0x" prefix and ':' separators, case and leading zeros ignored.
+// InvalidArgument for anything else (or more than 40 bytes).
+Result<std::string> NormalizeSerialHex(std::string_view serial);
+
+// What a CRL says.
+struct CrlInfo {
+  std::string issuer_cn;
+  int64_t this_update_unix = 0;
+  int64_t next_update_unix = 0;             // 0 when absent
+  uint64_t number = 0;                      // cRLNumber extension, 0 when absent
+  std::vector<RevokedCertificate> revoked;  // in the CRL's order (sorted by serial)
+};
+
+// Creates a CRL signed by `ca` listing `revoked`, valid from now for `days`
+// (nextUpdate), with cRLNumber `number`. InvalidArgument for a bad serial,
+// reason or days, or a CA whose key does not match or that is not a CA.
+// Returns PEM ("-----BEGIN X509 CRL-----").
+Result<std::string> CreateCrl(const PemCertificate& ca, const std::vector<RevokedCertificate>& revoked, int days,
+                              uint64_t number);
+
+// Parses the first CRL in `pem` without checking its signature.
+// InvalidArgument if there is none.
+Result<CrlInfo> ParseCrlPem(std::string_view pem);
+
+// Checks that the CRL in `crl_pem` names one of the certificates in
+// `ca_cert_pem` (one or more PEM certificates) as its issuer and carries that
+// certificate's signature. Unauthenticated naming both when it does not,
+// InvalidArgument when either input holds no CRL / certificate.
+Status VerifyCrl(std::string_view ca_cert_pem, std::string_view crl_pem);
+
+// Checks that `cert_pem` names the CA in `ca_cert_pem` as its issuer and
+// carries its signature (validity dates are not checked, so an expired
+// certificate can still be revoked). Unauthenticated if not.
+Status VerifyIssuedBy(std::string_view ca_cert_pem, std::string_view cert_pem);
+
 // Formats seconds since the epoch as "2026-02-25T12:00:00Z".
 std::string FormatUtc(int64_t unix_seconds);
 

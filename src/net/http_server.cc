@@ -45,6 +45,8 @@
 #include <functional>
 #include <mutex>
 #include <set>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -131,6 +133,114 @@ bool IsManagedHeader(std::string_view name) {
   return HeaderNameEquals(name, "Content-Length") || HeaderNameEquals(name, "Transfer-Encoding") ||
          HeaderNameEquals(name, "Connection") || HeaderNameEquals(name, "Server") ||
          HeaderNameEquals(name, "Content-Type");
+}
+
+// A request whose framing is refused before it reaches the parser's body
+// handling: the status to answer with and why. The connection closes after.
+struct FramingError {
+  int status;
+  std::string message;
+};
+
+std::string_view TrimOws(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// Calls f(element) for each non-empty element of a comma-separated list.
+template <typename F>
+void ForEachListElement(std::string_view value, F f) {
+  while (!value.empty()) {
+    size_t comma = value.find(',');
+    std::string_view item = TrimOws(value.substr(0, comma));
+    if (!item.empty()) f(item);
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// Checks the message framing of one request from its raw header block (the
+// request line, the field lines and the empty line, CRLF-terminated), before
+// the parser interprets it (RFC 9112 §5.2, §6.1, §6.3):
+//  - a field line starting with whitespace (obs-fold) -> 400;
+//  - Transfer-Encoding together with Content-Length -> 400 (a request
+//    smuggling vector: intermediaries may disagree on which one frames it);
+//  - Transfer-Encoding whose final coding is not chunked -> 400;
+//  - any other transfer coding before chunked -> 501 (only chunked is
+//    implemented);
+//  - Content-Length values that are not decimal numbers or that differ ->
+//    400.
+// Lines the check does not understand are left to the parser, which refuses
+// malformed syntax itself.
+std::optional<FramingError> CheckRequestFraming(std::string_view block) {
+  size_t eol = block.find("\r\n");
+  if (eol == std::string_view::npos) return std::nullopt;
+  block.remove_prefix(eol + 2);  // the request line
+  bool has_te = false, has_cl = false;
+  std::vector<std::string> codings;
+  std::string te_text;
+  std::optional<std::string_view> length;
+  std::string_view previous;
+  while (!block.empty()) {
+    eol = block.find("\r\n");
+    if (eol == std::string_view::npos || eol == 0) break;
+    std::string_view line = block.substr(0, eol);
+    block.remove_prefix(eol + 2);
+    if (line.front() == ' ' || line.front() == '\t') {
+      return FramingError{400, "header line folding (obs-fold) is not accepted" +
+                                   (previous.empty() ? std::string() : " (in " + std::string(previous) + ")")};
+    }
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view name = line.substr(0, colon);
+    std::string_view value = TrimOws(line.substr(colon + 1));
+    previous = name;
+    if (HeaderNameEquals(name, "Transfer-Encoding")) {
+      has_te = true;
+      te_text += (te_text.empty() ? "" : ", ") + std::string(value);
+      ForEachListElement(value, [&](std::string_view item) { codings.push_back(Lower(item)); });
+    } else if (HeaderNameEquals(name, "Content-Length")) {
+      has_cl = true;
+      std::optional<FramingError> bad;
+      ForEachListElement(value, [&](std::string_view item) {
+        if (bad) return;
+        bool digits = item.size() <= 19;
+        for (char c : item) digits = digits && c >= '0' && c <= '9';
+        if (!digits) {
+          bad = FramingError{400, "Content-Length \"" + std::string(item) + "\" is not a decimal number"};
+        } else if (length && *length != item) {
+          bad = FramingError{400, "conflicting Content-Length values \"" + std::string(*length) + "\" and \"" +
+                                      std::string(item) + "\""};
+        } else {
+          length = item;
+        }
+      });
+      if (bad) return bad;
+      if (!length) return FramingError{400, "Content-Length is empty"};
+    }
+  }
+  if (has_te && has_cl) {
+    return FramingError{400, "Transfer-Encoding together with Content-Length is refused (ambiguous message framing)"};
+  }
+  if (!has_te) return std::nullopt;
+  if (codings.empty()) return FramingError{400, "Transfer-Encoding is empty"};
+  if (codings.back() != "chunked") {
+    return FramingError{400, "Transfer-Encoding \"" + te_text + "\" does not end in chunked"};
+  }
+  if (codings.size() > 1) {
+    if (codings.front() == "chunked") return FramingError{400, "Transfer-Encoding applies chunked more than once"};
+    return FramingError{501, "Transfer-Encoding \"" + codings.front() + "\" is not implemented (only chunked is)"};
+  }
+  return std::nullopt;
 }
 
 http::response<http::string_body> ToBeast(HttpResponse r, unsigned version, bool keep_alive, bool head) {
@@ -233,7 +343,7 @@ struct HttpServer::Impl {
             std::optional<std::string> cn = internal::VerifiedPeerCommonName(stream.native_handle());
             std::vector<std::string> tenants;
             if (cn) tenants = PeerCertTenants(stream.native_handle());
-            co_await Serve(stream, *conn, peer, cn, tenants);
+            co_await Serve(stream, *conn, peer, cn, tenants, stream.native_handle());
             lowest.expires_after(kCloseLinger);
             co_await stream.async_shutdown(asio::redirect_error(kUseAwaitable, ec));
           }
@@ -242,7 +352,7 @@ struct HttpServer::Impl {
       } else {
         beast::tcp_stream stream(std::move(socket));
         conn->cancel = [&stream] { stream.cancel(); };
-        if (!stopping.load()) co_await Serve(stream, *conn, peer, std::nullopt, {});
+        if (!stopping.load()) co_await Serve(stream, *conn, peer, std::nullopt, {}, nullptr);
         // Half-close, then drain what the client still sends, so that a
         // response followed by close does not turn into a reset.
         stream.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -363,6 +473,29 @@ struct HttpServer::Impl {
     co_return true;
   }
 
+  // Reads into `buffer` until it holds a complete header block (ending in an
+  // empty line), so that its raw field lines can be checked before the parser
+  // consumes them. Returns the block's length, or 0 when the buffer holds no
+  // complete block within max_header_bytes or uses bare LF line ends (the
+  // parser then reports the error). `ec` is set when the connection fails or
+  // times out first.
+  template <typename Stream>
+  asio::awaitable<size_t> ReadHeaderBlock(Stream& stream, beast::flat_buffer& buffer, beast::error_code& ec) {
+    size_t scanned = 0;
+    for (;;) {
+      std::string_view data(static_cast<const char*>(buffer.data().data()), buffer.size());
+      size_t from = scanned > 3 ? scanned - 3 : 0;
+      size_t end = data.find("\r\n\r\n", from);
+      if (end != std::string_view::npos) co_return end + 4;
+      if (data.find("\n\n", from) != std::string_view::npos) co_return 0;
+      if (data.size() > options.max_header_bytes) co_return 0;
+      scanned = data.size();
+      size_t n = co_await stream.async_read_some(buffer.prepare(16384), asio::redirect_error(kUseAwaitable, ec));
+      buffer.commit(n);
+      if (ec) co_return 0;
+    }
+  }
+
   // Answers a request that could not be read (limit or syntax), then the
   // connection closes.
   template <typename Stream>
@@ -383,7 +516,7 @@ struct HttpServer::Impl {
   template <typename Stream>
   asio::awaitable<void> Serve(Stream& stream, Connection& conn, const std::string& peer,
                               const std::optional<std::string>& client_cn,
-                              const std::vector<std::string>& client_tenants) {
+                              const std::vector<std::string>& client_tenants, SSL* tls) {
     beast::flat_buffer buffer;
     auto& lowest = beast::get_lowest_layer(stream);
     for (;;) {
@@ -395,8 +528,17 @@ struct HttpServer::Impl {
 
       conn.idle = true;
       lowest.expires_after(milliseconds(buffer.size() ? options.read_timeout_ms : options.idle_timeout_ms));
-      co_await http::async_read_header(stream, buffer, parser, asio::redirect_error(kUseAwaitable, ec));
+      size_t block = co_await ReadHeaderBlock(stream, buffer, ec);
       conn.idle = false;
+      if (ec) co_return;
+      if (block > 0) {
+        std::string_view raw(static_cast<const char*>(buffer.data().data()), block);
+        if (std::optional<FramingError> bad = CheckRequestFraming(raw)) {
+          co_await Write(stream, ToBeast(HttpResponse::JsonError(bad->status, bad->message), 11, false, false));
+          co_return;
+        }
+      }
+      co_await http::async_read_header(stream, buffer, parser, asio::redirect_error(kUseAwaitable, ec));
       if (ec) {
         if (IsHttpError(ec) && ec != http::error::end_of_stream && ec != http::error::partial_message) {
           co_await WriteReadError(stream, ec);
@@ -420,6 +562,13 @@ struct HttpServer::Impl {
         co_return;
       }
 
+      // A client certificate revoked while its connection stayed open is
+      // refused from its next request on.
+      if (tls && client_cn && internal::PeerCertificateRevoked(tls)) {
+        co_await Write(stream, ToBeast(HttpResponse::JsonError(401, "client certificate has been revoked"),
+                                       parser.get().version(), false, false));
+        co_return;
+      }
       http::request<http::string_body> req = parser.release();
       HttpRequest request;
       request.method = std::string(req.method_string());

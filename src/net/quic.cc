@@ -36,7 +36,9 @@
 
 #include "core/coding.h"
 #include "crypto/ossl.h"
+#include "crypto/x509.h"
 #include "net/quic_frame.h"
+#include "net/revocation.h"
 #include "net/tls.h"
 
 namespace dsmil::net {
@@ -111,6 +113,7 @@ Result<std::string> ReadWholeFile(const std::string& what, const std::string& pa
 
 struct Credentials {
   gnutls_certificate_credentials_t cred = nullptr;
+  std::shared_ptr<RevocationList> revocation;  // null without QuicOptions::crl_file
   ~Credentials() {
     if (cred) gnutls_certificate_free_credentials(cred);
   }
@@ -162,6 +165,11 @@ Result<std::shared_ptr<Credentials>> LoadCredentials(const QuicOptions& options,
       return Status::InvalidArgument("quic: cannot load certificate " + options.cert_file + " with key " +
                                      options.key_file + ": " + GnutlsError(rv));
     }
+  }
+  if (!options.crl_file.empty()) {
+    auto list = RevocationList::Load(options.crl_file, options.ca_file);
+    if (!list.ok()) return list.status().WithContext("quic");
+    creds->revocation = std::move(*list);
   }
   return creds;
 }
@@ -267,6 +275,7 @@ class QuicEndpoint {
   }
 
   const QuicOptions& options() const { return options_; }
+  RevocationList* revocation() const { return creds_->revocation.get(); }
   bool server() const { return server_; }
   uint16_t port() const {
     if (local_.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&local_)->sin_port);
@@ -529,12 +538,18 @@ int VerifyPeerCallback(gnutls_session_t session) {
   }
   gnutls_x509_crt_t crt;
   if (gnutls_x509_crt_init(&crt) < 0) return fail("out of memory");
-  std::string cn;
+  std::string cn, serial;
   rv = gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER);
   if (rv >= 0) {
     char buf[256];
     size_t size = sizeof(buf);
     if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, buf, &size) >= 0) cn.assign(buf, size);
+    unsigned char raw[64];
+    size = sizeof(raw);
+    if (gnutls_x509_crt_get_serial(crt, raw, &size) >= 0) {
+      auto hex = crypto::NormalizeSerialHex(ToHex(ByteView(raw, size)));
+      if (hex.ok()) serial = *hex;
+    }
   }
   bool name_ok = true;
   std::string wanted;
@@ -548,6 +563,10 @@ int VerifyPeerCallback(gnutls_session_t session) {
   gnutls_x509_crt_deinit(crt);
   if (rv < 0) return fail("cannot parse it: " + GnutlsError(rv));
   if (!name_ok) return fail("it is for \"" + cn + "\", not \"" + wanted + "\"");
+  if (RevocationList* revocation = c->ep->revocation(); revocation && revocation->IsRevoked(serial)) {
+    revocation->LogRefused(c->server ? "dbe quic server" : "dbe quic client", cn, serial);
+    return fail("\"" + cn + "\" is revoked (serial " + serial + ")");
+  }
   c->peer_cn = cn;
   c->verified = true;
   return 0;

@@ -95,6 +95,12 @@ struct QuicOptions {
   size_t max_connections = 1024;
   // Listener: authenticated connections waiting for Accept; more are closed.
   size_t accept_backlog = 64;
+  // A PEM CRL signed by the CA in ca_file (TlsOptions::crl_file); empty: no
+  // revocation check. A peer certificate it lists is refused during the
+  // handshake ("is revoked"); the file is re-read when it changes, checked at
+  // most once a second (revocation.h). A missing, unreadable or foreign CRL
+  // fails ListenQuic / DialQuic, naming the file.
+  std::string crl_file = {};
 };
 
 // Binds a UDP socket on host:port (port 0: an ephemeral port, see

@@ -58,6 +58,11 @@ struct ConnImpl : std::enable_shared_from_this<ConnImpl> {
   const size_t max_send;
   std::string peer_cn;
   std::string describe;
+  // The CRL of the TLS context (null without one) and the peer's serial: an
+  // open connection whose peer certificate gets revoked is closed.
+  std::shared_ptr<RevocationList> revocation;
+  std::string peer_serial;
+  std::chrono::steady_clock::time_point next_revocation_check;  // I/O thread only
 
   std::mutex mu;
   std::condition_variable cv;
@@ -88,6 +93,24 @@ struct ConnImpl : std::enable_shared_from_this<ConnImpl> {
     cv.notify_all();
   }
 
+  // Called once the handshake verified the peer.
+  void NotePeerCertificate() {
+    revocation = internal::RevocationOf(stream.native_handle());
+    if (revocation) peer_serial = internal::PeerSerialHex(stream.native_handle());
+  }
+
+  // I/O thread: whether the peer certificate has been revoked since the
+  // handshake (looked up at most every 250 ms).
+  bool PeerRevokedNow() {
+    if (!revocation) return false;
+    auto now = std::chrono::steady_clock::now();
+    if (now < next_revocation_check) return false;
+    next_revocation_check = now + std::chrono::milliseconds(250);
+    if (!revocation->IsRevoked(peer_serial)) return false;
+    revocation->LogRefused("dbe tcp+tls", peer_cn, peer_serial);
+    return true;
+  }
+
   void StartRead() {
     auto self = shared_from_this();
     asio::async_read(stream, asio::buffer(len_buf, 4), [self](boost::system::error_code ec, size_t) {
@@ -103,6 +126,12 @@ struct ConnImpl : std::enable_shared_from_this<ConnImpl> {
       self->body.resize(len);
       asio::async_read(self->stream, asio::buffer(self->body), [self](boost::system::error_code ec2, size_t) {
         if (ec2) return self->MarkRemoteClosed(Status::Ok());
+        if (self->PeerRevokedNow()) {
+          self->MarkRemoteClosed(
+              Status::PermissionDenied("tcp+tls: the certificate of " + self->describe + " has been revoked"));
+          self->CloseSocket();
+          return;
+        }
         {
           std::lock_guard lock(self->mu);
           self->inbox.push_back(std::move(self->body));
@@ -285,6 +314,7 @@ struct ListenerImpl : std::enable_shared_from_this<ListenerImpl> {
       if (!cn.has_value() || cn->empty()) return conn->CloseSocket();
       conn->peer_cn = *cn;
       conn->describe = "tcp+tls " + remote + " (" + *cn + ")";
+      conn->NotePeerCertificate();
       {
         std::lock_guard lock(self->mu);
         if (self->closed || self->ready.size() >= self->options.accept_backlog) return conn->CloseSocket();
@@ -369,7 +399,8 @@ Result<std::unique_ptr<Connection>> DialTcpTls(const std::string& host, uint16_t
   if (client.cert_file.empty() || client.key_file.empty() || client.ca_file.empty()) {
     return Status::InvalidArgument("tcp+tls: dialling needs cert_file, key_file and ca_file");
   }
-  DSMIL_ASSIGN_OR_RETURN(SSL_CTX * native, internal::NewClientContext(client.ca_file, client.cert_file, client.key_file));
+  DSMIL_ASSIGN_OR_RETURN(
+      SSL_CTX * native, internal::NewClientContext(client.ca_file, client.cert_file, client.key_file, client.crl_file));
   auto ctx = std::make_shared<ssl::context>(native);
   auto io = std::make_shared<IoThread>();
   boost::system::error_code ec;
@@ -401,6 +432,7 @@ Result<std::unique_ptr<Connection>> DialTcpTls(const std::string& host, uint16_t
                             }
                             auto cn = internal::VerifiedPeerCommonName(conn->stream.native_handle());
                             conn->peer_cn = cn.value_or("");
+                            conn->NotePeerCertificate();
                             result->set_value(Status::Ok());
                           });
                         });

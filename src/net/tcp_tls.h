@@ -51,13 +51,18 @@ struct TcpTlsListenOptions {
 // `tls` gives the server certificate, its key and the CA that client
 // certificates must chain to; require_client_cert must be true (mutual
 // authentication), InvalidArgument otherwise. Connections whose client
-// certificate has no CN are dropped.
+// certificate has no CN are dropped. With tls.crl_file, a revoked client
+// certificate fails the handshake, and an accepted connection whose
+// certificate is revoked later is closed (its Receive returns
+// PermissionDenied) within about a second of the CRL changing.
 Result<std::unique_ptr<Listener>> ListenTcpTls(const std::string& host, uint16_t port, const TlsOptions& tls,
                                                const TcpTlsListenOptions& options = {});
 
 // Connects to host:port and completes a TLS handshake presenting
 // `client.cert_file` / `client.key_file` and verifying the server against
-// `client.ca_file` (all three required). Unavailable when the connection or
+// `client.ca_file` (all three required); with `client.crl_file`, a revoked
+// server certificate fails the handshake ("certificate revoked"), and the
+// connection closes if it is revoked later. Unavailable when the connection or
 // the handshake fails (the message names the verification failure);
 // DeadlineExceeded after options.timeout.
 Result<std::unique_ptr<Connection>> DialTcpTls(const std::string& host, uint16_t port, const TlsOptions& client,

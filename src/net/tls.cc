@@ -8,10 +8,13 @@
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
+#include <memory>
+#include <utility>
 
 #include "core/coding.h"
 #include "crypto/keyfile.h"
 #include "crypto/ossl.h"
+#include "crypto/x509.h"
 #include "net/tls_internal.h"
 
 namespace dsmil::net {
@@ -73,7 +76,87 @@ Status SetCommon(SSL_CTX* ctx) {
   return Status::Ok();
 }
 
+// What AttachRevocation stores in an SSL_CTX.
+struct RevocationHook {
+  std::shared_ptr<RevocationList> list;
+  std::string where;
+};
+
+void FreeRevocationHook(void* /*parent*/, void* ptr, CRYPTO_EX_DATA* /*ad*/, int /*idx*/, long /*argl*/,
+                        void* /*argp*/) {
+  delete static_cast<RevocationHook*>(ptr);
+}
+
+int RevocationIndex() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, FreeRevocationHook);
+  return index;
+}
+
+RevocationHook* HookOf(SSL_CTX* ctx) {
+  return ctx ? static_cast<RevocationHook*>(SSL_CTX_get_ex_data(ctx, RevocationIndex())) : nullptr;
+}
+
+std::string SerialHex(const X509* cert) {
+  BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr);
+  if (!bn) return "";
+  char* hex = BN_bn2hex(bn);
+  BN_free(bn);
+  if (!hex) return "";
+  std::string raw(hex);
+  OPENSSL_free(hex);
+  auto normal = crypto::NormalizeSerialHex(raw);
+  return normal.ok() ? *normal : raw;
+}
+
+std::string SubjectCn(X509* cert) {
+  char buf[256] = {};
+  int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, sizeof(buf));
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+// OpenSSL's chain verification first; then a leaf whose serial the CRL lists
+// is refused with X509_V_ERR_CERT_REVOKED.
+int VerifyWithRevocation(int preverify_ok, X509_STORE_CTX* store) {
+  if (preverify_ok != 1) return preverify_ok;
+  if (X509_STORE_CTX_get_error_depth(store) != 0) return 1;
+  auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  RevocationHook* hook = ssl ? HookOf(SSL_get_SSL_CTX(ssl)) : nullptr;
+  X509* cert = X509_STORE_CTX_get_current_cert(store);
+  if (!hook || !cert) return 1;
+  std::string serial = SerialHex(cert);
+  if (!hook->list->IsRevoked(serial)) return 1;
+  hook->list->LogRefused(hook->where, SubjectCn(cert), serial);
+  X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REVOKED);
+  return 0;
+}
+
 }  // namespace
+
+void AttachRevocation(SSL_CTX* ctx, std::shared_ptr<RevocationList> list, std::string where) {
+  delete HookOf(ctx);
+  SSL_CTX_set_ex_data(ctx, RevocationIndex(), new RevocationHook{std::move(list), std::move(where)});
+  SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(ctx), VerifyWithRevocation);
+}
+
+std::shared_ptr<RevocationList> RevocationOf(SSL* ssl) {
+  RevocationHook* hook = ssl ? HookOf(SSL_get_SSL_CTX(ssl)) : nullptr;
+  return hook ? hook->list : nullptr;
+}
+
+std::string PeerSerialHex(SSL* ssl) {
+  X509* cert = ssl ? SSL_get0_peer_certificate(ssl) : nullptr;
+  return cert ? SerialHex(cert) : std::string();
+}
+
+bool PeerCertificateRevoked(SSL* ssl) {
+  RevocationHook* hook = ssl ? HookOf(SSL_get_SSL_CTX(ssl)) : nullptr;
+  X509* cert = ssl ? SSL_get0_peer_certificate(ssl) : nullptr;
+  if (!hook || !cert) return false;
+  std::string serial = SerialHex(cert);
+  if (!hook->list->IsRevoked(serial)) return false;
+  hook->list->LogRefused(hook->where, SubjectCn(cert), serial);
+  return true;
+}
 
 std::string TakeOpenSslError() {
   unsigned long e = ERR_get_error();
@@ -116,11 +199,21 @@ Result<SSL_CTX*> NewServerContext(const TlsOptions& options) {
   SSL_CTX_set_verify_depth(ctx, 4);
   static const unsigned char kSessionContext[] = "dsmil-https";
   SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof(kSessionContext) - 1);
+  if (!options.crl_file.empty()) {
+    auto list = RevocationList::Load(options.crl_file, options.ca_file);
+    if (!list.ok()) return fail(list.status().WithContext("tls"));
+    AttachRevocation(ctx, std::move(*list), "tls server");
+    // A resumed session skips certificate verification: without tickets or a
+    // session cache every handshake checks the certificate against the list.
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_num_tickets(ctx, 0);
+  }
   return ctx;
 }
 
-Result<SSL_CTX*> NewClientContext(const std::string& ca_file, const std::string& cert_file,
-                                  const std::string& key_file) {
+Result<SSL_CTX*> NewClientContext(const std::string& ca_file, const std::string& cert_file, const std::string& key_file,
+                                  const std::string& crl_file) {
   ERR_clear_error();
   if (cert_file.empty() != key_file.empty()) {
     return Status::InvalidArgument("tls: a client certificate needs both cert_file and key_file");
@@ -149,6 +242,12 @@ Result<SSL_CTX*> NewClientContext(const std::string& ca_file, const std::string&
   if (!cert_file.empty()) {
     s = UseCertificateAndKey(ctx, cert_file, key_file);
     if (!s.ok()) return fail(s);
+  }
+  if (!crl_file.empty()) {
+    if (ca_file.empty()) return fail(Status::InvalidArgument("tls: a CRL needs the CA file that signed it"));
+    auto list = RevocationList::Load(crl_file, ca_file);
+    if (!list.ok()) return fail(list.status().WithContext("tls"));
+    AttachRevocation(ctx, std::move(*list), "tls client");
   }
   return ctx;
 }

@@ -17,6 +17,13 @@ struct TlsOptions {
   // (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT). false: a certificate
   // is verified if offered, and the connection is accepted without one.
   bool require_client_cert = true;
+  // A PEM CRL signed by the CA in ca_file (`dsmilctl pki revoke` writes
+  // <pki dir>/crl.pem); empty: no revocation check. A peer certificate whose
+  // serial it lists fails the handshake ("certificate revoked"); the file is
+  // re-read when it changes, checked at most once a second (see
+  // revocation.h). A file that is missing, unreadable or not signed by the CA
+  // fails the start of the server, naming the file.
+  std::string crl_file = {};
 };
 
 // Reads a PEM private key file through crypto::ReadPrivateFile, which refuses

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <ctime>
+#include <map>
+#include <string>
+#include <vector>
 
 namespace dsmil::crypto {
 namespace {
@@ -107,6 +110,73 @@ TEST(X509Test, GarbageIsInvalidArgument) {
   EXPECT_EQ(ParseCertificatePem("not a certificate").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(LoadCertificateFile("/nonexistent/file.crt").status().code(), StatusCode::kNotFound);
   EXPECT_EQ(FormatUtc(0), "1970-01-01T00:00:00Z");
+}
+
+TEST(X509Test, CrlRoundTripSignedByTheCa) {
+  auto ca = CreateCa("DSMIL Test CA");
+  auto other = CreateCa("DSMIL Test CA");  // same name, another key
+  ASSERT_TRUE(ca.ok() && other.ok());
+  auto leaf = IssueCertificate(*ca, {"operator-alice", {}, {}, CertUsage::kClient, 30});
+  ASSERT_TRUE(leaf.ok());
+  std::string serial = ParseCertificatePem(leaf->cert_pem)->serial_hex;
+  int64_t now = time(nullptr);
+  std::vector<RevokedCertificate> revoked = {
+      {serial, now - 60, "keyCompromise"}, {"0x01", now, "unspecified"}, {"ab:cd", now, "superseded"}};
+  auto crl = CreateCrl(*ca, revoked, 30, 7);
+  ASSERT_TRUE(crl.ok()) << crl.status().ToString();
+  EXPECT_NE(crl->find("-----BEGIN X509 CRL-----"), std::string::npos);
+  auto info = ParseCrlPem(*crl);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->issuer_cn, "DSMIL Test CA");
+  EXPECT_EQ(info->number, 7u);
+  EXPECT_NEAR(info->this_update_unix, now, 120);
+  EXPECT_NEAR(info->next_update_unix - now, 30 * 86400, 120);
+  ASSERT_EQ(info->revoked.size(), 3u);
+  std::map<std::string, RevokedCertificate> by_serial;
+  for (const auto& r : info->revoked) by_serial[r.serial_hex] = r;
+  ASSERT_TRUE(by_serial.count(serial));
+  EXPECT_EQ(by_serial[serial].reason, "keyCompromise");
+  EXPECT_EQ(by_serial[serial].revoked_unix, now - 60);
+  EXPECT_EQ(by_serial["1"].reason, "unspecified");
+  EXPECT_EQ(by_serial["ABCD"].reason, "superseded");
+  EXPECT_TRUE(VerifyCrl(ca->cert_pem, *crl).ok());
+  // A bundle holding the CA among others verifies it too.
+  EXPECT_TRUE(VerifyCrl(other->cert_pem + ca->cert_pem, *crl).ok());
+  Status wrong = VerifyCrl(other->cert_pem, *crl);
+  EXPECT_EQ(wrong.code(), StatusCode::kUnauthenticated) << wrong.ToString();
+  auto stranger = CreateCa("Stranger CA");
+  ASSERT_TRUE(stranger.ok());
+  wrong = VerifyCrl(stranger->cert_pem, *crl);
+  EXPECT_EQ(wrong.code(), StatusCode::kUnauthenticated);
+  EXPECT_NE(wrong.message().find("Stranger CA"), std::string::npos) << wrong.message();
+  EXPECT_EQ(VerifyCrl(ca->cert_pem, "nope").code(), StatusCode::kInvalidArgument);
+  // An empty CRL is valid.
+  auto empty = CreateCrl(*ca, {}, 1, 1);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(ParseCrlPem(*empty)->revoked.empty());
+}
+
+TEST(X509Test, CrlInputsAreChecked) {
+  auto ca = CreateCa("DSMIL Test CA");
+  ASSERT_TRUE(ca.ok());
+  EXPECT_EQ(CreateCrl(*ca, {{"xyz", 0, "keyCompromise"}}, 30, 1).status().code(), StatusCode::kInvalidArgument);
+  auto bad_reason = CreateCrl(*ca, {{"01", 0, "certificateHold"}}, 30, 1);
+  EXPECT_EQ(bad_reason.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad_reason.status().message().find("certificateHold"), std::string::npos);
+  EXPECT_EQ(CreateCrl(*ca, {}, 0, 1).status().code(), StatusCode::kInvalidArgument);
+  auto leaf = IssueCertificate(*ca, {"node-a", {}, {}, CertUsage::kBoth, 30});
+  ASSERT_TRUE(leaf.ok());
+  EXPECT_EQ(CreateCrl(*leaf, {}, 30, 1).status().code(), StatusCode::kInvalidArgument);  // not a CA
+  EXPECT_TRUE(ValidRevocationReason("keyCompromise"));
+  EXPECT_FALSE(ValidRevocationReason("KeyCompromise"));
+  EXPECT_EQ(*NormalizeSerialHex("0x00ab:Cd"), "ABCD");
+  EXPECT_EQ(*NormalizeSerialHex("000"), "0");
+  EXPECT_FALSE(NormalizeSerialHex("").ok());
+  EXPECT_FALSE(NormalizeSerialHex("12g4").ok());
+  EXPECT_TRUE(VerifyIssuedBy(ca->cert_pem, leaf->cert_pem).ok());
+  auto other = CreateCa("DSMIL Test CA");
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(VerifyIssuedBy(other->cert_pem, leaf->cert_pem).code(), StatusCode::kUnauthenticated);
 }
 
 }  // namespace

@@ -298,6 +298,117 @@ TEST(HttpServerTest, ConcurrentClients) {
   for (auto& f : results) EXPECT_TRUE(f.get());
 }
 
+// Request framing (RFC 9112 §6.1, §6.3): anything that could make this
+// server and an intermediary disagree on where a request ends is refused and
+// the connection closed; the handler never runs.
+class HttpFramingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    HttpServerOptions o;
+    o.handler = [this](const HttpRequest& req) {
+      ++calls_;
+      return Echo(req);
+    };
+    server_ = StartOrDie(std::move(o));
+    ASSERT_TRUE(server_);
+  }
+
+  // Sends `request`, expects a response with `status` whose body names
+  // `mention`, then the connection closed.
+  void ExpectRefused(const std::string& request, int status, const std::string& mention) {
+    RawConnection conn(server_->port());
+    ASSERT_TRUE(conn.connected());
+    ASSERT_TRUE(conn.Send(request));
+    std::string r = conn.ReadResponse();
+    EXPECT_EQ(r.rfind("HTTP/1.1 " + std::to_string(status), 0), 0u) << request << "\n---\n" << r;
+    EXPECT_NE(r.find(mention), std::string::npos) << r;
+    EXPECT_NE(r.find("Connection: close"), std::string::npos) << r;
+    EXPECT_TRUE(conn.ClosedByPeer()) << request;
+  }
+
+  std::unique_ptr<HttpServer> server_;
+  std::atomic<int> calls_{0};
+};
+
+TEST_F(HttpFramingTest, TransferEncodingNotEndingInChunkedWithContentLengthIs400) {
+  // Served by its Content-Length before; the bytes after "hello" would then
+  // have been a second, smuggled request.
+  ExpectRefused(
+      "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\nContent-Length: 5\r\n\r\n"
+      "helloGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+      400, "Transfer-Encoding");
+  EXPECT_EQ(calls_.load(), 0);
+}
+
+TEST_F(HttpFramingTest, ChunkedTogetherWithContentLengthIs400InEitherOrder) {
+  ExpectRefused(
+      "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"
+      "5\r\nhello\r\n0\r\n\r\n",
+      400, "Transfer-Encoding together with Content-Length");
+  ExpectRefused(
+      "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n0\r\n\r\n",
+      400, "Transfer-Encoding together with Content-Length");
+  EXPECT_EQ(calls_.load(), 0);
+}
+
+TEST_F(HttpFramingTest, UnknownOrNonFinalTransferCodings) {
+  // Final coding not chunked: the length cannot be known (RFC 9112 §6.3).
+  ExpectRefused("POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nhello", 400, "does not end in chunked");
+  ExpectRefused("POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\nhello", 400,
+                "does not end in chunked");
+  // A coding before chunked that the server does not implement: 501.
+  ExpectRefused("POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 501,
+                "gzip");
+  ExpectRefused(
+      "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: x-custom\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501,
+      "x-custom");
+  ExpectRefused("POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", 400,
+                "more than once");
+  EXPECT_EQ(calls_.load(), 0);
+}
+
+TEST_F(HttpFramingTest, ConflictingContentLengthsAre400) {
+  ExpectRefused("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400,
+                "conflicting Content-Length");
+  ExpectRefused("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 6\r\n\r\nhello!", 400, "conflicting Content-Length");
+  ExpectRefused("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello", 400, "Content-Length");
+  EXPECT_EQ(calls_.load(), 0);
+}
+
+TEST_F(HttpFramingTest, ObsFoldIs400) {
+  ExpectRefused("GET /a HTTP/1.1\r\nHost: x\r\nX-Test: one\r\n two\r\n\r\n", 400, "obs-fold");
+  ExpectRefused("GET /a HTTP/1.1\r\nHost: x\r\nX-Test: one\r\n\ttwo\r\n\r\n", 400, "obs-fold");
+  EXPECT_EQ(calls_.load(), 0);
+}
+
+TEST_F(HttpFramingTest, WellFramedRequestsStillWork) {
+  RawConnection conn(server_->port());
+  ASSERT_TRUE(conn.connected());
+  // Chunked, with the coding name in another case, then a pipelined request
+  // with a Content-Length repeated with the same value (allowed).
+  ASSERT_TRUE(
+      conn.Send("POST /c HTTP/1.1\r\nHost: x\r\ntransfer-encoding: Chunked\r\n\r\n"
+                "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+                "POST /d HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\n\r\nabc"));
+  std::string r1 = conn.ReadResponse();
+  std::string r2 = conn.ReadResponse();
+  EXPECT_EQ(r1.rfind("HTTP/1.1 200", 0), 0u) << r1;
+  EXPECT_NE(r1.find("POST /c q= h= body=hello world"), std::string::npos) << r1;
+  EXPECT_EQ(r2.rfind("HTTP/1.1 200", 0), 0u) << r2;
+  EXPECT_NE(r2.find("body=abc"), std::string::npos) << r2;
+  // A header block arriving in small pieces is still read whole.
+  RawConnection slow(server_->port());
+  const std::string req = "GET /slow HTTP/1.1\r\nHost: x\r\nX-Test: t\r\n\r\n";
+  for (char c : req) {
+    ASSERT_TRUE(slow.Send(std::string(1, c)));
+    if (c == '\n') std::this_thread::sleep_for(5ms);
+  }
+  std::string r3 = slow.ReadResponse();
+  EXPECT_NE(r3.find("GET /slow q= h=t"), std::string::npos) << r3;
+  EXPECT_EQ(calls_.load(), 3);
+}
+
 TEST(HttpTypesTest, UrlParsing) {
   auto u = ParseHttpUrl("https://node-a.dsmil.local:8099/v1/status?x=1#frag");
   ASSERT_TRUE(u.ok());

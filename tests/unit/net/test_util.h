@@ -50,6 +50,7 @@ class RawConnection {
     if (fd_ >= 0) close(fd_);
   }
   bool connected() const { return connected_; }
+  int fd() const { return fd_; }
   bool Send(const std::string& data) { return send(fd_, data.data(), data.size(), MSG_NOSIGNAL) == ssize_t(data.size()); }
 
   // Reads one response (headers + Content-Length body). "" on close/timeout
