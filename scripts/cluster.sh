@@ -10,7 +10,11 @@ root=$(pwd)
 build=${BUILD:-build}
 bin="$root/$build/bin"
 dir="$root/var/cluster"
+# Node state (keys, stores, logs, captured stderr) is this user's alone: files
+# 0600, directories 0700, also for what an earlier run left.
+umask 077
 mkdir -p "$dir"
+chmod 700 "$dir"
 
 nodes=(node-a node-b node-c)
 declare -A role=([node-a]=soc [node-b]=ai [node-c]=data)
@@ -40,7 +44,7 @@ write_config() {
     echo "# $n: written by scripts/cluster.sh (make up)"
     echo "node: {name: $n, role: ${role[$n]}, address: 127.0.0.1}"
     echo "listen: {http: \"127.0.0.1:$(http_port "$n")\", control: \"127.0.0.1:$(control_port "$n")\", dbe: \"127.0.0.1:$(dbe_port "$n")\"}"
-    echo "tls: {ca: pki/ca.crt, cert: pki/$n.crt, key: pki/$n.key}"
+    echo "tls: {ca: pki/ca.crt, cert: pki/$n.crt, key: pki/$n.key, crl: pki/crl.pem}"
     echo "dbe: {transport: ${DSMIL_DBE_TRANSPORT:-quic}, keys_dir: keys}"
     echo "peers:"
     for p in "${nodes[@]}"; do
@@ -63,6 +67,9 @@ write_config() {
         echo "l7:"
         echo "  listen: \"127.0.0.1:${DSMIL_L7_PORT:-8001}\""
         echo "  workers: [{model: \"$model_name\", device: 47}]"
+        # Every tenant is limited by default (docs/security.md): 20 requests/s, bursts of 40,
+        # 8 in flight, 2M tokens a day; a tenant over its limit gets 429 with Retry-After.
+        echo "  limits: {default: {requests_per_second: 20, burst: 40, max_concurrent: 8, tokens_per_day: 2000000}}"
         echo "llm:"
         echo "  models: [{device: 47, profile: llm-7b-amx, path: \"$model_path\", threads: ${DSMIL_LLM_THREADS:-2}}]"
         ;;
@@ -76,6 +83,10 @@ up() {
   stop_nodes
   if [ ! -f "$dir/pki/ca.crt" ]; then
     "$bin/dsmilctl" pki init --dir "$dir/pki" --nodes node-a,node-b,node-c --operators admin --tenants '*'
+  fi
+  # The revocation list every node checks (tls.crl); `dsmilctl pki revoke` adds to it.
+  if [ ! -f "$dir/pki/crl.pem" ]; then
+    "$bin/dsmilctl" pki crl --dir "$dir/pki" --sign >/dev/null
   fi
   # An operator certificate from before tenants were named in certificates covers none:
   # renew it for every tenant.
@@ -110,6 +121,8 @@ up() {
   fi
   for n in "${nodes[@]}"; do
     mkdir -p "$dir/$n/data"
+    chmod 700 "$dir/$n" "$dir/$n/data"
+    touch "$dir/$n/stderr.log" && chmod 600 "$dir/$n/stderr.log"
     write_config "$n"
     "$bin/dsmild" --config "$dir/$n.yaml" --check >/dev/null
     setsid "$bin/dsmild" --config "$dir/$n.yaml" >>"$dir/$n/stderr.log" 2>&1 < /dev/null &

@@ -12,13 +12,16 @@
 #include <set>
 #include <sstream>
 
+#include "net/revocation.h"
+#include "store/audit_checkpoint.h"
+
 namespace dsmil::node {
 namespace {
 
 namespace fs = std::filesystem;
 
 std::string_view kKnownTop[] = {"node", "listen", "tls", "peers", "tenants", "devices", "stores", "logging", "dbe",
-                                "soc", "l7", "llm", "rag", "policies"};
+                                "soc", "l7", "llm", "rag", "policies", "audit"};
 // Sections handed to the devices as JSON (DeviceContext::sections).
 std::string_view kDeviceSections[] = {"soc", "l7", "llm", "rag", "policies"};
 
@@ -167,7 +170,7 @@ class Parser {
       for (auto kk : kKnownTop) known |= (kk == k);
       if (!known) {
         return Error(k, "unknown key (expected one of node, listen, tls, peers, tenants, devices, stores, logging, dbe, "
-                        "soc, l7, llm, rag, policies)");
+                        "soc, l7, llm, rag, policies, audit)");
       }
     }
     // node
@@ -194,11 +197,17 @@ class Parser {
     // tls
     YAML::Node tls = root["tls"];
     if (!tls) return Error("tls", "missing (the control API needs ca, cert and key; `dsmilctl pki init` makes them)");
-    DSMIL_RETURN_IF_ERROR(CheckKeys(tls, "tls", {"ca", "cert", "key"}));
+    DSMIL_RETURN_IF_ERROR(CheckKeys(tls, "tls", {"ca", "cert", "key", "crl"}));
     for (auto [key, out] : {std::pair{"ca", &c.tls_ca}, {"cert", &c.tls_cert}, {"key", &c.tls_key}}) {
       if (!tls[key]) return Error(std::string("tls.") + key, "missing");
       DSMIL_ASSIGN_OR_RETURN(std::string p, String(tls[key], std::string("tls.") + key));
       *out = Path(p);
+    }
+    if (tls["crl"]) {
+      DSMIL_ASSIGN_OR_RETURN(std::string p, String(tls["crl"], "tls.crl"));
+      c.tls_crl = Path(p);
+      // Checked here so that `dsmild --check` names a bad CRL.
+      if (Status s = net::CheckRevocationList(c.tls_crl, c.tls_ca); !s.ok()) return Error("tls.crl", s.message());
     }
     // peers
     std::vector<bool> peer_devices_given;
@@ -394,6 +403,49 @@ class Parser {
         if (l["spool_dir"]) {
           DSMIL_ASSIGN_OR_RETURN(std::string p, String(l["spool_dir"], "stores.loki.spool_dir"));
           c.stores.loki.spool_dir = Path(p);
+        }
+      }
+    }
+    // audit (after stores: the checkpoints must live outside them)
+    {
+      YAML::Node a = root["audit"];
+      if (a) DSMIL_RETURN_IF_ERROR(CheckKeys(a, "audit", {"enabled", "checkpoint_dir", "signing_key", "interval_s"}));
+      if (a && a["enabled"]) {
+        DSMIL_ASSIGN_OR_RETURN(std::string e, String(a["enabled"], "audit.enabled"));
+        if (e != "true" && e != "false") return Error("audit.enabled", "'" + e + "' is not true or false");
+        c.audit.enabled = e == "true";
+      }
+      bool explicit_dir = a && a["checkpoint_dir"];
+      if (explicit_dir) {
+        DSMIL_ASSIGN_OR_RETURN(std::string p, String(a["checkpoint_dir"], "audit.checkpoint_dir"));
+        if (p.empty()) return Error("audit.checkpoint_dir", "must not be empty");
+        c.audit.checkpoint_dir = Path(p);
+      } else {
+        c.audit.checkpoint_dir = Path("audit-checkpoints/" + c.name);
+      }
+      if (a && a["signing_key"]) {
+        DSMIL_ASSIGN_OR_RETURN(std::string p, String(a["signing_key"], "audit.signing_key"));
+        if (p.empty()) return Error("audit.signing_key", "must not be empty");
+        c.audit.signing_key = Path(p);
+      }
+      if (a && a["interval_s"]) {
+        DSMIL_ASSIGN_OR_RETURN(int64_t v, Int(a["interval_s"], "audit.interval_s", 1, 86400));
+        c.audit.interval_s = int(v);
+      }
+      if (c.audit.enabled) {
+        const std::string secrets =
+            c.stores.secrets_dir.empty() && !c.stores.path.empty() ? c.stores.path + "/secrets" : c.stores.secrets_dir;
+        for (const auto& [what, dir] : {std::pair<std::string, std::string>{"stores.path", c.stores.path},
+                                        {"stores.secrets_dir", secrets}}) {
+          const char* why = " (whoever can rewrite the archive could rewrite its checkpoints)";
+          if (store::PathIsInside(c.audit.checkpoint_dir, dir)) {
+            return Error("audit.checkpoint_dir", c.audit.checkpoint_dir + (explicit_dir ? "" : " (the default)") +
+                                                     " is inside " + what + " " + dir + why +
+                                                     (explicit_dir ? "" : "; set audit.checkpoint_dir outside it"));
+          }
+          if (!c.audit.signing_key.empty() && store::PathIsInside(c.audit.signing_key, dir)) {
+            return Error("audit.signing_key", c.audit.signing_key + " is inside " + what + " " + dir + why);
+          }
         }
       }
     }

@@ -2,13 +2,15 @@
 //
 //   node:    {name: node-a, role: soc|ai|data, address: 127.0.0.1}
 //   listen:  {http: 127.0.0.1:8080, control: 127.0.0.1:8099, dbe: 127.0.0.1:8100}
-//   tls:     {ca: pki/ca.crt, cert: pki/node-a.crt, key: pki/node-a.key}
+//   tls:     {ca: pki/ca.crt, cert: pki/node-a.crt, key: pki/node-a.key, crl: pki/crl.pem}
+//            (crl optional: revoked certificates, re-read when the file changes)
 //   peers:   [{name: node-b, role: ai, control: https://127.0.0.1:8199, dbe: 127.0.0.1:8200,
 //             devices: [33, 40-50]}]                    (devices default: the peer role's devices)
 //   dbe:     {transport: tcp|quic, keys_dir: keys, passphrase_env: DSMIL_NODE_KEY_PASSPHRASE}
 //   tenants: [{id: ALPHA, roe_level: SOC_ASSIST, compartments: [SOC, SIGNALS]}]
 //   devices: [{id: 18, tenant: ALPHA}, {range: 14-22}]      (default: the role's devices)
 //   stores:  {kind: embedded|servers, path: var/node-c, secrets_dir, redis, postgres, qdrant, loki}
+//   audit:   {checkpoint_dir: audit-checkpoints/node-c, signing_key, interval_s: 60, enabled: true}
 //   soc: {...}, l7: {...}, llm: {...}, rag: {...}, policies: {...}   (free-form, for the devices)
 //   logging: {level: info, file: var/node-a.log}
 //
@@ -73,6 +75,19 @@ struct DeviceConfig {
 // qdrant {url}, loki {url, spool_dir}.
 using StoresConfig = store::StoresConfig;
 
+// The `audit:` section: signed checkpoints of the tenants' audit chains
+// (store/audit_checkpoint.h, docs/audit.md).
+struct AuditConfig {
+  bool enabled = true;
+  // Where the per-tenant checkpoint files go; never inside stores.path or
+  // stores.secrets_dir. ParseNodeConfig's default:
+  // <config dir>/audit-checkpoints/<node name>. "" = no checkpoints.
+  std::string checkpoint_dir;
+  // Signing key prefix (PREFIX.key, PREFIX.pub); "" = <checkpoint_dir>/checkpoint-mldsa87.
+  std::string signing_key;
+  int interval_s = 60;
+};
+
 struct NodeConfig {
   std::string source;  // file the config came from ("" when parsed from a string)
   std::string name;
@@ -82,11 +97,13 @@ struct NodeConfig {
   HostPort control{"127.0.0.1", 8099};
   HostPort dbe{"127.0.0.1", 8100};
   std::string tls_ca, tls_cert, tls_key;
+  std::string tls_crl;  // "" = no revocation list
   std::vector<PeerConfig> peers;
   std::vector<TenantConfig> tenants;
   std::vector<DeviceConfig> devices;
   DbeSessionConfig dbe_session;  // the `dbe:` section
   StoresConfig stores;
+  AuditConfig audit;
   std::string log_level = "info";
   std::string log_file;  // "" = stderr only
   // Sections soc, l7, llm, rag, policies as JSON text (devices read them).

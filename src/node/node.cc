@@ -7,13 +7,16 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "core/clock.h"
 #include "core/dsmil_metrics.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "devices/authz.h"
 #include "devices/catalog.h"
 #include "devices/device.h"
 #include "net/http_server.h"
@@ -22,11 +25,14 @@
 #include "net/tcp_tls.h"
 #include "node/control_routes.h"
 #include "store/archive.h"
+#include "store/audit_checkpoint.h"
 #include "store/audit_sink.h"
+#include "store/file_mode.h"
 #include "store/scope.h"
 #include "store/streams.h"
 #include "store/tenant_log.h"
 #include "store/vectors.h"
+#include "tenant/claims.h"
 #include "node/router.h"
 
 namespace dsmil::node {
@@ -58,6 +64,17 @@ Result<HostPort> SplitHostPort(const std::string& s) {
   hp.port = uint16_t(std::stoi(s.substr(colon + 1)));
   return hp;
 }
+
+// Where the tenants' claim keys live: <secrets_dir>/claims, as the L7 router
+// finds them (docs/l7.md). "" when the node has no stores.
+std::string ClaimsDir(const store::StoresConfig& sc) {
+  if (!sc.secrets_dir.empty()) return sc.secrets_dir + "/claims";
+  if (!sc.path.empty()) return sc.path + "/secrets/claims";
+  return "";
+}
+
+// Lifetime of the claim POST /v1/dbe issues for an operator (one request).
+constexpr std::chrono::seconds kOperatorClaimLifetime{300};
 
 uint64_t MemTotalBytes() {
   struct sysinfo si {};
@@ -92,40 +109,69 @@ class TenantLogTee final : public LogSink {
     t.line = std::string(line);
     while (!t.line.empty() && t.line.back() == '\n') t.line.pop_back();
     std::lock_guard<std::mutex> lock(mu_);
-    (void)sink_->Write(t);
+    Note(sink_->Write(t));
     if (++since_flush_ >= 64) {
-      (void)sink_->Flush();
+      Note(sink_->Flush());
       since_flush_ = 0;
     }
   }
   void Flush() {
     std::lock_guard<std::mutex> lock(mu_);
-    (void)sink_->Flush();
+    Note(sink_->Flush());
     since_flush_ = 0;
   }
+  // Failed writes since start and the last error (shown by /v1/status and
+  // counted in dsmil_tenant_log_write_errors_total): never dropped silently.
+  uint64_t write_errors() const { return errors_.load(); }
+  std::string last_error() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_error_;
+  }
+  void set_error_counter(Counter* c) { error_counter_ = c; }
 
  private:
-  std::mutex mu_;
+  void Note(const Status& st) {  // called with mu_ held
+    if (st.ok()) return;
+    errors_++;
+    last_error_ = st.message();
+    if (error_counter_ != nullptr) error_counter_->Inc();
+  }
+
+  mutable std::mutex mu_;
   std::unique_ptr<store::TenantLogSink> sink_;  // GUARDED_BY(mu_)
   std::string node_;
   int since_flush_ = 0;
+  std::atomic<uint64_t> errors_{0};
+  std::string last_error_;  // GUARDED_BY(mu_)
+  Counter* error_counter_ = nullptr;
 };
 
 }  // namespace
 
+// Members are destroyed in reverse order: what devices use (router, audit
+// sink, claim keys, log) is declared before them, the servers that call
+// into devices after them.
 struct Node::Impl {
   NodeConfig config;
   Logger log;
   Registry registry;
   std::unique_ptr<StandardMetrics> metrics;
   Family<Counter>* http_requests = nullptr;
+  std::shared_ptr<TenantLogTee> tenant_logs;  // null without stores.path
+  std::unique_ptr<store::AuditSink> audit;
+  std::unique_ptr<store::AuditCheckpointer> audit_checkpoints;  // null when off
+  // Claim keys of the tenants (<secrets_dir>/claims): POST /v1/dbe issues an
+  // operator claim with them, devices verify claims (devices/authz.h). Null
+  // without stores.
+  std::unique_ptr<tenant::ClaimKeyring> claim_keys;
+  std::unique_ptr<tenant::ClaimVerifier> claim_verifier;
+  std::unique_ptr<tenant::ClaimIssuer> claim_issuer;
+  std::unique_ptr<Router> router;
   std::vector<std::unique_ptr<devices::Device>> devices;
+  size_t started_devices = 0;  // devices[0, started_devices) were started
   int64_t started_ns = 0;
   std::unique_ptr<net::HttpServer> http;
   std::unique_ptr<net::HttpServer> control;
-  std::unique_ptr<Router> router;
-  std::shared_ptr<TenantLogTee> tenant_logs;  // null without stores.path
-  std::unique_ptr<store::AuditSink> audit;
   std::atomic<bool> stopping{false};
   std::once_flag stop_once;
 
@@ -150,8 +196,19 @@ struct Node::Impl {
     return out;
   }
 
-  // One line per store: opened for the first configured tenant and asked a
-  // cheap question, so the status shows a store that cannot be reached.
+  // Store handles /v1/status asks, per tenant: opened on first use with the
+  // tenant's own credentials and kept; a handle that fails is dropped and
+  // reopened by the next request.
+  struct StatusHandles {
+    std::unique_ptr<store::Streams> streams;
+    std::unique_ptr<store::Archive> archive;
+    std::unique_ptr<store::Vectors> vectors;
+  };
+  mutable std::mutex status_mu;
+  mutable std::map<std::string, StatusHandles> status_handles;  // GUARDED_BY(status_mu)
+
+  // One line per store, each asked a cheap question for every tenant, so the
+  // status shows a store that cannot be reached for any of them.
   void StoreComponents(std::vector<ComponentStatus>& out) const {
     const store::StoresConfig& sc = config.stores;
     bool servers = sc.kind == "servers";
@@ -169,46 +226,73 @@ struct Node::Impl {
       }
       return;
     }
-    auto scope = store::TenantScope::For(config.tenants.front().id);
-    if (!scope.ok()) return;
-    auto line = [&](const std::string& name, const Status& s, const std::string& ok_detail) {
-      out.push_back({name, s.ok() ? std::string(kHealthy) : std::string(kFailed), s.ok() ? ok_detail : s.message()});
-    };
     std::string tenants = std::to_string(config.tenants.size()) + " tenant(s)";
-    {
-      Status st;
-      uint64_t n = 0;
-      auto streams = store::OpenStreams(sc, *scope, store::Access::kReader);
-      if (!streams.ok()) st = streams.status();
-      else {
-        auto len = (*streams)->Length(store::StreamKind::kSocEvents);
-        if (len.ok()) n = *len; else st = len.status();
+    std::string streams_detail, archive_detail, vectors_detail, streams_err, archive_err, vectors_err;
+    auto add = [](std::string& to, const std::string& what) { to += (to.empty() ? "" : ", ") + what; };
+    std::lock_guard<std::mutex> lock(status_mu);
+    for (const auto& t : config.tenants) {
+      auto scope = store::TenantScope::For(t.id);
+      if (!scope.ok()) continue;
+      StatusHandles& h = status_handles[t.id];
+      if (!h.streams) {
+        auto st = store::OpenStreams(sc, *scope, store::Access::kReader);
+        if (st.ok()) h.streams = std::move(*st); else add(streams_err, t.id + ": " + st.status().message());
       }
-      line(streams_name, st, tenants + "; " + scope->Stream(store::StreamKind::kSocEvents) + " holds " + std::to_string(n));
-    }
-    {
-      Status st;
-      uint64_t n = 0;
-      auto archive = store::OpenArchive(sc, *scope);
-      if (!archive.ok()) st = archive.status();
-      else {
-        auto count = (*archive)->Count();
-        if (count.ok()) n = *count; else st = count.status();
+      if (h.streams) {
+        auto len = h.streams->Length(store::StreamKind::kSocEvents);
+        if (len.ok()) {
+          add(streams_detail, scope->Stream(store::StreamKind::kSocEvents) + " " + std::to_string(*len));
+        } else {
+          add(streams_err, t.id + ": " + len.status().message());
+          h.streams.reset();
+        }
       }
-      line(archive_name, st, tenants + "; " + scope->Schema() + " holds " + std::to_string(n) + " events");
-    }
-    {
-      Status st;
-      size_t n = 0;
-      auto vectors = store::OpenVectors(sc, *scope);
-      if (!vectors.ok()) st = vectors.status();
-      else {
-        auto list = (*vectors)->ListCollections();
-        if (list.ok()) n = list->size(); else st = list.status();
+      if (!h.archive) {
+        auto a = store::OpenArchive(sc, *scope);
+        if (a.ok()) h.archive = std::move(*a); else add(archive_err, t.id + ": " + a.status().message());
       }
-      line(vectors_name, st, tenants + "; " + std::to_string(n) + " collection(s) of " + scope->tenant());
+      if (h.archive) {
+        auto count = h.archive->Count();
+        if (count.ok()) {
+          add(archive_detail, scope->Schema() + " " + std::to_string(*count));
+        } else {
+          add(archive_err, t.id + ": " + count.status().message());
+          h.archive.reset();
+        }
+      }
+      if (!h.vectors) {
+        auto v = store::OpenVectors(sc, *scope);
+        if (v.ok()) h.vectors = std::move(*v); else add(vectors_err, t.id + ": " + v.status().message());
+      }
+      if (h.vectors) {
+        auto list = h.vectors->ListCollections();
+        if (list.ok()) {
+          add(vectors_detail, t.id + " " + std::to_string(list->size()));
+        } else {
+          add(vectors_err, t.id + ": " + list.status().message());
+          h.vectors.reset();
+        }
+      }
     }
-    out.push_back({logs_name, std::string(kHealthy), sc.path + "/logs"});
+    auto line = [&](const std::string& name, const std::string& err, const std::string& detail) {
+      out.push_back({name, err.empty() ? std::string(kHealthy) : std::string(kFailed), err.empty() ? detail : err});
+    };
+    line(streams_name, streams_err, tenants + "; SOC_EVENTS entries: " + streams_detail);
+    line(archive_name, archive_err, tenants + "; archived events: " + archive_detail);
+    line(vectors_name, vectors_err, tenants + "; collections: " + vectors_detail);
+    // Tenant logs: the directory must be writable, and no write may have failed.
+    std::string logs_dir = sc.path + "/logs";
+    ComponentStatus logs{logs_name, std::string(kHealthy), logs_dir};
+    std::error_code ec;
+    if (std::filesystem::exists(logs_dir, ec) && access(logs_dir.c_str(), W_OK) != 0) {
+      logs.health = kFailed;
+      logs.detail = logs_dir + " is not writable";
+    } else if (tenant_logs && tenant_logs->write_errors() > 0) {
+      logs.health = kDegraded;
+      logs.detail = std::to_string(tenant_logs->write_errors()) + " tenant log write(s) failed; last: " +
+                    tenant_logs->last_error();
+    }
+    out.push_back(logs);
   }
 
   // Latency of one device over all tenants and message types.
@@ -308,6 +392,82 @@ struct Node::Impl {
     return r;
   }
 
+  bool IsNodeTenant(const std::string& tenant) const {
+    for (const auto& t : config.tenants) {
+      if (t.id == tenant) return true;
+    }
+    return false;
+  }
+
+  // The rule of docs/security.md at POST /v1/dbe: the envelope's tenant must
+  // be a tenant of the node, not reserved, and covered by the client
+  // certificate; devices that only the L7 router may call are refused. The
+  // envelope then carries an operator claim for that tenant (replacing any
+  // supplied), which the destination device verifies wherever it runs. A
+  // refusal answers 4xx with a DBE ERROR frame, is audited in the target
+  // tenant's chain and counted in dsmil_refusals_total.
+  std::optional<net::HttpResponse> AuthorizeDbe(const net::HttpRequest& req, dbe::Message& msg) {
+    std::string tenant(msg.tenant_id());
+    std::string actor = req.client_cert_cn.value_or("(no certificate)");
+    int dst = msg.header().dst_device;
+    auto refuse = [&](int status, const char* reason, const std::string& why) {
+      nlohmann::json d = {{"path", "/v1/dbe"},
+                          {"peer", req.peer_address},
+                          {"cert_tenants", req.client_cert_tenants},
+                          {"dst_device", dst},
+                          {"msg_type", std::string(dbe::MsgTypeName(msg.type()))},
+                          {"node", config.name},
+                          {"message", why}};
+      (void)audit->Record(store::Refusal{tenant, "control:/v1/dbe",
+                                         status == 403 ? "TENANT_ESCAPE_ATTEMPT" : "INVALID_REQUEST", reason, actor,
+                                         d.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
+      bool labelled = store::TenantScope::For(tenant).ok() && IsNodeTenant(tenant);
+      log.With({.tenant = labelled ? tenant : std::string()})
+          .Warn("dbe request refused", {{"reason", reason}, {"operator", actor}, {"peer", req.peer_address},
+                                        {"dst_device", std::to_string(dst)}, {"message", why}});
+      net::HttpResponse r;
+      r.status = status;
+      r.content_type = "application/octet-stream";
+      auto bytes = dbe::Encode(dbe::MakeErrorReply(msg, status == 403 ? StatusCode::kPermissionDenied
+                                                                        : StatusCode::kInvalidArgument,
+                                                   reason, why));
+      if (bytes.ok()) r.body.assign(reinterpret_cast<const char*>(bytes->data()), bytes->size());
+      return std::optional<net::HttpResponse>(std::move(r));
+    };
+    if (tenant.empty()) return refuse(400, "TENANT_MISSING", "TENANT_ID (TLV 0x01) is missing");
+    if (store::IsReservedTenantId(tenant)) {
+      return refuse(403, "RESERVED_TENANT",
+                    "tenant id " + tenant + " is reserved for node-level traffic and cannot be sent by a client");
+    }
+    if (auto scope = store::TenantScope::For(tenant); !scope.ok()) {
+      return refuse(400, "BAD_TENANT", scope.status().message());
+    }
+    if (!IsNodeTenant(tenant)) {
+      return refuse(403, "UNKNOWN_TENANT", "tenant " + tenant + " is not a tenant of node " + config.name);
+    }
+    if (!net::CertCoversTenant(req, tenant)) {
+      std::string covers;
+      for (const auto& t : req.client_cert_tenants) covers += (covers.empty() ? "" : ",") + t;
+      return refuse(403, "CERT_DOES_NOT_COVER_TENANT",
+                    "the client certificate " + actor + " does not cover tenant " + tenant +
+                        " (it covers: " + (covers.empty() ? std::string("no tenant") : covers) + ")");
+    }
+    if (devices::CallerRuleFor(dst) == devices::CallerRule::kRouterClaim) {
+      return refuse(403, "CALLER_NOT_ALLOWED", devices::CallerRuleText(dst));
+    }
+    msg.Remove(dbe::TlvType::kL7ClaimToken);
+    if (claim_issuer) {
+      auto token = claim_issuer->TokenFor(tenant, std::string(devices::kOperatorUserPrefix) + actor,
+                                          DefaultClock().NowUnixNanos() / 1000000000);
+      if (token.ok()) {
+        msg.SetBytes(dbe::TlvType::kL7ClaimToken, *token);
+      } else {
+        log.Warn("cannot issue an operator claim", {{"tenant", tenant}, {"error", token.status().message()}});
+      }
+    }
+    return std::nullopt;
+  }
+
   // POST /v1/dbe: one DBE frame in, the reply frame out.
   net::HttpResponse HandleDbe(const net::HttpRequest& req) {
     net::HttpResponse r;
@@ -318,6 +478,7 @@ struct Node::Impl {
     }
     auto msg = dbe::Decode(AsBytes(req.body));
     if (!msg.ok()) return net::HttpResponse::JsonError(400, msg.status().message());
+    if (auto refused = AuthorizeDbe(req, *msg)) return std::move(*refused);
     if (!msg->Has(dbe::TlvType::kRequestId)) {
       // An event: routed, no reply to wait for.
       Status s = router ? router->Send(*msg) : Status::Unavailable("node " + config.name + " has no router");
@@ -363,7 +524,11 @@ struct Node::Impl {
     } else if (req.method != "GET") {
       r = net::HttpResponse::JsonError(405, "method " + req.method + " not allowed on " + req.path);
     } else if (req.path == "/v1/status") {
-      r.body = NodeStatusToJson(Snapshot()) + "\n";
+      // Tenants' ROE levels and compartments only for the tenants the
+      // certificate covers.
+      NodeStatus st = Snapshot();
+      std::erase_if(st.tenants, [&](const TenantStatus& t) { return !net::CertCoversTenant(req, t.id); });
+      r.body = NodeStatusToJson(st) + "\n";
     } else if (req.path == "/healthz") {
       r = Healthz();
     } else {
@@ -383,8 +548,11 @@ Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Node::~Node() { Stop(); }
 
 Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
-  auto impl = std::make_unique<Impl>(std::move(config));
-  Impl& m = *impl;
+  // The Node exists from the start: a start that fails half-way returns its
+  // error and ~Node stops whatever had started (Stop handles a partial start),
+  // so no device thread outlives what it uses.
+  std::unique_ptr<Node> node(new Node(std::make_unique<Impl>(std::move(config))));
+  Impl& m = *node->impl_;
   const NodeConfig& c = m.config;
   m.started_ns = DefaultClock().MonotonicNanos();
   
@@ -408,10 +576,39 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
     lo.sink = std::make_shared<TeeSink>(std::move(sinks));
     m.log = Logger(LogLabels{.node = c.name}, lo);
   }
+  // Data files are the node user's alone (docs/streams.md, "File modes").
+  if (Status modes = store::SecureDataDirs(c.stores, m.log); !modes.ok()) return modes.WithContext("stores");
   m.metrics = std::make_unique<StandardMetrics>(m.registry);
   m.http_requests = &m.registry.AddCounter("dsmil_http_requests_total", "HTTP requests served by the node",
                                             {"server", "path", "code"});
+  if (m.tenant_logs) {
+    m.tenant_logs->set_error_counter(
+        &m.registry.AddCounter("dsmil_tenant_log_write_errors_total", "Tenant log lines that could not be written", {"node"})
+             .Labels({c.name}));
+  }
   m.audit = std::make_unique<store::AuditSink>(c.stores, &m.registry);
+  // Signed checkpoints of every tenant's audit chain head (docs/audit.md);
+  // off without stores or with audit.enabled false.
+  if (c.audit.enabled && !c.audit.checkpoint_dir.empty() && (c.stores.kind == "servers" || !c.stores.path.empty())) {
+    store::AuditCheckpointerOptions ao;
+    ao.stores = c.stores;
+    for (const auto& t : c.tenants) ao.tenants.push_back(t.id);
+    ao.dir = c.audit.checkpoint_dir;
+    ao.signing_key = c.audit.signing_key;
+    ao.node = c.name;
+    ao.interval = std::chrono::seconds(c.audit.interval_s);
+    ao.log = &m.log;
+    auto ckpt = store::AuditCheckpointer::Create(std::move(ao));
+    if (!ckpt.ok()) return ckpt.status().WithContext("audit");
+    m.audit_checkpoints = std::move(*ckpt);
+    if (Status s = m.audit_checkpoints->Start(); !s.ok()) return s.WithContext("audit");
+  }
+  if (std::string claims_dir = ClaimsDir(c.stores); !claims_dir.empty()) {
+    m.claim_keys = std::make_unique<tenant::ClaimKeyring>(claims_dir);
+    m.claim_verifier = std::make_unique<tenant::ClaimVerifier>(
+        [keys = m.claim_keys.get()](const std::string& t) { return keys->PublicKey(t); });
+    m.claim_issuer = std::make_unique<tenant::ClaimIssuer>(m.claim_keys.get(), kOperatorClaimLifetime);
+  }
   m.metrics->node_up.Labels({c.name, std::string(RoleName(c.role))}).Set(1);
   m.metrics->SetBuildInfo(kVersion);
   m.registry.AddGauge("dsmil_process_resident_memory_bytes", "Resident memory of the node process", {"node"})
@@ -442,6 +639,7 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
     ctx.metrics = &m.registry;
     ctx.log = &m.log;
     ctx.audit = m.audit.get();
+    ctx.claims = m.claim_verifier.get();
     auto dev = devices::CreateDevice(ctx);
     if (!dev.ok()) return dev.status().WithContext("device " + std::to_string(dc.id));
     m.devices.push_back(std::move(*dev));
@@ -494,11 +692,12 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
       ro.pinned = std::move(*pins);
       ro.session.metrics = &m.registry;
       ro.session.logger = &m.log;
-      net::TlsOptions tls{c.tls_cert, c.tls_key, c.tls_ca, /*require_client_cert=*/true};
+      net::TlsOptions tls{c.tls_cert, c.tls_key, c.tls_ca, /*require_client_cert=*/true, c.tls_crl};
       net::QuicOptions quic;
       quic.cert_file = c.tls_cert;
       quic.key_file = c.tls_key;
       quic.ca_file = c.tls_ca;
+      quic.crl_file = c.tls_crl;
       // A peer that dies without closing is noticed within seconds: PING every
       // second, give up after 5 s of silence.
       quic.keep_alive = std::chrono::milliseconds(1000);
@@ -538,9 +737,8 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
   }
   for (size_t i = 0; i < m.devices.size(); ++i) {
     Status s = m.devices[i]->Start();
+    if (s.ok()) m.started_devices = i + 1;
     if (!s.ok()) {
-      for (size_t j = 0; j < i; ++j) m.devices[j]->Stop();
-      m.router->Stop();
       std::string who = "device " + std::to_string(m.devices[i]->id());
       if (!m.devices[i]->tenant().empty()) who += " (" + m.devices[i]->tenant() + ")";
       return s.WithContext(who + " failed to start");
@@ -562,13 +760,10 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
   control.port = c.control.port;
   control.threads = 2;
   control.max_body_bytes = kMaxDbeBodyBytes;
-  control.tls = net::TlsOptions{c.tls_cert, c.tls_key, c.tls_ca, /*require_client_cert=*/true};
+  control.tls = net::TlsOptions{c.tls_cert, c.tls_key, c.tls_ca, /*require_client_cert=*/true, c.tls_crl};
   control.handler = [&m](const net::HttpRequest& r) { return m.HandleControl(r); };
   auto cs = net::HttpServer::Start(std::move(control));
-  if (!cs.ok()) {
-    m.http->Stop();
-    return cs.status().WithContext("listen.control");
-  }
+  if (!cs.ok()) return cs.status().WithContext("listen.control");
   m.control = std::move(*cs);
 
   size_t implemented = 0;
@@ -578,7 +773,7 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
                               {"control", c.control.host + ":" + std::to_string(m.control->port())},
                               {"devices", std::to_string(m.devices.size())},
                               {"implemented", std::to_string(implemented)}});
-  return std::unique_ptr<Node>(new Node(std::move(impl)));
+  return node;
 }
 
 void Node::Stop() {
@@ -589,7 +784,8 @@ void Node::Stop() {
     m.log.Info("node stopping", {});
     if (m.control) m.control->Stop();
     if (m.http) m.http->Stop();
-    for (auto& d : m.devices) d->Stop();
+    for (size_t i = 0; i < m.started_devices; ++i) m.devices[i]->Stop();
+    if (m.audit_checkpoints) m.audit_checkpoints->Stop();  // checkpoints the final heads
     if (m.router) m.router->Stop();
     m.log.Info("node stopped", {});
     if (m.tenant_logs) m.tenant_logs->Flush();

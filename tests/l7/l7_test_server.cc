@@ -20,6 +20,7 @@
 
 #include "devices/device.h"
 #include "devices/l7/rag.h"
+#include "tenant/claims.h"
 #include "devices/l7/router.h"
 #include "devices/l8/injection.h"
 #include "net/http_server.h"
@@ -144,8 +145,12 @@ int main(int argc, char** argv) {
                              {"threads", 8},
                              {"workers", {{{"model", "gpt-test"}, {"upstream", up + "/v1"}}}}})
                            .dump();
+  // Device 50 verifies the router's claims with the keys the router signs with.
+  tenant::ClaimKeyring claim_keys(dir + "/secrets/claims");
+  tenant::ClaimVerifier claims([&claim_keys](const std::string& t) { return claim_keys.PublicKey(t); });
   devices::DeviceContext rag_ctx = ctx;
   rag_ctx.id = 50;
+  rag_ctx.claims = &claims;
   auto rag = devices::l7::CreateRagDevice(rag_ctx);
   if (!rag.ok() || !(*rag)->Start().ok()) {
     std::fprintf(stderr, "rag device did not start\n");
