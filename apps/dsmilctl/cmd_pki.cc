@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "file_util.h"
 #include "core/coding.h"
 #include "crypto/keyfile.h"
 #include "crypto/ossl.h"
@@ -79,18 +80,6 @@ std::string Join(const std::vector<std::string>& items, const char* sep = ", ") 
   return out;
 }
 
-bool Exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
-}
-
-Result<std::string> ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound("cannot open " + path);
-  std::ostringstream data;
-  data << in.rdbuf();
-  return data.str();
-}
 
 Status WritePair(const std::string& dir, const std::string& stem, const crypto::PemCertificate& pem) {
   // Key first: a certificate never appears without its key.

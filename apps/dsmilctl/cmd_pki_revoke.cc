@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "file_util.h"
 #include "core/coding.h"
 #include "crypto/keyfile.h"
 #include "crypto/ossl.h"
@@ -38,18 +39,6 @@ namespace {
 
 constexpr int kDefaultCrlDays = 30;
 
-bool Exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
-}
-
-Result<std::string> ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound("cannot open " + path);
-  std::ostringstream data;
-  data << in.rdbuf();
-  return data.str();
-}
 
 // The CA certificate and key of DIR. The caller wipes key_pem.
 Result<crypto::PemCertificate> ReadCa(const std::string& dir) {

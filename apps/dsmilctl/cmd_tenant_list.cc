@@ -47,6 +47,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "file_util.h"
 #include "crypto/keyfile.h"
 #include "crypto/x509.h"
 #include "ctl_config.h"
@@ -351,13 +352,6 @@ TenantReport Inspect(const node::NodeConfig& cfg, const node::TenantConfig& tc, 
   return r;
 }
 
-std::string ReadWholeFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 // The entry points (docs/security.md): every tenant-scoped route of every node
 // of the dsmilctl config, called with an operator certificate that covers no
 // tenant — issued for this audit by the cluster CA (valid one day, deleted
@@ -382,7 +376,8 @@ std::map<std::string, std::vector<Probe>> EntryProbes(const Context& ctx, const 
     return out;
   }
   auto ca_key = crypto::ReadPrivateFile(ca_dir + "/ca.key");
-  std::string ca_cert = ReadWholeFile(ca_dir + "/ca.crt");
+  auto ca_text = ReadText(ca_dir + "/ca.crt");
+  std::string ca_cert = ca_text.ok() ? *ca_text : std::string();
   if (!ca_key.ok() || ca_cert.empty()) {
     *note = "entry points not probed: " + (ca_key.ok() ? ca_dir + "/ca.crt is unreadable" : ca_key.status().message());
     return out;
