@@ -99,6 +99,7 @@ enum class TlvType : uint16_t {
   kRequestId = 0x0002,  // token 1..64, echoed by responses
   kUserId = 0x0003,     // token 1..128
   kEventId = 0x0004,    // token 1..64
+  kTimestamp = 0x0005,  // token 1..20: decimal Unix milliseconds, signed by two-person requests
   // authorization
   kRoeLevel = 0x0010,          // ROE level name
   kCompartmentMask = 0x0011,   // u64, kCompartment* bits
@@ -109,6 +110,8 @@ enum class TlvType : uint16_t {
   kTwoPersonSignerB = 0x0016,  // token 1..128
   kTwoPersonSigA = 0x0017,     // bytes, exactly kMlDsa87SignatureSize
   kTwoPersonSigB = 0x0018,     // bytes, exactly kMlDsa87SignatureSize
+  kTwoPersonSignerC = 0x0019,  // token 1..128
+  kTwoPersonSigC = 0x001A,     // bytes, exactly kMlDsa87SignatureSize
   // content
   kModel = 0x0020,        // token 1..128
   kProfile = 0x0021,      // token 1..64

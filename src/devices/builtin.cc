@@ -9,6 +9,7 @@ namespace dsmil::devices {
 void RegisterSocDevices();  // devices/soc/register.cc: L3, L4, L8
 void RegisterL7Devices();   // devices/l7/register.cc: L7 router, RAG
 void RegisterLlmDevices();  // devices/llm/register.cc: LLM workers 44, 47
+void RegisterL9Devices();   // devices/l9/register.cc: NC3 Integration 61
 
 void RegisterBuiltinDevices() {
   static std::once_flag once;
@@ -16,6 +17,7 @@ void RegisterBuiltinDevices() {
     RegisterSocDevices();
     RegisterL7Devices();
     RegisterLlmDevices();
+    RegisterL9Devices();
   });
 }
 

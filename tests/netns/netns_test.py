@@ -7,7 +7,7 @@ and runs dsmild in each with its role, a fresh PKI from `dsmilctl pki init`
 and ML-DSA-87 node identities pinned by the others. For QUIC and for TCP + TLS:
   * the sessions between the three nodes come up (/v1/status peers UP);
   * an envelope from node-b reaches device 61 on node-a and its reply comes
-    back (ERROR DEVICE_NOT_IMPLEMENTED is the honest round trip today);
+    back (ERROR INVALID_ROE_TOKEN: the test token is not a registered ROE token);
   * a node whose identity nobody pinned is refused;
   * node-a killed: node-b queues the envelope; node-a restarted: sessions
     come back and the queued envelope is answered;
@@ -124,8 +124,9 @@ class Cluster:
         return sh(os.path.join(BIN, "dsmilctl"), *args, ns=ns, check=check, timeout=timeout, env=self.ctl_env)
 
     def setup_pki(self):
+        # The operator covers ALPHA: POST /v1/dbe serves only tenants the certificate covers.
         self.ctl("pki", "init", "--dir", self.pki, "--nodes", ",".join(NODES + [STRANGER]),
-                 "--ip", f"{STRANGER}=172.20.0.30")
+                 "--ip", f"{STRANGER}=172.20.0.30", "--operators", "admin", "--tenants", "ALPHA")
         os.makedirs(os.path.join(self.keys, "peer_keys"))
         for n in NODES:
             self.ctl("pki", "node-keys", "--dir", self.keys, n)
@@ -267,9 +268,9 @@ def all_up(c, transport):
 
 
 def check_round_trip(p, what):
-    check(p.returncode == 1 and "result: ERROR DEVICE_NOT_IMPLEMENTED" in p.stdout
+    check(p.returncode == 1 and "result: ERROR INVALID_ROE_TOKEN" in p.stdout
           and "device 61 -> device 43" in p.stdout,
-          f"{what}: expected the ERROR DEVICE_NOT_IMPLEMENTED reply from device 61, got rc {p.returncode}\n"
+          f"{what}: expected the ERROR INVALID_ROE_TOKEN reply from device 61, got rc {p.returncode}\n"
           f"stdout: {p.stdout}\nstderr: {p.stderr}")
 
 

@@ -100,7 +100,10 @@ TEST(TenantList, PassOnRealServersThenFailNamingACrossTenantRedisGrant) {
     ASSERT_TRUE((*w)->Append(store::StreamKind::kL3In, payloads).ok());
   }
 
-  std::string ctl = std::string(DSMIL_BINARY_DIR) + "/bin/dsmilctl tenant list --node-config " + config +
+  // Its own (empty) dsmilctl config: the stores are audited here, the entry
+  // points of running nodes in tenant_list_entry_test.
+  std::string ctl = std::string(DSMIL_BINARY_DIR) + "/bin/dsmilctl --config " + dir +
+                    "/dsmilctl.yaml tenant list --node-config " + config +
                     " --keys-file " + dir + "/api_keys";
   RunResult pass = RunShell(ctl);
   EXPECT_EQ(pass.exit_code, 0) << pass.out;

@@ -1,0 +1,82 @@
+// Device 61, NC3 Integration (spec §3.1, §9.2 drills 5 and 6; docs/l9.md).
+//
+// An L9_NC3_QUERY is served only after, in this order:
+//   a. ROE_TOKEN_ID names a registered ROE token (tenant/roe.h) whose
+//      signature verifies under the cluster ROE key, not revoked, not expired,
+//      issued to the envelope's tenant for scope "nc3"  -> else INVALID_ROE_TOKEN
+//   b. at least two TWO_PERSON_SIG_x TLVs               -> else MISSING_TWO_PERSON_SIGNATURES
+//      every signer/signature pair complete and valid: the operator is
+//      registered (tenant/operators.h)                   -> else UNKNOWN_SIGNER
+//      no operator (name or key) twice                  -> else DUPLICATE_SIGNER
+//      every signature verifies over Nc3SigningBytes    -> else BAD_SIGNATURE
+//   c. TIMESTAMP within ±120 s and REQUEST_ID not seen  -> else REPLAYED_REQUEST
+// Each refusal is an ERROR reply (PERMISSION_DENIED) naming the reason, a row
+// in the tenant's audit chain and an increment of
+// dsmil_nc3_queries_total{tenant_id, outcome}. An accepted query is audited
+// (NC3_QUERY_AUTHORIZED) and answered with L9_NC3_RESP: the authorization
+// record and a status summary. This lab system has no NC3 link, so the reply
+// never carries operational data.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "devices/device.h"
+#include "devices/l9/nc3_request.h"
+
+namespace dsmil {
+class Counter;
+template <typename T>
+class Family;
+}  // namespace dsmil
+
+namespace dsmil::devices::l9 {
+
+struct Nc3Options {
+  // Wall clock in Unix milliseconds; empty = the system clock.
+  std::function<int64_t()> now_ms;
+};
+
+class Nc3Device final : public Device {
+ public:
+  Nc3Device(DeviceContext ctx, Nc3Options options = {});
+  ~Nc3Device() override;
+
+  int id() const override { return ctx_.id; }
+  const std::string& tenant() const override { return ctx_.tenant; }
+  Status Start() override;
+  void Stop() override;
+  DeviceHealth Health() const override;
+  Result<dbe::Message> Handle(const dbe::Message& request) override;
+
+ private:
+  struct Refused {
+    const char* reason;
+    std::string detail;
+    const char* event_type = "AUTH_FAILED";
+  };
+  dbe::Message Refuse(const dbe::Message& request, const std::string& tenant, const std::string& actor,
+                      const Refused& r);
+  void Count(const std::string& tenant, std::string_view outcome);
+  int64_t NowMs() const;
+  // Reads the remembered request ids, drops those older than twice the
+  // window and records `key`, unless it is already there (false: a replay).
+  bool RememberRequest(const std::string& key, int64_t timestamp_ms, int64_t now_ms);
+
+  DeviceContext ctx_;
+  Nc3Options options_;
+  Family<Counter>* queries_ = nullptr;
+  mutable std::mutex mu_;
+  bool stopped_ = false;  // GUARDED_BY(mu_)
+  // Accepted "<tenant>/<request id>" -> TIMESTAMP ms, for twice the window;
+  // kept in <stores.path>/l9/nc3_requests so that a restart does not forget them.
+  std::map<std::string, int64_t> seen_;  // GUARDED_BY(mu_)
+};
+
+Result<std::unique_ptr<Device>> CreateNc3Device(const DeviceContext& ctx);
+
+}  // namespace dsmil::devices::l9
