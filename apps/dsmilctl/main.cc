@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "commands.h"
+#include "node/node.h"
 
 namespace dsmil::ctl {
 
@@ -36,12 +37,15 @@ int main(int argc, char** argv) {
   const char* home = std::getenv("HOME");
   ctx.config_path = env ? env : std::string(home ? home : ".") + "/.config/dsmil/dsmilctl.yaml";
   app.add_option("--config", ctx.config_path, "dsmilctl config file (nodes, operator certificate)");
+  app.set_version_flag("--version", std::string("dsmilctl ") + dsmil::node::kVersion);
   for (auto& reg : CommandGroups()) reg(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);

@@ -1,6 +1,7 @@
 // dsmild: the DSMIL node daemon. One binary for every role:
 //   dsmild --config node-a.yaml            run until SIGTERM / SIGINT
 //   dsmild --config node-a.yaml --check    validate the config and exit
+//   dsmild --help | --version
 // Exit status: 0 clean stop, 1 failed to start, 2 bad usage or config.
 #include <sys/stat.h>
 
@@ -9,44 +10,30 @@
 #include <iostream>
 #include <string>
 
+#include <CLI/CLI.hpp>
+
 #include "node/config.h"
 #include "node/node.h"
-
-namespace {
-
-void Usage() {
-  std::cerr << "usage: dsmild --config FILE [--check]\n"
-               "  --config FILE   node configuration (YAML; see docs/configuration.md)\n"
-               "  --check         validate the configuration and exit\n";
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   // Everything the node creates (stores, logs, spools, snapshots) is its
   // user's alone, also where a library creates files with the umask's mode.
   ::umask(077);
+  CLI::App app{"dsmild - the DSMIL node daemon (one binary for every role; docs/configuration.md)"};
   std::string config_path;
   bool check = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if ((a == "--config" || a == "-c") && i + 1 < argc) {
-      config_path = argv[++i];
-    } else if (a.rfind("--config=", 0) == 0) {
-      config_path = a.substr(9);
-    } else if (a == "--check") {
-      check = true;
-    } else if (a == "--help" || a == "-h") {
-      Usage();
-      return 0;
-    } else {
-      std::cerr << "dsmild: unknown argument '" << a << "'\n";
-      Usage();
-      return 2;
-    }
-  }
-  if (config_path.empty()) {
-    Usage();
+  app.add_option("-c,--config", config_path, "node configuration (YAML; see docs/configuration.md)")
+      ->required();
+  app.add_flag("--check", check, "validate the configuration and exit");
+  app.set_version_flag("--version", std::string("dsmild ") + dsmil::node::kVersion);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
     return 2;
   }
   auto config = dsmil::node::LoadNodeConfig(config_path);

@@ -38,7 +38,6 @@
 namespace dsmil::node {
 namespace {
 
-constexpr char kVersion[] = "5.0.0";
 
 uint64_t RssBytes() {
   std::ifstream f("/proc/self/statm");

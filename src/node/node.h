@@ -15,6 +15,10 @@
 
 namespace dsmil::node {
 
+// The platform version: /v1/status, dsmil_build_info, `dsmild --version`,
+// `dsmilctl --version`.
+inline constexpr char kVersion[] = "5.0.0";
+
 class Node {
  public:
   // Creates the devices, starts them, then binds both servers. Errors name
