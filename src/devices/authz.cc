@@ -13,7 +13,8 @@ CallerRule CallerRuleFor(int device_id) {
   switch (device_id) {
     case 44:
     case 47: return CallerRule::kRouterClaim;
-    case 50: return CallerRule::kTenantClaim;
+    case 50:
+    case 59: return CallerRule::kTenantClaim;
     default: return CallerRule::kAnyDevice;
   }
 }

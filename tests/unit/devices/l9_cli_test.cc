@@ -130,7 +130,7 @@ TEST_F(Nc3CliTest, OperatorWorkflowThroughTheControlApi) {
   Out d5 = Run("test-dbe-message --type=0x62 --tenant=ALPHA --device-dst=61 --no-roe-token");
   EXPECT_EQ(d5.rc, 1) << d5.text;
   EXPECT_NE(d5.text.find("result: ERROR INVALID_ROE_TOKEN"), std::string::npos) << d5.text;
-  // Devices 59, 60, 62 are not built.
+  // Devices 60 and 62 are not built.
   Out d62 = Run("test-dbe-message --type=0x62 --tenant=ALPHA --device-dst=62");
   EXPECT_NE(d62.text.find("result: ERROR DEVICE_NOT_IMPLEMENTED"), std::string::npos) << d62.text;
 
