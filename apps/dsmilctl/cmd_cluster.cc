@@ -104,6 +104,7 @@ struct LayerSummary {
   uint64_t budget = 0;
   std::optional<double> p99;
   std::string reason;
+  std::vector<std::string> details;  // devices' status details ("COAs: 3 pending")
 };
 
 std::string LayerDisplay(const std::string& layer) {
@@ -131,6 +132,7 @@ std::vector<LayerSummary> Summarise(const NodeStatus& s) {
       }
     }
     if (d.p99_latency_ms && (!it->p99 || *d.p99_latency_ms > *it->p99)) it->p99 = d.p99_latency_ms;
+    if (!d.detail.empty()) it->details.push_back(d.detail);
   }
   return out;
 }
@@ -181,6 +183,7 @@ void RenderText(std::ostream& os, const std::vector<NodeReport>& reports, const 
         std::snprintf(buf, sizeof buf, ", Latency: %.0fms (p99)", *l.p99);
         detail += buf;
       }
+      for (const auto& d : l.details) detail += ", " + d;
       if (!l.reason.empty()) detail += ", " + l.reason;
       os << "  " << (last ? "└─ " : "├─ ") << Pad(LayerDisplay(l.layer), 16)
          << Pad("[" + std::to_string(l.devices) + (l.devices == 1 ? " device]" : " devices]"), 13)

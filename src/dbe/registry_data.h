@@ -42,6 +42,10 @@ inline constexpr MsgSpec kMsgSpecs[] = {
     {MsgType::kL9CoaResp, "L9_COA_RESP", MsgKind::kResponse, {}},
     {MsgType::kL9Nc3Query, "L9_NC3_QUERY", MsgKind::kRequest, {}},
     {MsgType::kL9Nc3Resp, "L9_NC3_RESP", MsgKind::kResponse, {}},
+    {MsgType::kL9StrategyReq, "L9_STRATEGY_REQ", MsgKind::kRequest, {}},
+    {MsgType::kL9StrategyResp, "L9_STRATEGY_RESP", MsgKind::kResponse, {}},
+    {MsgType::kL9CoalitionReq, "L9_COALITION_REQ", MsgKind::kRequest, {}},
+    {MsgType::kL9CoalitionResp, "L9_COALITION_RESP", MsgKind::kResponse, {}},
     {MsgType::kError, "ERROR", MsgKind::kResponse, kReqError},
 };
 

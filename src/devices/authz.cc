@@ -14,7 +14,9 @@ CallerRule CallerRuleFor(int device_id) {
     case 44:
     case 47: return CallerRule::kRouterClaim;
     case 50:
-    case 59: return CallerRule::kTenantClaim;
+    case 59:
+    case 60:
+    case 62: return CallerRule::kTenantClaim;
     default: return CallerRule::kAnyDevice;
   }
 }

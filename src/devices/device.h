@@ -109,6 +109,9 @@ class Device {
   virtual DeviceHealth Health() const = 0;
   // Bytes the device holds now (models, caches); 0 if it holds nothing.
   virtual uint64_t MemoryUsedBytes() const { return 0; }
+  // One short device-specific line for `dsmilctl status` (device 59:
+  // "COAs: 3 pending"); "" when the device has nothing to add.
+  virtual std::string StatusDetail() const { return ""; }
 
   // Handles one request and returns the reply frame (an ERROR frame for a
   // refusal the caller should see). A non-OK Status means the device could

@@ -331,6 +331,7 @@ struct Node::Impl {
       auto h = d->Health();
       ds.health = std::string(devices::DeviceStateName(h.state));
       ds.reason = h.reason;
+      ds.detail = d->StatusDetail();
       ds.memory_used_bytes = d->MemoryUsedBytes();
       HistogramSnapshot lat = DeviceLatency(std::to_string(d->id()));
       ds.requests = lat.count();

@@ -32,6 +32,7 @@ std::string NodeStatusToJson(const NodeStatus& s) {
                {"memory_used_bytes", d.memory_used_bytes},
                {"token_base", d.token_base}};
     dj["p99_latency_ms"] = d.p99_latency_ms ? json(*d.p99_latency_ms) : json(nullptr);
+    if (!d.detail.empty()) dj["detail"] = d.detail;
     j["devices"].push_back(std::move(dj));
   }
   j["components"] = json::array();
@@ -133,6 +134,7 @@ Result<NodeStatus> NodeStatusFromJson(std::string_view text) {
     DSMIL_RETURN_IF_ERROR(Get(dj, "tenant", &d.tenant, w));
     DSMIL_RETURN_IF_ERROR(Get(dj, "health", &d.health, w));
     DSMIL_RETURN_IF_ERROR(Get(dj, "reason", &d.reason, w));
+    if (dj.contains("detail")) DSMIL_RETURN_IF_ERROR(Get(dj, "detail", &d.detail, w));  // absent from older nodes
     DSMIL_RETURN_IF_ERROR(Get(dj, "requests", &d.requests, w));
     DSMIL_RETURN_IF_ERROR(Get(dj, "memory_budget_bytes", &d.memory_budget_bytes, w));
     DSMIL_RETURN_IF_ERROR(Get(dj, "memory_used_bytes", &d.memory_used_bytes, w));

@@ -25,6 +25,7 @@ struct DeviceStatus {
   std::string tenant;  // "" = every tenant of the node
   std::string health;  // one of the words above
   std::string reason;  // why, when not HEALTHY
+  std::string detail;  // device-specific line (Device::StatusDetail), "" when none; optional in JSON
   std::optional<double> p99_latency_ms;  // none before the first request
   uint64_t requests = 0;
   uint64_t memory_budget_bytes = 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <optional>
 #include <utility>
 
@@ -439,6 +440,21 @@ DeviceHealth CoaDevice::Health() const {
             "every COA request is refused"};
   }
   return {DeviceState::kHealthy, ""};
+}
+
+std::string CoaDevice::StatusDetail() const {
+  if (ctx_.stores.path.empty()) return "";
+  size_t pending = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(ctx_.stores.path + "/l9/coa", ec)) {
+    const std::filesystem::path& p = entry.path();
+    if (p.extension() != ".json" || !entry.is_regular_file(ec)) continue;
+    auto s = CoaStore::Open(ctx_.stores, p.stem().string());
+    if (!s.ok()) continue;
+    auto n = s->Pending();
+    if (n.ok()) pending += *n;
+  }
+  return "COAs: " + std::to_string(pending) + " pending";
 }
 
 int64_t CoaDevice::NowMs() const {

@@ -149,6 +149,9 @@ class CoaDevice final : public Device {
   void Stop() override;
   DeviceHealth Health() const override;
   Result<dbe::Message> Handle(const dbe::Message& request) override;
+  // "COAs: N pending", N summed over every tenant's COA file; "" without
+  // stores.path.
+  std::string StatusDetail() const override;
 
  private:
   dbe::Message Refuse(const dbe::Message& request, const std::string& tenant, StatusCode code, const char* reason,

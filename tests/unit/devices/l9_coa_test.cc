@@ -301,6 +301,7 @@ TEST_F(CoaTest, AcceptAndRejectAreStoredAndListed) {
   auto store = CoaStore::Open(stores_, "ALPHA");
   ASSERT_TRUE(store.ok());
   ASSERT_EQ(store->List("pending")->size(), 3u);
+  EXPECT_EQ(dev_->StatusDetail(), "COAs: 3 pending");  // the L9 line of dsmilctl status
   std::string a = body["coas"][0]["id"], b = body["coas"][1]["id"];
   auto acc = store->Decide(a, true, "local:alice", NowMs());
   ASSERT_TRUE(acc.ok()) << acc.status().ToString();
@@ -313,6 +314,7 @@ TEST_F(CoaTest, AcceptAndRejectAreStoredAndListed) {
   EXPECT_EQ((*accepted)[0].decided_by, "local:alice");
   EXPECT_EQ(store->List("rejected")->size(), 1u);
   EXPECT_EQ(*store->Pending(), 1u);
+  EXPECT_EQ(dev_->StatusDetail(), "COAs: 1 pending");
   EXPECT_NE(metrics_.Expose().find("dsmil_coa_pending{tenant_id=\"ALPHA\"} 1"), std::string::npos);
   struct stat st {};
   ASSERT_EQ(::stat(CoaFile(stores_, "ALPHA").c_str(), &st), 0);

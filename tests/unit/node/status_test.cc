@@ -80,3 +80,24 @@ TEST(NodeStatusJson, BadDocumentsNameTheField) {
 
 }  // namespace
 }  // namespace dsmil::node
+
+namespace dsmil::node {
+namespace {
+
+// A device's own status line ("COAs: 3 pending") travels in the document;
+// a document from a node that sends none still parses.
+TEST(NodeStatusJson, DeviceDetailRoundTripsAndIsOptional) {
+  NodeStatus s = Sample();
+  s.devices[0].detail = "COAs: 3 pending";
+  auto back = NodeStatusFromJson(NodeStatusToJson(s));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->devices[0].detail, "COAs: 3 pending");
+  EXPECT_EQ(back->devices[1].detail, "");
+  std::string json = NodeStatusToJson(Sample());
+  auto old = NodeStatusFromJson(json);
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ(old->devices[0].detail, "");
+}
+
+}  // namespace
+}  // namespace dsmil::node
