@@ -9,7 +9,7 @@
 #include "core/coding.h"
 #include "core/log.h"
 #include "crypto/sha3.h"
-#include "devices/authz.h"
+#include "devices/l9/admission.h"
 #include "store/archive.h"
 #include "store/audit_sink.h"
 #include "store/file_mode.h"
@@ -463,13 +463,6 @@ int64_t CoaDevice::NowMs() const {
       .count();
 }
 
-std::string CoaDevice::Label(const std::string& tenant) const {
-  for (const auto& t : ctx_.tenants) {
-    if (t.id == tenant) return tenant;
-  }
-  return ctx_.tenants.empty() && store::TenantScope::For(tenant).ok() ? tenant : "unknown";
-}
-
 void CoaDevice::WatchPending(const std::string& tenant) {
   if (!ctx_.metrics || ctx_.stores.path.empty() || !store::TenantScope::For(tenant).ok()) return;
   {
@@ -488,7 +481,7 @@ void CoaDevice::WatchPending(const std::string& tenant) {
 
 dbe::Message CoaDevice::Refuse(const dbe::Message& request, const std::string& tenant, StatusCode code,
                                const char* reason, const std::string& detail) {
-  if (refused_) refused_->Labels({Label(tenant), reason}).Inc();
+  if (refused_) refused_->Labels({TenantLabel(ctx_, tenant), reason}).Inc();
   if (ctx_.audit) {
     std::string actor = "unknown";
     if (auto user = request.GetString(dbe::TlvType::kUserId); user.ok()) actor = "user:" + std::string(*user);
@@ -528,18 +521,7 @@ Result<dbe::Message> CoaDevice::Handle(const dbe::Message& request) {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopped_) return Status::Unavailable("device 59 is stopped");
   }
-  if (request.type() != dbe::MsgType::kL9CoaReq) {
-    return dbe::MakeErrorReply(
-        request, StatusCode::kInvalidArgument, "UNSUPPORTED_MESSAGE_TYPE",
-        "device 59 takes L9_COA_REQ (0x60) only, not " + std::string(dbe::MsgTypeName(request.type())));
-  }
-  if (auto refusal = AuthorizeRequest(ctx_, kCoaDeviceId, request)) {
-    if (refused_) {
-      auto r = refusal->GetString(dbe::TlvType::kErrorReason);
-      refused_->Labels({Label(tenant), r.ok() ? std::string(*r) : "CLAIM_INVALID"}).Inc();
-    }
-    return *refusal;
-  }
+  if (auto refused = AdmitL9Request(ctx_, kCoaDeviceId, dbe::MsgType::kL9CoaReq, request, refused_)) return std::move(*refused);
   if (!ctx_.tenant.empty() && tenant != ctx_.tenant) {
     return Refuse(request, tenant, StatusCode::kPermissionDenied, "TENANT_MISMATCH",
                   "this instance of device 59 serves tenant " + ctx_.tenant);
@@ -679,7 +661,7 @@ Result<dbe::Message> CoaDevice::Handle(const dbe::Message& request) {
       {"note",
        "Courses of action are recommendations. Accepting one (dsmilctl coa accept) records the "
        "decision; nothing is executed."}};
-  if (generated_) generated_->Labels({Label(tenant)}).Inc(double(set->coas.size()));
+  if (generated_) generated_->Labels({TenantLabel(ctx_, tenant)}).Inc(double(set->coas.size()));
   if (latency_) latency_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   if (ctx_.log) ctx_.log->Info("coas generated", {{"tenant", tenant}, {"events", std::to_string(s.events)}});
   dbe::Message reply(dbe::MsgType::kL9CoaResp);

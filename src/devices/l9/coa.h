@@ -156,7 +156,6 @@ class CoaDevice final : public Device {
  private:
   dbe::Message Refuse(const dbe::Message& request, const std::string& tenant, StatusCode code, const char* reason,
                       const std::string& detail);
-  std::string Label(const std::string& tenant) const;
   void WatchPending(const std::string& tenant);
   int64_t NowMs() const;
   Result<std::vector<soc::SocEvent>> ArchiveScenario(const std::string& tenant, int64_t window_minutes,

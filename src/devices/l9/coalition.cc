@@ -12,7 +12,7 @@
 #include "core/coding.h"
 #include "core/log.h"
 #include "crypto/sha3.h"
-#include "devices/authz.h"
+#include "devices/l9/admission.h"
 #include "devices/soc/event.h"
 #include "store/audit_sink.h"
 #include "store/file_mode.h"
@@ -316,16 +316,9 @@ bool CoalitionDevice::KnownTenant(const std::string& tenant) const {
   return std::any_of(ctx_.tenants.begin(), ctx_.tenants.end(), [&](const TenantInfo& t) { return t.id == tenant; });
 }
 
-std::string CoalitionDevice::Label(const std::string& tenant) const {
-  for (const auto& t : ctx_.tenants) {
-    if (t.id == tenant) return tenant;
-  }
-  return ctx_.tenants.empty() && store::TenantScope::For(tenant).ok() ? tenant : "unknown";
-}
-
 dbe::Message CoalitionDevice::Refuse(const dbe::Message& request, const std::string& tenant, StatusCode code,
                                      const char* reason, const std::string& detail, const char* event_type) {
-  if (refused_) refused_->Labels({Label(tenant), reason}).Inc();
+  if (refused_) refused_->Labels({TenantLabel(ctx_, tenant), reason}).Inc();
   if (ctx_.audit) {
     std::string actor = "unknown";
     if (auto user = request.GetString(dbe::TlvType::kUserId); user.ok()) actor = "user:" + std::string(*user);
@@ -372,18 +365,7 @@ Result<dbe::Message> CoalitionDevice::Handle(const dbe::Message& request) {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopped_) return Status::Unavailable("device 62 is stopped");
   }
-  if (request.type() != dbe::MsgType::kL9CoalitionReq) {
-    return dbe::MakeErrorReply(
-        request, StatusCode::kInvalidArgument, "UNSUPPORTED_MESSAGE_TYPE",
-        "device 62 takes L9_COALITION_REQ (0x66) only, not " + std::string(dbe::MsgTypeName(request.type())));
-  }
-  if (auto refusal = AuthorizeRequest(ctx_, kCoalitionDeviceId, request)) {
-    if (refused_) {
-      auto r = refusal->GetString(dbe::TlvType::kErrorReason);
-      refused_->Labels({Label(tenant), r.ok() ? std::string(*r) : "CLAIM_INVALID"}).Inc();
-    }
-    return *refusal;
-  }
+  if (auto refused = AdmitL9Request(ctx_, kCoalitionDeviceId, dbe::MsgType::kL9CoalitionReq, request, refused_)) return std::move(*refused);
   if (!ctx_.tenant.empty() && tenant != ctx_.tenant) {
     return Refuse(request, tenant, StatusCode::kPermissionDenied, "TENANT_MISMATCH",
                   "this instance of device 62 serves tenant " + ctx_.tenant);
@@ -472,7 +454,7 @@ Result<dbe::Message> CoalitionDevice::Handle(const dbe::Message& request) {
       return Refuse(request, tenant, full ? StatusCode::kResourceExhausted : StatusCode::kUnavailable,
                     full ? "TOO_MANY_PENDING" : "STORE_UNAVAILABLE", s.message());
     }
-    if (releases_) releases_->Labels({Label(tenant), "offer"}).Inc();
+    if (releases_) releases_->Labels({TenantLabel(ctx_, tenant), "offer"}).Inc();
     json body = {{"op", "offer"},
                  {"release_id", r.id},
                  {"from", tenant},
@@ -538,7 +520,7 @@ Result<dbe::Message> CoalitionDevice::Handle(const dbe::Message& request) {
       }
       return Refuse(request, tenant, StatusCode::kUnavailable, "STORE_UNAVAILABLE", done.status().message());
     }
-    if (releases_) releases_->Labels({Label(tenant), "accept"}).Inc();
+    if (releases_) releases_->Labels({TenantLabel(ctx_, tenant), "accept"}).Inc();
     json ind = json::array();
     for (const Indicator& i : done->indicators) ind.push_back({{"value", i.value}, {"kind", i.kind}});
     json body = {{"op", "accept"},      {"release_id", id},       {"from", done->from}, {"to", tenant},

@@ -124,7 +124,6 @@ class CoalitionDevice final : public Device {
   dbe::Message Reply(const dbe::Message& request, const std::string& tenant, const nlohmann::json& body);
   Status AuditBoth(const std::string& a, const std::string& b, const std::string& event_type, const std::string& actor,
                    const nlohmann::json& detail);
-  std::string Label(const std::string& tenant) const;
   bool KnownTenant(const std::string& tenant) const;
   int64_t NowMs() const;
 

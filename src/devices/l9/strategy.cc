@@ -10,7 +10,7 @@
 #include "core/coding.h"
 #include "core/log.h"
 #include "crypto/sha3.h"
-#include "devices/authz.h"
+#include "devices/l9/admission.h"
 #include "store/archive.h"
 #include "store/audit_sink.h"
 #include "store/scope.h"
@@ -286,16 +286,9 @@ int64_t StrategyDevice::NowMs() const {
       .count();
 }
 
-std::string StrategyDevice::Label(const std::string& tenant) const {
-  for (const auto& t : ctx_.tenants) {
-    if (t.id == tenant) return tenant;
-  }
-  return ctx_.tenants.empty() && store::TenantScope::For(tenant).ok() ? tenant : "unknown";
-}
-
 dbe::Message StrategyDevice::Refuse(const dbe::Message& request, const std::string& tenant, StatusCode code,
                                     const char* reason, const std::string& detail) {
-  if (requests_) requests_->Labels({Label(tenant), reason}).Inc();
+  if (requests_) requests_->Labels({TenantLabel(ctx_, tenant), reason}).Inc();
   if (ctx_.audit) {
     std::string actor = "unknown";
     if (auto user = request.GetString(dbe::TlvType::kUserId); user.ok()) actor = "user:" + std::string(*user);
@@ -319,18 +312,7 @@ Result<dbe::Message> StrategyDevice::Handle(const dbe::Message& request) {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopped_) return Status::Unavailable("device 60 is stopped");
   }
-  if (request.type() != dbe::MsgType::kL9StrategyReq) {
-    return dbe::MakeErrorReply(
-        request, StatusCode::kInvalidArgument, "UNSUPPORTED_MESSAGE_TYPE",
-        "device 60 takes L9_STRATEGY_REQ (0x64) only, not " + std::string(dbe::MsgTypeName(request.type())));
-  }
-  if (auto refusal = AuthorizeRequest(ctx_, kStrategyDeviceId, request)) {
-    if (requests_) {
-      auto r = refusal->GetString(dbe::TlvType::kErrorReason);
-      requests_->Labels({Label(tenant), r.ok() ? std::string(*r) : "CLAIM_INVALID"}).Inc();
-    }
-    return *refusal;
-  }
+  if (auto refused = AdmitL9Request(ctx_, kStrategyDeviceId, dbe::MsgType::kL9StrategyReq, request, requests_)) return std::move(*refused);
   if (!ctx_.tenant.empty() && tenant != ctx_.tenant) {
     return Refuse(request, tenant, StatusCode::kPermissionDenied, "TENANT_MISMATCH",
                   "this instance of device 60 serves tenant " + ctx_.tenant);
@@ -395,7 +377,7 @@ Result<dbe::Message> StrategyDevice::Handle(const dbe::Message& request) {
     body["summary"] = "No SOC event of tenant " + tenant + " in the last " + std::to_string(hours) +
                       " hours: there is nothing to summarise and no campaign is reported.";
   }
-  if (requests_) requests_->Labels({Label(tenant), "ANSWERED"}).Inc();
+  if (requests_) requests_->Labels({TenantLabel(ctx_, tenant), "ANSWERED"}).Inc();
   if (ctx_.log)
     ctx_.log->Info("campaign summary answered", {{"tenant", tenant}, {"events", std::to_string(rows_read)}});
   dbe::Message reply(dbe::MsgType::kL9StrategyResp);

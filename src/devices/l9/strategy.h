@@ -61,7 +61,6 @@ class StrategyDevice final : public Device {
  private:
   dbe::Message Refuse(const dbe::Message& request, const std::string& tenant, StatusCode code, const char* reason,
                       const std::string& detail);
-  std::string Label(const std::string& tenant) const;
   int64_t NowMs() const;
 
   DeviceContext ctx_;
