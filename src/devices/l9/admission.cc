@@ -18,9 +18,9 @@ std::optional<dbe::Message> AdmitL9Request(const DeviceContext& ctx, int device_
                                            const dbe::Message& request, Family<Counter>* refusals) {
   if (request.type() != want) {
     return dbe::MakeErrorReply(request, StatusCode::kInvalidArgument, "UNSUPPORTED_MESSAGE_TYPE",
-                               "device " + std::to_string(device_id) + " takes " +
-                                   std::string(dbe::MsgTypeName(want)) + " (" + std::string(dbe::MsgTypeHex(want)) +
-                                   ") only, not " + std::string(dbe::MsgTypeName(request.type())));
+                               "device " + std::to_string(device_id) + " takes " + std::string(dbe::MsgTypeName(want)) +
+                                   " (" + std::string(dbe::MsgTypeHex(want)) + ") only, not " +
+                                   std::string(dbe::MsgTypeName(request.type())));
   }
   auto refusal = AuthorizeRequest(ctx, device_id, request);
   if (refusal && refusals != nullptr) {

@@ -17,6 +17,7 @@
 #include "store/archive.h"
 #include "store/audit_sink.h"
 #include "store/scope.h"
+#include "l9_test_env.h"
 #include "tenant/claims.h"
 
 namespace dsmil::devices::l9 {
@@ -25,10 +26,7 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+using testing::NowMs;
 
 const json kIndicators =
     json::array({"203.0.113.7", "2001:DB8::1", "C2.Example.ORG", "d41d8cd98f00b204e9800998ecf8427e", "203.0.113.7"});
@@ -36,35 +34,14 @@ const json kIndicators =
 class CoalitionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("l9_coalition_test." + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    stores_.path = (dir_ / "data").string();
-    keyring_ = std::make_unique<tenant::ClaimKeyring>((dir_ / "claims").string());
-    verifier_ =
-        std::make_unique<tenant::ClaimVerifier>([this](const std::string& t) { return keyring_->PublicKey(t); });
-    audit_ = std::make_unique<store::AuditSink>(stores_, &metrics_);
-    DeviceContext ctx(kCoalitionDeviceId, "", "node-a");
-    ctx.stores = stores_;
-    ctx.tenants = {
-        {"ALPHA", "SOC_ASSIST", {"SOC"}}, {"BRAVO", "ANALYSIS_ONLY", {"SOC"}}, {"CHARLIE", "ANALYSIS_ONLY", {"SOC"}}};
-    ctx.metrics = &metrics_;
-    ctx.audit = audit_.get();
-    ctx.claims = verifier_.get();
-    dev_ = std::make_unique<CoalitionDevice>(ctx);
+    dev_ = std::make_unique<CoalitionDevice>(env_.Context(
+        kCoalitionDeviceId,
+        {{"ALPHA", "SOC_ASSIST", {"SOC"}}, {"BRAVO", "ANALYSIS_ONLY", {"SOC"}}, {"CHARLIE", "ANALYSIS_ONLY", {"SOC"}}}));
   }
-  void TearDown() override {
-    dev_.reset();
-    fs::remove_all(dir_);
-  }
+  void TearDown() override { dev_.reset(); }
 
-  std::string Token(const std::string& tenant) {
-    auto key = keyring_->SigningKey(tenant);
-    EXPECT_TRUE(key.ok());
-    int64_t now = NowMs() / 1000;
-    auto t = tenant::SignClaim({tenant, "operator:op-admin", now, now + 600}, ByteView(key->data(), key->size()));
-    EXPECT_TRUE(t.ok());
-    return std::string(reinterpret_cast<const char*>(t->data()), t->size());
+  std::string Token(const std::string& tenant, const std::string& user = "operator:op-admin") {
+    return env_.Token(tenant, user);
   }
 
   dbe::Message Request(const std::string& tenant, const json& payload) {
@@ -95,23 +72,17 @@ class CoalitionTest : public ::testing::Test {
   }
 
   std::vector<store::AuditRow> Rows(const std::string& tenant, const std::string& type) {
-    auto a = store::OpenArchive(stores_, *store::TenantScope::For(tenant));
-    EXPECT_TRUE(a.ok());
-    auto rows = (*a)->ReadAudit();
-    EXPECT_TRUE(rows.ok());
     std::vector<store::AuditRow> out;
-    for (auto& r : *rows) {
+    for (auto& r : env_.AuditRows(tenant)) {
       if (r.event_type == type) out.push_back(r);
     }
     return out;
   }
 
-  fs::path dir_;
-  store::StoresConfig stores_;
-  Registry metrics_;
-  std::unique_ptr<tenant::ClaimKeyring> keyring_;
-  std::unique_ptr<tenant::ClaimVerifier> verifier_;
-  std::unique_ptr<store::AuditSink> audit_;
+  testing::L9Env env_{"l9_coalition_test"};
+  const fs::path& dir_ = env_.dir();
+  const store::StoresConfig& stores_ = env_.stores();
+  Registry& metrics_ = env_.metrics();
   std::unique_ptr<CoalitionDevice> dev_;
 };
 

@@ -17,6 +17,7 @@
 #include "store/archive.h"
 #include "store/audit_sink.h"
 #include "store/scope.h"
+#include "l9_test_env.h"
 #include "tenant/claims.h"
 
 namespace dsmil::devices::l9 {
@@ -25,10 +26,7 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+using testing::NowMs;
 
 std::string Uuid(int n) {
   char buf[40];
@@ -79,38 +77,16 @@ json Seeded(int64_t now) {
 class StrategyTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("l9_strategy_test." + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    stores_.path = (dir_ / "data").string();
-    keyring_ = std::make_unique<tenant::ClaimKeyring>((dir_ / "claims").string());
-    verifier_ =
-        std::make_unique<tenant::ClaimVerifier>([this](const std::string& t) { return keyring_->PublicKey(t); });
-    audit_ = std::make_unique<store::AuditSink>(stores_, &metrics_);
     dev_ = std::make_unique<StrategyDevice>(Context());
   }
-  void TearDown() override {
-    dev_.reset();
-    fs::remove_all(dir_);
-  }
+  void TearDown() override { dev_.reset(); }
 
   DeviceContext Context() {
-    DeviceContext ctx(kStrategyDeviceId, "", "node-a");
-    ctx.stores = stores_;
-    ctx.tenants = {{"ALPHA", "SOC_ASSIST", {"SOC"}}, {"BRAVO", "ANALYSIS_ONLY", {"SOC"}}};
-    ctx.metrics = &metrics_;
-    ctx.audit = audit_.get();
-    ctx.claims = verifier_.get();
-    return ctx;
+    return env_.Context(kStrategyDeviceId, {{"ALPHA", "SOC_ASSIST", {"SOC"}}, {"BRAVO", "ANALYSIS_ONLY", {"SOC"}}});
   }
 
-  std::string Token(const std::string& tenant) {
-    auto key = keyring_->SigningKey(tenant);
-    EXPECT_TRUE(key.ok());
-    int64_t now = NowMs() / 1000;
-    auto t = tenant::SignClaim({tenant, "operator:op-admin", now, now + 600}, ByteView(key->data(), key->size()));
-    EXPECT_TRUE(t.ok());
-    return std::string(reinterpret_cast<const char*>(t->data()), t->size());
+  std::string Token(const std::string& tenant, const std::string& user = "operator:op-admin") {
+    return env_.Token(tenant, user);
   }
 
   dbe::Message Request(const json& payload, const std::string& tenant = "ALPHA") {
@@ -140,21 +116,13 @@ class StrategyTest : public ::testing::Test {
     return json::parse(AsString(*r->GetBytes(dbe::TlvType::kPayload)));
   }
 
-  static std::string Reason(const dbe::Message& m) {
-    auto r = m.GetString(dbe::TlvType::kErrorReason);
-    return r.ok() ? std::string(*r) : "";
-  }
-  static std::string Detail(const dbe::Message& m) {
-    auto r = m.GetString(dbe::TlvType::kErrorDetail);
-    return r.ok() ? std::string(*r) : "";
-  }
+  static std::string Reason(const dbe::Message& m) { return testing::Reason(m); }
+  static std::string Detail(const dbe::Message& m) { return testing::Detail(m); }
 
-  fs::path dir_;
-  store::StoresConfig stores_;
-  Registry metrics_;
-  std::unique_ptr<tenant::ClaimKeyring> keyring_;
-  std::unique_ptr<tenant::ClaimVerifier> verifier_;
-  std::unique_ptr<store::AuditSink> audit_;
+  testing::L9Env env_{"l9_strategy_test"};
+  const fs::path& dir_ = env_.dir();
+  const store::StoresConfig& stores_ = env_.stores();
+  Registry& metrics_ = env_.metrics();
   std::unique_ptr<StrategyDevice> dev_;
 };
 
