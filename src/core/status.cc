@@ -1,5 +1,8 @@
 #include "core/status.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 namespace dsmil {
 
 std::string_view StatusCodeName(StatusCode code) {
@@ -46,5 +49,17 @@ Status Status::WithContext(std::string_view prefix) const {
   m += rep_->message;
   return Status(rep_->code, std::move(m));
 }
+
+namespace internal {
+
+void DieOnValueOfError(const Status& status) {
+  std::fprintf(stderr, "Result::value() called on an error: %s\n", status.ToString().c_str());
+  std::fflush(stderr);
+  std::abort();
+}
+
+Status OkStatusInResult() { return Status(StatusCode::kInternal, "Result built from an OK Status"); }
+
+}  // namespace internal
 
 }  // namespace dsmil

@@ -87,22 +87,41 @@ class [[nodiscard]] Status {
   std::unique_ptr<Rep> rep_;
 };
 
-// Result<T> holds either a value or a non-OK Status.
+namespace internal {
+// Prints "Result::value() called on an error: <status>" to stderr and aborts:
+// reading the value of a failed Result is a bug, and it stops the process in
+// every build type instead of throwing across libraries.
+[[noreturn]] void DieOnValueOfError(const Status& status);
+// The Status a Result built from an OK Status holds instead: an Internal
+// error that says so (a Result is never "not ok" with an OK status).
+Status OkStatusInResult();
+}  // namespace internal
+
+// Result<T> holds either a value or a non-OK Status. value() (and * and ->)
+// on an error aborts with the error (internal::DieOnValueOfError).
 template <typename T>
 class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
-  Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
-    assert(!std::get<Status>(v_).ok() && "Result built from an OK Status");
-  }
+  Result(Status status)  // NOLINT(google-explicit-constructor)
+      : v_(status.ok() ? internal::OkStatusInResult() : std::move(status)) {}
 
   bool ok() const { return std::holds_alternative<T>(v_); }
   // The error (OK when a value is held).
   Status status() const { return ok() ? Status() : std::get<Status>(v_); }
 
-  T& value() & { assert(ok()); return std::get<T>(v_); }
-  const T& value() const& { assert(ok()); return std::get<T>(v_); }
-  T&& value() && { assert(ok()); return std::get<T>(std::move(v_)); }
+  T& value() & {
+    if (!ok()) internal::DieOnValueOfError(std::get<Status>(v_));
+    return std::get<T>(v_);
+  }
+  const T& value() const& {
+    if (!ok()) internal::DieOnValueOfError(std::get<Status>(v_));
+    return std::get<T>(v_);
+  }
+  T&& value() && {
+    if (!ok()) internal::DieOnValueOfError(std::get<Status>(v_));
+    return std::get<T>(std::move(v_));
+  }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }

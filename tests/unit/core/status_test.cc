@@ -44,3 +44,27 @@ TEST(Result, PropagatesErrors) {
 
 }  // namespace
 }  // namespace dsmil
+
+namespace dsmil {
+namespace {
+
+// Reading the value of a failed Result stops the process with the error, in
+// every build type (RelWithDebInfo compiles assert out).
+TEST(ResultMisuseDeathTest, ValueOfAnErrorAbortsNamingTheError) {
+  Result<int> r = Status::NotFound("no such widget");
+  EXPECT_DEATH((void)r.value(), "Result::value\\(\\) called on an error: NOT_FOUND: no such widget");
+  EXPECT_DEATH((void)*r, "no such widget");
+  const Result<std::string> c = Status::Unavailable("down");
+  EXPECT_DEATH((void)c->size(), "UNAVAILABLE: down");
+}
+
+// A Result built from an OK Status is an Internal error, never "not ok but OK".
+TEST(ResultMisuse, OkStatusBecomesAnInternalError) {
+  Result<int> r = Status::Ok();
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInternal);
+  EXPECT_NE(r.status().message().find("OK Status"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dsmil
