@@ -120,8 +120,7 @@ void Verify(Context& ctx, const AuditArgs& a) {
                 v.trusted->head.c_str());
   }
   if (v.ok) {
-    std::printf("chain intact%s\n",
-                v.rows ? (", last seq " + std::to_string(rows.back().seq)).c_str() : " (empty)");
+    std::printf("chain intact%s\n", v.rows ? (", last seq " + std::to_string(rows.back().seq)).c_str() : " (empty)");
     ctx.exit_code = 0;
   } else {
     std::printf("chain BROKEN: %zu problem%s\n", v.problems.size(), v.problems.size() == 1 ? "" : "s");

@@ -285,8 +285,9 @@ struct Job {
       }
       if (restore) {
         if (cfg.stores.kind == "servers" && !cfg.stores.qdrant.url.empty()) {
-          return Failed("restore vectors: Qdrant snapshots are restored with Qdrant's own API "
-                        "(PUT /collections/<name>/snapshots/upload); see docs/logs.md");
+          return Failed(
+              "restore vectors: Qdrant snapshots are restored with Qdrant's own API "
+              "(PUT /collections/<name>/snapshots/upload); see docs/logs.md");
         }
         for (const auto& e : fs::directory_iterator(a.dir + "/vectors", ec)) {
           std::string name = e.path().filename().string();
@@ -366,11 +367,12 @@ void Execute(Context& ctx, const BackupArgs& a, bool restore) {
   if (a.what == "postgres") job.Postgres(restore);
   if (a.what == "vectors") job.Vectors(restore);
   if (!restore) {
-    int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
-    json manifest = {{"what", a.what},     {"node", cfg->name}, {"stores", cfg->stores.kind},
-                     {"at", FormatRfc3339Utc(now, 0)}, {"files", job.files}, {"complete", !job.failed}};
+    int64_t now =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    json manifest = {
+        {"what", a.what},     {"node", cfg->name},      {"stores", cfg->stores.kind}, {"at", FormatRfc3339Utc(now, 0)},
+        {"files", job.files}, {"complete", !job.failed}};
     std::ofstream(a.dir + "/manifest-" + a.what + ".json") << manifest.dump(2) << "\n";
   }
   std::cout << (job.failed ? "Finished with errors\n" : "Done\n");

@@ -161,10 +161,13 @@ void RenderText(std::ostream& os, const std::vector<NodeReport>& reports, const 
     std::string up;
     {
       long secs = long(s.uptime_seconds);
-      up = secs < 120 ? std::to_string(secs) + "s" : secs < 7200 ? std::to_string(secs / 60) + "m" : std::to_string(secs / 3600) + "h";
+      up = secs < 120    ? std::to_string(secs) + "s"
+           : secs < 7200 ? std::to_string(secs / 60) + "m"
+                         : std::to_string(secs / 3600) + "h";
     }
     os << st.Bold(r.node.name) << " (" << s.role_display << ") - " << s.address << "   " << Badge(st, s.health)
-       << st.Dim("   " + s.node + ", up " + up + ", " + Gb(s.rss_bytes) + " RSS of " + Gb(s.memory_total_bytes)) << "\n";
+       << st.Dim("   " + s.node + ", up " + up + ", " + Gb(s.rss_bytes) + " RSS of " + Gb(s.memory_total_bytes))
+       << "\n";
     if (!s.reason.empty() && s.health != node::kHealthy) os << "  │  " << s.reason << "\n";
     auto layers = Summarise(s);
     size_t n_lines = layers.size() + s.components.size();
@@ -172,8 +175,8 @@ void RenderText(std::ostream& os, const std::vector<NodeReport>& reports, const 
     for (const auto& l : layers) {
       bool last = ++i == n_lines;
       std::string health = l.implemented == 0 ? std::string(node::kNotImplemented)
-                           : l.unhealthy ? std::string(node::kDegraded)
-                                         : std::string(node::kHealthy);
+                           : l.unhealthy      ? std::string(node::kDegraded)
+                                              : std::string(node::kHealthy);
       std::string detail = "budget " + Gb(l.budget);
       if (l.implemented > 0 && l.implemented < l.devices) {
         detail += ", " + std::to_string(l.implemented) + "/" + std::to_string(l.devices) + " implemented";
@@ -223,8 +226,10 @@ void RenderText(std::ostream& os, const std::vector<NodeReport>& reports, const 
   }
   int down = 0, degraded = 0;
   for (const auto& r : reports) {
-    if (!r.reachable) down++;
-    else if (r.status.health != node::kHealthy) degraded++;
+    if (!r.reachable)
+      down++;
+    else if (r.status.health != node::kHealthy)
+      degraded++;
   }
   os << "Overall Cluster Health: ";
   if (reports.empty()) {
@@ -277,7 +282,8 @@ static CommandGroup cluster_commands([](CLI::App& app, Context& ctx) {
   add_node->add_option("url", add->url, "Control API URL, e.g. https://node-a.dsmil.local:8099")->required();
   add_node->add_option("--cert", add->cert, "Certificate that authenticates the node (cluster CA)")->required();
   add_node->callback([add, &ctx] {
-    if (add->url.rfind("https://", 0) != 0) return Fail(ctx, 2, "config add-node: URL must start with https:// (got '" + add->url + "')");
+    if (add->url.rfind("https://", 0) != 0)
+      return Fail(ctx, 2, "config add-node: URL must start with https:// (got '" + add->url + "')");
     auto parsed = net::ParseHttpUrl(add->url);
     if (!parsed.ok()) return Fail(ctx, 2, "config add-node: " + parsed.status().message());
     if (access(add->cert.c_str(), R_OK) != 0) return Fail(ctx, 2, "config add-node: cannot read --cert " + add->cert);
@@ -288,7 +294,10 @@ static CommandGroup cluster_commands([](CLI::App& app, Context& ctx) {
     std::string abs_cert = std::filesystem::absolute(add->cert).lexically_normal().string();
     CtlNode n{name, add->url, abs_cert};
     bool updated = it != cfg->nodes.end();
-    if (updated) *it = n; else cfg->nodes.push_back(n);
+    if (updated)
+      *it = n;
+    else
+      cfg->nodes.push_back(n);
     Status s = SaveCtlConfig(ctx.config_path, *cfg);
     if (!s.ok()) return Fail(ctx, 2, s.message());
     std::cout << (updated ? "updated " : "added ") << name << " " << add->url << " in " << ctx.config_path << "\n";
@@ -330,7 +339,8 @@ static CommandGroup cluster_commands([](CLI::App& app, Context& ctx) {
   show->callback([&ctx] {
     auto cfg = LoadCtlConfig(ctx.config_path);
     if (!cfg.ok()) return Fail(ctx, 2, cfg.status().message());
-    std::cout << "config: " << ctx.config_path << "\noperator: " << (cfg->operator_cert.empty() ? "(none)" : cfg->operator_cert) << "\n";
+    std::cout << "config: " << ctx.config_path
+              << "\noperator: " << (cfg->operator_cert.empty() ? "(none)" : cfg->operator_cert) << "\n";
     for (const auto& n : cfg->nodes) std::cout << n.name << "  " << n.url << "  cert " << n.cert << "\n";
   });
 
@@ -345,7 +355,8 @@ static CommandGroup cluster_commands([](CLI::App& app, Context& ctx) {
   status->add_option("--node", so->node, "Only this node (e.g. NODE-A)");
   status->add_option("-o,--output", so->output, "text or json")->check(CLI::IsMember({"text", "json"}));
   status->add_flag("--watch", so->watch, "Refresh until interrupted");
-  status->add_option("--interval", so->interval, "Seconds between refreshes with --watch")->check(CLI::Range(0.2, 3600.0));
+  status->add_option("--interval", so->interval, "Seconds between refreshes with --watch")
+      ->check(CLI::Range(0.2, 3600.0));
   status->add_option("--timeout", so->timeout, "Seconds to wait for each node")->check(CLI::Range(0.1, 120.0));
   status->callback([so, &ctx] {
     auto cfg = LoadCtlConfig(ctx.config_path);
@@ -366,8 +377,10 @@ static CommandGroup cluster_commands([](CLI::App& app, Context& ctx) {
       std::vector<NodeReport> reports;
       for (auto& f : futures) reports.push_back(f.get());
       std::ostringstream os;
-      if (so->output == "json") os << RenderJson(reports) << "\n";
-      else RenderText(os, reports, style);
+      if (so->output == "json")
+        os << RenderJson(reports) << "\n";
+      else
+        RenderText(os, reports, style);
       if (so->watch && style.color) std::cout << "\033[H\033[2J";
       std::cout << os.str() << std::flush;
       ctx.exit_code = nodes.empty() ? 1 : Verdict(reports);

@@ -168,7 +168,8 @@ void PrintMessage(std::ostream& os, const dbe::Message& m) {
     } else if (spec->kind == dbe::ValueKind::kU16) {
       uint16_t v = uint16_t((t.value[0] << 8) | t.value[1]);
       value = std::to_string(v);
-      if (t.type == uint16_t(dbe::TlvType::kErrorCode)) value += " (" + std::string(StatusCodeName(StatusCode(v))) + ")";
+      if (t.type == uint16_t(dbe::TlvType::kErrorCode))
+        value += " (" + std::string(StatusCodeName(StatusCode(v))) + ")";
     } else if (spec->kind == dbe::ValueKind::kU32 || spec->kind == dbe::ValueKind::kU64Mask) {
       uint64_t v = 0;
       for (uint8_t b : t.value) v = (v << 8) | b;
@@ -268,7 +269,8 @@ int Run(const DbeArgs& a, Context& ctx) {
   // A refusal (403 and the like) comes as an ERROR frame: shown like a reply.
   auto reply = dbe::Decode(AsBytes(resp->body));
   if (resp->status != 200 && !(reply.ok() && reply->type() == dbe::MsgType::kError)) {
-    Fail(ctx, 2, target.node.name + " answered HTTP " + std::to_string(resp->status) + ": " + resp->body.substr(0, 300));
+    Fail(ctx, 2,
+         target.node.name + " answered HTTP " + std::to_string(resp->status) + ": " + resp->body.substr(0, 300));
     return 2;
   }
   if (!reply.ok()) {

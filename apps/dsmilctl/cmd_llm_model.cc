@@ -80,8 +80,7 @@ void MkModel(Context& ctx, const MkModelArgs& a) {
   if (!spec_r.ok()) return Fail(ctx, 2, "llm mkmodel: --shape: " + spec_r.status().message());
   llm::RandomModelSpec spec = *spec_r;
   if (a.shape == "custom" && (!a.n_embd || !a.n_layer || !a.n_head || !a.n_ff || !a.n_vocab)) {
-    return Fail(ctx, 2,
-                "llm mkmodel: --shape custom needs --n-embd, --n-layer, --n-head, --n-ff and --n-vocab");
+    return Fail(ctx, 2, "llm mkmodel: --shape custom needs --n-embd, --n-layer, --n-head, --n-ff and --n-vocab");
   }
   if (a.n_embd) spec.n_embd = a.n_embd;
   if (a.n_layer) spec.n_layer = a.n_layer;
@@ -117,18 +116,17 @@ void MkModel(Context& ctx, const MkModelArgs& a) {
     if (!tty && pct % 10 != 0) return;
     last_pct = pct;
     std::fprintf(stderr, "%swriting %s: %3d%% (%llu / %llu MiB)%s", tty ? "\r" : "", a.out.c_str(), pct,
-                 static_cast<unsigned long long>(done >> 20),
-                 static_cast<unsigned long long>(total >> 20), tty ? "" : "\n");
+                 static_cast<unsigned long long>(done >> 20), static_cast<unsigned long long>(total >> 20),
+                 tty ? "" : "\n");
     if (tty && pct == 100) std::fputc('\n', stderr);
   };
   Status s = llm::WriteRandomLlamaModel(spec, a.out, progress);
   if (!s.ok()) return Fail(ctx, 2, "llm mkmodel: " + s.message());
   std::error_code ec;
   auto size = std::filesystem::file_size(a.out, ec);
-  std::cout << "wrote " << a.out << ": " << size << " bytes, " << (9 * spec.n_layer + 3)
-            << " tensors (" << llm::GgmlTypeName(spec.type) << "), n_embd " << spec.n_embd
-            << ", n_layer " << spec.n_layer << ", vocab " << spec.n_vocab << " ("
-            << a.vocab << "), seed " << spec.seed << "\n";
+  std::cout << "wrote " << a.out << ": " << size << " bytes, " << (9 * spec.n_layer + 3) << " tensors ("
+            << llm::GgmlTypeName(spec.type) << "), n_embd " << spec.n_embd << ", n_layer " << spec.n_layer << ", vocab "
+            << spec.n_vocab << " (" << a.vocab << "), seed " << spec.seed << "\n";
   ctx.exit_code = 0;
 }
 
@@ -152,8 +150,8 @@ void Info(Context& ctx, const InfoArgs& a) {
   if (f.file_bytes() >= (1u << 20)) std::cout << ", " << HumanBytes(f.file_bytes());
   std::cout << ")\n";
   std::cout << "gguf:       version " << f.version() << ", " << f.kvs().size() << " metadata keys, "
-            << f.tensors().size() << " tensors, alignment " << f.alignment() << ", data at byte "
-            << f.data_offset() << "\n";
+            << f.tensors().size() << " tensors, alignment " << f.alignment() << ", data at byte " << f.data_offset()
+            << "\n";
   if (f.Has("general.name")) {
     auto n = f.String("general.name");
     if (n.ok()) std::cout << "name:       " << *n << "\n";
@@ -192,20 +190,17 @@ void Info(Context& ctx, const InfoArgs& a) {
   auto hp = llm::ReadLlamaHParams(f);
   if (!hp.ok()) return Fail(ctx, 2, hp.status().message());
   std::cout << "arch:       " << hp->arch << "\n";
-  std::cout << "hparams:    n_vocab " << hp->n_vocab << ", n_embd " << hp->n_embd << ", n_layer "
-            << hp->n_layer << ", n_head " << hp->n_head << ", n_head_kv " << hp->n_head_kv
-            << ", n_ff " << hp->n_ff << ", n_ctx_train " << hp->n_ctx_train << ", n_rot "
-            << hp->n_rot << ", rope_freq_base " << hp->rope_freq_base << ", rms_eps "
+  std::cout << "hparams:    n_vocab " << hp->n_vocab << ", n_embd " << hp->n_embd << ", n_layer " << hp->n_layer
+            << ", n_head " << hp->n_head << ", n_head_kv " << hp->n_head_kv << ", n_ff " << hp->n_ff << ", n_ctx_train "
+            << hp->n_ctx_train << ", n_rot " << hp->n_rot << ", rope_freq_base " << hp->rope_freq_base << ", rms_eps "
             << hp->rms_eps << (hp->tied_output ? ", output tied to token_embd" : "") << "\n";
   auto tok = llm::Tokenizer::FromGguf(f);
   if (!tok.ok()) return Fail(ctx, 2, tok.status().message());
   const llm::Tokenizer& t = **tok;
-  auto id = [&](int32_t i) {
-    return i < 0 ? std::string("none") : std::to_string(i) + " '" + t.TokenText(i) + "'";
-  };
-  std::cout << "vocab:      " << (t.kind() == llm::VocabKind::kSpm ? "spm (llama)" : "bpe (gpt2)")
-            << ", " << t.vocab_size() << " tokens, bos " << id(t.bos()) << ", eos " << id(t.eos())
-            << ", unk " << id(t.unk()) << ", add_bos " << (t.add_bos() ? "yes" : "no");
+  auto id = [&](int32_t i) { return i < 0 ? std::string("none") : std::to_string(i) + " '" + t.TokenText(i) + "'"; };
+  std::cout << "vocab:      " << (t.kind() == llm::VocabKind::kSpm ? "spm (llama)" : "bpe (gpt2)") << ", "
+            << t.vocab_size() << " tokens, bos " << id(t.bos()) << ", eos " << id(t.eos()) << ", unk " << id(t.unk())
+            << ", add_bos " << (t.add_bos() ? "yes" : "no");
   if (t.kind() == llm::VocabKind::kBpe) std::cout << ", " << t.vocab().merges.size() << " merges";
   std::cout << "\n";
   std::string tmpl;

@@ -75,8 +75,7 @@ std::string Encode(const std::string& s) {
   return out;
 }
 
-NodeAnswer Fetch(const CtlConfig& cfg, const CtlNode& n, const LogsArgs& a, const std::string& since,
-                 bool oldest) {
+NodeAnswer Fetch(const CtlConfig& cfg, const CtlNode& n, const LogsArgs& a, const std::string& since, bool oldest) {
   NodeAnswer r;
   r.node = n.name;
   net::HttpClientRequest req;
@@ -98,7 +97,7 @@ NodeAnswer Fetch(const CtlConfig& cfg, const CtlNode& n, const LogsArgs& a, cons
   if (resp->status != 200) {
     r.error = "HTTP " + std::to_string(resp->status) + ": " +
               (j.is_object() && j.contains("error") && j["error"].is_string() ? j["error"].get<std::string>()
-                                                                               : resp->body.substr(0, 200));
+                                                                              : resp->body.substr(0, 200));
     return r;
   }
   if (!j.is_object() || !j.contains("lines") || !j["lines"].is_array()) {
@@ -121,8 +120,13 @@ NodeAnswer Fetch(const CtlConfig& cfg, const CtlNode& n, const LogsArgs& a, cons
 
 void Print(const Line& l, const std::string& tenant, bool as_json) {
   if (as_json) {
-    json j = {{"ts", FormatRfc3339Utc(l.ts_ns, 6)}, {"ts_ns", l.ts_ns}, {"node", l.node},  {"tenant", tenant},
-              {"layer", l.layer},                   {"device", l.device}, {"line", l.line}};
+    json j = {{"ts", FormatRfc3339Utc(l.ts_ns, 6)},
+              {"ts_ns", l.ts_ns},
+              {"node", l.node},
+              {"tenant", tenant},
+              {"layer", l.layer},
+              {"device", l.device},
+              {"line", l.line}};
     std::cout << j.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
     return;
   }
@@ -159,9 +163,8 @@ void Logs(Context& ctx, const LogsArgs& a) {
   // single-machine cluster) all serve the same files, so a line may come from
   // several nodes; it is shown once. Pruned below the oldest cursor.
   std::map<int64_t, std::set<std::string>> shown;
-  const int64_t start_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
+  const int64_t start_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   int exit_code = 0;
   std::map<std::string, std::string> reported;  // node -> last error printed
   for (bool first = true;; first = false) {
@@ -172,7 +175,8 @@ void Logs(Context& ctx, const LogsArgs& a) {
         const Cursor& c = cursors[n.name];
         since = std::to_string(c.last_ts >= 0 ? c.last_ts : start_ns);
       }
-      futures.push_back(std::async(std::launch::async, [&, n, since, first] { return Fetch(*cfg, n, a, since, !first); }));
+      futures.push_back(
+          std::async(std::launch::async, [&, n, since, first] { return Fetch(*cfg, n, a, since, !first); }));
     }
     std::vector<Line> merged;
     bool refused = false;

@@ -32,7 +32,8 @@ struct NodeKeysOptions {
 
 void RunNodeKeys(const NodeKeysOptions& o, Context& ctx) {
   if (!net::IsValidNodeName(o.node)) {
-    return Fail(ctx, 2, "pki node-keys: node name \"" + o.node + "\" must be lower-case letters, digits and '-' (1-63)");
+    return Fail(ctx, 2,
+                "pki node-keys: node name \"" + o.node + "\" must be lower-case letters, digits and '-' (1-63)");
   }
   if (!o.passphrase_file.empty() && !o.passphrase_env.empty()) {
     return Fail(ctx, 2, "pki node-keys: give at most one of --passphrase-file and --passphrase-env");
@@ -57,8 +58,9 @@ void RunNodeKeys(const NodeKeysOptions& o, Context& ctx) {
   const std::string key_path = o.dir + "/" + o.node + std::string(net::kIdentityKeySuffix);
   const std::string pub_path = o.dir + "/" + o.node + std::string(net::kIdentityPubSuffix);
   if (!o.force && (std::filesystem::exists(key_path, ec) || std::filesystem::exists(pub_path, ec))) {
-    return Fail(ctx, 1, "pki node-keys: " + key_path + " or " + pub_path +
-                            " exists; rotate with --force after pinning the new key on the peers");
+    return Fail(ctx, 1,
+                "pki node-keys: " + key_path + " or " + pub_path +
+                    " exists; rotate with --force after pinning the new key on the peers");
   }
   auto id = net::GenerateNodeIdentity(o.node);
   if (!id.ok()) return Fail(ctx, 2, "pki node-keys: " + id.status().message());

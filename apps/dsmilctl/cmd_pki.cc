@@ -33,11 +33,11 @@
 #include <vector>
 
 #include "commands.h"
-#include "file_util.h"
 #include "core/coding.h"
 #include "crypto/keyfile.h"
 #include "crypto/ossl.h"
 #include "crypto/x509.h"
+#include "file_util.h"
 
 namespace dsmil::ctl {
 namespace {
@@ -80,7 +80,6 @@ std::string Join(const std::vector<std::string>& items, const char* sep = ", ") 
   return out;
 }
 
-
 Status WritePair(const std::string& dir, const std::string& stem, const crypto::PemCertificate& pem) {
   // Key first: a certificate never appears without its key.
   DSMIL_RETURN_IF_ERROR(crypto::WritePrivateFile(dir + "/" + stem + ".key", AsBytes(pem.key_pem)));
@@ -120,8 +119,7 @@ Status WriteLeaf(const std::string& dir, Leaf& leaf) {
   return Status::Ok();
 }
 
-crypto::CertificateRequest NodeRequest(const std::string& node, const std::vector<std::string>& extra_ips,
-                                       int days) {
+crypto::CertificateRequest NodeRequest(const std::string& node, const std::vector<std::string>& extra_ips, int days) {
   crypto::CertificateRequest req;
   req.common_name = node;
   req.dns_sans = {node + kDnsSuffix, "localhost"};
@@ -195,8 +193,8 @@ void Init(Context& ctx, InitOptions o) {
       return Fail(ctx, 2, "pki init: --ip wants NODE=ADDRESS, got \"" + spec + "\"");
     }
     if (std::find(o.nodes.begin(), o.nodes.end(), node) == o.nodes.end()) {
-      return Fail(ctx, 2, "pki init: --ip " + spec + " names a node that is not in --nodes (" + Join(o.nodes, ",") +
-                              ")");
+      return Fail(ctx, 2,
+                  "pki init: --ip " + spec + " names a node that is not in --nodes (" + Join(o.nodes, ",") + ")");
     }
     if (!overridden[node]) node_ips[node].clear();  // --ip replaces the spec address
     overridden[node] = true;
@@ -206,16 +204,18 @@ void Init(Context& ctx, InitOptions o) {
     return Fail(ctx, 2, "pki init: --days and --ca-days must be 1.." + std::to_string(crypto::kMaxCertDays));
   }
   if (o.days > o.ca_days) {
-    return Fail(ctx, 2, "pki init: --days " + std::to_string(o.days) + " outlives the CA (--ca-days " +
-                            std::to_string(o.ca_days) + ")");
+    return Fail(ctx, 2,
+                "pki init: --days " + std::to_string(o.days) + " outlives the CA (--ca-days " +
+                    std::to_string(o.ca_days) + ")");
   }
 
   const std::string ca_crt = o.dir + "/ca.crt", ca_key = o.dir + "/ca.key";
   if (!o.force && (Exists(ca_crt) || Exists(ca_key))) {
-    return Fail(ctx, 1, "pki init: " + (Exists(ca_crt) ? ca_crt : ca_key) +
-                            " already exists; refusing to replace the CA (every certificate it issued would stop "
-                            "verifying). Use `dsmilctl pki issue` to add or renew certificates, or --force to start "
-                            "over");
+    return Fail(ctx, 1,
+                "pki init: " + (Exists(ca_crt) ? ca_crt : ca_key) +
+                    " already exists; refusing to replace the CA (every certificate it issued would stop "
+                    "verifying). Use `dsmilctl pki issue` to add or renew certificates, or --force to start "
+                    "over");
   }
   auto ca = crypto::CreateCa(o.ca_name, o.ca_days);
   if (!ca.ok()) return Fail(ctx, 2, "pki init: " + ca.status().message());
@@ -344,7 +344,7 @@ void Show(Context& ctx, const std::string& file, const std::string& ca_file) {
             << "serial:      " << info->serial_hex << "\n"
             << "key:         " << info->key_type << "\n"
             << "kind:        "
-            << (info->is_ca ? "CA"
+            << (info->is_ca                              ? "CA"
                 : info->server_auth && info->client_auth ? "server+client"
                 : info->server_auth                      ? "server"
                 : info->client_auth                      ? "client"
@@ -394,8 +394,9 @@ const CommandGroup kPkiGroup([](CLI::App& app, Context& ctx) {
   c_init->add_option("--operators", init->operators, "operator names, comma-separated")
       ->delimiter(',')
       ->capture_default_str();
-  c_init->add_option("--tenants", init->tenants,
-                     "tenants the operator certificates cover, comma-separated, or * for all (default: none)")
+  c_init
+      ->add_option("--tenants", init->tenants,
+                   "tenants the operator certificates cover, comma-separated, or * for all (default: none)")
       ->delimiter(',');
   c_init->add_option("--ip", init->ips, "extra node address NODE=ADDRESS (replaces the spec's), repeatable");
   c_init->add_option("--days", init->days, "validity of node and operator certificates")->capture_default_str();
@@ -408,8 +409,9 @@ const CommandGroup kPkiGroup([](CLI::App& app, Context& ctx) {
   c_issue->add_option("kind", issue->kind, "operator or node (with NAME; same as --operator/--node NAME)");
   c_issue->add_option("name", issue->name, "operator or node name");
   c_issue->add_option("--dir", issue->dir, "PKI directory holding ca.crt and ca.key")->required();
-  c_issue->add_option("--tenants", issue->tenants,
-                      "tenants an operator certificate covers, comma-separated, or * for all (default: none)")
+  c_issue
+      ->add_option("--tenants", issue->tenants,
+                   "tenants an operator certificate covers, comma-separated, or * for all (default: none)")
       ->delimiter(',');
   c_issue->add_option("--node", issue->node, "node name (server+client certificate)");
   c_issue->add_option("--operator", issue->op, "operator name (client certificate operator-NAME)");

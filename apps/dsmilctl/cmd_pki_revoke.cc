@@ -28,17 +28,16 @@
 #include <vector>
 
 #include "commands.h"
-#include "file_util.h"
 #include "core/coding.h"
 #include "crypto/keyfile.h"
 #include "crypto/ossl.h"
 #include "crypto/x509.h"
+#include "file_util.h"
 
 namespace dsmil::ctl {
 namespace {
 
 constexpr int kDefaultCrlDays = 30;
-
 
 // The CA certificate and key of DIR. The caller wipes key_pem.
 Result<crypto::PemCertificate> ReadCa(const std::string& dir) {

@@ -22,8 +22,8 @@
 #include <vector>
 
 #include "commands.h"
-#include "ctl_config.h"
 #include "core/strings.h"
+#include "ctl_config.h"
 #include "net/http_client.h"
 
 namespace dsmil::ctl {
@@ -42,9 +42,8 @@ struct TopArgs {
 };
 
 const char* const kFilters[][2] = {
-    {"", ""},         {"CRITICAL", ""}, {"HIGH", ""},     {"MEDIUM", ""},   {"LOW", ""},
-    {"", "NETWORK"},  {"", "CRYPTO"},   {"", "SOC"},      {"", "IDENTITY"}, {"", "MALWARE"},
-    {"", "INSIDER"},
+    {"", ""},       {"CRITICAL", ""}, {"HIGH", ""},     {"MEDIUM", ""},  {"LOW", ""},     {"", "NETWORK"},
+    {"", "CRYPTO"}, {"", "SOC"},      {"", "IDENTITY"}, {"", "MALWARE"}, {"", "INSIDER"},
 };
 
 std::string Thousands(uint64_t v) {
@@ -214,8 +213,9 @@ int Run(TopArgs a, Context& ctx) {
   }
   if (!node && a.node.empty() && !cfg->nodes.empty()) node = &cfg->nodes.front();
   if (!node) {
-    Fail(ctx, 2, a.node.empty() ? "no nodes configured (dsmilctl config add-node NAME URL --cert CA)"
-                                : "no configured node named " + a.node);
+    Fail(ctx, 2,
+         a.node.empty() ? "no nodes configured (dsmilctl config add-node NAME URL --cert CA)"
+                        : "no configured node named " + a.node);
     return 2;
   }
   bool live = !a.once && ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO) && a.output == "table";
@@ -225,8 +225,10 @@ int Run(TopArgs a, Context& ctx) {
       Fail(ctx, f.exit_code, f.error);
       return f.exit_code;
     }
-    if (a.output == "json") std::cout << f.body.dump(2) << "\n";
-    else std::cout << Render(f.body, a, false);
+    if (a.output == "json")
+      std::cout << f.body.dump(2) << "\n";
+    else
+      std::cout << Render(f.body, a, false);
     return 0;
   }
   RawTerminal term;

@@ -34,7 +34,8 @@ Result<std::unique_ptr<tenant::ApiKeyStore>> OpenStore(const KeyArgs& a) {
       if (env != nullptr) dir = env;
     }
     if (dir.empty()) {
-      return Status::InvalidArgument("tenant key: give --keys-file, --data-dir (the node's stores.path) or DSMIL_DATA_DIR");
+      return Status::InvalidArgument(
+          "tenant key: give --keys-file, --data-dir (the node's stores.path) or DSMIL_DATA_DIR");
     }
     path = dir + "/tenant/api_keys";
   }

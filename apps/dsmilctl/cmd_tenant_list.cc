@@ -37,22 +37,22 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <map>
-#include <ctime>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "commands.h"
-#include "file_util.h"
+#include "core/clock.h"
 #include "crypto/keyfile.h"
 #include "crypto/x509.h"
 #include "ctl_config.h"
 #include "dbe/message.h"
-#include "core/clock.h"
+#include "file_util.h"
 #include "net/http_client.h"
 #include "node/config.h"
 #include "store/archive.h"
@@ -77,9 +77,9 @@ struct ListArgs {
 };
 
 struct Probe {
-  std::string path;     // "redis: alpha_reader XRANGE BRAVO_SOC_EVENTS"
+  std::string path;  // "redis: alpha_reader XRANGE BRAVO_SOC_EVENTS"
   bool refused = false;
-  std::string detail;   // the refusal, or what leaked / why it could not be checked
+  std::string detail;  // the refusal, or what leaked / why it could not be checked
 };
 
 struct TenantReport {
@@ -141,8 +141,8 @@ void RedisProbes(const store::StoresConfig& c, const store::TenantScope& t, cons
       continue;
     }
     if (a == store::Access::kWriter) {
-      std::vector<std::string> payload = {
-          R"({"isolation_probe":true,"from":")" + t.tenant() + R"(","note":"cross-tenant write that should have been refused"})"};
+      std::vector<std::string> payload = {R"({"isolation_probe":true,"from":")" + t.tenant() +
+                                          R"(","note":"cross-tenant write that should have been refused"})"};
       auto r = (*s)->Append(store::StreamKind::kDeadLetter, payload);
       out.push_back(RedisProbe("redis: " + user + " XADD " + u.Stream(store::StreamKind::kDeadLetter), r.status(),
                                "write accepted (entry " + (r.ok() && !r->empty() ? (*r)[0] : "?") + ")"));
@@ -175,13 +175,14 @@ void PostgresProbes(const store::StoresConfig& c, const store::TenantScope& t, c
   std::string port = std::to_string(c.postgres.port);
   std::string timeout = std::to_string(c.postgres.connect_timeout_s);
   const char* keys[] = {"host", "port", "dbname", "user", "password", "connect_timeout", nullptr};
-  const char* values[] = {c.postgres.host.c_str(), port.c_str(), c.postgres.dbname.c_str(), role.c_str(),
-                          password->c_str(), timeout.c_str(), nullptr};
+  const char* values[] = {
+      c.postgres.host.c_str(), port.c_str(), c.postgres.dbname.c_str(), role.c_str(), password->c_str(),
+      timeout.c_str(),         nullptr};
   PgConn pg;
   pg.conn = PQconnectdbParams(keys, values, 0);
   if (PQstatus(pg.conn) != CONNECTION_OK) {
-    out.push_back({"postgres: " + role + " connect", false,
-                   std::string("could not be checked: ") + PQerrorMessage(pg.conn)});
+    out.push_back(
+        {"postgres: " + role + " connect", false, std::string("could not be checked: ") + PQerrorMessage(pg.conn)});
     return;
   }
   // Statements that must fail with insufficient_privilege (42501).
@@ -204,8 +205,8 @@ void PostgresProbes(const store::StoresConfig& c, const store::TenantScope& t, c
       p.detail = "allowed" + (st == PGRES_TUPLES_OK && PQntuples(res) > 0 && PQnfields(res) > 0
                                   ? std::string(" (") + PQgetvalue(res, 0, 0) + ")"
                                   : std::string());
-    } else if (state && (std::string(state) == "42501" || std::string(state) == "3F000" ||
-                         std::string(state) == "42P01")) {
+    } else if (state &&
+               (std::string(state) == "42501" || std::string(state) == "3F000" || std::string(state) == "42P01")) {
       // 42501 insufficient_privilege; 3F000 / 42P01: the schema or table is not
       // visible to the role at all.
       p.refused = true;
@@ -259,7 +260,8 @@ void QdrantProbes(const store::StoresConfig& c, const store::TenantScope& t, con
   } else if (resp->status == 404) {
     out.push_back({path, true, "HTTP 404 (no such collection reachable with this key)"});
   } else {
-    out.push_back({path, false, "HTTP " + std::to_string(resp->status) + ": the key reads another tenant's collection"});
+    out.push_back(
+        {path, false, "HTTP " + std::to_string(resp->status) + ": the key reads another tenant's collection"});
   }
 }
 
@@ -319,9 +321,9 @@ TenantReport Inspect(const node::NodeConfig& cfg, const node::TenantConfig& tc, 
 
   auto streams = store::OpenStreams(c, *scope, store::Access::kReader);
   if (streams.ok()) {
-    int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
+    int64_t now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     auto recent = (*streams)->Range(store::StreamKind::kL3In, std::to_string(now_ms - 300000) + "-0", 1000000);
     if (recent.ok()) {
       std::ostringstream s;
@@ -415,9 +417,9 @@ std::map<std::string, std::vector<Probe>> EntryProbes(const Context& ctx, const 
     }
     ::close(fd);
   }
-  int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
+  int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
   for (const CtlNode& n : ctl->nodes) {
     for (const std::string& t : tenants) {
       auto probe = [&](const std::string& method, const std::string& target, const std::string& body,
@@ -431,8 +433,7 @@ std::map<std::string, std::vector<Probe>> EntryProbes(const Context& ctx, const 
         r.key_file = key_file;
         r.timeout = std::chrono::seconds(5);
         if (method == "POST") {
-          r.headers.emplace_back("Content-Type",
-                                 target == "/v1/dbe" ? "application/octet-stream" : "application/json");
+          r.headers.emplace_back("Content-Type", target == "/v1/dbe" ? "application/octet-stream" : "application/json");
         }
         auto resp = net::HttpFetch(r);
         std::string path = "entry: " + n.name + " " + method + " " + what + " (certificate covering no tenant)";
@@ -469,9 +470,8 @@ void List(Context& ctx, const ListArgs& a) {
   auto cfg = node::LoadNodeConfig(a.node_config);
   if (!cfg.ok()) return Fail(ctx, 2, "tenant list: " + cfg.status().message());
   if (cfg->tenants.empty()) return Fail(ctx, 2, "tenant list: " + a.node_config + " configures no tenants");
-  int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
+  int64_t now_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   std::vector<TenantReport> reports;
   for (const auto& t : cfg->tenants) reports.push_back(Inspect(*cfg, t, a.keys_file));
   std::string entry_note;

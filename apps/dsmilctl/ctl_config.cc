@@ -51,8 +51,8 @@ Status SaveCtlConfig(const std::string& path, const CtlConfig& c) {
   out << YAML::EndMap;
   out << YAML::Key << "nodes" << YAML::Value << YAML::BeginSeq;
   for (const auto& n : c.nodes) {
-    out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << n.name << YAML::Key << "url"
-        << YAML::Value << n.url << YAML::Key << "cert" << YAML::Value << n.cert << YAML::EndMap;
+    out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << n.name << YAML::Key << "url" << YAML::Value << n.url
+        << YAML::Key << "cert" << YAML::Value << n.cert << YAML::EndMap;
   }
   out << YAML::EndSeq << YAML::EndMap;
   std::error_code ec;

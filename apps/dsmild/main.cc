@@ -22,8 +22,7 @@ int main(int argc, char** argv) {
   CLI::App app{"dsmild - the DSMIL node daemon (one binary for every role; docs/configuration.md)"};
   std::string config_path;
   bool check = false;
-  app.add_option("-c,--config", config_path, "node configuration (YAML; see docs/configuration.md)")
-      ->required();
+  app.add_option("-c,--config", config_path, "node configuration (YAML; see docs/configuration.md)")->required();
   app.add_flag("--check", check, "validate the configuration and exit");
   app.set_version_flag("--version", std::string("dsmild ") + dsmil::node::kVersion);
   try {

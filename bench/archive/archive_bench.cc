@@ -45,10 +45,9 @@ std::vector<ArchivedEvent> MakeRows(const std::string& prefix, size_t n) {
     e.ts_ms = t0 + int64_t(i);
     e.category = "malware";
     e.severity = kSev[i % 4];
-    e.body = std::string(R"({"event_id":")") + id +
-             R"(","tenant_id":"ALPHA","source":"l3.sensor.14","host":"ws-)" + std::to_string(i % 500) +
-             R"(","src_ip":"10.1.)" + std::to_string(i % 250) + "." + std::to_string(i % 200) +
-             R"(","l4":{"category":"malware","severity":")" + kSev[i % 4] +
+    e.body = std::string(R"({"event_id":")") + id + R"(","tenant_id":"ALPHA","source":"l3.sensor.14","host":"ws-)" +
+             std::to_string(i % 500) + R"(","src_ip":"10.1.)" + std::to_string(i % 250) + "." +
+             std::to_string(i % 200) + R"(","l4":{"category":"malware","severity":")" + kSev[i % 4] +
              R"(","score":0.)" + std::to_string(100 + i % 900) + R"(},"message":"beacon to known C2 domain"})";
   }
   return v;
@@ -123,7 +122,8 @@ double PlainCopy(PGconn* c, const std::vector<ArchivedEvent>& rows, size_t batch
     PQputCopyData(c, data.data(), int(data.size()));
     PQputCopyEnd(c, nullptr);
     while (PGresult* res = PQgetResult(c)) {
-      if (PQresultStatus(res) != PGRES_COMMAND_OK) std::fprintf(stderr, "bench_archive: COPY: %s", PQresultErrorMessage(res));
+      if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        std::fprintf(stderr, "bench_archive: COPY: %s", PQresultErrorMessage(res));
       PQclear(res);
     }
   }
@@ -214,8 +214,9 @@ CREATE INDEX events_plain_ts_idx ON bench.events_plain (ts);
     return 1;
   }
 
-  std::printf("archive ingest: %zu rows per round, batches of %zu, %d rounds, PostgreSQL 15 on loopback TCP (fsync on)\n",
-              rows_n, batch, rounds);
+  std::printf(
+      "archive ingest: %zu rows per round, batches of %zu, %d rounds, PostgreSQL 15 on loopback TCP (fsync on)\n",
+      rows_n, batch, rounds);
   auto sample = MakeRows("warm", 1);
   std::printf("row body: %zu bytes of JSON\n", sample[0].body.size());
   std::vector<double> ours, base, again, ratios;
@@ -234,9 +235,10 @@ CREATE INDEX events_plain_ts_idx ON bench.events_plain (ts);
       p = PlainCopy(plain, rows, batch);
     }
     double d = Ours(**archive, rows, batch, nullptr);  // every row already stored
-    std::printf("  round %d: ours %.0f rows/s (%zu new), plain COPY %.0f rows/s, ratio %.2f, "
-                "re-ingest (all skipped) %.0f rows/s\n",
-                r + 1, o, added, p, p > 0 ? o / p : 0, d);
+    std::printf(
+        "  round %d: ours %.0f rows/s (%zu new), plain COPY %.0f rows/s, ratio %.2f, "
+        "re-ingest (all skipped) %.0f rows/s\n",
+        r + 1, o, added, p, p > 0 ? o / p : 0, d);
     ratios.push_back(p > 0 ? o / p : 0);
     ours.push_back(o);
     base.push_back(p);
@@ -244,8 +246,9 @@ CREATE INDEX events_plain_ts_idx ON bench.events_plain (ts);
   }
   std::printf("PostgreSQL  ours (Archive::Ingest, RLS, idempotent) %10.0f rows/s  (median)\n", Median(ours));
   std::printf("PostgreSQL  plain binary COPY, equivalent table      %10.0f rows/s  (median)\n", Median(base));
-  std::printf("PostgreSQL  ratio ours / plain COPY                  %10.2f  (median of the rounds' ratios; goal >= 0.80)\n",
-              Median(ratios));
+  std::printf(
+      "PostgreSQL  ratio ours / plain COPY                  %10.2f  (median of the rounds' ratios; goal >= 0.80)\n",
+      Median(ratios));
   std::printf("PostgreSQL  re-ingest of stored rows (all skipped)   %10.0f rows/s  (median)\n", Median(again));
   PQfinish(plain);
 

@@ -67,8 +67,8 @@ int main() {
   tenant::ClaimKeyring keyring(dir + "/secrets/claims");
   tenant::ClaimVerifier verifier([&](const std::string& t) { return keyring.PublicKey(t); });
   tenant::ClaimIssuer issuer(&keyring, std::chrono::seconds(300));
-  int64_t now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-                    .count();
+  int64_t now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   auto token = issuer.TokenFor("ALPHA", "operator:admin", now);
   if (!token.ok()) {
     std::fprintf(stderr, "authz_bench: %s\n", token.status().ToString().c_str());

@@ -194,8 +194,7 @@ int main(int argc, char** argv) {
     f << "global\n  maxconn 4096\n  nbthread 2\ndefaults\n  mode http\n  option http-keep-alive\n"
          "  timeout connect 2s\n  timeout client 30s\n  timeout server 30s\n"
          "frontend f\n  bind 127.0.0.1:"
-      << hp_port << "\n  default_backend b\nbackend b\n  http-reuse always\n  server u 127.0.0.1:" << up_port
-      << "\n";
+      << hp_port << "\n  default_backend b\nbackend b\n  http-reuse always\n  server u 127.0.0.1:" << up_port << "\n";
   }
   pid_t haproxy = Spawn({"haproxy", "-db", "-f", hp_cfg});
   bool hp_up = WaitHttp("http://127.0.0.1:" + std::to_string(hp_port) + "/v1/models");
@@ -225,9 +224,9 @@ int main(int argc, char** argv) {
   };
   std::string plain = lua("plain", {});
   std::string dsmil = lua("dsmil", {{"Authorization", std::string("Bearer ") + kKey}});
-  std::string pk = lua("portkey", {{"x-portkey-provider", "openai"},
-                                   {"x-portkey-custom-host", up + "/v1"},
-                                   {"Authorization", "Bearer sk-bench"}});
+  std::string pk = lua(
+      "portkey",
+      {{"x-portkey-provider", "openai"}, {"x-portkey-custom-host", up + "/v1"}, {"Authorization", "Bearer sk-bench"}});
 
   struct Target {
     std::string name, url, lua;
@@ -243,8 +242,9 @@ int main(int argc, char** argv) {
   unsigned cores = std::thread::hardware_concurrency();
   std::printf("L7 front benchmark: wrk %d s per run, POST /v1/chat/completions (%zu-byte body), %u CPU cores\n",
               seconds, sizeof(kBody) - 1, cores);
-  std::printf("instant upstream: net::HttpServer (Beast), 2 threads; dsmil router: 8 threads, key + ML-DSA-87 claim "
-              "(cached) + policy + device-51 injection check per request\n\n");
+  std::printf(
+      "instant upstream: net::HttpServer (Beast), 2 threads; dsmil router: 8 threads, key + ML-DSA-87 claim "
+      "(cached) + policy + device-51 injection check per request\n\n");
   std::printf("%-9s %5s %10s %9s %9s %11s %11s %8s\n", "target", "conns", "req/s", "p50 ms", "p99 ms", "+p50 ms",
               "+p99 ms", "non-2xx");
   for (int conns : {16, 64}) {
@@ -252,8 +252,7 @@ int main(int argc, char** argv) {
     std::vector<std::pair<std::string, WrkResult>> rows;
     for (const Target& t : targets) {
       if (!t.up) {
-        std::printf("%-9s %5d   %s\n", t.name.c_str(), conns,
-                    t.name == "portkey" ? pk_note.c_str() : "did not start");
+        std::printf("%-9s %5d   %s\n", t.name.c_str(), conns, t.name == "portkey" ? pk_note.c_str() : "did not start");
         continue;
       }
       WrkResult r = RunWrk(t.url, conns, seconds, t.lua);
@@ -299,11 +298,12 @@ int main(int argc, char** argv) {
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   double prompts = double(rounds) * double(attacks.size() + benign.size());
-  std::printf("\ninjection detector on data/injection/: detection %zu/%zu = %.1f%%, false positives %zu/%zu = %.1f%%; "
-              "%.0f prompts/s (%.1f MB/s, one core)\n",
-              tp, attacks.size(), attacks.empty() ? 0.0 : 100.0 * double(tp) / double(attacks.size()), fp,
-              benign.size(), benign.empty() ? 0.0 : 100.0 * double(fp) / double(benign.size()), prompts / secs,
-              double(bytes) * rounds / secs / 1e6);
+  std::printf(
+      "\ninjection detector on data/injection/: detection %zu/%zu = %.1f%%, false positives %zu/%zu = %.1f%%; "
+      "%.0f prompts/s (%.1f MB/s, one core)\n",
+      tp, attacks.size(), attacks.empty() ? 0.0 : 100.0 * double(tp) / double(attacks.size()), fp, benign.size(),
+      benign.empty() ? 0.0 : 100.0 * double(fp) / double(benign.size()), prompts / secs,
+      double(bytes) * rounds / secs / 1e6);
 
   (*router)->Stop();
   (*upstream)->Stop();

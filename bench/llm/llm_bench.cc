@@ -18,14 +18,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <immintrin.h>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <ctime>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
-#include <immintrin.h>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
@@ -151,7 +151,7 @@ std::vector<int32_t> RandomPrompt(int n, uint32_t n_vocab, uint32_t seed) {
 
 struct Single {
   double prompt_tps = 0, gen_tps = 0, ttft_ms = 0;
-  double gen0_tps = 0;  // generated from a 1-token context, like llama-bench's tg test
+  double gen0_tps = 0;                     // generated from a 1-token context, like llama-bench's tg test
   double prompt_share = 0, gen_share = 0;  // CPU seconds ÷ (wall seconds × threads) of each phase
 };
 
@@ -299,10 +299,11 @@ int main(int argc, char** argv) {
     s.prompt_share = (cpu_first - cpu0) / (std::chrono::duration<double>(first_wall - wall0).count() * t);
     s.gen_share = (cpu1 - cpu_first) / (std::chrono::duration<double>(wall1 - first_wall).count() * t);
     singles.push_back({t, s});
-    std::printf("threads %d: prompt %d tokens %.2f tok/s (time to first token %.0f ms); generated %d tokens %.2f tok/s; "
-                "CPU share %.0f%% / %.0f%%; from a 1-token context %.2f tok/s\n",
-                t, a.prompt, s.prompt_tps, s.ttft_ms, r->completion_tokens, s.gen_tps, s.prompt_share * 100,
-                s.gen_share * 100, s.gen0_tps);
+    std::printf(
+        "threads %d: prompt %d tokens %.2f tok/s (time to first token %.0f ms); generated %d tokens %.2f tok/s; "
+        "CPU share %.0f%% / %.0f%%; from a 1-token context %.2f tok/s\n",
+        t, a.prompt, s.prompt_tps, s.ttft_ms, r->completion_tokens, s.gen_tps, s.prompt_share * 100, s.gen_share * 100,
+        s.gen0_tps);
     std::fflush(stdout);
   }
 
@@ -348,12 +349,15 @@ int main(int argc, char** argv) {
   if (lb != nullptr && *lb) {
     llama = RunLlamaBench(lb, path, a);
   } else {
-    std::printf("LLAMA_BENCH is not set: the llama.cpp column is skipped (build llama-bench by hand outside the "
-                "repository and set LLAMA_BENCH to its path)\n");
+    std::printf(
+        "LLAMA_BENCH is not set: the llama.cpp column is skipped (build llama-bench by hand outside the "
+        "repository and set LLAMA_BENCH to its path)\n");
   }
 
-  std::printf("\ngen tok/s: after the %d-token prompt; gen@1: from a 1-token context, as llama-bench's tg test\n"
-              "(tg ratio = gen@1 / llama tg, like for like)\n", a.prompt);
+  std::printf(
+      "\ngen tok/s: after the %d-token prompt; gen@1: from a 1-token context, as llama-bench's tg test\n"
+      "(tg ratio = gen@1 / llama tg, like for like)\n",
+      a.prompt);
   std::printf("%-8s %14s %10s %10s %10s %10s %14s %9s %14s %14s %9s %9s\n", "threads", "prompt tok/s", "gen tok/s",
               "gen@1", "TTFT ms", "read GB/s", "limit tok/s", "gen/limit", "llama pp t/s", "llama tg t/s", "pp ratio",
               "tg ratio");
@@ -378,16 +382,18 @@ int main(int argc, char** argv) {
     std::printf("%-8d %14.2f %10.2f %10.2f %10.0f %10.2f %14.2f %8.2fx %14s %14s %9s %9s\n", t, s.prompt_tps, s.gen_tps,
                 s.gen0_tps, s.ttft_ms, bw, limit, s.gen0_tps / limit, pp, tg, ppr, tgr);
   }
-  std::printf("\nCPU share = CPU seconds used ÷ (wall seconds × threads) in that phase; below 100%% the machine\n"
-              "was busy with other work. Per CPU-second (tok/s ÷ share), what an idle machine would give:\n");
+  std::printf(
+      "\nCPU share = CPU seconds used ÷ (wall seconds × threads) in that phase; below 100%% the machine\n"
+      "was busy with other work. Per CPU-second (tok/s ÷ share), what an idle machine would give:\n");
   for (auto& [t, s] : singles) {
     std::printf("threads %d: prompt %.0f%% share -> %.2f tok/s; generation %.0f%% share -> %.2f tok/s\n", t,
                 s.prompt_share * 100, s.prompt_tps / std::max(1e-9, s.prompt_share), s.gen_share * 100,
                 s.gen_tps / std::max(1e-9, s.gen_share));
   }
-  std::printf("\naggregate, %d concurrent requests (64-token prompts, %d generated each, %d threads): %.2f tok/s "
-              "generated (%d tokens in %.1f s), %.2f tok/s per sequence while decoding\n",
-              a.concurrent, a.concurrent_gen, max_threads, aggregate, total_tokens, wall, per_seq);
+  std::printf(
+      "\naggregate, %d concurrent requests (64-token prompts, %d generated each, %d threads): %.2f tok/s "
+      "generated (%d tokens in %.1f s), %.2f tok/s per sequence while decoding\n",
+      a.concurrent, a.concurrent_gen, max_threads, aggregate, total_tokens, wall, per_seq);
   if (!tmp.empty()) {
     if (a.keep) {
       std::printf("model kept at %s\n", path.c_str());

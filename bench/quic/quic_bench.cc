@@ -110,8 +110,8 @@ int main(int argc, char** argv) {
   std::string dir = tmpl;
   auto ca = dsmil::crypto::CreateCa("Bench CA", 2);
   if (!ca.ok()) Die(ca.status().ToString());
-  auto a = dsmil::crypto::IssueCertificate(*ca, {"node-a", {"localhost"}, {"127.0.0.1"},
-                                                 dsmil::crypto::CertUsage::kBoth, 2});
+  auto a = dsmil::crypto::IssueCertificate(
+      *ca, {"node-a", {"localhost"}, {"127.0.0.1"}, dsmil::crypto::CertUsage::kBoth, 2});
   auto b = dsmil::crypto::IssueCertificate(*ca, {"node-b", {}, {}, dsmil::crypto::CertUsage::kBoth, 2});
   if (!a.ok() || !b.ok()) Die("issuing certificates failed");
   dsmil::net::QuicOptions so;
@@ -194,11 +194,14 @@ int main(int argc, char** argv) {
   std::printf("%-40s %10.1f %10.1f %14.0f\n", "raw UDP ping-pong (the limit)", u50, u99, n / udp.seconds);
   std::printf("%-40s %10.2f %10.2f %14.2f\n", "ratio QUIC / UDP", q50 / u50, q99 / u99,
               (n / quic.seconds) / (n / udp.seconds));
-  auto slow = [](const std::vector<double>& v) { return std::count_if(v.begin(), v.end(), [](double x) { return x > 1000; }); };
-  std::printf("round trips over 1 ms: QUIC %ld of %d, UDP %ld of %d; QUIC p90 %.1f us, max %.0f us\n", long(slow(quic.micros)), n,
-              long(slow(udp.micros)), n, Percentile(quic.micros, 0.9), Percentile(quic.micros, 1.0));
-  std::printf("QUIC pipelined echo, %d in flight: %.0f frames/s each way (%.1f MB/s)\n", kWindow,
-              pipelined / pipe_s, pipelined / pipe_s * kFrame / 1e6);
+  auto slow = [](const std::vector<double>& v) {
+    return std::count_if(v.begin(), v.end(), [](double x) { return x > 1000; });
+  };
+  std::printf("round trips over 1 ms: QUIC %ld of %d, UDP %ld of %d; QUIC p90 %.1f us, max %.0f us\n",
+              long(slow(quic.micros)), n, long(slow(udp.micros)), n, Percentile(quic.micros, 0.9),
+              Percentile(quic.micros, 1.0));
+  std::printf("QUIC pipelined echo, %d in flight: %.0f frames/s each way (%.1f MB/s)\n", kWindow, pipelined / pipe_s,
+              pipelined / pipe_s * kFrame / 1e6);
   std::printf("QUIC handshake (mutual X.509, P-384), %d dials: median %.2f ms, p90 %.2f ms\n", handshakes,
               Percentile(hs, 0.5) / 1000, Percentile(hs, 0.9) / 1000);
 

@@ -46,8 +46,8 @@
 #include "dbe/message.h"
 #include "net/connection.h"
 #include "net/identity.h"
-#include "net/session.h"
 #include "net/quic.h"
+#include "net/session.h"
 #include "net/tcp_tls.h"
 
 using namespace dsmil;
@@ -236,7 +236,8 @@ struct Peers {
 };
 // Runs the session handshake over an established connection pair; exits on failure.
 SessionPair Handshake(const Peers& p, Connection& client, Connection& server, const char* what) {
-  auto accepted = std::async(std::launch::async, [&] { return SecureSession::Accept(server, p.id_b, p.pins_b, p.options); });
+  auto accepted =
+      std::async(std::launch::async, [&] { return SecureSession::Accept(server, p.id_b, p.pins_b, p.options); });
   auto a = SecureSession::Initiate(client, p.id_a, p.pins_a, p.options);
   auto b = accepted.get();
   return {Must(std::move(a), what), Must(std::move(b), what)};
@@ -328,8 +329,8 @@ double StreamRow(const std::string& transport, SecureSession& a, SecureSession& 
   sender.join();
   double secs = std::chrono::duration<double>(SteadyClock::now() - t0).count();
   double rate = double(got) / secs;
-  std::printf("%-28s %9.0f envelopes/s (%d in %.2f s; goal >= 100000)\n", ("session stream (" + transport + ")").c_str(),
-              rate, got, secs);
+  std::printf("%-28s %9.0f envelopes/s (%d in %.2f s; goal >= 100000)\n",
+              ("session stream (" + transport + ")").c_str(), rate, got, secs);
   return rate;
 }
 
@@ -389,9 +390,12 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     int v = std::atoi(argv[i + 1]);
-    if (a == "--iterations") iterations = v;
-    else if (a == "--stream") stream = v;
-    else if (a == "--handshakes") handshakes = v;
+    if (a == "--iterations")
+      iterations = v;
+    else if (a == "--stream")
+      stream = v;
+    else if (a == "--handshakes")
+      handshakes = v;
   }
   if (iterations <= 0 || stream <= 0 || handshakes <= 0) {
     std::fprintf(stderr, "usage: session_bench [--iterations N] [--stream N] [--handshakes N] (N > 0)\n");
@@ -433,9 +437,9 @@ int main(int argc, char** argv) {
   auto tcp_listener = Must(ListenTcpTls("127.0.0.1", 0, tls_b), "listen tcp+tls");
   auto quic_listener = Must(ListenQuic("127.0.0.1", 0, quic_b), "listen quic");
   const Transport tcp_transport{"tcp+tls", tcp_listener.get(),
-                      [&] { return DialTcpTls("127.0.0.1", tcp_listener->port(), tls_a); }};
+                                [&] { return DialTcpTls("127.0.0.1", tcp_listener->port(), tls_a); }};
   const Transport quic_transport{"quic", quic_listener.get(),
-                      [&] { return DialQuic("127.0.0.1", quic_listener->port(), quic_a); }};
+                                 [&] { return DialQuic("127.0.0.1", quic_listener->port(), quic_a); }};
 
   // TCP + TLS, then QUIC, each beside its raw socket limit measured just before.
   TransportResult t = RunTransport(tcp_transport, "tcp", RawTcpHops(iterations), peers, iterations, stream);
@@ -483,7 +487,8 @@ int main(int argc, char** argv) {
     std::printf("\n");
     RatioRow("quic / tcp+tls hop", q.conn.p50 / t.conn.p50, q.conn.p99 / t.conn.p99);
     RatioRow("quic / tcp+tls session hop", q.hop.p50 / t.hop.p50, q.hop.p99 / t.hop.p99);
-    RatioRow("quic / tcp+tls handshake", Summarize(q.handshakes.session_ms).p50 / Summarize(t.handshakes.session_ms).p50,
+    RatioRow("quic / tcp+tls handshake",
+             Summarize(q.handshakes.session_ms).p50 / Summarize(t.handshakes.session_ms).p50,
              Summarize(q.handshakes.session_ms).p99 / Summarize(t.handshakes.session_ms).p99);
     RatioRow("quic / tcp+tls dial+hs", Summarize(q.handshakes.total_ms).p50 / Summarize(t.handshakes.total_ms).p50,
              Summarize(q.handshakes.total_ms).p99 / Summarize(t.handshakes.total_ms).p99);

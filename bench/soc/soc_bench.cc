@@ -45,17 +45,17 @@ int64_t WallMs() {
 
 std::string EventJson(const std::string& tenant, int i, int64_t ingest_ms) {
   static const char* kSigs[] = {"port scan detected", "failed login burst", "tls handshake classical kex",
-                                "c2 callback", "bulk download", "log integrity check"};
+                                "c2 callback",        "bulk download",      "log integrity check"};
   char id[40];
   std::snprintf(id, sizeof id, "%08x-0000-4000-8000-%012d", tenant == "ALPHA" ? 0xa : 0xb, i);
   std::string s = std::string(R"({"event_id":")") + id + R"(","tenant":")" + tenant + R"(","ts_ms":)" +
                   std::to_string(1764245000000 + i) + R"(,"ingest_ts_ms":)" + std::to_string(ingest_ms) +
                   R"(,"source":"bench","features":{"src_host":"ws-)" + std::to_string(i % 500) +
                   R"(","dst_domain":"d)" + std::to_string(i % 97) + R"(.example","dst_port":)" +
-                  std::to_string(i % 3 ? 443 : 4444) + R"(,"bytes_out":)" + std::to_string((int64_t(i) * 7919) % 30000000) +
-                  R"(,"failed_logins":)" + std::to_string(i % 13) + R"(,"kex":")" +
-                  (i % 4 ? "X25519MLKEM768" : "X25519") + R"(","anomaly_score":)" + std::to_string((i % 10) / 10.0) +
-                  R"(,"signature":")" + kSigs[i % 6] + R"("}})";
+                  std::to_string(i % 3 ? 443 : 4444) + R"(,"bytes_out":)" +
+                  std::to_string((int64_t(i) * 7919) % 30000000) + R"(,"failed_logins":)" + std::to_string(i % 13) +
+                  R"(,"kex":")" + (i % 4 ? "X25519MLKEM768" : "X25519") + R"(","anomaly_score":)" +
+                  std::to_string((i % 10) / 10.0) + R"(,"signature":")" + kSigs[i % 6] + R"("}})";
   return s;
 }
 
@@ -170,9 +170,9 @@ E2E RunE2E(const store::StoresConfig& sc, const Models& models, size_t n, int of
       std::fprintf(stderr, "   ... %llu of %llu archived\n", static_cast<unsigned long long>(out.archived),
                    static_cast<unsigned long long>(out.expected));
       for (auto& w : workers)
-        if (!w->last_error().empty()) std::fprintf(stderr, "   %s %s: %s\n", w->options().tenant.c_str(),
-                                                   std::string(StageName(w->options().stage)).c_str(),
-                                                   w->last_error().c_str());
+        if (!w->last_error().empty())
+          std::fprintf(stderr, "   %s %s: %s\n", w->options().tenant.c_str(),
+                       std::string(StageName(w->options().stage)).c_str(), w->last_error().c_str());
     }
   }
   auto elapsed = Clock::now() - t0;
@@ -199,15 +199,16 @@ void PrintE2E(const E2E& r, const char* label, size_t n) {
     std::printf("   %s: not measured: %s\n", label, r.error.c_str());
     return;
   }
-  std::printf("   %-24s %zu events/tenant: %s events/s archived (%llu of %llu in %.2f s); "
-              "L3_IN -> archive p50 %.0f ms, p99 %.0f ms\n",
-              label, n, Fmt(r.rate).c_str(), static_cast<unsigned long long>(r.archived),
-              static_cast<unsigned long long>(r.expected), r.seconds, r.p50_ms, r.p99_ms);
+  std::printf(
+      "   %-24s %zu events/tenant: %s events/s archived (%llu of %llu in %.2f s); "
+      "L3_IN -> archive p50 %.0f ms, p99 %.0f ms\n",
+      label, n, Fmt(r.rate).c_str(), static_cast<unsigned long long>(r.archived),
+      static_cast<unsigned long long>(r.expected), r.seconds, r.p50_ms, r.p99_ms);
 }
 
 // Redis with the tenants' ACL users and PostgreSQL with the archive schemas and roles.
-Status StartServers(const fs::path& tmp, store::StoresConfig* sc,
-                    std::unique_ptr<dsmil::testing::RedisServer>* redis, std::string* admin_password) {
+Status StartServers(const fs::path& tmp, store::StoresConfig* sc, std::unique_ptr<dsmil::testing::RedisServer>* redis,
+                    std::string* admin_password) {
   static std::unique_ptr<dsmil::testing::PostgresServer> postgres;
   fs::create_directories(tmp / "secrets");
   const std::vector<std::string> tenants = {"ALPHA", "BRAVO"};
@@ -242,8 +243,10 @@ Status StartServers(const fs::path& tmp, store::StoresConfig* sc,
 int main(int argc, char** argv) {
   size_t n_e2e = 20000, n_l8 = 200000;
   for (int i = 1; i + 1 < argc; ++i) {
-    if (!std::strcmp(argv[i], "--events")) n_e2e = std::stoul(argv[++i]);
-    else if (!std::strcmp(argv[i], "--l8-events")) n_l8 = std::stoul(argv[++i]);
+    if (!std::strcmp(argv[i], "--events"))
+      n_e2e = std::stoul(argv[++i]);
+    else if (!std::strcmp(argv[i], "--l8-events"))
+      n_l8 = std::stoul(argv[++i]);
   }
   auto l4r = L4Model::Load(DSMIL_SOURCE_DIR "/models/l4_classifier.json");
   if (!l4r.ok()) {
@@ -278,9 +281,8 @@ int main(int argc, char** argv) {
     }
     double r = Rate(done, Clock::now() - t0);
     std::printf("1. L8 analytics (devices 51-58 rules + SOAR), one thread, parsed events\n");
-    std::printf("   %s events/s   (goal >= 1,000,000/s: %s)   flagged %.0f%%, %.2f proposals/event\n\n",
-                Fmt(r).c_str(), r >= 1e6 ? "met" : "NOT met", 100.0 * double(flagged) / double(done),
-                double(proposals) / double(done));
+    std::printf("   %s events/s   (goal >= 1,000,000/s: %s)   flagged %.0f%%, %.2f proposals/event\n\n", Fmt(r).c_str(),
+                r >= 1e6 ? "met" : "NOT met", 100.0 * double(flagged) / double(done), double(proposals) / double(done));
   }
 
   // ---- 2. Per-stage transformation rate ----
@@ -315,8 +317,8 @@ int main(int argc, char** argv) {
     std::printf("2. Per-stage transformation, one thread (JSON parse + model + JSON write)\n");
     std::printf("   %-4s %12s events/s   SLO > %s/s   x%.0f\n", "L3", Fmt(r3).c_str(), "1,000", r3 / 1000);
     std::printf("   %-4s %12s events/s   SLO > %s/s     x%.0f\n", "L4", Fmt(r4).c_str(), "500", r4 / 500);
-    std::printf("   %-4s %12s events/s   SLO > %s/s  x%.1f   (avg enriched event %zu bytes)\n\n", "L8",
-                Fmt(r8).c_str(), "10,000", r8 / 10000, bytes / size_t(n));
+    std::printf("   %-4s %12s events/s   SLO > %s/s  x%.1f   (avg enriched event %zu bytes)\n\n", "L8", Fmt(r8).c_str(),
+                "10,000", r8 / 10000, bytes / size_t(n));
   }
 
   // ---- 3. End to end, two tenants: embedded stores, then Redis + PostgreSQL ----
@@ -381,8 +383,9 @@ int main(int argc, char** argv) {
       if (rps <= 0) {
         std::printf("   not measured: redis-benchmark gave no XADD figure\n");
       } else {
-        std::printf("   redis-benchmark XADD (pipeline 32, AOF off): %s ops/s -> at most %s events/s per Redis instance\n",
-                    Fmt(rps).c_str(), Fmt(rps / kOpsPerEvent).c_str());
+        std::printf(
+            "   redis-benchmark XADD (pipeline 32, AOF off): %s ops/s -> at most %s events/s per Redis instance\n",
+            Fmt(rps).c_str(), Fmt(rps / kOpsPerEvent).c_str());
       }
     }
   }

@@ -148,9 +148,10 @@ double RawRedisConsume(const std::string& host, int port, const std::string& use
 double RawSqliteInsert(const std::string& file, const std::string& payload, size_t n) {
   sqlite3* db = nullptr;
   if (sqlite3_open(file.c_str(), &db) != SQLITE_OK) Die("raw sqlite: open");
-  sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                   "CREATE TABLE t(stream TEXT, ms INTEGER, seq INTEGER, payload BLOB, PRIMARY KEY(stream, ms, seq))"
-                   " WITHOUT ROWID;",
+  sqlite3_exec(db,
+               "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+               "CREATE TABLE t(stream TEXT, ms INTEGER, seq INTEGER, payload BLOB, PRIMARY KEY(stream, ms, seq))"
+               " WITHOUT ROWID;",
                nullptr, nullptr, nullptr);
   sqlite3_stmt* ins = nullptr;
   sqlite3_prepare_v2(db, "INSERT INTO t VALUES('S', ?1, ?2, ?3)", -1, &ins, nullptr);
@@ -198,9 +199,10 @@ int main(int argc, char** argv) {
   std::string port = std::to_string(server->port());
   std::string admin = " -h 127.0.0.1 -p " + port + " --user dsmil_admin -a " + o.ping_password;
 
-  std::printf("bench_streams: %zu entries of %zu bytes, batches of %zu; redis-server 127.0.0.1:%s "
-              "(AOF everysec, ACL users)\n",
-              n, payload.size(), kBatch, port.c_str());
+  std::printf(
+      "bench_streams: %zu entries of %zu bytes, batches of %zu; redis-server 127.0.0.1:%s "
+      "(AOF everysec, ACL users)\n",
+      n, payload.size(), kBatch, port.c_str());
   std::string base = "redis-benchmark" + admin + " -q -n " + std::to_string(n) + " -P 64";
   std::string xadd = " XADD bench_raw '*' data '" + payload + "'";
   store::StoresConfig rc;
@@ -228,7 +230,8 @@ int main(int argc, char** argv) {
     ours.consume = std::max(ours.consume, r.consume);
     raw_consume = std::max(raw_consume, RawRedisConsume("127.0.0.1", server->port(), "dsmil_admin", o.ping_password,
                                                         "bench_raw", "raw" + std::to_string(round), n));
-    raw_sqlite = std::max(raw_sqlite, RawSqliteInsert(dir + "/raw" + std::to_string(round) + ".db", payload, n_embedded));
+    raw_sqlite =
+        std::max(raw_sqlite, RawSqliteInsert(dir + "/raw" + std::to_string(round) + ".db", payload, n_embedded));
     Rates e = RunOurs(ec, scope, payload, n_embedded);
     emb.append = std::max(emb.append, e.append);
     emb.consume = std::max(emb.consume, e.consume);

@@ -59,15 +59,24 @@ bool Parse(int argc, char** argv, Options& o) {
     std::string a = argv[i];
     if (i + 1 >= argc) return false;
     std::string v = argv[++i];
-    if (a == "--n") o.n = std::stoul(v);
-    else if (a == "--dim") o.dim = std::stoul(v);
-    else if (a == "--queries") o.queries = std::stoul(v);
-    else if (a == "--k") o.k = std::stoul(v);
-    else if (a == "--data") o.data = v;
-    else if (a == "--batch") o.batch = std::stoul(v);
-    else if (a == "--seed") o.seed = unsigned(std::stoul(v));
-    else if (a == "--dir") o.dir = v;
-    else return false;
+    if (a == "--n")
+      o.n = std::stoul(v);
+    else if (a == "--dim")
+      o.dim = std::stoul(v);
+    else if (a == "--queries")
+      o.queries = std::stoul(v);
+    else if (a == "--k")
+      o.k = std::stoul(v);
+    else if (a == "--data")
+      o.data = v;
+    else if (a == "--batch")
+      o.batch = std::stoul(v);
+    else if (a == "--seed")
+      o.seed = unsigned(std::stoul(v));
+    else if (a == "--dir")
+      o.dir = v;
+    else
+      return false;
   }
   return o.n > 0 && o.dim > 0 && o.queries > 0 && o.k > 0 && o.batch > 0 &&
          (o.data == "clustered" || o.data == "gaussian");
@@ -229,14 +238,15 @@ int main(int argc, char** argv) {
   double ep50 = Percentile(exact_ms, 0.50), ep99 = Percentile(exact_ms, 0.99), emean = Mean(exact_ms);
   std::printf("build      %.1f s for %zu points (%.0f points/s), flush %.2f s, index.bin %.1f MiB\n", build_s, o.n,
               double(o.n) / build_s, flush_s, double(index_bytes) / (1 << 20));
-  std::printf("hnsw       search p50 %.3f ms  p99 %.3f ms  mean %.3f ms  (%.0f queries/s on one thread)\n", hp50,
-              hp99, hmean, 1e3 / hmean);
-  std::printf("exact scan search p50 %.3f ms  p99 %.3f ms  mean %.3f ms  (%.0f queries/s on one thread)\n", ep50,
-              ep99, emean, 1e3 / emean);
+  std::printf("hnsw       search p50 %.3f ms  p99 %.3f ms  mean %.3f ms  (%.0f queries/s on one thread)\n", hp50, hp99,
+              hmean, 1e3 / hmean);
+  std::printf("exact scan search p50 %.3f ms  p99 %.3f ms  mean %.3f ms  (%.0f queries/s on one thread)\n", ep50, ep99,
+              emean, 1e3 / emean);
   double hc50 = Percentile(hnsw_cpu_ms, 0.50), hc99 = Percentile(hnsw_cpu_ms, 0.99);
   double ec50 = Percentile(exact_cpu_ms, 0.50), ec99 = Percentile(exact_cpu_ms, 0.99);
-  std::printf("cpu time   hnsw p50 %.3f ms  p99 %.3f ms; exact scan p50 %.3f ms  p99 %.3f ms (thread CPU time per query)\n",
-              hc50, hc99, ec50, ec99);
+  std::printf(
+      "cpu time   hnsw p50 %.3f ms  p99 %.3f ms; exact scan p50 %.3f ms  p99 %.3f ms (thread CPU time per query)\n",
+      hc50, hc99, ec50, ec99);
   std::printf("ratio      exact/hnsw wall p50 %.1fx  p99 %.1fx; cpu p50 %.1fx  p99 %.1fx\n", ep50 / hp50, ep99 / hp99,
               ec50 / hc50, ec99 / hc99);
   std::printf("recall@%zu  %.4f (hnsw vs exact, %zu queries)\n", o.k, recall, o.queries);

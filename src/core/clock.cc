@@ -55,14 +55,12 @@ constexpr int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) 
 }  // namespace
 
 int64_t RealClock::NowUnixNanos() const {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
 int64_t RealClock::MonotonicNanos() const {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
@@ -90,9 +88,9 @@ std::string FormatRfc3339Utc(int64_t unix_nanos, int fraction_digits) {
   const Civil c = CivilFromDays(days);
 
   char buf[48];
-  int n = std::snprintf(buf, sizeof(buf), "%04lld-%02u-%02uT%02d:%02d:%02d",
-                        static_cast<long long>(c.year), c.month, c.day, static_cast<int>(sod / 3600),
-                        static_cast<int>(sod / 60 % 60), static_cast<int>(sod % 60));
+  int n =
+      std::snprintf(buf, sizeof(buf), "%04lld-%02u-%02uT%02d:%02d:%02d", static_cast<long long>(c.year), c.month, c.day,
+                    static_cast<int>(sod / 3600), static_cast<int>(sod / 60 % 60), static_cast<int>(sod % 60));
   std::string out(buf, n > 0 ? static_cast<size_t>(n) : 0);
   if (fraction_digits > 0) {
     char frac[16];
@@ -133,15 +131,13 @@ Result<int64_t> ParseRfc3339(std::string_view text) {
   };
 
   int64_t year, month, day, hour, minute, second;
-  if (!digits(4, &year) || !expect('-', '-') || !digits(2, &month) || !expect('-', '-') ||
-      !digits(2, &day)) {
+  if (!digits(4, &year) || !expect('-', '-') || !digits(2, &month) || !expect('-', '-') || !digits(2, &day)) {
     return fail("bad date part");
   }
   if (month < 1 || month > 12) return fail("month out of range");
   if (day < 1 || day > DaysInMonth(year, static_cast<unsigned>(month))) return fail("day out of range");
   if (!expect('T', 't') && !expect(' ', ' ')) return fail("missing 'T' between date and time");
-  if (!digits(2, &hour) || !expect(':', ':') || !digits(2, &minute) || !expect(':', ':') ||
-      !digits(2, &second)) {
+  if (!digits(2, &hour) || !expect(':', ':') || !digits(2, &minute) || !expect(':', ':') || !digits(2, &second)) {
     return fail("bad time part");
   }
   if (hour > 23) return fail("hour out of range");

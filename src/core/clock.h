@@ -11,9 +11,9 @@
 // Thread safety: every Clock method may be called from any thread at once.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <atomic>
 #include <string>
 #include <string_view>
 

@@ -39,8 +39,8 @@ double LatencyTimer::Stop() {
 StandardMetrics::StandardMetrics(Registry& r, const Clock& c)
     : registry(r),
       clock(c),
-      requests_total(r.AddCounter("dsmil_requests_total", "Total requests processed",
-                                  {"tenant_id", "device_id", "msg_type"})),
+      requests_total(
+          r.AddCounter("dsmil_requests_total", "Total requests processed", {"tenant_id", "device_id", "msg_type"})),
       errors_total(r.AddCounter("dsmil_errors_total", "Total errors", {"tenant_id", "device_id", "error_type"})),
       request_latency_seconds(r.AddHistogram("dsmil_request_latency_seconds", "Request latency",
                                              {"tenant_id", "device_id", "msg_type"},
@@ -62,8 +62,7 @@ LatencyTimer StandardMetrics::TimeRequest(std::string_view tenant_id, int device
   return TimeRequest(tenant_id, std::string_view(device), msg_type);
 }
 
-void StandardMetrics::CountError(std::string_view tenant_id, std::string_view device_id,
-                                 std::string_view error_type) {
+void StandardMetrics::CountError(std::string_view tenant_id, std::string_view device_id, std::string_view error_type) {
   errors_total.Labels({tenant_id, device_id, error_type}).Inc();
 }
 
@@ -139,10 +138,12 @@ double StartTimeSeconds() {
 }  // namespace
 
 void RegisterProcessMetrics(Registry& registry) {
-  registry.AddGauge("process_resident_memory_bytes", "Resident memory size in bytes.")
-      .SetCallback({}, [] { return MemoryBytes(1); });
-  registry.AddGauge("process_virtual_memory_bytes", "Virtual memory size in bytes.")
-      .SetCallback({}, [] { return MemoryBytes(0); });
+  registry.AddGauge("process_resident_memory_bytes", "Resident memory size in bytes.").SetCallback({}, [] {
+    return MemoryBytes(1);
+  });
+  registry.AddGauge("process_virtual_memory_bytes", "Virtual memory size in bytes.").SetCallback({}, [] {
+    return MemoryBytes(0);
+  });
   registry.AddCounter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.")
       .SetCallback({}, [] {
         std::vector<std::string> f = ProcSelfStat();  // utime (14) + stime (15), in clock ticks

@@ -274,9 +274,7 @@ void Logger::SetMinLevel(LogLevel level) const {
   shared_->min_level.store(static_cast<int>(level), std::memory_order_relaxed);
 }
 
-LogLevel Logger::min_level() const {
-  return static_cast<LogLevel>(shared_->min_level.load(std::memory_order_relaxed));
-}
+LogLevel Logger::min_level() const { return static_cast<LogLevel>(shared_->min_level.load(std::memory_order_relaxed)); }
 
 std::string Logger::Format(LogLevel level, std::string_view msg, std::span<const LogField> fields) const {
   std::string out;

@@ -105,10 +105,10 @@ class TeeSink final : public LogSink {
 // The labels of spec §4.3. Empty strings / no device mean "not applicable"
 // and are left out of the line.
 struct LogLabels {
-  std::string node = {};             // "node-a"
-  std::string tenant = {};           // "ALPHA"
-  std::string layer = {};            // "L7"
-  std::optional<int> device = {};    // 43, written as the string "43"
+  std::string node = {};           // "node-a"
+  std::string tenant = {};         // "ALPHA"
+  std::string layer = {};          // "L7"
+  std::optional<int> device = {};  // 43, written as the string "43"
 };
 
 // The value of an extra field. Strings are not copied: a LogValue must not
@@ -119,23 +119,23 @@ class LogValue {
   enum class Kind { kString, kInt, kUint, kDouble, kBool, kNull };
 
   LogValue() : kind_(Kind::kNull) {}
-  LogValue(std::nullptr_t) : kind_(Kind::kNull) {}                         // NOLINT
-  LogValue(const char* s) : kind_(Kind::kString), s_(s ? s : "") {}        // NOLINT
-  LogValue(char* s) : LogValue(static_cast<const char*>(s)) {}             // NOLINT
+  LogValue(std::nullptr_t) : kind_(Kind::kNull) {}                   // NOLINT
+  LogValue(const char* s) : kind_(Kind::kString), s_(s ? s : "") {}  // NOLINT
+  LogValue(char* s) : LogValue(static_cast<const char*>(s)) {}       // NOLINT
   // Other pointers would silently become `true`: log what they point to.
   template <typename T>
   LogValue(T*) = delete;
-  LogValue(std::string_view s) : kind_(Kind::kString), s_(s) {}            // NOLINT
-  LogValue(const std::string& s) : kind_(Kind::kString), s_(s) {}          // NOLINT
-  LogValue(bool b) : kind_(Kind::kBool), i_(b ? 1 : 0) {}                  // NOLINT
+  LogValue(std::string_view s) : kind_(Kind::kString), s_(s) {}    // NOLINT
+  LogValue(const std::string& s) : kind_(Kind::kString), s_(s) {}  // NOLINT
+  LogValue(bool b) : kind_(Kind::kBool), i_(b ? 1 : 0) {}          // NOLINT
   template <std::signed_integral T>
-    requires(!std::same_as<T, bool> && !std::same_as<T, char>)
-  LogValue(T v) : kind_(Kind::kInt), i_(static_cast<int64_t>(v)) {}       // NOLINT
+  requires(!std::same_as<T, bool> && !std::same_as<T, char>) LogValue(T v)
+      : kind_(Kind::kInt), i_(static_cast<int64_t>(v)) {}  // NOLINT
   template <std::unsigned_integral T>
-    requires(!std::same_as<T, bool> && !std::same_as<T, char>)
-  LogValue(T v) : kind_(Kind::kUint), u_(static_cast<uint64_t>(v)) {}     // NOLINT
+  requires(!std::same_as<T, bool> && !std::same_as<T, char>) LogValue(T v)
+      : kind_(Kind::kUint), u_(static_cast<uint64_t>(v)) {}  // NOLINT
   template <std::floating_point T>
-  LogValue(T v) : kind_(Kind::kDouble), d_(static_cast<double>(v)) {}     // NOLINT
+  LogValue(T v) : kind_(Kind::kDouble), d_(static_cast<double>(v)) {}  // NOLINT
 
   Kind kind() const { return kind_; }
   // Appends the JSON form (quoted and escaped string, number, true/false, null).

@@ -70,8 +70,7 @@ double Counter::Value() const {
 }
 
 Histogram::Histogram(std::span<const double> upper_bounds)
-    : upper_bounds_(upper_bounds),
-      counts_(std::make_unique<std::atomic<uint64_t>[]>(upper_bounds.size() + 1)) {}
+    : upper_bounds_(upper_bounds), counts_(std::make_unique<std::atomic<uint64_t>[]>(upper_bounds.size() + 1)) {}
 
 void Histogram::Observe(double v) {
   size_t i = upper_bounds_.size();  // +Inf (also for NaN)
@@ -183,8 +182,8 @@ Status ValidateMetricName(std::string_view name) {
     const char c = name[i];
     const bool ok = IsNameStart(c) || c == ':' || (i > 0 && IsDigit(c));
     if (!ok) {
-      return Status::InvalidArgument("metric name \"" + std::string(name) + "\": character " + Printable(c) +
-                                     " at " + std::to_string(i) + " not allowed (want [a-zA-Z_:][a-zA-Z0-9_:]*)");
+      return Status::InvalidArgument("metric name \"" + std::string(name) + "\": character " + Printable(c) + " at " +
+                                     std::to_string(i) + " not allowed (want [a-zA-Z_:][a-zA-Z0-9_:]*)");
     }
   }
   return Status::Ok();
@@ -305,9 +304,8 @@ T& Family<T>::Labels(const std::vector<std::string>& values) {
 }
 
 template <typename T>
-void Family<T>::SetCallback(std::initializer_list<std::string_view> values, std::function<double()> fn)
-  requires(!std::is_same_v<T, Histogram>)
-{
+void Family<T>::SetCallback(std::initializer_list<std::string_view> values,
+                            std::function<double()> fn) requires(!std::is_same_v<T, Histogram>) {
   Child& child = GetOrCreate(std::span<const std::string_view>(values.begin(), values.size()));
   std::unique_lock lock(mu_);
   child.callback = std::move(fn);
@@ -535,7 +533,8 @@ Result<std::vector<Sample>> ParseExposition(std::string_view text) {
         if (p >= line.size() || line[p] != '=') return fail("expected '=' after label \"" + label + "\"");
         ++p;
         skip_ws();
-        if (p >= line.size() || line[p] != '"') return fail("expected '\"' to open the value of label \"" + label + "\"");
+        if (p >= line.size() || line[p] != '"')
+          return fail("expected '\"' to open the value of label \"" + label + "\"");
         ++p;
         std::string value;
         bool closed = false;

@@ -135,8 +135,7 @@ class Histogram {
 // q < 0 and +Inf for q > 1. A rank falling into the +Inf bucket returns the
 // highest finite bound; within the first bucket the lower bound is 0 (unless
 // the bucket's upper bound is <= 0, then that bound is returned).
-double HistogramQuantile(double q, std::span<const double> upper_bounds,
-                         std::span<const double> cumulative);
+double HistogramQuantile(double q, std::span<const double> upper_bounds, std::span<const double> cumulative);
 
 // ---------------------------------------------------------------------------
 // Families.
@@ -166,10 +165,9 @@ struct LabelValuesLess {
   using is_transparent = void;
   template <typename A, typename B>
   bool operator()(const A& a, const B& b) const {
-    return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(),
-                                        [](const auto& x, const auto& y) {
-                                          return std::string_view(x) < std::string_view(y);
-                                        });
+    return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) {
+      return std::string_view(x) < std::string_view(y);
+    });
   }
 };
 
@@ -225,8 +223,8 @@ class Family final : public FamilyBase {
   // use, computed when scraped). `fn` runs on the scraping thread while the
   // registry's and the family's locks are held, so it must be quick and must
   // not touch this registry. Replaces any earlier callback of that child.
-  void SetCallback(std::initializer_list<std::string_view> values, std::function<double()> fn)
-    requires(!std::is_same_v<T, Histogram>);
+  void SetCallback(std::initializer_list<std::string_view> values,
+                   std::function<double()> fn) requires(!std::is_same_v<T, Histogram>);
 
   // Calls fn(const std::vector<std::string>& label_values, value) for each
   // child in label-value order; value is a HistogramSnapshot (Histogram) or a
@@ -305,8 +303,7 @@ class Registry {
 
  private:
   template <typename F, typename... Args>
-  F& Add(MetricType type, std::string name, std::string help, std::vector<std::string> label_names,
-         Args&&... extra);
+  F& Add(MetricType type, std::string name, std::string help, std::vector<std::string> label_names, Args&&... extra);
 
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<FamilyBase>, std::less<>> families_;  // GUARDED_BY(mu_)
@@ -321,7 +318,7 @@ Registry& DefaultRegistry();
 // Reading an exposition back (dsmilctl scrapes /metrics of remote nodes).
 
 struct Sample {
-  std::string name;                                        // e.g. "dsmil_request_latency_seconds_bucket"
+  std::string name;                                         // e.g. "dsmil_request_latency_seconds_bucket"
   std::vector<std::pair<std::string, std::string>> labels;  // in text order, values unescaped
   double value = 0.0;
 

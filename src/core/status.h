@@ -19,7 +19,7 @@ namespace dsmil {
 
 enum class StatusCode : int {
   kOk = 0,
-  kInvalidArgument = 1,     // bad input from outside: frame, body, config, flag
+  kInvalidArgument = 1,  // bad input from outside: frame, body, config, flag
   kNotFound = 2,
   kAlreadyExists = 3,
   kPermissionDenied = 4,    // authenticated, but not allowed (policy, tenant)
@@ -27,11 +27,11 @@ enum class StatusCode : int {
   kResourceExhausted = 6,   // limit reached (size, count, memory, rate)
   kFailedPrecondition = 7,  // state does not allow it (e.g. key readable by others)
   kOutOfRange = 8,
-  kUnavailable = 9,         // peer or server cannot be reached now; retry may work
+  kUnavailable = 9,  // peer or server cannot be reached now; retry may work
   kDeadlineExceeded = 10,
-  kDataLoss = 11,           // corrupted or truncated stored data
-  kUnimplemented = 12,      // feature not built yet; never faked
-  kInternal = 13,           // invariant broken on our side
+  kDataLoss = 11,       // corrupted or truncated stored data
+  kUnimplemented = 12,  // feature not built yet; never faked
+  kInternal = 13,       // invariant broken on our side
 };
 
 // Stable upper-case name of a code, e.g. "INVALID_ARGUMENT".
@@ -103,7 +103,7 @@ template <typename T>
 class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
-  Result(Status status)  // NOLINT(google-explicit-constructor)
+  Result(Status status)                      // NOLINT(google-explicit-constructor)
       : v_(status.ok() ? internal::OkStatusInResult() : std::move(status)) {}
 
   bool ok() const { return std::holds_alternative<T>(v_); }
@@ -134,9 +134,9 @@ class [[nodiscard]] Result {
 }  // namespace dsmil
 
 // Returns from the enclosing function when `expr` (a Status) is not OK.
-#define DSMIL_RETURN_IF_ERROR(expr)              \
-  do {                                           \
-    ::dsmil::Status dsmil_status_ = (expr);      \
+#define DSMIL_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    ::dsmil::Status dsmil_status_ = (expr);        \
     if (!dsmil_status_.ok()) return dsmil_status_; \
   } while (0)
 

@@ -32,15 +32,19 @@ class Keccak {
   std::array<uint64_t, 25> state_{};
   size_t rate_;
   uint8_t domain_;
-  size_t pos_ = 0;        // bytes absorbed into / squeezed from the current block
+  size_t pos_ = 0;  // bytes absorbed into / squeezed from the current block
   bool squeezing_ = false;
 };
 
 // The permutation itself (24 rounds), exposed for tests and vectorised callers.
 void KeccakF1600(uint64_t state[25]);
 
-struct Shake128 : Keccak { Shake128() : Keccak(168, 0x1F) {} };
-struct Shake256 : Keccak { Shake256() : Keccak(136, 0x1F) {} };
+struct Shake128 : Keccak {
+  Shake128() : Keccak(168, 0x1F) {}
+};
+struct Shake256 : Keccak {
+  Shake256() : Keccak(136, 0x1F) {}
+};
 
 std::array<uint8_t, 32> Sha3_256(std::span<const uint8_t> data);
 std::array<uint8_t, 64> Sha3_512(std::span<const uint8_t> data);

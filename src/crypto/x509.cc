@@ -106,8 +106,7 @@ Result<PkeyPtr> ReadKey(std::string_view pem) {
 Status CheckCommonName(std::string_view cn) {
   if (cn.empty()) return Status::InvalidArgument("x509: common name is empty");
   if (cn.size() > 64) {
-    return Status::InvalidArgument("x509: common name is " + std::to_string(cn.size()) +
-                                   " bytes; at most 64 allowed");
+    return Status::InvalidArgument("x509: common name is " + std::to_string(cn.size()) + " bytes; at most 64 allowed");
   }
   for (char c : cn) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
@@ -173,8 +172,8 @@ Status AddExtension(X509* cert, X509* issuer, int nid, const std::string& value)
 }
 
 Status SetName(X509_NAME* name, std::string_view cn) {
-  if (X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>("DSMIL"), -1,
-                                 -1, 0) != 1 ||
+  if (X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>("DSMIL"), -1, -1,
+                                 0) != 1 ||
       X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(cn.data()),
                                  static_cast<int>(cn.size()), -1, 0) != 1) {
     return OpenSslFailure("setting the subject name");

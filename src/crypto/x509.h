@@ -44,11 +44,11 @@ inline constexpr int kDefaultCaDays = 3650;
 inline constexpr int kMaxCertDays = 36500;
 
 struct CertificateRequest {
-  std::string common_name;             // required, at most 64 bytes
-  std::vector<std::string> dns_sans;   // e.g. "node-a.dsmil.local", "localhost"
-  std::vector<std::string> ip_sans;    // IPv4 or IPv6 text, e.g. "172.20.0.10"
+  std::string common_name;            // required, at most 64 bytes
+  std::vector<std::string> dns_sans;  // e.g. "node-a.dsmil.local", "localhost"
+  std::vector<std::string> ip_sans;   // IPv4 or IPv6 text, e.g. "172.20.0.10"
   CertUsage usage = CertUsage::kBoth;
-  int days = kDefaultCertDays;         // 1 .. kMaxCertDays
+  int days = kDefaultCertDays;  // 1 .. kMaxCertDays
 };
 
 // The URI SAN prefix naming a tenant in an operator certificate.
@@ -81,18 +81,18 @@ Result<PemCertificate> IssueCertificate(const PemCertificate& ca, const Certific
 struct CertificateInfo {
   std::string subject_cn;
   std::string issuer_cn;
-  std::string serial_hex;              // upper-case hex
+  std::string serial_hex;  // upper-case hex
   std::vector<std::string> dns_sans;
-  std::vector<std::string> ip_sans;    // text form ("172.20.0.10", "::1")
-  std::vector<std::string> uri_sans;   // every URI SAN, as written
-  std::vector<std::string> tenants;    // the tenants of "urn:dsmil:tenant:<T>" URI SANs ("*" = all)
-  int64_t not_before_unix = 0;         // seconds since the epoch, UTC
+  std::vector<std::string> ip_sans;   // text form ("172.20.0.10", "::1")
+  std::vector<std::string> uri_sans;  // every URI SAN, as written
+  std::vector<std::string> tenants;   // the tenants of "urn:dsmil:tenant:<T>" URI SANs ("*" = all)
+  int64_t not_before_unix = 0;        // seconds since the epoch, UTC
   int64_t not_after_unix = 0;
   bool is_ca = false;
-  bool server_auth = false;            // extendedKeyUsage serverAuth
-  bool client_auth = false;            // extendedKeyUsage clientAuth
-  std::string key_type;                // e.g. "EC P-384"
-  std::string sha256_fingerprint;      // "AB:CD:..." over the DER encoding
+  bool server_auth = false;        // extendedKeyUsage serverAuth
+  bool client_auth = false;        // extendedKeyUsage clientAuth
+  std::string key_type;            // e.g. "EC P-384"
+  std::string sha256_fingerprint;  // "AB:CD:..." over the DER encoding
 };
 
 // Parses the first certificate in `pem`. InvalidArgument if there is none.

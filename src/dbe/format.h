@@ -87,9 +87,9 @@ enum class MsgType : uint8_t {
   kL9CoaResp = 0x61,
   kL9Nc3Query = 0x62,
   kL9Nc3Resp = 0x63,
-  kL9StrategyReq = 0x64,    // -> device 60: campaign summary of the tenant's archive
+  kL9StrategyReq = 0x64,  // -> device 60: campaign summary of the tenant's archive
   kL9StrategyResp = 0x65,
-  kL9CoalitionReq = 0x66,   // -> device 62: offer / accept / list indicator releases
+  kL9CoalitionReq = 0x66,  // -> device 62: offer / accept / list indicator releases
   kL9CoalitionResp = 0x67,
   kError = 0xFF,
 };

@@ -12,12 +12,15 @@ namespace dsmil::devices {
 CallerRule CallerRuleFor(int device_id) {
   switch (device_id) {
     case 44:
-    case 47: return CallerRule::kRouterClaim;
+    case 47:
+      return CallerRule::kRouterClaim;
     case 50:
     case 59:
     case 60:
-    case 62: return CallerRule::kTenantClaim;
-    default: return CallerRule::kAnyDevice;
+    case 62:
+      return CallerRule::kTenantClaim;
+    default:
+      return CallerRule::kAnyDevice;
   }
 }
 
@@ -31,7 +34,8 @@ std::string CallerRuleText(int device_id) {
       return "device " + std::to_string(device_id) +
              " accepts requests only with a claim token for the request's tenant (the L7 router's, or the control "
              "API's for an operator whose certificate covers the tenant)";
-    case CallerRule::kAnyDevice: break;
+    case CallerRule::kAnyDevice:
+      break;
   }
   return "device " + std::to_string(device_id) + " accepts requests from any device of the cluster";
 }
@@ -48,11 +52,10 @@ std::optional<dbe::Message> AuthorizeRequest(const DeviceContext& ctx, int devic
                           {"src_device", req.header().src_device},
                           {"node", ctx.node},
                           {"message", why}};
-      (void)ctx.audit->Record(store::Refusal{tenant, "dbe:device" + std::to_string(device_id),
-                                             code == StatusCode::kPermissionDenied ? "TENANT_ESCAPE_ATTEMPT"
-                                                                                   : "AUTH_FAILED",
-                                             reason, actor,
-                                             d.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
+      (void)ctx.audit->Record(
+          store::Refusal{tenant, "dbe:device" + std::to_string(device_id),
+                         code == StatusCode::kPermissionDenied ? "TENANT_ESCAPE_ATTEMPT" : "AUTH_FAILED", reason, actor,
+                         d.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
     }
     return std::optional<dbe::Message>(dbe::MakeErrorReply(req, code, reason, why));
   };

@@ -20,9 +20,9 @@ namespace dsmil::devices {
 
 // Which callers a device accepts.
 enum class CallerRule {
-  kAnyDevice,        // node-internal traffic, no tenant data acted on for a caller
-  kTenantClaim,      // a claim token valid for the envelope's tenant (operator or router)
-  kRouterClaim,      // only the L7 router's claim: generation after admission (44, 47)
+  kAnyDevice,    // node-internal traffic, no tenant data acted on for a caller
+  kTenantClaim,  // a claim token valid for the envelope's tenant (operator or router)
+  kRouterClaim,  // only the L7 router's claim: generation after admission (44, 47)
 };
 
 CallerRule CallerRuleFor(int device_id);

@@ -14,12 +14,18 @@ std::map<int, DeviceFactory>& Factories() {
 
 std::string_view DeviceStateName(DeviceState s) {
   switch (s) {
-    case DeviceState::kStarting: return "STARTING";
-    case DeviceState::kHealthy: return "HEALTHY";
-    case DeviceState::kDegraded: return "DEGRADED";
-    case DeviceState::kFailed: return "FAILED";
-    case DeviceState::kNotImplemented: return "NOT_IMPLEMENTED";
-    case DeviceState::kStopped: return "STOPPED";
+    case DeviceState::kStarting:
+      return "STARTING";
+    case DeviceState::kHealthy:
+      return "HEALTHY";
+    case DeviceState::kDegraded:
+      return "DEGRADED";
+    case DeviceState::kFailed:
+      return "FAILED";
+    case DeviceState::kNotImplemented:
+      return "NOT_IMPLEMENTED";
+    case DeviceState::kStopped:
+      return "STOPPED";
   }
   return "UNKNOWN";
 }

@@ -59,7 +59,8 @@ struct TenantInfo {
 
 // Sends a request to any device (hosted here or on a peer, through the node's
 // router) and waits up to `timeout` for its reply.
-using DeviceCaller = std::function<Result<dbe::Message>(const dbe::Message& request, std::chrono::milliseconds timeout)>;
+using DeviceCaller =
+    std::function<Result<dbe::Message>(const dbe::Message& request, std::chrono::milliseconds timeout)>;
 // The device `id` hosted in this process for `tenant` (or the one serving
 // every tenant), or null. Valid while the node runs.
 using LocalDeviceLookup = std::function<Device*(int id, const std::string& tenant)>;
@@ -71,19 +72,19 @@ struct DeviceContext {
       : id(id_), tenant(std::move(tenant_)), node(std::move(node_)) {}
 
   int id = 0;
-  std::string tenant;  // "" = serves every tenant of the node
-  std::string node;    // node name, for logs and metrics
-  store::StoresConfig stores;     // the node's `stores:` section
+  std::string tenant;          // "" = serves every tenant of the node
+  std::string node;            // node name, for logs and metrics
+  store::StoresConfig stores;  // the node's `stores:` section
   std::vector<TenantInfo> tenants;
   // Free-form top-level sections of the node config ("soc", "l7", "llm",
   // "rag", "policies") as JSON text; a missing key = section absent. Each
   // device validates its own section and names the key in errors.
   std::map<std::string, std::string> sections;
-  std::string config_dir;         // directory of the node config (relative paths)
-  DeviceCaller call;              // empty when there is no router (unit tests)
-  LocalDeviceLookup local;        // empty when there is no host
-  Registry* metrics = nullptr;    // the node's registry; null in unit tests
-  Logger* log = nullptr;          // the node's logger; null in unit tests
+  std::string config_dir;       // directory of the node config (relative paths)
+  DeviceCaller call;            // empty when there is no router (unit tests)
+  LocalDeviceLookup local;      // empty when there is no host
+  Registry* metrics = nullptr;  // the node's registry; null in unit tests
+  Logger* log = nullptr;        // the node's logger; null in unit tests
   // The node's audit sink (store/audit_sink.h): refusals go to the target
   // tenant's audit chain and dsmil_refusals_total. Null in unit tests.
   store::AuditSink* audit = nullptr;

@@ -16,8 +16,7 @@ Status CheckRoles(std::span<const ChatMessage> msgs) {
   for (size_t i = 0; i < msgs.size(); ++i) {
     const std::string& r = msgs[i].role;
     if (r != "system" && r != "user" && r != "assistant") {
-      return Status::InvalidArgument("chat template: message " + std::to_string(i) +
-                                     " has role '" + r +
+      return Status::InvalidArgument("chat template: message " + std::to_string(i) + " has role '" + r +
                                      "' (expected system, user or assistant)");
     }
   }
@@ -39,9 +38,8 @@ Result<std::string> RenderLlama2(std::span<const ChatMessage> msgs) {
     const ChatMessage& m = msgs[i];
     const char* want = (i - start) % 2 == 0 ? "user" : "assistant";
     if (m.role != want) {
-      return Status::InvalidArgument("chat template: llama2 message " + std::to_string(i) +
-                                     " has role '" + m.role + "', expected '" + want +
-                                     "' (system first, then user and assistant alternating)");
+      return Status::InvalidArgument("chat template: llama2 message " + std::to_string(i) + " has role '" + m.role +
+                                     "', expected '" + want + "' (system first, then user and assistant alternating)");
     }
     if (m.role == "user") {
       out += "<s>[INST] ";
@@ -59,9 +57,12 @@ Result<std::string> RenderLlama2(std::span<const ChatMessage> msgs) {
 
 std::string_view ChatTemplateName(ChatTemplateKind kind) {
   switch (kind) {
-    case ChatTemplateKind::kChatMl: return "chatml";
-    case ChatTemplateKind::kLlama2: return "llama2";
-    case ChatTemplateKind::kLlama3: return "llama3";
+    case ChatTemplateKind::kChatMl:
+      return "chatml";
+    case ChatTemplateKind::kLlama2:
+      return "llama2";
+    case ChatTemplateKind::kLlama3:
+      return "llama3";
   }
   return "chatml";
 }
@@ -127,8 +128,7 @@ Result<std::string> ApplyChatTemplate(ChatTemplateKind kind, std::span<const Cha
   return out;
 }
 
-Result<std::string> ApplyChatTemplate(std::string_view template_or_name,
-                                      std::span<const ChatMessage> msgs,
+Result<std::string> ApplyChatTemplate(std::string_view template_or_name, std::span<const ChatMessage> msgs,
                                       bool add_generation_prompt) {
   return ApplyChatTemplate(DetectChatTemplate(template_or_name).kind, msgs, add_generation_prompt);
 }

@@ -24,7 +24,7 @@
 namespace dsmil::llm {
 
 struct ChatMessage {
-  std::string role;     // "system", "user" or "assistant"
+  std::string role;  // "system", "user" or "assistant"
   std::string content;
 };
 
@@ -53,8 +53,7 @@ ChatTemplateChoice DetectChatTemplate(std::string_view template_or_name);
 // system/user/assistant (naming the message index and role); for llama2, a
 // system message anywhere but first, user/assistant not alternating (starting
 // with user), or no user message at all.
-Result<std::string> ApplyChatTemplate(std::string_view template_or_name,
-                                      std::span<const ChatMessage> msgs,
+Result<std::string> ApplyChatTemplate(std::string_view template_or_name, std::span<const ChatMessage> msgs,
                                       bool add_generation_prompt);
 
 // Same, with an already chosen kind.

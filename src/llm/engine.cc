@@ -21,7 +21,7 @@ struct Engine::Sequence {
   SamplingParams params;
   std::vector<int32_t> tokens;  // prompt, then generated tokens
   size_t n_prompt = 0;
-  size_t n_evaluated = 0;       // tokens whose keys and values are in the cache
+  size_t n_evaluated = 0;  // tokens whose keys and values are in the cache
   int slot = -1;
   KvCache* cache = nullptr;
   Sampler sampler;
@@ -94,7 +94,8 @@ Result<std::unique_ptr<Engine>> Engine::Create(std::unique_ptr<Model> model, std
   }
   if (options.max_batch_tokens < 1) return Status::InvalidArgument("max_batch_tokens must be at least 1");
   if (!KernelIsaSupported(options.isa)) {
-    return Status::InvalidArgument("kernels " + std::string(KernelIsaName(options.isa)) + " are not supported by this CPU");
+    return Status::InvalidArgument("kernels " + std::string(KernelIsaName(options.isa)) +
+                                   " are not supported by this CPU");
   }
   const LlamaHParams& hp = model->hparams();
   if (tokenizer != nullptr && tokenizer->vocab_size() != hp.n_vocab) {

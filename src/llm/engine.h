@@ -56,8 +56,8 @@ struct EngineOptions {
   bool kv_f16 = true;               // F16 (else F32) keys and values
   uint32_t max_batch_tokens = 512;  // tokens per scheduler step
   KernelIsa isa = BestKernelIsa();
-  Registry* metrics = nullptr;      // optional; must outlive the engine
-  std::string device_id = "47";     // metric label
+  Registry* metrics = nullptr;   // optional; must outlive the engine
+  std::string device_id = "47";  // metric label
 };
 
 struct GenerationRequest {
@@ -79,8 +79,8 @@ struct TokenEvent {
 };
 
 struct GenerationResult {
-  std::string text;                  // generated text (without any stop sequence)
-  std::vector<int32_t> tokens;       // generated tokens (without an end-of-generation token)
+  std::string text;             // generated text (without any stop sequence)
+  std::vector<int32_t> tokens;  // generated tokens (without an end-of-generation token)
   int32_t prompt_tokens = 0;
   int32_t completion_tokens = 0;
   std::string finish_reason;         // "stop", "length" or "cancelled"
@@ -166,11 +166,11 @@ class Engine {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;                          // GUARDED_BY(mu_)
-  std::deque<std::unique_ptr<Sequence>> queued_;   // GUARDED_BY(mu_)
-  std::vector<std::unique_ptr<KvCache>> slots_;    // GUARDED_BY(mu_) (null until first used)
-  std::vector<bool> slot_used_;                    // GUARDED_BY(mu_)
-  uint32_t in_use_ = 0;                            // GUARDED_BY(mu_)
+  bool stopping_ = false;                         // GUARDED_BY(mu_)
+  std::deque<std::unique_ptr<Sequence>> queued_;  // GUARDED_BY(mu_)
+  std::vector<std::unique_ptr<KvCache>> slots_;   // GUARDED_BY(mu_) (null until first used)
+  std::vector<bool> slot_used_;                   // GUARDED_BY(mu_)
+  uint32_t in_use_ = 0;                           // GUARDED_BY(mu_)
   std::thread scheduler_;
 
   // Metrics (null without a registry).

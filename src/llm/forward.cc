@@ -130,7 +130,8 @@ Status Forward::Eval(std::span<const BatchToken> batch, std::vector<float>* logi
   const int64_t n = static_cast<int64_t>(batch.size());
   for (int64_t i = 0; i < n; ++i) {
     const BatchToken& t = batch[i];
-    if (t.cache == nullptr) return Status::InvalidArgument("llm: batch token " + std::to_string(i) + " has no KV cache");
+    if (t.cache == nullptr)
+      return Status::InvalidArgument("llm: batch token " + std::to_string(i) + " has no KV cache");
     if (t.token < 0 || uint32_t(t.token) >= hp.n_vocab) {
       return Status::InvalidArgument("llm: token id " + std::to_string(t.token) + " is outside the vocabulary of " +
                                      std::to_string(hp.n_vocab));
@@ -156,7 +157,8 @@ Status Forward::Eval(std::span<const BatchToken> batch, std::vector<float>* logi
 
   for (uint32_t l = 0; l < hp.n_layer; ++l) {
     const LayerWeights& w = model_.layer(l);
-    for (int64_t i = 0; i < n; ++i) RmsNorm(x_.data() + i * n_embd, w.attn_norm, xb_.data() + i * n_embd, n_embd, hp.rms_eps);
+    for (int64_t i = 0; i < n; ++i)
+      RmsNorm(x_.data() + i * n_embd, w.attn_norm, xb_.data() + i * n_embd, n_embd, hp.rms_eps);
     MatMul(w.wq, xb_.data(), n, q_.data(), pool_, isa_);
     MatMul(w.wk, xb_.data(), n, k_.data(), pool_, isa_);
     MatMul(w.wv, xb_.data(), n, v_.data(), pool_, isa_);
@@ -182,7 +184,8 @@ Status Forward::Eval(std::span<const BatchToken> batch, std::vector<float>* logi
     MatMul(w.wo, att_.data(), n, out_.data(), pool_, isa_);
     for (int64_t j = 0; j < n * n_embd; ++j) x_[j] += out_[j];
 
-    for (int64_t i = 0; i < n; ++i) RmsNorm(x_.data() + i * n_embd, w.ffn_norm, xb_.data() + i * n_embd, n_embd, hp.rms_eps);
+    for (int64_t i = 0; i < n; ++i)
+      RmsNorm(x_.data() + i * n_embd, w.ffn_norm, xb_.data() + i * n_embd, n_embd, hp.rms_eps);
     MatMul(w.w_gate, xb_.data(), n, ff_gate_.data(), pool_, isa_);
     MatMul(w.w_up, xb_.data(), n, ff_up_.data(), pool_, isa_);
     for (int64_t j = 0; j < n * n_ff; ++j) {

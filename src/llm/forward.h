@@ -47,9 +47,7 @@ class KvCache {
   uint8_t* V(uint32_t layer, uint32_t pos) { return v_.data() + Offset(layer, pos); }
 
  private:
-  size_t Offset(uint32_t layer, uint32_t pos) const {
-    return (static_cast<size_t>(layer) * n_ctx_ + pos) * row_bytes_;
-  }
+  size_t Offset(uint32_t layer, uint32_t pos) const { return (static_cast<size_t>(layer) * n_ctx_ + pos) * row_bytes_; }
   uint32_t n_ctx_;
   bool f16_;
   size_t row_bytes_;
@@ -60,9 +58,9 @@ class KvCache {
 // One token of a batch.
 struct BatchToken {
   int32_t token = 0;
-  uint32_t pos = 0;           // its position in its sequence
-  KvCache* cache = nullptr;   // its sequence's cache
-  bool want_logits = false;   // compute logits for it
+  uint32_t pos = 0;          // its position in its sequence
+  KvCache* cache = nullptr;  // its sequence's cache
+  bool want_logits = false;  // compute logits for it
 };
 
 // Runs forward passes of one model. Holds scratch buffers sized for the

@@ -38,11 +38,23 @@ Status Bad(std::string msg) { return Status::InvalidArgument("gguf: " + std::mov
 // Size in bytes of a fixed-size value type; 0 for string/array/unknown.
 uint64_t FixedSize(GgufValueType t) {
   switch (t) {
-    case GgufValueType::kU8: case GgufValueType::kI8: case GgufValueType::kBool: return 1;
-    case GgufValueType::kU16: case GgufValueType::kI16: return 2;
-    case GgufValueType::kU32: case GgufValueType::kI32: case GgufValueType::kF32: return 4;
-    case GgufValueType::kU64: case GgufValueType::kI64: case GgufValueType::kF64: return 8;
-    default: return 0;
+    case GgufValueType::kU8:
+    case GgufValueType::kI8:
+    case GgufValueType::kBool:
+      return 1;
+    case GgufValueType::kU16:
+    case GgufValueType::kI16:
+      return 2;
+    case GgufValueType::kU32:
+    case GgufValueType::kI32:
+    case GgufValueType::kF32:
+      return 4;
+    case GgufValueType::kU64:
+    case GgufValueType::kI64:
+    case GgufValueType::kF64:
+      return 8;
+    default:
+      return 0;
   }
 }
 
@@ -50,15 +62,21 @@ bool ValueTypeKnown(uint32_t raw) { return raw <= 12; }
 
 bool IsInteger(GgufValueType t) {
   switch (t) {
-    case GgufValueType::kU8: case GgufValueType::kI8: case GgufValueType::kU16:
-    case GgufValueType::kI16: case GgufValueType::kU32: case GgufValueType::kI32:
-    case GgufValueType::kU64: case GgufValueType::kI64: return true;
-    default: return false;
+    case GgufValueType::kU8:
+    case GgufValueType::kI8:
+    case GgufValueType::kU16:
+    case GgufValueType::kI16:
+    case GgufValueType::kU32:
+    case GgufValueType::kI32:
+    case GgufValueType::kU64:
+    case GgufValueType::kI64:
+      return true;
+    default:
+      return false;
   }
 }
 bool IsSigned(GgufValueType t) {
-  return t == GgufValueType::kI8 || t == GgufValueType::kI16 || t == GgufValueType::kI32 ||
-         t == GgufValueType::kI64;
+  return t == GgufValueType::kI8 || t == GgufValueType::kI16 || t == GgufValueType::kI32 || t == GgufValueType::kI64;
 }
 
 // Little-endian bounds-checked cursor over the file bytes.
@@ -70,9 +88,8 @@ class Cursor {
 
   Status Need(uint64_t n, std::string_view what) const {
     if (n > left()) {
-      return Bad(std::string(what) + " at byte " + std::to_string(pos_) + " needs " +
-                 std::to_string(n) + " bytes, only " + std::to_string(left()) +
-                 " left in the " + std::to_string(size_) + "-byte file");
+      return Bad(std::string(what) + " at byte " + std::to_string(pos_) + " needs " + std::to_string(n) +
+                 " bytes, only " + std::to_string(left()) + " left in the " + std::to_string(size_) + "-byte file");
     }
     return Status::Ok();
   }
@@ -102,8 +119,8 @@ class Cursor {
     uint64_t n = 0;
     DSMIL_RETURN_IF_ERROR(U64(&n, std::string(what) + " length"));
     if (n > max) {
-      return Bad(std::string(what) + " at byte " + std::to_string(pos_ - 8) + " has length " +
-                 std::to_string(n) + ", over the limit of " + std::to_string(max) + " bytes");
+      return Bad(std::string(what) + " at byte " + std::to_string(pos_ - 8) + " has length " + std::to_string(n) +
+                 ", over the limit of " + std::to_string(max) + " bytes");
     }
     DSMIL_RETURN_IF_ERROR(Need(n, what));
     if (s) s->assign(reinterpret_cast<const char*>(base_ + pos_), n);
@@ -117,15 +134,33 @@ class Cursor {
     GgufValue v;
     v.type = t;
     switch (t) {
-      case GgufValueType::kU8: v.u = RawLE(1); break;
-      case GgufValueType::kU16: v.u = RawLE(2); break;
-      case GgufValueType::kU32: v.u = RawLE(4); break;
-      case GgufValueType::kU64: v.u = RawLE(8); break;
-      case GgufValueType::kI8: v.i = int8_t(RawLE(1)); break;
-      case GgufValueType::kI16: v.i = int16_t(RawLE(2)); break;
-      case GgufValueType::kI32: v.i = int32_t(RawLE(4)); break;
-      case GgufValueType::kI64: v.i = int64_t(RawLE(8)); break;
-      case GgufValueType::kBool: v.u = RawLE(1); break;
+      case GgufValueType::kU8:
+        v.u = RawLE(1);
+        break;
+      case GgufValueType::kU16:
+        v.u = RawLE(2);
+        break;
+      case GgufValueType::kU32:
+        v.u = RawLE(4);
+        break;
+      case GgufValueType::kU64:
+        v.u = RawLE(8);
+        break;
+      case GgufValueType::kI8:
+        v.i = int8_t(RawLE(1));
+        break;
+      case GgufValueType::kI16:
+        v.i = int16_t(RawLE(2));
+        break;
+      case GgufValueType::kI32:
+        v.i = int32_t(RawLE(4));
+        break;
+      case GgufValueType::kI64:
+        v.i = int64_t(RawLE(8));
+        break;
+      case GgufValueType::kBool:
+        v.u = RawLE(1);
+        break;
       case GgufValueType::kF32: {
         uint32_t b = uint32_t(RawLE(4));
         float f;
@@ -140,7 +175,8 @@ class Cursor {
         v.f = d;
         break;
       }
-      default: break;
+      default:
+        break;
     }
     return v;
   }
@@ -187,9 +223,8 @@ class Cursor {
       }
       // Strings or nested arrays: each takes at least 8 bytes.
       if (n > left() / 8) {
-        return Bad(what + ": array of " + std::to_string(n) + " " +
-                   std::string(GgufValueTypeName(et)) + " elements cannot fit in the " +
-                   std::to_string(left()) + " bytes left");
+        return Bad(what + ": array of " + std::to_string(n) + " " + std::string(GgufValueTypeName(et)) +
+                   " elements cannot fit in the " + std::to_string(left()) + " bytes left");
       }
       if (out) out->items.reserve(n);
       if (et == GgufValueType::kString && !out) {
@@ -207,8 +242,7 @@ class Cursor {
       }
       for (uint64_t k = 0; k < n; ++k) {
         GgufValue item;
-        DSMIL_RETURN_IF_ERROR(
-            Value(et, depth + 1, out ? &item : nullptr, what + "[" + std::to_string(k) + "]"));
+        DSMIL_RETURN_IF_ERROR(Value(et, depth + 1, out ? &item : nullptr, what + "[" + std::to_string(k) + "]"));
         if (out) out->items.push_back(std::move(item));
       }
       return Status::Ok();
@@ -236,25 +270,29 @@ bool MulOverflows(uint64_t a, uint64_t b, uint64_t* r) { return __builtin_mul_ov
 
 // ---- types ---------------------------------------------------------------------
 
-bool GgmlTypeKnown(uint32_t raw) {
-  return raw == 0 || raw == 1 || raw == 2 || raw == 8 || raw == 12 || raw == 14;
-}
+bool GgmlTypeKnown(uint32_t raw) { return raw == 0 || raw == 1 || raw == 2 || raw == 8 || raw == 12 || raw == 14; }
 
 std::string_view GgmlTypeName(GgmlType t) {
   switch (t) {
-    case GgmlType::kF32: return "F32";
-    case GgmlType::kF16: return "F16";
-    case GgmlType::kQ4_0: return "Q4_0";
-    case GgmlType::kQ8_0: return "Q8_0";
-    case GgmlType::kQ4_K: return "Q4_K";
-    case GgmlType::kQ6_K: return "Q6_K";
+    case GgmlType::kF32:
+      return "F32";
+    case GgmlType::kF16:
+      return "F16";
+    case GgmlType::kQ4_0:
+      return "Q4_0";
+    case GgmlType::kQ8_0:
+      return "Q8_0";
+    case GgmlType::kQ4_K:
+      return "Q4_K";
+    case GgmlType::kQ6_K:
+      return "Q6_K";
   }
   return "?";
 }
 
 Result<GgmlType> ParseGgmlType(std::string_view name) {
-  for (GgmlType t : {GgmlType::kF32, GgmlType::kF16, GgmlType::kQ4_0, GgmlType::kQ8_0,
-                     GgmlType::kQ4_K, GgmlType::kQ6_K}) {
+  for (GgmlType t :
+       {GgmlType::kF32, GgmlType::kF16, GgmlType::kQ4_0, GgmlType::kQ8_0, GgmlType::kQ4_K, GgmlType::kQ6_K}) {
     std::string_view n = GgmlTypeName(t);
     if (n.size() != name.size()) continue;
     bool eq = true;
@@ -269,21 +307,33 @@ Result<GgmlType> ParseGgmlType(std::string_view name) {
 
 uint64_t GgmlBlockElements(GgmlType t) {
   switch (t) {
-    case GgmlType::kF32: case GgmlType::kF16: return 1;
-    case GgmlType::kQ4_0: case GgmlType::kQ8_0: return 32;
-    case GgmlType::kQ4_K: case GgmlType::kQ6_K: return 256;
+    case GgmlType::kF32:
+    case GgmlType::kF16:
+      return 1;
+    case GgmlType::kQ4_0:
+    case GgmlType::kQ8_0:
+      return 32;
+    case GgmlType::kQ4_K:
+    case GgmlType::kQ6_K:
+      return 256;
   }
   return 1;
 }
 
 uint64_t GgmlBlockBytes(GgmlType t) {
   switch (t) {
-    case GgmlType::kF32: return 4;
-    case GgmlType::kF16: return 2;
-    case GgmlType::kQ4_0: return 18;   // f16 d + 16 bytes of nibbles
-    case GgmlType::kQ8_0: return 34;   // f16 d + 32 int8
-    case GgmlType::kQ4_K: return 144;  // f16 d, dmin + 12 scale bytes + 128 nibble bytes
-    case GgmlType::kQ6_K: return 210;  // 128 ql + 64 qh + 16 scales + f16 d
+    case GgmlType::kF32:
+      return 4;
+    case GgmlType::kF16:
+      return 2;
+    case GgmlType::kQ4_0:
+      return 18;  // f16 d + 16 bytes of nibbles
+    case GgmlType::kQ8_0:
+      return 34;  // f16 d + 32 int8
+    case GgmlType::kQ4_K:
+      return 144;  // f16 d, dmin + 12 scale bytes + 128 nibble bytes
+    case GgmlType::kQ6_K:
+      return 210;  // 128 ql + 64 qh + 16 scales + f16 d
   }
   return 4;
 }
@@ -291,9 +341,8 @@ uint64_t GgmlBlockBytes(GgmlType t) {
 Result<uint64_t> GgmlBytes(GgmlType t, uint64_t elements) {
   uint64_t blk = GgmlBlockElements(t);
   if (elements % blk != 0) {
-    return Status::InvalidArgument(std::to_string(elements) + " elements of type " +
-                                   std::string(GgmlTypeName(t)) + " are not a multiple of its " +
-                                   std::to_string(blk) + "-element block");
+    return Status::InvalidArgument(std::to_string(elements) + " elements of type " + std::string(GgmlTypeName(t)) +
+                                   " are not a multiple of its " + std::to_string(blk) + "-element block");
   }
   uint64_t r;
   if (MulOverflows(elements / blk, GgmlBlockBytes(t), &r)) {
@@ -304,19 +353,32 @@ Result<uint64_t> GgmlBytes(GgmlType t, uint64_t elements) {
 
 std::string_view GgufValueTypeName(GgufValueType t) {
   switch (t) {
-    case GgufValueType::kU8: return "u8";
-    case GgufValueType::kI8: return "i8";
-    case GgufValueType::kU16: return "u16";
-    case GgufValueType::kI16: return "i16";
-    case GgufValueType::kU32: return "u32";
-    case GgufValueType::kI32: return "i32";
-    case GgufValueType::kF32: return "f32";
-    case GgufValueType::kBool: return "bool";
-    case GgufValueType::kString: return "string";
-    case GgufValueType::kArray: return "array";
-    case GgufValueType::kU64: return "u64";
-    case GgufValueType::kI64: return "i64";
-    case GgufValueType::kF64: return "f64";
+    case GgufValueType::kU8:
+      return "u8";
+    case GgufValueType::kI8:
+      return "i8";
+    case GgufValueType::kU16:
+      return "u16";
+    case GgufValueType::kI16:
+      return "i16";
+    case GgufValueType::kU32:
+      return "u32";
+    case GgufValueType::kI32:
+      return "i32";
+    case GgufValueType::kF32:
+      return "f32";
+    case GgufValueType::kBool:
+      return "bool";
+    case GgufValueType::kString:
+      return "string";
+    case GgufValueType::kArray:
+      return "array";
+    case GgufValueType::kU64:
+      return "u64";
+    case GgufValueType::kI64:
+      return "i64";
+    case GgufValueType::kF64:
+      return "f64";
   }
   return "?";
 }
@@ -342,7 +404,8 @@ GgufValue GgufValue::I32Array(const std::vector<int32_t>& v) {
 
 std::string GgufValue::Summary() const {
   switch (type) {
-    case GgufValueType::kBool: return u ? "true" : "false";
+    case GgufValueType::kBool:
+      return u ? "true" : "false";
     case GgufValueType::kString: {
       std::string q = Quote(std::string_view(s).substr(0, 60));
       q.front() = '"';
@@ -351,9 +414,9 @@ std::string GgufValue::Summary() const {
       return q;
     }
     case GgufValueType::kArray:
-      return "[" + std::string(GgufValueTypeName(elem_type)) + " x " +
-             std::to_string(items.size()) + "]";
-    case GgufValueType::kF32: case GgufValueType::kF64: {
+      return "[" + std::string(GgufValueTypeName(elem_type)) + " x " + std::to_string(items.size()) + "]";
+    case GgufValueType::kF32:
+    case GgufValueType::kF64: {
       char buf[64];
       std::snprintf(buf, sizeof buf, "%g", f);
       return buf;
@@ -427,26 +490,23 @@ Result<std::unique_ptr<GgufFile>> GgufFile::FromBuffer(std::span<const uint8_t> 
 
 Status GgufFile::Parse() {
   if (size_ < 24) {
-    return Bad("file of " + std::to_string(size_) +
-               " bytes is shorter than the 24-byte GGUF header");
+    return Bad("file of " + std::to_string(size_) + " bytes is shorter than the 24-byte GGUF header");
   }
   if (std::memcmp(base_, "GGUF", 4) != 0) {
-    return Bad("bad magic " + Quote(std::string_view(reinterpret_cast<const char*>(base_), 4)) +
-               " (expected 'GGUF')");
+    return Bad("bad magic " + Quote(std::string_view(reinterpret_cast<const char*>(base_), 4)) + " (expected 'GGUF')");
   }
   Cursor c(base_, size_, 4);
   DSMIL_RETURN_IF_ERROR(c.U32(&version_, "version"));
   if (version_ == 1) return Bad("version 1 files are not supported (only 2 and 3)");
   if (version_ != 2 && version_ != 3) {
-    return Bad("unsupported version " + std::to_string(version_) +
-               (version_ > 0xffff ? " (big-endian file?)" : "") + " (only 2 and 3)");
+    return Bad("unsupported version " + std::to_string(version_) + (version_ > 0xffff ? " (big-endian file?)" : "") +
+               " (only 2 and 3)");
   }
   uint64_t n_tensors = 0, n_kv = 0;
   DSMIL_RETURN_IF_ERROR(c.U64(&n_tensors, "tensor count"));
   DSMIL_RETURN_IF_ERROR(c.U64(&n_kv, "kv count"));
   if (n_kv > kGgufMaxKv) {
-    return Bad("kv count " + std::to_string(n_kv) + " is over the limit of " +
-               std::to_string(kGgufMaxKv));
+    return Bad("kv count " + std::to_string(n_kv) + " is over the limit of " + std::to_string(kGgufMaxKv));
   }
   if (n_tensors > kGgufMaxTensors) {
     return Bad("tensor count " + std::to_string(n_tensors) + " is over the limit of " +
@@ -454,8 +514,8 @@ Status GgufFile::Parse() {
   }
   // Each kv takes at least 13 bytes, each tensor info at least 28.
   if (n_kv > c.left() / 13) {
-    return Bad("kv count " + std::to_string(n_kv) + " cannot fit in the " +
-               std::to_string(c.left()) + " bytes after the header");
+    return Bad("kv count " + std::to_string(n_kv) + " cannot fit in the " + std::to_string(c.left()) +
+               " bytes after the header");
   }
   kv_infos_.reserve(n_kv);
   for (uint64_t k = 0; k < n_kv; ++k) {
@@ -490,22 +550,21 @@ Status GgufFile::Parse() {
 
   if (const KvSlot* s = Find("general.alignment")) {
     if (kv_infos_[s->info_index].type != GgufValueType::kU32) {
-      return Bad("general.alignment must be u32, not " +
-                 std::string(GgufValueTypeName(kv_infos_[s->info_index].type)));
+      return Bad("general.alignment must be u32, not " + std::string(GgufValueTypeName(kv_infos_[s->info_index].type)));
     }
     Cursor a(base_, size_, s->value_pos);
     uint32_t al = 0;
     DSMIL_RETURN_IF_ERROR(a.U32(&al, "general.alignment"));
     if (al == 0 || (al & (al - 1)) != 0 || al > kGgufMaxAlignment) {
-      return Bad("general.alignment " + std::to_string(al) +
-                 " is not a power of two between 1 and " + std::to_string(kGgufMaxAlignment));
+      return Bad("general.alignment " + std::to_string(al) + " is not a power of two between 1 and " +
+                 std::to_string(kGgufMaxAlignment));
     }
     alignment_ = al;
   }
 
   if (n_tensors > c.left() / 28) {
-    return Bad("tensor count " + std::to_string(n_tensors) + " cannot fit in the " +
-               std::to_string(c.left()) + " bytes left after the metadata");
+    return Bad("tensor count " + std::to_string(n_tensors) + " cannot fit in the " + std::to_string(c.left()) +
+               " bytes left after the metadata");
   }
   tensors_.reserve(n_tensors);
   for (uint64_t k = 0; k < n_tensors; ++k) {
@@ -517,8 +576,8 @@ Status GgufFile::Parse() {
     uint32_t n_dims = 0;
     DSMIL_RETURN_IF_ERROR(c.U32(&n_dims, what + " n_dims"));
     if (n_dims == 0 || n_dims > kGgufMaxDims) {
-      return Bad(what + " has " + std::to_string(n_dims) + " dimensions (1 to " +
-                 std::to_string(kGgufMaxDims) + " allowed)");
+      return Bad(what + " has " + std::to_string(n_dims) + " dimensions (1 to " + std::to_string(kGgufMaxDims) +
+                 " allowed)");
     }
     uint64_t elems = 1;
     for (uint32_t d = 0; d < n_dims; ++d) {
@@ -526,8 +585,8 @@ Status GgufFile::Parse() {
       DSMIL_RETURN_IF_ERROR(c.U64(&dim, what + " dim"));
       if (dim == 0) return Bad(what + " dim " + std::to_string(d) + " is 0");
       if (MulOverflows(elems, dim, &elems) || elems > kGgufMaxTensorElems) {
-        return Bad(what + " has more than " + std::to_string(kGgufMaxTensorElems) +
-                   " elements (dim " + std::to_string(d) + " = " + std::to_string(dim) + ")");
+        return Bad(what + " has more than " + std::to_string(kGgufMaxTensorElems) + " elements (dim " +
+                   std::to_string(d) + " = " + std::to_string(dim) + ")");
       }
       t.dims.push_back(dim);
     }
@@ -559,16 +618,15 @@ Status GgufFile::Parse() {
   uint64_t end_of_infos = c.pos();
   data_offset_ = (end_of_infos + alignment_ - 1) / alignment_ * alignment_;
   if (!tensors_.empty() && data_offset_ > size_) {
-    return Bad("data section starts at byte " + std::to_string(data_offset_) +
-               ", past the end of the " + std::to_string(size_) + "-byte file");
+    return Bad("data section starts at byte " + std::to_string(data_offset_) + ", past the end of the " +
+               std::to_string(size_) + "-byte file");
   }
   for (GgufTensor& t : tensors_) {
     uint64_t start, end;
-    if (__builtin_add_overflow(data_offset_, t.offset, &start) ||
-        __builtin_add_overflow(start, t.bytes, &end) || end > size_) {
+    if (__builtin_add_overflow(data_offset_, t.offset, &start) || __builtin_add_overflow(start, t.bytes, &end) ||
+        end > size_) {
       return Bad("tensor " + Quote(t.name) + " ends at byte " +
-                 (__builtin_add_overflow(data_offset_, t.offset, &start) ||
-                          __builtin_add_overflow(start, t.bytes, &end)
+                 (__builtin_add_overflow(data_offset_, t.offset, &start) || __builtin_add_overflow(start, t.bytes, &end)
                       ? std::string("beyond 2^64")
                       : std::to_string(end)) +
                  ", past the end of the " + std::to_string(size_) + "-byte file");
@@ -579,13 +637,11 @@ Status GgufFile::Parse() {
   std::vector<const GgufTensor*> order;
   order.reserve(tensors_.size());
   for (const auto& t : tensors_) order.push_back(&t);
-  std::sort(order.begin(), order.end(),
-            [](const GgufTensor* a, const GgufTensor* b) { return a->offset < b->offset; });
+  std::sort(order.begin(), order.end(), [](const GgufTensor* a, const GgufTensor* b) { return a->offset < b->offset; });
   for (size_t k = 1; k < order.size(); ++k) {
     if (order[k - 1]->offset + order[k - 1]->bytes > order[k]->offset) {
-      return Bad("tensor " + Quote(order[k]->name) + " (offset " +
-                 std::to_string(order[k]->offset) + ") overlaps tensor " +
-                 Quote(order[k - 1]->name) + " (offset " + std::to_string(order[k - 1]->offset) +
+      return Bad("tensor " + Quote(order[k]->name) + " (offset " + std::to_string(order[k]->offset) +
+                 ") overlaps tensor " + Quote(order[k - 1]->name) + " (offset " + std::to_string(order[k - 1]->offset) +
                  ", " + std::to_string(order[k - 1]->bytes) + " bytes)");
     }
   }
@@ -621,8 +677,8 @@ Result<GgufValue> GgufFile::Value(std::string_view key) const {
 namespace {
 
 Status WrongType(std::string_view key, GgufValueType got, std::string_view want) {
-  return Bad("key '" + std::string(key) + "' is " + std::string(GgufValueTypeName(got)) +
-             ", expected " + std::string(want));
+  return Bad("key '" + std::string(key) + "' is " + std::string(GgufValueTypeName(got)) + ", expected " +
+             std::string(want));
 }
 
 // Integer value of a scalar as (signed?, value) → checked into [lo, hi].
@@ -749,8 +805,8 @@ const GgufTensor* GgufFile::Tensor(std::string_view name) const {
 
 namespace {
 
-Status CheckShape(const GgufFile& f, const std::string& name, std::vector<uint64_t> want,
-                  bool optional, bool* present) {
+Status CheckShape(const GgufFile& f, const std::string& name, std::vector<uint64_t> want, bool optional,
+                  bool* present) {
   const GgufTensor* t = f.Tensor(name);
   if (present) *present = t != nullptr;
   if (!t) {
@@ -766,8 +822,7 @@ Status CheckShape(const GgufFile& f, const std::string& name, std::vector<uint64
     return Bad("tensor '" + name + "' has shape " + fmt(t->dims) + ", expected " + fmt(want));
   }
   if (want.size() == 1 && t->type != GgmlType::kF32) {
-    return Bad("tensor '" + name + "' is " + std::string(GgmlTypeName(t->type)) +
-               ", norm weights must be F32");
+    return Bad("tensor '" + name + "' is " + std::string(GgmlTypeName(t->type)) + ", norm weights must be F32");
   }
   return Status::Ok();
 }
@@ -813,20 +868,20 @@ Result<LlamaHParams> ReadLlamaHParams(const GgufFile& f) {
   }
   if (hp.n_layer > 4096) return Bad("key '" + p + "block_count' " + std::to_string(hp.n_layer) + " is over 4096");
   if (hp.n_embd % hp.n_head != 0) {
-    return Bad(p + "embedding_length " + std::to_string(hp.n_embd) +
-               " is not a multiple of " + p + "attention.head_count " + std::to_string(hp.n_head));
+    return Bad(p + "embedding_length " + std::to_string(hp.n_embd) + " is not a multiple of " + p +
+               "attention.head_count " + std::to_string(hp.n_head));
   }
   if (hp.n_head_kv > hp.n_head || hp.n_head % hp.n_head_kv != 0) {
-    return Bad(p + "attention.head_count_kv " + std::to_string(hp.n_head_kv) +
-               " does not divide " + p + "attention.head_count " + std::to_string(hp.n_head));
+    return Bad(p + "attention.head_count_kv " + std::to_string(hp.n_head_kv) + " does not divide " + p +
+               "attention.head_count " + std::to_string(hp.n_head));
   }
   hp.n_rot = hp.head_dim();
   if (f.Has(p + "rope.dimension_count")) {
     DSMIL_RETURN_IF_ERROR(req("rope.dimension_count", &hp.n_rot));
   }
   if (hp.n_rot > hp.head_dim() || hp.n_rot % 2 != 0) {
-    return Bad(p + "rope.dimension_count " + std::to_string(hp.n_rot) +
-               " must be even and at most the head size " + std::to_string(hp.head_dim()));
+    return Bad(p + "rope.dimension_count " + std::to_string(hp.n_rot) + " must be even and at most the head size " +
+               std::to_string(hp.head_dim()));
   }
   if (f.Has(p + "rope.freq_base")) {
     DSMIL_ASSIGN_OR_RETURN(hp.rope_freq_base, f.F32(p + "rope.freq_base"));

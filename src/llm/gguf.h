@@ -34,16 +34,16 @@
 namespace dsmil::llm {
 
 // ---- limits (documented in docs/llm.md) -------------------------------------
-inline constexpr uint64_t kGgufMaxKv = 1u << 20;            // key/value pairs
-inline constexpr uint64_t kGgufMaxTensors = 1u << 20;       // tensor infos
-inline constexpr uint64_t kGgufMaxKeyBytes = 65536;         // key / tensor name length
-inline constexpr uint64_t kGgufMaxStringBytes = 1u << 20;   // one string value (1 MiB)
-inline constexpr uint64_t kGgufMaxArrayElems = 1u << 24;    // elements in one array (16M)
-inline constexpr uint32_t kGgufMaxArrayDepth = 4;           // nesting of arrays of arrays
-inline constexpr uint32_t kGgufMaxDims = 4;                 // dims per tensor
+inline constexpr uint64_t kGgufMaxKv = 1u << 20;                    // key/value pairs
+inline constexpr uint64_t kGgufMaxTensors = 1u << 20;               // tensor infos
+inline constexpr uint64_t kGgufMaxKeyBytes = 65536;                 // key / tensor name length
+inline constexpr uint64_t kGgufMaxStringBytes = 1u << 20;           // one string value (1 MiB)
+inline constexpr uint64_t kGgufMaxArrayElems = 1u << 24;            // elements in one array (16M)
+inline constexpr uint32_t kGgufMaxArrayDepth = 4;                   // nesting of arrays of arrays
+inline constexpr uint32_t kGgufMaxDims = 4;                         // dims per tensor
 inline constexpr uint64_t kGgufMaxTensorElems = uint64_t(1) << 40;  // elements of one tensor
 inline constexpr uint32_t kGgufDefaultAlignment = 32;
-inline constexpr uint32_t kGgufMaxAlignment = 1u << 16;     // must be a power of two
+inline constexpr uint32_t kGgufMaxAlignment = 1u << 16;  // must be a power of two
 
 // ---- ggml tensor types ------------------------------------------------------
 enum class GgmlType : uint32_t { kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ8_0 = 8, kQ4_K = 12, kQ6_K = 14 };
@@ -64,8 +64,19 @@ Result<uint64_t> GgmlBytes(GgmlType t, uint64_t elements);
 
 // ---- metadata values ------------------------------------------------------------
 enum class GgufValueType : uint32_t {
-  kU8 = 0, kI8 = 1, kU16 = 2, kI16 = 3, kU32 = 4, kI32 = 5, kF32 = 6, kBool = 7,
-  kString = 8, kArray = 9, kU64 = 10, kI64 = 11, kF64 = 12,
+  kU8 = 0,
+  kI8 = 1,
+  kU16 = 2,
+  kI16 = 3,
+  kU32 = 4,
+  kI32 = 5,
+  kF32 = 6,
+  kBool = 7,
+  kString = 8,
+  kArray = 9,
+  kU64 = 10,
+  kI64 = 11,
+  kF64 = 12,
 };
 // "u8", "i8", ..., "string", "array", "f64" ("?" for an unknown value).
 std::string_view GgufValueTypeName(GgufValueType t);
@@ -91,15 +102,31 @@ struct GgufValue {
   static GgufValue I16(int16_t v) { return Signed(GgufValueType::kI16, v); }
   static GgufValue I32(int32_t v) { return Signed(GgufValueType::kI32, v); }
   static GgufValue I64(int64_t v) { return Signed(GgufValueType::kI64, v); }
-  static GgufValue F32(float v) { GgufValue x; x.type = GgufValueType::kF32; x.f = v; return x; }
-  static GgufValue F64(double v) { GgufValue x; x.type = GgufValueType::kF64; x.f = v; return x; }
+  static GgufValue F32(float v) {
+    GgufValue x;
+    x.type = GgufValueType::kF32;
+    x.f = v;
+    return x;
+  }
+  static GgufValue F64(double v) {
+    GgufValue x;
+    x.type = GgufValueType::kF64;
+    x.f = v;
+    return x;
+  }
   static GgufValue Bool(bool v) { return Unsigned(GgufValueType::kBool, v ? 1 : 0); }
   static GgufValue String(std::string v) {
-    GgufValue x; x.type = GgufValueType::kString; x.s = std::move(v); return x;
+    GgufValue x;
+    x.type = GgufValueType::kString;
+    x.s = std::move(v);
+    return x;
   }
   // An array whose items all have type `elem`.
   static GgufValue Array(GgufValueType elem, std::vector<GgufValue> items) {
-    GgufValue x; x.type = GgufValueType::kArray; x.elem_type = elem; x.items = std::move(items);
+    GgufValue x;
+    x.type = GgufValueType::kArray;
+    x.elem_type = elem;
+    x.items = std::move(items);
     return x;
   }
   static GgufValue StringArray(const std::vector<std::string>& v);
@@ -111,8 +138,18 @@ struct GgufValue {
   std::string Summary() const;
 
  private:
-  static GgufValue Unsigned(GgufValueType t, uint64_t v) { GgufValue x; x.type = t; x.u = v; return x; }
-  static GgufValue Signed(GgufValueType t, int64_t v) { GgufValue x; x.type = t; x.i = v; return x; }
+  static GgufValue Unsigned(GgufValueType t, uint64_t v) {
+    GgufValue x;
+    x.type = t;
+    x.u = v;
+    return x;
+  }
+  static GgufValue Signed(GgufValueType t, int64_t v) {
+    GgufValue x;
+    x.type = t;
+    x.i = v;
+    return x;
+  }
 };
 
 // One metadata entry as indexed by the reader (the value stays in the file
@@ -130,10 +167,10 @@ struct GgufTensor {
   std::string name;
   std::vector<uint64_t> dims;  // 1..4 entries, ggml order (dims[0] = row length)
   GgmlType type = GgmlType::kF32;
-  uint64_t offset = 0;         // relative to the data section, as stored in the file
-  uint64_t bytes = 0;          // GgmlBytes(type, elements())
+  uint64_t offset = 0;  // relative to the data section, as stored in the file
+  uint64_t bytes = 0;   // GgmlBytes(type, elements())
   const uint8_t* data = nullptr;
-  uint64_t elements() const;   // product of dims
+  uint64_t elements() const;  // product of dims
   // dims[0] (row length) and the number of rows (product of dims[1..]).
   uint64_t row_length() const { return dims.empty() ? 0 : dims[0]; }
   uint64_t rows() const { return dims.empty() ? 0 : elements() / dims[0]; }
@@ -204,8 +241,8 @@ class GgufFile {
   std::string path_;
   const uint8_t* base_ = nullptr;
   uint64_t size_ = 0;
-  void* map_ = nullptr;      // mmap region (Open), or nullptr
-  uint8_t* owned_ = nullptr; // aligned copy (FromBuffer), or nullptr
+  void* map_ = nullptr;       // mmap region (Open), or nullptr
+  uint8_t* owned_ = nullptr;  // aligned copy (FromBuffer), or nullptr
   uint32_t version_ = 0;
   uint32_t alignment_ = kGgufDefaultAlignment;
   uint64_t data_offset_ = 0;
@@ -217,14 +254,14 @@ class GgufFile {
 
 // ---- llama-family hyper-parameters -------------------------------------------
 struct LlamaHParams {
-  uint32_t n_vocab = 0;      // <arch>.vocab_size, else length of tokenizer.ggml.tokens
-  uint32_t n_embd = 0;       // <arch>.embedding_length
-  uint32_t n_layer = 0;      // <arch>.block_count
-  uint32_t n_head = 0;       // <arch>.attention.head_count
-  uint32_t n_head_kv = 0;    // <arch>.attention.head_count_kv (default n_head)
-  uint32_t n_ff = 0;         // <arch>.feed_forward_length
-  uint32_t n_ctx_train = 0;  // <arch>.context_length
-  uint32_t n_rot = 0;        // <arch>.rope.dimension_count (default n_embd / n_head)
+  uint32_t n_vocab = 0;             // <arch>.vocab_size, else length of tokenizer.ggml.tokens
+  uint32_t n_embd = 0;              // <arch>.embedding_length
+  uint32_t n_layer = 0;             // <arch>.block_count
+  uint32_t n_head = 0;              // <arch>.attention.head_count
+  uint32_t n_head_kv = 0;           // <arch>.attention.head_count_kv (default n_head)
+  uint32_t n_ff = 0;                // <arch>.feed_forward_length
+  uint32_t n_ctx_train = 0;         // <arch>.context_length
+  uint32_t n_rot = 0;               // <arch>.rope.dimension_count (default n_embd / n_head)
   float rope_freq_base = 10000.0f;  // <arch>.rope.freq_base
   float rms_eps = 1e-5f;            // <arch>.attention.layer_norm_rms_epsilon
   std::string arch;                 // general.architecture ("llama")

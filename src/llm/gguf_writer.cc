@@ -65,9 +65,8 @@ Status GgufWriter::AddTensor(const std::string& name, std::vector<uint64_t> dims
     }
   }
   if (dims[0] % GgmlBlockElements(type) != 0) {
-    return Status::InvalidArgument("gguf writer: tensor '" + name + "' row length " +
-                                   std::to_string(dims[0]) + " is not a multiple of the " +
-                                   std::string(GgmlTypeName(type)) + " block (" +
+    return Status::InvalidArgument("gguf writer: tensor '" + name + "' row length " + std::to_string(dims[0]) +
+                                   " is not a multiple of the " + std::string(GgmlTypeName(type)) + " block (" +
                                    std::to_string(GgmlBlockElements(type)) + ")");
   }
   DSMIL_ASSIGN_OR_RETURN(uint64_t bytes, GgmlBytes(type, n));
@@ -79,14 +78,31 @@ Status GgufWriter::AddTensor(const std::string& name, std::vector<uint64_t> dims
 
 void GgufWriter::EncodeValue(const GgufValue& v, std::vector<uint8_t>& out) const {
   switch (v.type) {
-    case GgufValueType::kU8: case GgufValueType::kBool: PutLE(out, v.u, 1); break;
-    case GgufValueType::kI8: PutLE(out, uint64_t(v.i), 1); break;
-    case GgufValueType::kU16: PutLE(out, v.u, 2); break;
-    case GgufValueType::kI16: PutLE(out, uint64_t(v.i), 2); break;
-    case GgufValueType::kU32: PutLE(out, v.u, 4); break;
-    case GgufValueType::kI32: PutLE(out, uint64_t(v.i), 4); break;
-    case GgufValueType::kU64: PutLE(out, v.u, 8); break;
-    case GgufValueType::kI64: PutLE(out, uint64_t(v.i), 8); break;
+    case GgufValueType::kU8:
+    case GgufValueType::kBool:
+      PutLE(out, v.u, 1);
+      break;
+    case GgufValueType::kI8:
+      PutLE(out, uint64_t(v.i), 1);
+      break;
+    case GgufValueType::kU16:
+      PutLE(out, v.u, 2);
+      break;
+    case GgufValueType::kI16:
+      PutLE(out, uint64_t(v.i), 2);
+      break;
+    case GgufValueType::kU32:
+      PutLE(out, v.u, 4);
+      break;
+    case GgufValueType::kI32:
+      PutLE(out, uint64_t(v.i), 4);
+      break;
+    case GgufValueType::kU64:
+      PutLE(out, v.u, 8);
+      break;
+    case GgufValueType::kI64:
+      PutLE(out, uint64_t(v.i), 8);
+      break;
     case GgufValueType::kF32: {
       float f = float(v.f);
       uint32_t b;
@@ -100,7 +116,9 @@ void GgufWriter::EncodeValue(const GgufValue& v, std::vector<uint8_t>& out) cons
       PutLE(out, b, 8);
       break;
     }
-    case GgufValueType::kString: PutStr(out, v.s); break;
+    case GgufValueType::kString:
+      PutStr(out, v.s);
+      break;
     case GgufValueType::kArray:
       PutLE(out, uint32_t(v.elem_type), 4);
       PutLE(out, v.items.size(), 8);
@@ -129,8 +147,7 @@ Status GgufWriter::Emit(const void* p, size_t n) {
     const uint8_t* b = static_cast<const uint8_t*>(p);
     buf_.insert(buf_.end(), b, b + n);
   } else if (n && std::fwrite(p, 1, n, file_) != n) {
-    return Status::Unavailable("gguf writer: write to " + path_ + ".part failed: " +
-                               std::strerror(errno));
+    return Status::Unavailable("gguf writer: write to " + path_ + ".part failed: " + std::strerror(errno));
   }
   written_ += n;
   return Status::Ok();
@@ -150,8 +167,7 @@ Status GgufWriter::Begin(const std::string& path) {
   path_ = path;
   file_ = std::fopen((path + ".part").c_str(), "wb");
   if (!file_) {
-    return Status::Unavailable("gguf writer: cannot create " + path + ".part: " +
-                               std::strerror(errno));
+    return Status::Unavailable("gguf writer: cannot create " + path + ".part: " + std::strerror(errno));
   }
   std::setvbuf(file_, nullptr, _IOFBF, 1 << 20);
   return BeginBuffer();
@@ -213,8 +229,8 @@ Status GgufWriter::WriteTensorData(std::span<const uint8_t> bytes) {
     uint64_t room = t.bytes - cur_written_;
     if (bytes.size() > room) {
       return Status::InvalidArgument("gguf writer: chunk of " + std::to_string(bytes.size()) +
-                                     " bytes runs past the end of tensor '" + t.name + "' (" +
-                                     std::to_string(room) + " bytes left)");
+                                     " bytes runs past the end of tensor '" + t.name + "' (" + std::to_string(room) +
+                                     " bytes left)");
     }
     DSMIL_RETURN_IF_ERROR(Emit(bytes.data(), bytes.size()));
     cur_written_ += bytes.size();
@@ -231,10 +247,9 @@ Status GgufWriter::Finish() {
   if (!begun_ || finished_) return Status::FailedPrecondition("gguf writer: not writing");
   // Skip over zero-length bookkeeping: every tensor must be complete.
   if (cur_tensor_ < tensors_.size()) {
-    return Status::FailedPrecondition("gguf writer: tensor '" + tensors_[cur_tensor_].name +
-                                      "' has " + std::to_string(cur_written_) + " of " +
-                                      std::to_string(tensors_[cur_tensor_].bytes) +
-                                      " bytes written");
+    return Status::FailedPrecondition("gguf writer: tensor '" + tensors_[cur_tensor_].name + "' has " +
+                                      std::to_string(cur_written_) + " of " +
+                                      std::to_string(tensors_[cur_tensor_].bytes) + " bytes written");
   }
   finished_ = true;
   if (to_buffer_) return Status::Ok();
@@ -243,12 +258,10 @@ Status GgufWriter::Finish() {
   file_ = nullptr;
   if (!ok) {
     std::remove((path_ + ".part").c_str());
-    return Status::Unavailable("gguf writer: closing " + path_ + ".part failed: " +
-                               std::strerror(errno));
+    return Status::Unavailable("gguf writer: closing " + path_ + ".part failed: " + std::strerror(errno));
   }
   if (std::rename((path_ + ".part").c_str(), path_.c_str()) != 0) {
-    return Status::Unavailable("gguf writer: cannot rename " + path_ + ".part: " +
-                               std::strerror(errno));
+    return Status::Unavailable("gguf writer: cannot rename " + path_ + ".part: " + std::strerror(errno));
   }
   return Status::Ok();
 }
@@ -329,13 +342,23 @@ Result<RandomModelSpec> RandomModelShape(std::string_view shape) {
   RandomModelSpec s;
   if (shape == "tiny") return s;
   if (shape == "134m") {
-    s.n_vocab = 32000; s.n_embd = 768; s.n_layer = 12; s.n_head = 12; s.n_head_kv = 12;
-    s.n_ff = 2048; s.n_ctx_train = 2048;
+    s.n_vocab = 32000;
+    s.n_embd = 768;
+    s.n_layer = 12;
+    s.n_head = 12;
+    s.n_head_kv = 12;
+    s.n_ff = 2048;
+    s.n_ctx_train = 2048;
     return s;
   }
   if (shape == "1.1b") {
-    s.n_vocab = 32000; s.n_embd = 2048; s.n_layer = 22; s.n_head = 32; s.n_head_kv = 4;
-    s.n_ff = 5632; s.n_ctx_train = 2048;
+    s.n_vocab = 32000;
+    s.n_embd = 2048;
+    s.n_layer = 22;
+    s.n_head = 32;
+    s.n_head_kv = 4;
+    s.n_ff = 5632;
+    s.n_ctx_train = 2048;
     return s;
   }
   return Status::InvalidArgument("unknown model shape '" + std::string(shape) +
@@ -364,8 +387,8 @@ uint64_t SplitMix(uint64_t& s) {
 
 Status CheckSpec(const RandomModelSpec& s) {
   auto bad = [](const std::string& m) { return Status::InvalidArgument("model spec: " + m); };
-  if (s.n_embd == 0 || s.n_layer == 0 || s.n_head == 0 || s.n_head_kv == 0 || s.n_ff == 0 ||
-      s.n_vocab == 0 || s.n_ctx_train == 0) {
+  if (s.n_embd == 0 || s.n_layer == 0 || s.n_head == 0 || s.n_head_kv == 0 || s.n_ff == 0 || s.n_vocab == 0 ||
+      s.n_ctx_train == 0) {
     return bad("n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab and n_ctx must be positive");
   }
   if (s.n_embd % s.n_head != 0) return bad("n_embd must be a multiple of n_head");
@@ -384,8 +407,7 @@ Status CheckSpec(const RandomModelSpec& s) {
   return Status::Ok();
 }
 
-Status WriteModel(const RandomModelSpec& s, GgufWriter& w, const std::string* path,
-                  const WriteProgress& progress) {
+Status WriteModel(const RandomModelSpec& s, GgufWriter& w, const std::string* path, const WriteProgress& progress) {
   DSMIL_RETURN_IF_ERROR(CheckSpec(s));
   DSMIL_ASSIGN_OR_RETURN(VocabData vocab, GenerateVocab(s.vocab, s.n_vocab, s.corpus));
   std::string name = s.name.empty() ? "random-weights" : s.name;
@@ -505,8 +527,7 @@ Status WriteModel(const RandomModelSpec& s, GgufWriter& w, const std::string* pa
 
 }  // namespace
 
-Status WriteRandomLlamaModel(const RandomModelSpec& spec, const std::string& path,
-                             const WriteProgress& progress) {
+Status WriteRandomLlamaModel(const RandomModelSpec& spec, const std::string& path, const WriteProgress& progress) {
   GgufWriter w;
   return WriteModel(spec, w, &path, progress);
 }

@@ -79,7 +79,7 @@ class GgufWriter {
   std::string path_;
   std::vector<uint8_t> buf_;
   bool to_buffer_ = false;
-  uint64_t written_ = 0;      // bytes emitted so far
+  uint64_t written_ = 0;  // bytes emitted so far
   size_t cur_tensor_ = 0;
   uint64_t cur_written_ = 0;  // bytes of the current tensor written
   uint64_t data_start_ = 0;
@@ -107,8 +107,8 @@ struct RandomModelSpec {
   GgmlType type = GgmlType::kF32;  // weight matrices: F32, F16 or Q8_0 (norms stay F32)
   VocabKind vocab = VocabKind::kSpm;
   uint64_t seed = 1;
-  std::string name;                // general.name; "random-weights" is always part of it
-  std::string corpus;              // text the vocabulary is learned from ("" = built-in text)
+  std::string name;    // general.name; "random-weights" is always part of it
+  std::string corpus;  // text the vocabulary is learned from ("" = built-in text)
 };
 
 // Named shapes: "tiny" (n_embd 64, 2 layers, vocab 512), "134m" (768, 12 layers,

@@ -86,9 +86,12 @@ namespace {
 
 const internal::KernelTable& Table(KernelIsa isa) {
   switch (isa) {
-    case KernelIsa::kAvx512: return internal::Avx512Kernels();
-    case KernelIsa::kAvx2: return internal::Avx2Kernels();
-    case KernelIsa::kScalar: break;
+    case KernelIsa::kAvx512:
+      return internal::Avx512Kernels();
+    case KernelIsa::kAvx2:
+      return internal::Avx2Kernels();
+    case KernelIsa::kScalar:
+      break;
   }
   return internal::ScalarKernels();
 }
@@ -97,9 +100,12 @@ const internal::KernelTable& Table(KernelIsa isa) {
 
 std::string_view KernelIsaName(KernelIsa isa) {
   switch (isa) {
-    case KernelIsa::kScalar: return "scalar";
-    case KernelIsa::kAvx2: return "avx2";
-    case KernelIsa::kAvx512: return "avx512-vnni";
+    case KernelIsa::kScalar:
+      return "scalar";
+    case KernelIsa::kAvx2:
+      return "avx2";
+    case KernelIsa::kAvx512:
+      return "avx512-vnni";
   }
   return "?";
 }
@@ -116,7 +122,8 @@ static bool CpuHasF16c() {
 bool KernelIsaSupported(KernelIsa isa) {
 #if defined(__x86_64__) || defined(__i386__)
   switch (isa) {
-    case KernelIsa::kScalar: return true;
+    case KernelIsa::kScalar:
+      return true;
     case KernelIsa::kAvx2:
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && CpuHasF16c();
     case KernelIsa::kAvx512:
@@ -185,8 +192,8 @@ uint16_t FloatToHalf(float f) {
     return uint16_t(sign | 0x7C00 | (abs > 0x7F800000u ? 0x200 | ((abs >> 13) & 0x3FF) : 0));
   }
   if (abs >= 0x477FF000u) return uint16_t(sign | 0x7C00);  // rounds to >= 65520: Inf
-  if (abs < 0x38800000u) {  // below the smallest normal half: subnormal or zero
-    if (abs < 0x33000000u) return uint16_t(sign);  // < 2^-25: rounds to 0
+  if (abs < 0x38800000u) {                                 // below the smallest normal half: subnormal or zero
+    if (abs < 0x33000000u) return uint16_t(sign);          // < 2^-25: rounds to 0
     uint32_t e = abs >> 23;
     uint32_t m = (abs & 0x7FFFFF) | 0x800000;
     uint32_t shift = 126 - e;  // 14 + (113 - e)
@@ -208,11 +215,16 @@ bool KernelTypeSupported(GgmlType t) {
 
 size_t RowBytes(GgmlType t, int64_t n) {
   switch (t) {
-    case GgmlType::kF32: return size_t(n) * 4;
-    case GgmlType::kF16: return size_t(n) * 2;
-    case GgmlType::kQ8_0: return size_t(n / kQuantBlock) * sizeof(BlockQ8_0);
-    case GgmlType::kQ4_0: return size_t(n / kQuantBlock) * sizeof(BlockQ4_0);
-    default: break;
+    case GgmlType::kF32:
+      return size_t(n) * 4;
+    case GgmlType::kF16:
+      return size_t(n) * 2;
+    case GgmlType::kQ8_0:
+      return size_t(n / kQuantBlock) * sizeof(BlockQ8_0);
+    case GgmlType::kQ4_0:
+      return size_t(n / kQuantBlock) * sizeof(BlockQ4_0);
+    default:
+      break;
   }
   return 0;
 }
@@ -285,8 +297,7 @@ void QuantizeRowQ4_0(const float* x, BlockQ4_0* y, int64_t n) {
   }
 }
 
-void MatMul(const WeightMatrix& w, const float* x, int64_t batch, float* y, ThreadPool* pool,
-            KernelIsa isa) {
+void MatMul(const WeightMatrix& w, const float* x, int64_t batch, float* y, ThreadPool* pool, KernelIsa isa) {
   if (batch <= 0 || w.rows <= 0) return;
   const internal::KernelTable& k = Table(isa);
   const int64_t cols = w.cols;

@@ -95,8 +95,7 @@ struct WeightMatrix {
 //   y[b * w.rows + r] = Σ_c W[r][c] · x[b * w.cols + c]   for b < batch, r < w.rows.
 // Rows are spread over `pool` (nullptr: the calling thread only). `isa` must be
 // supported by the CPU. x and y must not overlap.
-void MatMul(const WeightMatrix& w, const float* x, int64_t batch, float* y, ThreadPool* pool,
-            KernelIsa isa);
+void MatMul(const WeightMatrix& w, const float* x, int64_t batch, float* y, ThreadPool* pool, KernelIsa isa);
 inline void MatMul(const WeightMatrix& w, const float* x, int64_t batch, float* y, ThreadPool* pool) {
   MatMul(w, x, batch, y, pool, BestKernelIsa());
 }

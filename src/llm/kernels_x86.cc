@@ -73,10 +73,18 @@ template <bool kQ4>
 DSMIL_AVX2 void DotQAvx2(const void* w, const BlockQ8_0* const* x, const float* const* xd, int nc, int64_t nb,
                          float* out) {
   switch (nc) {
-    case 1: DotQAvx2T<1, kQ4>(w, x, xd, nb, out); break;
-    case 2: DotQAvx2T<2, kQ4>(w, x, xd, nb, out); break;
-    case 3: DotQAvx2T<3, kQ4>(w, x, xd, nb, out); break;
-    default: DotQAvx2T<4, kQ4>(w, x, xd, nb, out); break;
+    case 1:
+      DotQAvx2T<1, kQ4>(w, x, xd, nb, out);
+      break;
+    case 2:
+      DotQAvx2T<2, kQ4>(w, x, xd, nb, out);
+      break;
+    case 3:
+      DotQAvx2T<3, kQ4>(w, x, xd, nb, out);
+      break;
+    default:
+      DotQAvx2T<4, kQ4>(w, x, xd, nb, out);
+      break;
   }
 }
 
@@ -116,10 +124,18 @@ DSMIL_AVX2 void DotFAvx2T(const void* wv, const float* const* x, int64_t n, floa
 template <bool kF16>
 DSMIL_AVX2 void DotFAvx2(const void* w, const float* const* x, int nc, int64_t n, float* out) {
   switch (nc) {
-    case 1: DotFAvx2T<1, kF16>(w, x, n, out); break;
-    case 2: DotFAvx2T<2, kF16>(w, x, n, out); break;
-    case 3: DotFAvx2T<3, kF16>(w, x, n, out); break;
-    default: DotFAvx2T<4, kF16>(w, x, n, out); break;
+    case 1:
+      DotFAvx2T<1, kF16>(w, x, n, out);
+      break;
+    case 2:
+      DotFAvx2T<2, kF16>(w, x, n, out);
+      break;
+    case 3:
+      DotFAvx2T<3, kF16>(w, x, n, out);
+      break;
+    default:
+      DotFAvx2T<4, kF16>(w, x, n, out);
+      break;
   }
 }
 
@@ -206,13 +222,21 @@ DSMIL_AVX512 void DotQ8Avx512T(const BlockQ8_0* w, const BlockQ8_0* const* x, co
   }
 }
 
-DSMIL_AVX512 void DotQ8Avx512(const BlockQ8_0* w, const BlockQ8_0* const* x, const float* const* xd, int nc,
-                              int64_t nb, float* out) {
+DSMIL_AVX512 void DotQ8Avx512(const BlockQ8_0* w, const BlockQ8_0* const* x, const float* const* xd, int nc, int64_t nb,
+                              float* out) {
   switch (nc) {
-    case 1: DotQ8Avx512T<1>(w, x, xd, nb, out); break;
-    case 2: DotQ8Avx512T<2>(w, x, xd, nb, out); break;
-    case 3: DotQ8Avx512T<3>(w, x, xd, nb, out); break;
-    default: DotQ8Avx512T<4>(w, x, xd, nb, out); break;
+    case 1:
+      DotQ8Avx512T<1>(w, x, xd, nb, out);
+      break;
+    case 2:
+      DotQ8Avx512T<2>(w, x, xd, nb, out);
+      break;
+    case 3:
+      DotQ8Avx512T<3>(w, x, xd, nb, out);
+      break;
+    default:
+      DotQ8Avx512T<4>(w, x, xd, nb, out);
+      break;
   }
 }
 
@@ -242,8 +266,10 @@ DSMIL_AVX512 void DotQ8x2Avx512T(const BlockQ8_0* w0, const BlockQ8_0* w1, const
       const __m512i xu = _mm512_xor_si512(Load2Blocks(x[c][i].qs, x[c][i + 1].qs), k80);
       const __m128 xd2 = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(xd[c] + i)));
       const __m512 dx = _mm512_permutexvar_ps(pick, _mm512_castps128_ps512(xd2));
-      acc0[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(neg0, xu, wv0)), _mm512_mul_ps(dw0, dx), acc0[c]);
-      acc1[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(neg1, xu, wv1)), _mm512_mul_ps(dw1, dx), acc1[c]);
+      acc0[c] =
+          _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(neg0, xu, wv0)), _mm512_mul_ps(dw0, dx), acc0[c]);
+      acc1[c] =
+          _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(neg1, xu, wv1)), _mm512_mul_ps(dw1, dx), acc1[c]);
     }
   }
   for (int c = 0; c < NC; ++c) {
@@ -265,10 +291,18 @@ DSMIL_AVX512 void DotQ8x2Avx512T(const BlockQ8_0* w0, const BlockQ8_0* w1, const
 DSMIL_AVX512 void DotQ8x2Avx512(const BlockQ8_0* w0, const BlockQ8_0* w1, const BlockQ8_0* const* x,
                                 const float* const* xd, int nc, int64_t nb, float* out0, float* out1) {
   switch (nc) {
-    case 1: DotQ8x2Avx512T<1>(w0, w1, x, xd, nb, out0, out1); break;
-    case 2: DotQ8x2Avx512T<2>(w0, w1, x, xd, nb, out0, out1); break;
-    case 3: DotQ8x2Avx512T<3>(w0, w1, x, xd, nb, out0, out1); break;
-    default: DotQ8x2Avx512T<4>(w0, w1, x, xd, nb, out0, out1); break;
+    case 1:
+      DotQ8x2Avx512T<1>(w0, w1, x, xd, nb, out0, out1);
+      break;
+    case 2:
+      DotQ8x2Avx512T<2>(w0, w1, x, xd, nb, out0, out1);
+      break;
+    case 3:
+      DotQ8x2Avx512T<3>(w0, w1, x, xd, nb, out0, out1);
+      break;
+    default:
+      DotQ8x2Avx512T<4>(w0, w1, x, xd, nb, out0, out1);
+      break;
   }
 }
 
@@ -299,10 +333,18 @@ DSMIL_AVX512 void DotFAvx512T(const void* wv, const float* const* x, int64_t n, 
 template <bool kF16>
 DSMIL_AVX512 void DotFAvx512(const void* w, const float* const* x, int nc, int64_t n, float* out) {
   switch (nc) {
-    case 1: DotFAvx512T<1, kF16>(w, x, n, out); break;
-    case 2: DotFAvx512T<2, kF16>(w, x, n, out); break;
-    case 3: DotFAvx512T<3, kF16>(w, x, n, out); break;
-    default: DotFAvx512T<4, kF16>(w, x, n, out); break;
+    case 1:
+      DotFAvx512T<1, kF16>(w, x, n, out);
+      break;
+    case 2:
+      DotFAvx512T<2, kF16>(w, x, n, out);
+      break;
+    case 3:
+      DotFAvx512T<3, kF16>(w, x, n, out);
+      break;
+    default:
+      DotFAvx512T<4, kF16>(w, x, n, out);
+      break;
   }
 }
 

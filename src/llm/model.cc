@@ -31,8 +31,7 @@ Result<const float*> Norm(const GgufFile& f, const std::string& name, uint32_t n
   const GgufTensor* t = f.Tensor(name);
   if (t == nullptr) return Status::InvalidArgument("llm: tensor '" + name + "' is missing");
   if (t->type != GgmlType::kF32 || t->elements() != n) {
-    return Status::InvalidArgument("llm: tensor '" + name + "' must be F32 with " + std::to_string(n) +
-                                   " elements");
+    return Status::InvalidArgument("llm: tensor '" + name + "' must be F32 with " + std::to_string(n) + " elements");
   }
   return reinterpret_cast<const float*>(t->data);
 }
@@ -53,8 +52,8 @@ Result<std::unique_ptr<Model>> Model::FromGguf(std::unique_ptr<GgufFile> file) {
   const GgufFile& f = *file;
   const LlamaHParams& hp = m->hp_;
   if (hp.n_rot % 2 != 0 || hp.n_rot > hp.head_dim()) {
-    return Status::InvalidArgument("llm: rope dimension " + std::to_string(hp.n_rot) + " must be even and <= head size " +
-                                   std::to_string(hp.head_dim()));
+    return Status::InvalidArgument("llm: rope dimension " + std::to_string(hp.n_rot) +
+                                   " must be even and <= head size " + std::to_string(hp.head_dim()));
   }
   DSMIL_ASSIGN_OR_RETURN(m->token_embd_, Matrix(f, "token_embd.weight"));
   if (f.Tensor("output.weight") != nullptr) {
@@ -85,9 +84,9 @@ Result<std::unique_ptr<Model>> Model::FromGguf(std::unique_ptr<GgufFile> file) {
       uint64_t rows, cols;
     };
     const Want wants[] = {
-        {&l.wq, "attn_q.weight", hp.n_embd, hp.n_embd},        {&l.wk, "attn_k.weight", hp.n_embd_kv(), hp.n_embd},
-        {&l.wv, "attn_v.weight", hp.n_embd_kv(), hp.n_embd},   {&l.wo, "attn_output.weight", hp.n_embd, hp.n_embd},
-        {&l.w_gate, "ffn_gate.weight", hp.n_ff, hp.n_embd},    {&l.w_up, "ffn_up.weight", hp.n_ff, hp.n_embd},
+        {&l.wq, "attn_q.weight", hp.n_embd, hp.n_embd},      {&l.wk, "attn_k.weight", hp.n_embd_kv(), hp.n_embd},
+        {&l.wv, "attn_v.weight", hp.n_embd_kv(), hp.n_embd}, {&l.wo, "attn_output.weight", hp.n_embd, hp.n_embd},
+        {&l.w_gate, "ffn_gate.weight", hp.n_ff, hp.n_embd},  {&l.w_up, "ffn_up.weight", hp.n_ff, hp.n_embd},
         {&l.w_down, "ffn_down.weight", hp.n_embd, hp.n_ff},
     };
     for (const Want& w : wants) {
@@ -102,9 +101,8 @@ Result<std::unique_ptr<Model>> Model::FromGguf(std::unique_ptr<GgufFile> file) {
 uint64_t Model::WeightBytesPerToken() const {
   uint64_t total = MatrixBytes(output_) + token_embd_.row_bytes();
   for (const LayerWeights& l : layers_) {
-    total += MatrixBytes(l.wq) + MatrixBytes(l.wk) + MatrixBytes(l.wv) + MatrixBytes(l.wo) +
-             MatrixBytes(l.w_gate) + MatrixBytes(l.w_up) + MatrixBytes(l.w_down) +
-             2ull * hp_.n_embd * sizeof(float);
+    total += MatrixBytes(l.wq) + MatrixBytes(l.wk) + MatrixBytes(l.wv) + MatrixBytes(l.wo) + MatrixBytes(l.w_gate) +
+             MatrixBytes(l.w_up) + MatrixBytes(l.w_down) + 2ull * hp_.n_embd * sizeof(float);
   }
   return total + uint64_t(hp_.n_embd) * sizeof(float);
 }

@@ -12,7 +12,8 @@ Status ValidateSamplingParams(const SamplingParams& p) {
   if (!std::isfinite(p.top_p) || p.top_p <= 0 || p.top_p > 1) {
     return Status::InvalidArgument("top_p must be in (0, 1], got " + std::to_string(p.top_p));
   }
-  if (p.max_tokens < 1) return Status::InvalidArgument("max_tokens must be at least 1, got " + std::to_string(p.max_tokens));
+  if (p.max_tokens < 1)
+    return Status::InvalidArgument("max_tokens must be at least 1, got " + std::to_string(p.max_tokens));
   if (p.stop.size() > kMaxStops) {
     return Status::InvalidArgument("stop: at most " + std::to_string(kMaxStops) + " sequences, got " +
                                    std::to_string(p.stop.size()));

@@ -30,9 +30,9 @@ struct SamplingParams {
   int32_t top_k = 40;
   float top_p = 0.95f;
   uint64_t seed = 0;
-  int32_t max_tokens = 256;        // tokens generated at most (>= 1)
-  std::vector<std::string> stop;   // stop sequences (text), at most kMaxStops
-  bool ignore_eos = false;         // keep going past end-of-generation tokens (benchmarks)
+  int32_t max_tokens = 256;       // tokens generated at most (>= 1)
+  std::vector<std::string> stop;  // stop sequences (text), at most kMaxStops
+  bool ignore_eos = false;        // keep going past end-of-generation tokens (benchmarks)
 };
 
 inline constexpr size_t kMaxStops = 16;

@@ -71,9 +71,7 @@ std::string ByteTokenText(uint8_t b) {
   return s;
 }
 
-bool IsSpace(unsigned char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
+bool IsSpace(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 enum class CharClass { kSpace, kLetter, kDigit, kOther };
 CharClass Classify(unsigned char c) {
   if (IsSpace(c)) return CharClass::kSpace;
@@ -112,8 +110,7 @@ std::vector<std::string_view> SplitBpeWords(std::string_view text) {
       }
     }
     CharClass cls = Classify(c);
-    if (cls != CharClass::kSpace ||
-        (c == ' ' && i + 1 < n && !IsSpace(static_cast<unsigned char>(text[i + 1])))) {
+    if (cls != CharClass::kSpace || (c == ' ' && i + 1 < n && !IsSpace(static_cast<unsigned char>(text[i + 1])))) {
       size_t start = i;
       if (cls == CharClass::kSpace) ++i;  // the optional leading space
       CharClass word = Classify(static_cast<unsigned char>(text[i]));
@@ -143,8 +140,7 @@ Result<VocabData> ReadVocab(const GgufFile& f) {
     v.kind = VocabKind::kBpe;
     v.add_bos = false;
   } else {
-    return Status::InvalidArgument("tokenizer: tokenizer.ggml.model '" + model +
-                                   "' is not supported (llama or gpt2)");
+    return Status::InvalidArgument("tokenizer: tokenizer.ggml.model '" + model + "' is not supported (llama or gpt2)");
   }
   DSMIL_ASSIGN_OR_RETURN(v.tokens, f.StringArray("tokenizer.ggml.tokens"));
   if (f.Has("tokenizer.ggml.scores")) {
@@ -202,18 +198,18 @@ Status Tokenizer::Build() {
   if (n == 0) return bad("the vocabulary is empty");
   if (n > size_t(std::numeric_limits<int32_t>::max())) return bad("the vocabulary is too large");
   if (!v_.scores.empty() && v_.scores.size() != n) {
-    return bad("tokenizer.ggml.scores has " + std::to_string(v_.scores.size()) + " entries for " +
-               std::to_string(n) + " tokens");
+    return bad("tokenizer.ggml.scores has " + std::to_string(v_.scores.size()) + " entries for " + std::to_string(n) +
+               " tokens");
   }
   if (v_.types.empty()) v_.types.assign(n, int32_t(TokenType::kNormal));
   if (v_.types.size() != n) {
-    return bad("tokenizer.ggml.token_type has " + std::to_string(v_.types.size()) +
-               " entries for " + std::to_string(n) + " tokens");
+    return bad("tokenizer.ggml.token_type has " + std::to_string(v_.types.size()) + " entries for " +
+               std::to_string(n) + " tokens");
   }
   for (auto [name, idp] : {std::pair{"bos", &v_.bos}, {"eos", &v_.eos}, {"unk", &v_.unk}}) {
     if (*idp < -1 || *idp >= int32_t(n)) {
-      return bad(std::string(name) + " token id " + std::to_string(*idp) +
-                 " is outside the vocabulary of " + std::to_string(n));
+      return bad(std::string(name) + " token id " + std::to_string(*idp) + " is outside the vocabulary of " +
+                 std::to_string(n));
     }
   }
   index_.reserve(n);
@@ -243,9 +239,8 @@ Status Tokenizer::Build() {
       sp.push_back(int32_t(i));
     }
   }
-  std::stable_sort(sp.begin(), sp.end(), [&](int32_t a, int32_t b) {
-    return v_.tokens[a].size() > v_.tokens[b].size();
-  });
+  std::stable_sort(sp.begin(), sp.end(),
+                   [&](int32_t a, int32_t b) { return v_.tokens[a].size() > v_.tokens[b].size(); });
   for (int32_t id : sp) {
     specials_.push_back(v_.tokens[id]);
     special_ids_.push_back(id);
@@ -259,8 +254,7 @@ Status Tokenizer::Build() {
     auto ty = TokenType(v_.types[i]);
     std::string& piece = pieces_[i];
     if (ty == TokenType::kControl) {
-      static const char* kEog[] = {"</s>", "<|im_end|>", "<|eot_id|>", "<|endoftext|>", "<|end|>",
-                                   "<end_of_turn>"};
+      static const char* kEog[] = {"</s>", "<|im_end|>", "<|eot_id|>", "<|endoftext|>", "<|end|>", "<end_of_turn>"};
       for (const char* e : kEog) {
         if (text == e) eog_[i] = true;
       }
@@ -270,11 +264,13 @@ Status Tokenizer::Build() {
       piece = kReplacement;
       continue;
     }
-    if (ty == TokenType::kByte && v_.kind == VocabKind::kSpm && text.size() == 6 &&
-        text.compare(0, 3, "<0x") == 0 && text[5] == '>') {
+    if (ty == TokenType::kByte && v_.kind == VocabKind::kSpm && text.size() == 6 && text.compare(0, 3, "<0x") == 0 &&
+        text[5] == '>') {
       auto hex = [](char c) {
-        return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                              : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        return c >= '0' && c <= '9'   ? c - '0'
+               : c >= 'A' && c <= 'F' ? c - 'A' + 10
+               : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                      : -1;
       };
       int hi = hex(text[3]), lo = hex(text[4]);
       if (hi >= 0 && lo >= 0) {
@@ -328,9 +324,7 @@ TokenType Tokenizer::Type(int32_t id) const {
   return TokenType(v_.types[id]);
 }
 
-bool Tokenizer::IsEndOfGeneration(int32_t id) const {
-  return id >= 0 && size_t(id) < eog_.size() && eog_[id];
-}
+bool Tokenizer::IsEndOfGeneration(int32_t id) const { return id >= 0 && size_t(id) < eog_.size() && eog_[id]; }
 
 std::string Tokenizer::TokenToPiece(int32_t id) const {
   if (id < 0 || size_t(id) >= pieces_.size()) return "";
@@ -354,8 +348,7 @@ std::string Tokenizer::Decode(std::span<const int32_t> ids) const {
   return out;
 }
 
-std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_bos,
-                                       bool parse_special) const {
+std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_bos, bool parse_special) const {
   std::vector<int32_t> out;
   if (add_bos && v_.bos >= 0) out.push_back(v_.bos);
   if (!parse_special || specials_.empty()) {
@@ -496,9 +489,7 @@ void Tokenizer::EncodeBpeChunk(std::string_view chunk, std::vector<int32_t>& out
     int left, right;
     size_t len;
   };
-  auto worse = [](const Pair& a, const Pair& b) {
-    return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
-  };
+  auto worse = [](const Pair& a, const Pair& b) { return a.rank > b.rank || (a.rank == b.rank && a.left > b.left); };
   std::priority_queue<Pair, std::vector<Pair>, decltype(worse)> q(worse);
   std::string key;
   auto try_add = [&](int l, int r) {

@@ -38,7 +38,12 @@ enum class VocabKind { kSpm, kBpe };
 
 // tokenizer.ggml.token_type values (SentencePiece's).
 enum class TokenType : int32_t {
-  kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6,
+  kNormal = 1,
+  kUnknown = 2,
+  kControl = 3,
+  kUserDefined = 4,
+  kUnused = 5,
+  kByte = 6,
 };
 
 // Everything a tokenizer is built from; also what vocab_gen produces and what
@@ -52,8 +57,8 @@ struct VocabData {
   int32_t bos = -1;                 // -1: none
   int32_t eos = -1;
   int32_t unk = -1;
-  bool add_bos = true;              // tokenizer.ggml.add_bos_token
-  bool add_space_prefix = true;     // tokenizer.ggml.add_space_prefix (SPM only)
+  bool add_bos = true;           // tokenizer.ggml.add_bos_token
+  bool add_space_prefix = true;  // tokenizer.ggml.add_space_prefix (SPM only)
 };
 
 // Reads tokenizer.ggml.* from `file` into VocabData (checks array lengths agree
@@ -112,10 +117,10 @@ class Tokenizer {
   VocabData v_;
   std::unordered_map<std::string, int32_t> index_;
   std::unordered_map<std::string, int32_t> merge_rank_;  // BPE: "left right" → rank
-  std::vector<int32_t> byte_token_;                        // 256 entries, -1 when absent
-  std::vector<std::string> specials_;                      // texts matched with parse_special
+  std::vector<int32_t> byte_token_;                      // 256 entries, -1 when absent
+  std::vector<std::string> specials_;                    // texts matched with parse_special
   std::vector<int32_t> special_ids_;
-  std::vector<std::string> pieces_;                        // TokenToPiece cache
+  std::vector<std::string> pieces_;  // TokenToPiece cache
   std::vector<bool> eog_;
 };
 

@@ -175,8 +175,7 @@ Result<VocabData> GenerateSpm(size_t n_vocab, std::string_view text) {
   VocabData v;
   v.kind = VocabKind::kSpm;
   v.tokens = {"<unk>", "<s>", "</s>"};
-  v.types = {int32_t(TokenType::kUnknown), int32_t(TokenType::kControl),
-             int32_t(TokenType::kControl)};
+  v.types = {int32_t(TokenType::kUnknown), int32_t(TokenType::kControl), int32_t(TokenType::kControl)};
   v.unk = 0;
   v.bos = 1;
   v.eos = 2;
@@ -343,9 +342,8 @@ size_t MinGeneratedVocab(VocabKind) { return 260; }
 
 Result<VocabData> GenerateVocab(VocabKind kind, size_t n_vocab, std::string_view corpus) {
   if (n_vocab < MinGeneratedVocab(kind) || n_vocab > 1000000) {
-    return Status::InvalidArgument("vocabulary size " + std::to_string(n_vocab) +
-                                   " must be between " + std::to_string(MinGeneratedVocab(kind)) +
-                                   " and 1000000");
+    return Status::InvalidArgument("vocabulary size " + std::to_string(n_vocab) + " must be between " +
+                                   std::to_string(MinGeneratedVocab(kind)) + " and 1000000");
   }
   std::string_view text = corpus.empty() ? kBuiltinCorpus : corpus.substr(0, kMaxCorpusBytes);
   return kind == VocabKind::kSpm ? GenerateSpm(n_vocab, text) : GenerateBpe(n_vocab, text);

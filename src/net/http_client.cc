@@ -129,8 +129,8 @@ class Fetcher {
   asio::awaitable<void> Fetch() {
     beast::error_code ec;
     tcp::resolver resolver(ioc_);
-    auto results = co_await resolver.async_resolve(url_.host, std::to_string(url_.port),
-                                                   asio::redirect_error(kUseAwaitable, ec));
+    auto results =
+        co_await resolver.async_resolve(url_.host, std::to_string(url_.port), asio::redirect_error(kUseAwaitable, ec));
     if (ec) {
       result_ = Status::Unavailable("http: " + Prefix() + ": cannot resolve " + url_.host + ": " + Describe(ec));
       co_return;
@@ -194,8 +194,7 @@ class Fetcher {
     req.keep_alive(false);
     req.body() = request_.body;
     req.prepare_payload();
-    if (!request_.body.empty() || request_.method == "POST" || request_.method == "PUT" ||
-        request_.method == "PATCH") {
+    if (!request_.body.empty() || request_.method == "POST" || request_.method == "PUT" || request_.method == "PATCH") {
       req.content_length(request_.body.size());
     }
 
@@ -263,7 +262,8 @@ Result<ParsedUrl> ParseHttpUrl(const std::string& url) {
   std::string_view port_text;
   if (!authority.empty() && authority[0] == '[') {
     size_t close = authority.find(']');
-    if (close == std::string_view::npos) return Status::InvalidArgument("http: URL \"" + url + "\" has an unclosed '['");
+    if (close == std::string_view::npos)
+      return Status::InvalidArgument("http: URL \"" + url + "\" has an unclosed '['");
     out.host = std::string(authority.substr(1, close - 1));
     std::string_view after = authority.substr(close + 1);
     if (!after.empty()) {

@@ -16,7 +16,7 @@ namespace dsmil::net {
 
 struct HttpClientRequest {
   std::string method = "GET";
-  std::string url;  // "http://host[:port]/path?query" or "https://..."; IPv6 as "[::1]"
+  std::string url;      // "http://host[:port]/path?query" or "https://..."; IPv6 as "[::1]"
   HttpHeaders headers;  // Host, Content-Length and User-Agent are set for you
   std::string body;
   // Whole exchange: resolve, connect, handshake, send, receive.

@@ -37,10 +37,9 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
-#include <type_traits>
 #include <chrono>
-#include <cstdio>
 #include <condition_variable>
+#include <cstdio>
 #include <exception>
 #include <functional>
 #include <mutex>
@@ -48,6 +47,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "net/tls_internal.h"
@@ -74,8 +74,8 @@ constexpr size_t kMaxDrainBytes = 1 << 20;
 // connection's strand, except `executor` (immutable).
 struct Connection {
   asio::any_io_executor executor;
-  bool idle = false;                // waiting for a request (or the TLS handshake)
-  std::function<void()> cancel;     // cancels pending I/O; empty once the session ended
+  bool idle = false;             // waiting for a request (or the TLS handshake)
+  std::function<void()> cancel;  // cancels pending I/O; empty once the session ended
 };
 
 // The tenants named by the peer certificate's "urn:dsmil:tenant:<T>" URI
@@ -281,7 +281,7 @@ struct HttpServer::Impl {
   std::mutex mu;
   std::condition_variable drained;
   std::set<std::shared_ptr<Connection>> connections;  // guarded by mu
-  bool stopped = false;                                // guarded by mu
+  bool stopped = false;                               // guarded by mu
 
   void Run() {
     for (;;) {
@@ -502,11 +502,11 @@ struct HttpServer::Impl {
   asio::awaitable<void> WriteReadError(Stream& stream, const beast::error_code& ec) {
     HttpResponse r;
     if (ec == http::error::body_limit) {
-      r = HttpResponse::JsonError(413, "request body exceeds the limit of " + std::to_string(options.max_body_bytes) +
-                                           " bytes");
+      r = HttpResponse::JsonError(
+          413, "request body exceeds the limit of " + std::to_string(options.max_body_bytes) + " bytes");
     } else if (ec == http::error::header_limit) {
-      r = HttpResponse::JsonError(431, "request header block exceeds the limit of " +
-                                           std::to_string(options.max_header_bytes) + " bytes");
+      r = HttpResponse::JsonError(
+          431, "request header block exceeds the limit of " + std::to_string(options.max_header_bytes) + " bytes");
     } else {
       r = HttpResponse::JsonError(400, "malformed request: " + ec.message());
     }
@@ -598,8 +598,8 @@ struct HttpServer::Impl {
         if (!ok || !keep_alive || req.version() == 10) co_return;
         continue;
       }
-      bool ok = co_await Write(stream, ToBeast(std::move(response), req.version(), keep_alive,
-                                               req.method() == http::verb::head));
+      bool ok = co_await Write(
+          stream, ToBeast(std::move(response), req.version(), keep_alive, req.method() == http::verb::head));
       if (!ok || !keep_alive) co_return;
     }
   }

@@ -39,12 +39,12 @@ struct HttpServerOptions {
   int threads = 2;                 // I/O + handler threads, 1..256
   size_t max_body_bytes = 1 << 20;
   size_t max_header_bytes = 16 << 10;
-  int idle_timeout_ms = 60000;     // keep-alive connection waiting for the next request
-  int read_timeout_ms = 30000;     // receiving one request (headers + body), and the TLS handshake
-  int write_timeout_ms = 30000;    // sending one response
-  int drain_timeout_ms = 30000;    // Stop(): how long in-flight requests may take to finish
-  std::optional<TlsOptions> tls;   // absent: plain HTTP
-  HttpHandler handler;             // required
+  int idle_timeout_ms = 60000;    // keep-alive connection waiting for the next request
+  int read_timeout_ms = 30000;    // receiving one request (headers + body), and the TLS handshake
+  int write_timeout_ms = 30000;   // sending one response
+  int drain_timeout_ms = 30000;   // Stop(): how long in-flight requests may take to finish
+  std::optional<TlsOptions> tls;  // absent: plain HTTP
+  HttpHandler handler;            // required
 };
 
 class HttpServer {

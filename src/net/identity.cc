@@ -22,8 +22,7 @@ constexpr uint8_t kKdfScrypt = 1;
 constexpr size_t kSaltBytes = 16;
 constexpr size_t kEncHeaderBytes = 16 + kSaltBytes + crypto::kAesGcmNonceBytes;  // 44
 
-Result<crypto::SecretBytes> Scrypt(std::string_view passphrase, ByteView salt, uint8_t log2_n, uint8_t r,
-                                   uint8_t p) {
+Result<crypto::SecretBytes> Scrypt(std::string_view passphrase, ByteView salt, uint8_t log2_n, uint8_t r, uint8_t p) {
   EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "SCRYPT", nullptr);
   if (kdf == nullptr) return Status::Internal("identity: OpenSSL has no SCRYPT KDF");
   EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(kdf);
@@ -81,14 +80,11 @@ Result<NodeIdentity> GenerateNodeIdentity(std::string_view node) {
   return id;
 }
 
-bool IsEncryptedKeyFile(ByteView file) {
-  return file.size() >= 8 && std::memcmp(file.data(), kEncMagic, 8) == 0;
-}
+bool IsEncryptedKeyFile(ByteView file) { return file.size() >= 8 && std::memcmp(file.data(), kEncMagic, 8) == 0; }
 
 Result<Bytes> EncryptKeyFile(ByteView container, std::string_view passphrase, PassphraseParams params) {
   if (passphrase.empty()) return Status::InvalidArgument("identity: empty passphrase");
-  if (params.log2_n < 10 || params.log2_n > 20 || params.r < 1 || params.r > 32 || params.p < 1 ||
-      params.p > 16) {
+  if (params.log2_n < 10 || params.log2_n > 20 || params.r < 1 || params.r > 32 || params.p < 1 || params.p > 16) {
     return Status::InvalidArgument("identity: scrypt parameters out of range (log2 N 10..20, r 1..32, p 1..16)");
   }
   Bytes out(kEncHeaderBytes);
@@ -98,7 +94,8 @@ Result<Bytes> EncryptKeyFile(ByteView container, std::string_view passphrase, Pa
   out[10] = params.log2_n;
   out[11] = params.r;
   out[12] = params.p;
-  DSMIL_RETURN_IF_ERROR(crypto::RandomBytes(std::span<uint8_t>(out.data() + 16, kSaltBytes + crypto::kAesGcmNonceBytes)));
+  DSMIL_RETURN_IF_ERROR(
+      crypto::RandomBytes(std::span<uint8_t>(out.data() + 16, kSaltBytes + crypto::kAesGcmNonceBytes)));
   DSMIL_ASSIGN_OR_RETURN(crypto::SecretBytes key,
                          Scrypt(passphrase, ByteView(out.data() + 16, kSaltBytes), params.log2_n, params.r, params.p));
   DSMIL_ASSIGN_OR_RETURN(Bytes sealed,
@@ -115,14 +112,17 @@ Result<crypto::SecretBytes> DecryptKeyFile(ByteView file, std::string_view passp
                             " bytes, shorter than header and tag (" +
                             std::to_string(kEncHeaderBytes + crypto::kAesGcmTagBytes) + ")");
   }
-  if (file[8] != kEncVersion) return Status::DataLoss("identity: encrypted key file version " + std::to_string(file[8]) + ", want 1");
-  if (file[9] != kKdfScrypt) return Status::DataLoss("identity: encrypted key file kdf " + std::to_string(file[9]) + ", want 1 (scrypt)");
+  if (file[8] != kEncVersion)
+    return Status::DataLoss("identity: encrypted key file version " + std::to_string(file[8]) + ", want 1");
+  if (file[9] != kKdfScrypt)
+    return Status::DataLoss("identity: encrypted key file kdf " + std::to_string(file[9]) + ", want 1 (scrypt)");
   uint8_t log2_n = file[10], r = file[11], p = file[12];
   if (log2_n < 10 || log2_n > 20 || r < 1 || r > 32 || p < 1 || p > 16) {
     return Status::DataLoss("identity: encrypted key file scrypt parameters out of range (log2 N " +
                             std::to_string(log2_n) + ", r " + std::to_string(r) + ", p " + std::to_string(p) + ")");
   }
-  if (passphrase.empty()) return Status::FailedPrecondition("identity: key file is encrypted; a passphrase is required");
+  if (passphrase.empty())
+    return Status::FailedPrecondition("identity: key file is encrypted; a passphrase is required");
   DSMIL_ASSIGN_OR_RETURN(crypto::SecretBytes key, Scrypt(passphrase, file.subspan(16, kSaltBytes), log2_n, r, p));
   auto opened = crypto::AesGcmOpen(key, file.subspan(16 + kSaltBytes, crypto::kAesGcmNonceBytes),
                                    file.subspan(kEncHeaderBytes), file.first(kEncHeaderBytes));
@@ -187,7 +187,8 @@ Result<NodeIdentity> LoadNodeIdentity(const std::string& dir, std::string_view n
 }
 
 Status PinnedPeers::Pin(std::string_view node, ByteView public_key) {
-  if (!IsValidNodeName(node)) return Status::InvalidArgument("identity: bad peer node name \"" + std::string(node) + "\"");
+  if (!IsValidNodeName(node))
+    return Status::InvalidArgument("identity: bad peer node name \"" + std::string(node) + "\"");
   if (public_key.size() != crypto::kMlDsa87PublicKeyBytes) {
     return Status::InvalidArgument("identity: pinned key for " + std::string(node) + " is " +
                                    std::to_string(public_key.size()) + " bytes, want 2592");
@@ -220,7 +221,8 @@ std::vector<std::string> PinnedPeers::Nodes() const {
 
 Result<PinnedPeers> LoadPinnedPeers(const std::string& dir) {
   std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) return Status::NotFound("identity: peer key directory " + dir + " does not exist");
+  if (!std::filesystem::is_directory(dir, ec))
+    return Status::NotFound("identity: peer key directory " + dir + " does not exist");
   std::vector<std::filesystem::path> files;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) files.push_back(entry.path());
   if (ec) return Status::Unavailable("identity: cannot list " + dir + ": " + ec.message());

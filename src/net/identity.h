@@ -36,10 +36,10 @@ std::string SpiffeIdForNode(std::string_view node);
 
 // A node's own identity. The secret key is wiped when the object dies.
 struct NodeIdentity {
-  std::string node;              // "node-a"
-  std::string spiffe_id;         // "spiffe://dsmil.local/node/node-a"
-  std::string cert_cn;           // CN of the node's X.509 certificate (= node)
-  Bytes public_key;              // 2592 bytes
+  std::string node;                // "node-a"
+  std::string spiffe_id;           // "spiffe://dsmil.local/node/node-a"
+  std::string cert_cn;             // CN of the node's X.509 certificate (= node)
+  Bytes public_key;                // 2592 bytes
   crypto::SecretBytes secret_key;  // 4896 bytes
 };
 
@@ -58,8 +58,7 @@ struct PassphraseParams {
 // DIR/NODE-mldsa87.pub (0644). With a passphrase (non-empty) the key file is
 // encrypted. Replaces existing files. The directory must exist.
 Status WriteNodeIdentity(const std::string& dir, const NodeIdentity& id,
-                         std::optional<std::string_view> passphrase = std::nullopt,
-                         PassphraseParams params = {});
+                         std::optional<std::string_view> passphrase = std::nullopt, PassphraseParams params = {});
 
 // Reads DIR/NODE-mldsa87.key (mode checked; decrypted when it is a DSMILENC
 // file, for which a passphrase is required: FailedPrecondition without one,

@@ -199,20 +199,20 @@ struct QuicConn {
   socklen_t remote_len = 0;
   std::string expected_name;  // client: the name the server certificate must carry
   int64_t stream_id = -1;
-  std::deque<TxChunk> tx;     // queued or in flight, not yet acknowledged
-  uint64_t tx_base = 0;       // stream offset of tx.front().data[0] (after the acked prefix)
-  size_t write_chunk = 0;     // next byte to hand to ngtcp2: tx[write_chunk].data[write_off]
+  std::deque<TxChunk> tx;  // queued or in flight, not yet acknowledged
+  uint64_t tx_base = 0;    // stream offset of tx.front().data[0] (after the acked prefix)
+  size_t write_chunk = 0;  // next byte to hand to ngtcp2: tx[write_chunk].data[write_off]
   size_t write_off = 0;
   uint64_t acked_user_bytes = 0;  // not yet subtracted from `buffered`
   QuicFrameReader reader;
   std::vector<std::string> cids;
   bool confirmed = false;
-  bool verified = false;      // VerifyPeerCallback accepted the peer's certificate
+  bool verified = false;  // VerifyPeerCallback accepted the peer's certificate
   bool closing = false;
   bool finished = false;
   uint64_t close_deadline = 0;
-  std::string verify_error;   // why we refused the peer's certificate
-  std::string protocol_error; // why the peer's bytes are not a valid stream
+  std::string verify_error;    // why we refused the peer's certificate
+  std::string protocol_error;  // why the peer's bytes are not a valid stream
   std::string peer_cn;
   std::string describe;
 
@@ -220,12 +220,12 @@ struct QuicConn {
   std::mutex mu;
   std::condition_variable cv;
   ConnState state = ConnState::kHandshake;
-  Status close_status;                 // why kClosed
+  Status close_status;  // why kClosed
   bool close_requested = false;
-  std::deque<Bytes> pending;           // length-prefixed frames from Send, not yet in `tx`
-  size_t buffered = 0;                 // bytes of Send not yet acknowledged by the peer
+  std::deque<Bytes> pending;  // length-prefixed frames from Send, not yet in `tx`
+  size_t buffered = 0;        // bytes of Send not yet acknowledged by the peer
   std::deque<Bytes> rx_frames;
-  uint64_t rx_unreported = 0;          // bytes Receive consumed, not yet credited to the peer
+  uint64_t rx_unreported = 0;  // bytes Receive consumed, not yet credited to the peer
   std::string peer_name;
 
   ~QuicConn() {
@@ -497,8 +497,8 @@ Result<std::shared_ptr<QuicConn>> QuicEndpoint::NewClientConn(const sockaddr* re
   ngtcp2_settings settings;
   ngtcp2_transport_params params;
   FillSettings(&settings, &params);
-  int rv = ngtcp2_conn_client_new(&c->conn, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cb, &settings, &params,
-                                  nullptr, c.get());
+  int rv = ngtcp2_conn_client_new(&c->conn, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cb, &settings, &params, nullptr,
+                                  c.get());
   if (rv != 0) return Status::Internal(std::string("quic: ngtcp2_conn_client_new: ") + ngtcp2_strerror(rv));
   ngtcp2_conn_set_tls_native_handle(c->conn, c->session);
   if (options_.keep_alive.count() > 0) ngtcp2_conn_set_keep_alive_timeout(c->conn, ToNs(options_.keep_alive));
@@ -762,8 +762,8 @@ void QuicEndpoint::ReadPackets() {
   for (int i = 0; i < kMaxPacketsPerRead; ++i) {
     sockaddr_storage from;
     socklen_t from_len = sizeof(from);
-    ssize_t n = ::recvfrom(fd_, rbuf_.data(), rbuf_.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from),
-                           &from_len);
+    ssize_t n =
+        ::recvfrom(fd_, rbuf_.data(), rbuf_.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), &from_len);
     if (n < 0) {
       // EAGAIN: nothing more to read. ECONNREFUSED on the client's connected
       // socket: the peer's port is closed (ICMP port unreachable) — fail the
@@ -821,8 +821,8 @@ void QuicEndpoint::AcceptNew(const uint8_t* data, size_t len, const sockaddr* fr
   ngtcp2_transport_params params;
   FillSettings(&settings, &params);
   params.original_dcid = hd.dcid;
-  if (ngtcp2_conn_server_new(&c->conn, &hd.scid, &scid, &path, hd.version, &cb, &settings, &params, nullptr,
-                             c.get()) != 0) {
+  if (ngtcp2_conn_server_new(&c->conn, &hd.scid, &scid, &path, hd.version, &cb, &settings, &params, nullptr, c.get()) !=
+      0) {
     return;
   }
   ngtcp2_conn_set_tls_native_handle(c->conn, c->session);
@@ -868,9 +868,8 @@ Status QuicEndpoint::HandshakeFailure(QuicConn& c, int liberr) {
 
 void QuicEndpoint::ProcessPacket(QuicConn& c, const uint8_t* data, size_t len, const sockaddr* from,
                                  socklen_t from_len) {
-  ngtcp2_path path{{reinterpret_cast<sockaddr*>(&local_), local_len_},
-                   {const_cast<sockaddr*>(from), from_len},
-                   nullptr};
+  ngtcp2_path path{
+      {reinterpret_cast<sockaddr*>(&local_), local_len_}, {const_cast<sockaddr*>(from), from_len}, nullptr};
   ngtcp2_pkt_info pi{};
   int rv = ngtcp2_conn_read_pkt(c.conn, &path, &pi, data, len, NowNs());
   if (rv != 0) {
@@ -881,10 +880,12 @@ void QuicEndpoint::ProcessPacket(QuicConn& c, const uint8_t* data, size_t len, c
         ngtcp2_connection_close_error ccerr;
         ngtcp2_conn_get_connection_close_error(c.conn, &ccerr);
         std::string msg = "quic: " + c.describe + ": closed by peer";
-        if (ccerr.type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION && ccerr.error_code == kAppProtocolError) {
+        if (ccerr.type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION &&
+            ccerr.error_code == kAppProtocolError) {
           msg += " (it refused our stream)";
         }
-        if (ccerr.reasonlen > 0) msg += ": " + std::string(reinterpret_cast<const char*>(ccerr.reason), ccerr.reasonlen);
+        if (ccerr.reasonlen > 0)
+          msg += ": " + std::string(reinterpret_cast<const char*>(ccerr.reason), ccerr.reasonlen);
         Finish(c, Status::Unavailable(msg));
       }
       return;
@@ -991,8 +992,8 @@ void QuicEndpoint::TakeRequests(QuicConn& c, uint64_t now) {
 
 void QuicEndpoint::SendPacket(QuicConn& c, const ngtcp2_path& path, const uint8_t* data, size_t len) {
   for (;;) {
-    ssize_t n = server_ ? ::sendto(fd_, data, len, 0, path.remote.addr, path.remote.addrlen)
-                        : ::send(fd_, data, len, 0);
+    ssize_t n =
+        server_ ? ::sendto(fd_, data, len, 0, path.remote.addr, path.remote.addrlen) : ::send(fd_, data, len, 0);
     if (n >= 0 || errno != EINTR) return;  // a failed send is a lost packet; QUIC retransmits
   }
 }
@@ -1139,8 +1140,8 @@ class QuicConnection final : public Connection {
       std::lock_guard<std::mutex> lock(c_->mu);
       if (c_->state == ConnState::kClosed) return c_->close_status;
       if (c_->buffered + wire.size() > ep_->options().max_send_buffer) {
-        return Status::ResourceExhausted("quic: " + describe_ + ": send buffer full (" +
-                                         std::to_string(c_->buffered) + " bytes unacknowledged, limit " +
+        return Status::ResourceExhausted("quic: " + describe_ + ": send buffer full (" + std::to_string(c_->buffered) +
+                                         " bytes unacknowledged, limit " +
                                          std::to_string(ep_->options().max_send_buffer) + ")");
       }
       c_->buffered += wire.size();
@@ -1278,7 +1279,8 @@ Result<std::unique_ptr<Connection>> DialQuic(const std::string& host, uint16_t p
     }
     break;
   }
-  if (fd < 0) return Status::Unavailable("quic: cannot reach udp " + host + ":" + std::to_string(port) + ": " + last_error);
+  if (fd < 0)
+    return Status::Unavailable("quic: cannot reach udp " + host + ":" + std::to_string(port) + ": " + last_error);
   TuneSocket(fd);
   sockaddr_storage local{}, remote{};
   socklen_t local_len = sizeof(local), remote_len = sizeof(remote);

@@ -15,12 +15,13 @@ Result<Bytes> ReceiveHandshake(Connection& conn, const SessionOptions& options, 
   if (frame.ok()) return frame;
   if (frame.status().code() == StatusCode::kDeadlineExceeded) {
     Status s = SessionRefusalStatus(SessionRefusal::kTimeout, "no " + std::string(what) + " within " +
-                                                                   std::to_string(options.handshake_timeout.count()) +
-                                                                   " ms from " + conn.Describe());
+                                                                  std::to_string(options.handshake_timeout.count()) +
+                                                                  " ms from " + conn.Describe());
     session_internal::RecordRefusal(options, peer, SessionRefusal::kTimeout, s);
     return s;
   }
-  return Status(frame.status().code(), "dbe-session: waiting for " + std::string(what) + ": " + frame.status().message());
+  return Status(frame.status().code(),
+                "dbe-session: waiting for " + std::string(what) + ": " + frame.status().message());
 }
 
 // After a refusal of ours: tell the peer why, then close.

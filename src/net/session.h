@@ -98,10 +98,10 @@ enum class SessionRole : uint8_t { kInitiator, kResponder };
 
 // The output of a handshake (docs/dbe-session.md §2). Wiped when destroyed.
 struct SessionKeys {
-  crypto::SecretBytes enc_i2r, enc_r2i;  // 32 bytes each
-  crypto::SecretBytes iv_i2r, iv_r2i;    // 12 bytes each
+  crypto::SecretBytes enc_i2r, enc_r2i;       // 32 bytes each
+  crypto::SecretBytes iv_i2r, iv_r2i;         // 12 bytes each
   crypto::SecretBytes k_mac, k_log, k_rekey;  // 48 bytes each
-  std::string peer_node;                 // the authenticated peer
+  std::string peer_node;                      // the authenticated peer
   std::string peer_spiffe_id;
   Bytes peer_public_key;
 };

@@ -75,7 +75,9 @@ void AddBundle(sw::HandshakeMessage& msg, const NodeIdentity& id) {
   msg.Set(sw::kTlvTpmQuote, AsBytes(kTpmQuoteNone));
 }
 
-std::string_view AsString(const Bytes& b) { return std::string_view(reinterpret_cast<const char*>(b.data()), b.size()); }
+std::string_view AsString(const Bytes& b) {
+  return std::string_view(reinterpret_cast<const char*>(b.data()), b.size());
+}
 
 // Checks the identity bundle of `msg` against the pinned peers (docs §2).
 // Sets *label to the node name once it is known to be pinned.
@@ -93,7 +95,8 @@ bool CheckBundle(const sw::HandshakeMessage& msg, const HandshakeConfig& config,
   const Bytes* cn = msg.Find(sw::kTlvCertCn);
   const Bytes* tpm = msg.Find(sw::kTlvTpmQuote);
   if (node == nullptr || spiffe == nullptr || pub == nullptr || cn == nullptr || tpm == nullptr) {
-    return fail(SessionRefusal::kMalformed, "identity bundle incomplete (NODE, SPIFFE_ID, MLDSA_PUB, CERT_CN, TPM_QUOTE)");
+    return fail(SessionRefusal::kMalformed,
+                "identity bundle incomplete (NODE, SPIFFE_ID, MLDSA_PUB, CERT_CN, TPM_QUOTE)");
   }
   std::string_view name = AsString(*node);
   if (!IsValidNodeName(name) || !config.peers->Contains(name)) {
@@ -112,8 +115,8 @@ bool CheckBundle(const sw::HandshakeMessage& msg, const HandshakeConfig& config,
     return fail(SessionRefusal::kCertBinding, "CERT_CN of " + std::string(name) + " names another node");
   }
   if (!config.transport_peer_cn.empty() && config.transport_peer_cn != name) {
-    return fail(SessionRefusal::kCertBinding, "node " + std::string(name) + " came over a TLS connection of \"" +
-                                                  config.transport_peer_cn + "\"");
+    return fail(SessionRefusal::kCertBinding,
+                "node " + std::string(name) + " came over a TLS connection of \"" + config.transport_peer_cn + "\"");
   }
   return true;
 }
@@ -136,7 +139,8 @@ Result<SessionKeys> DeriveSessionKeys(ByteView ss, ByteView th, const Bytes& pee
 }
 
 Status CheckConfig(const HandshakeConfig& c) {
-  if (c.identity == nullptr || c.peers == nullptr) return Status::InvalidArgument("dbe-session: handshake needs an identity and pinned peers");
+  if (c.identity == nullptr || c.peers == nullptr)
+    return Status::InvalidArgument("dbe-session: handshake needs an identity and pinned peers");
   if (c.identity->secret_key.size() != crypto::kMlDsa87SecretKeyBytes) {
     return Status::InvalidArgument("dbe-session: identity of " + c.identity->node + " has no ML-DSA-87 secret key");
   }
@@ -210,7 +214,8 @@ void RecordRefusal(const SessionOptions& options, std::string_view peer, Session
       .Inc();
   static const Logger* default_logger = new Logger();
   const Logger& log = options.logger != nullptr ? *options.logger : *default_logger;
-  log.Warn("dbe session refused", {{"peer", peer}, {"reason", SessionRefusalName(reason)}, {"detail", status.message()}});
+  log.Warn("dbe session refused",
+           {{"peer", peer}, {"reason", SessionRefusalName(reason)}, {"detail", status.message()}});
 }
 
 }  // namespace session_internal
@@ -268,10 +273,12 @@ Result<Bytes> HandshakeInitiator::OnAccept(ByteView accept) {
   if (version == nullptr || version->size() != 1 || nonce == nullptr || nonce->size() != sw::kNonceBytes ||
       kem == nullptr || kem->size() != crypto::kHybridResponseBytes || confirm == nullptr ||
       confirm->size() != sw::kConfirmBytes || sig == nullptr || sig->size() != crypto::kMlDsa87SignatureBytes) {
-    return Refuse(SessionRefusal::kMalformed, "SESSION_ACCEPT lacks VERSION, NONCE, KEM, CONFIRM or SIGNATURE of the right size");
+    return Refuse(SessionRefusal::kMalformed,
+                  "SESSION_ACCEPT lacks VERSION, NONCE, KEM, CONFIRM or SIGNATURE of the right size");
   }
   if ((*version)[0] != kSessionVersion) {
-    return Refuse(SessionRefusal::kVersionMismatch, "responder chose version " + std::to_string((*version)[0]) + ", offered 1");
+    return Refuse(SessionRefusal::kVersionMismatch,
+                  "responder chose version " + std::to_string((*version)[0]) + ", offered 1");
   }
   SessionRefusal reason{};
   std::string detail;
@@ -281,7 +288,8 @@ Result<Bytes> HandshakeInitiator::OnAccept(ByteView accept) {
   if (!ss.ok()) return Refuse(SessionRefusal::kMalformed, "KEM response: " + ss.status().message());
   Bytes th2 = Sha384({hello_, sw::EncodeHandshake(msg, false)});
   if (!crypto::MlDsa87Verify(peer_pub, th2, AsBytes(kResponderContext), *sig).ok()) {
-    return Refuse(SessionRefusal::kBadSignature, "responder " + peer_label_ + "'s transcript signature does not verify");
+    return Refuse(SessionRefusal::kBadSignature,
+                  "responder " + peer_label_ + "'s transcript signature does not verify");
   }
   DSMIL_ASSIGN_OR_RETURN(crypto::SecretBytes fin, crypto::HkdfSha384(*ss, th2, AsBytes(kConfirmInfo), 64));
   DSMIL_ASSIGN_OR_RETURN(Bytes want, Gmac(ByteView(fin.data(), 32), th2));
@@ -293,7 +301,8 @@ Result<Bytes> HandshakeInitiator::OnAccept(ByteView accept) {
   finish.timestamp_ns = uint64_t(session_internal::ClockOf(config_.options).NowUnixNanos());
   Bytes th3 = Sha384({hello_, accept, sw::EncodeHandshake(finish, false)});
   DSMIL_ASSIGN_OR_RETURN(Bytes mine, Gmac(ByteView(fin.data() + 32, 32), th3));
-  DSMIL_ASSIGN_OR_RETURN(Bytes my_sig, crypto::MlDsa87Sign(config_.identity->secret_key, th3, AsBytes(kInitiatorContext)));
+  DSMIL_ASSIGN_OR_RETURN(Bytes my_sig,
+                         crypto::MlDsa87Sign(config_.identity->secret_key, th3, AsBytes(kInitiatorContext)));
   finish.Set(sw::kTlvConfirm, mine);
   finish.Set(sw::kTlvSignature, my_sig);
   Bytes finish_wire = sw::EncodeHandshake(finish);
@@ -321,7 +330,8 @@ Result<Bytes> HandshakeResponder::OnHello(ByteView hello) {
   auto decoded = sw::DecodeHandshake(hello);
   if (!decoded.ok()) return Refuse(SessionRefusal::kMalformed, "SESSION_HELLO: " + decoded.status().message());
   const sw::HandshakeMessage& msg = *decoded;
-  if (msg.type == sw::kAlert) return Refuse(SessionRefusal::kPeerRefused, "the initiator sent an alert: " + AlertReason(msg));
+  if (msg.type == sw::kAlert)
+    return Refuse(SessionRefusal::kPeerRefused, "the initiator sent an alert: " + AlertReason(msg));
   if (msg.type != sw::kHello) return Refuse(SessionRefusal::kUnexpectedMessage, "want SESSION_HELLO");
   const Bytes* versions = msg.Find(sw::kTlvVersions);
   const Bytes* nonce = msg.Find(sw::kTlvNonce);
@@ -351,7 +361,8 @@ Result<Bytes> HandshakeResponder::OnHello(ByteView hello) {
   AddBundle(accept, *config_.identity);
   accept.Set(sw::kTlvKem, resp->message);
   Bytes th2 = Sha384({hello, sw::EncodeHandshake(accept, false)});
-  DSMIL_ASSIGN_OR_RETURN(crypto::SecretBytes fin, crypto::HkdfSha384(resp->shared_secret, th2, AsBytes(kConfirmInfo), 64));
+  DSMIL_ASSIGN_OR_RETURN(crypto::SecretBytes fin,
+                         crypto::HkdfSha384(resp->shared_secret, th2, AsBytes(kConfirmInfo), 64));
   DSMIL_ASSIGN_OR_RETURN(Bytes confirm, Gmac(ByteView(fin.data(), 32), th2));
   DSMIL_ASSIGN_OR_RETURN(Bytes sig, crypto::MlDsa87Sign(config_.identity->secret_key, th2, AsBytes(kResponderContext)));
   accept.Set(sw::kTlvConfirm, confirm);
@@ -380,7 +391,8 @@ Status HandshakeResponder::OnFinish(ByteView finish) {
   const Bytes& th2 = th2_;
   Bytes th3 = Sha384({hello_, accept_, sw::EncodeHandshake(msg, false)});
   if (!crypto::MlDsa87Verify(peer_public_key_, th3, AsBytes(kInitiatorContext), *sig).ok()) {
-    return Refuse(SessionRefusal::kBadSignature, "initiator " + peer_label_ + "'s transcript signature does not verify");
+    return Refuse(SessionRefusal::kBadSignature,
+                  "initiator " + peer_label_ + "'s transcript signature does not verify");
   }
   DSMIL_ASSIGN_OR_RETURN(crypto::SecretBytes fin, crypto::HkdfSha384(ss_, th2, AsBytes(kConfirmInfo), 64));
   DSMIL_ASSIGN_OR_RETURN(Bytes want, Gmac(ByteView(fin.data() + 32, 32), th3));

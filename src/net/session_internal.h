@@ -11,7 +11,6 @@ namespace dsmil::net::session_internal {
 const Clock& ClockOf(const SessionOptions& options);
 // Counts the refusal in dsmil_dbe_session_refusals_total{peer,reason} and
 // logs it (warn). `status` is a SessionRefusalStatus.
-void RecordRefusal(const SessionOptions& options, std::string_view peer, SessionRefusal reason,
-                   const Status& status);
+void RecordRefusal(const SessionOptions& options, std::string_view peer, SessionRefusal reason, const Status& status);
 
 }  // namespace dsmil::net::session_internal

@@ -72,8 +72,8 @@ SessionState::~SessionState() = default;
 
 Result<std::unique_ptr<SessionState>> SessionState::Create(SessionRole role, const SessionKeys& keys,
                                                            SessionOptions options) {
-  if (keys.enc_i2r.size() != 32 || keys.enc_r2i.size() != 32 || keys.iv_i2r.size() != 12 ||
-      keys.iv_r2i.size() != 12 || keys.k_rekey.size() != 48) {
+  if (keys.enc_i2r.size() != 32 || keys.enc_r2i.size() != 32 || keys.iv_i2r.size() != 12 || keys.iv_r2i.size() != 12 ||
+      keys.k_rekey.size() != 48) {
     return Status::InvalidArgument("dbe-session: incomplete session keys");
   }
   if (options.replay_window < 64 || options.replay_window > 65536) {
@@ -144,8 +144,8 @@ Result<Bytes> SessionState::MakeRekey() {
   if (send_epoch_ == std::numeric_limits<uint16_t>::max()) {
     return Refuse(SessionRefusal::kSequenceExhausted, "65535 key epochs used on this session; open a new one");
   }
-  DSMIL_ASSIGN_OR_RETURN(crypto::SecretBytes next, NextKey(impl_->send_key, impl_->k_rekey, impl_->send_dir,
-                                                           uint16_t(send_epoch_ + 1)));
+  DSMIL_ASSIGN_OR_RETURN(crypto::SecretBytes next,
+                         NextKey(impl_->send_key, impl_->k_rekey, impl_->send_dir, uint16_t(send_epoch_ + 1)));
   DSMIL_ASSIGN_OR_RETURN(crypto::AesGcm aead, crypto::AesGcm::Create(next));
   DSMIL_ASSIGN_OR_RETURN(Bytes record, SealRecord(sw::kRekey, {}));
   impl_->send_key = std::move(next);
@@ -178,8 +178,8 @@ Result<SessionState::Opened> SessionState::Open(ByteView record) {
     return Refuse(SessionRefusal::kUnexpectedMessage, "handshake message after the handshake");
   }
   if (record.size() < kRecordOverheadBytes) {
-    return Refuse(SessionRefusal::kMalformed, "record of " + std::to_string(record.size()) +
-                                                  " bytes is shorter than header and tag (28)");
+    return Refuse(SessionRefusal::kMalformed,
+                  "record of " + std::to_string(record.size()) + " bytes is shorter than header and tag (28)");
   }
   const uint8_t type = record[0];
   if (type != sw::kData && type != sw::kRekey && type != sw::kClose) {
@@ -196,14 +196,14 @@ Result<SessionState::Opened> SessionState::Open(ByteView record) {
   } else if (recv_epoch_ > 0 && epoch == recv_epoch_ - 1 && im.prev_recv_aead.has_value() && type == sw::kData) {
     aead = &*im.prev_recv_aead;
   } else {
-    return Refuse(SessionRefusal::kBadEpoch, "record under key epoch " + std::to_string(epoch) + ", current " +
-                                                 std::to_string(recv_epoch_));
+    return Refuse(SessionRefusal::kBadEpoch,
+                  "record under key epoch " + std::to_string(epoch) + ", current " + std::to_string(recv_epoch_));
   }
   if (im.any && seq <= im.highest) {
     if (im.highest - seq >= im.window) {
       return Refuse(SessionRefusal::kTooOld, "seq " + std::to_string(seq) + " is below the window (highest " +
-                                                 std::to_string(im.highest) + ", window " +
-                                                 std::to_string(im.window) + ")");
+                                                 std::to_string(im.highest) + ", window " + std::to_string(im.window) +
+                                                 ")");
     }
     if (im.Test(seq)) return Refuse(SessionRefusal::kReplay, "seq " + std::to_string(seq) + " was already accepted");
   }
@@ -233,7 +233,8 @@ Result<SessionState::Opened> SessionState::Open(ByteView record) {
     return out;
   }
   auto msg = dbe::Decode(plain);
-  if (!msg.ok()) return Refuse(SessionRefusal::kMalformed, "record seq " + std::to_string(seq) + ": " + msg.status().message());
+  if (!msg.ok())
+    return Refuse(SessionRefusal::kMalformed, "record seq " + std::to_string(seq) + ": " + msg.status().message());
   if (msg->header().sequence != seq) {
     return Refuse(SessionRefusal::kTampered, "frame sequence " + std::to_string(msg->header().sequence) +
                                                  " differs from record seq " + std::to_string(seq));

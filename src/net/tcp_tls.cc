@@ -66,13 +66,13 @@ struct ConnImpl : std::enable_shared_from_this<ConnImpl> {
 
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<Bytes> inbox;      // GUARDED_BY(mu)
-  bool local_closed = false;    // GUARDED_BY(mu)
-  bool remote_closed = false;   // GUARDED_BY(mu)
-  Status read_error;            // GUARDED_BY(mu): DataLoss once, then Unavailable
-  std::deque<Bytes> outbox;     // GUARDED_BY(mu)
-  size_t out_bytes = 0;         // GUARDED_BY(mu)
-  bool writing = false;         // GUARDED_BY(mu)
+  std::deque<Bytes> inbox;     // GUARDED_BY(mu)
+  bool local_closed = false;   // GUARDED_BY(mu)
+  bool remote_closed = false;  // GUARDED_BY(mu)
+  Status read_error;           // GUARDED_BY(mu): DataLoss once, then Unavailable
+  std::deque<Bytes> outbox;    // GUARDED_BY(mu)
+  size_t out_bytes = 0;        // GUARDED_BY(mu)
+  bool writing = false;        // GUARDED_BY(mu)
 
   // I/O thread only.
   uint8_t len_buf[4];
@@ -118,8 +118,7 @@ struct ConnImpl : std::enable_shared_from_this<ConnImpl> {
       uint32_t len = GetU32BE(self->len_buf);
       if (len == 0 || len > kMaxConnectionFrame) {
         self->MarkRemoteClosed(Status::DataLoss("tcp+tls: frame length " + std::to_string(len) + " from " +
-                                                self->describe + " outside 1.." +
-                                                std::to_string(kMaxConnectionFrame)));
+                                                self->describe + " outside 1.." + std::to_string(kMaxConnectionFrame)));
         self->CloseSocket();
         return;
       }
@@ -414,28 +413,29 @@ Result<std::unique_ptr<Connection>> DialTcpTls(const std::string& host, uint16_t
   auto future = result->get_future();
   const std::string target = host + ":" + std::to_string(port);
   asio::post(io->ioc, [conn, endpoints, result, target] {
-    asio::async_connect(conn->stream.lowest_layer(), endpoints,
-                        [conn, result, target](boost::system::error_code cec, const tcp::endpoint& ep) {
-                          if (cec) {
-                            result->set_value(Status::Unavailable("tcp+tls: cannot connect to " + target + ": " + cec.message()));
-                            return;
-                          }
-                          boost::system::error_code ignored;
-                          conn->stream.lowest_layer().set_option(tcp::no_delay(true), ignored);
-                          conn->describe = "tcp+tls " + Endpoint(ep);
-                          conn->stream.async_handshake(ssl::stream_base::client, [conn, result, target](boost::system::error_code hec) {
-                            if (hec) {
-                              std::string why = internal::VerifyFailure(conn->stream.native_handle());
-                              if (why.empty()) why = hec.message();
-                              result->set_value(Status::Unavailable("tcp+tls: TLS handshake with " + target + " failed: " + why));
-                              return;
-                            }
-                            auto cn = internal::VerifiedPeerCommonName(conn->stream.native_handle());
-                            conn->peer_cn = cn.value_or("");
-                            conn->NotePeerCertificate();
-                            result->set_value(Status::Ok());
-                          });
-                        });
+    asio::async_connect(
+        conn->stream.lowest_layer(), endpoints,
+        [conn, result, target](boost::system::error_code cec, const tcp::endpoint& ep) {
+          if (cec) {
+            result->set_value(Status::Unavailable("tcp+tls: cannot connect to " + target + ": " + cec.message()));
+            return;
+          }
+          boost::system::error_code ignored;
+          conn->stream.lowest_layer().set_option(tcp::no_delay(true), ignored);
+          conn->describe = "tcp+tls " + Endpoint(ep);
+          conn->stream.async_handshake(ssl::stream_base::client, [conn, result, target](boost::system::error_code hec) {
+            if (hec) {
+              std::string why = internal::VerifyFailure(conn->stream.native_handle());
+              if (why.empty()) why = hec.message();
+              result->set_value(Status::Unavailable("tcp+tls: TLS handshake with " + target + " failed: " + why));
+              return;
+            }
+            auto cn = internal::VerifiedPeerCommonName(conn->stream.native_handle());
+            conn->peer_cn = cn.value_or("");
+            conn->NotePeerCertificate();
+            result->set_value(Status::Ok());
+          });
+        });
   });
   if (future.wait_for(options.timeout) != std::future_status::ready) {
     asio::post(io->ioc, [conn] { conn->CloseSocket(); });

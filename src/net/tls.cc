@@ -60,15 +60,14 @@ Status UseCertificateAndKey(SSL_CTX* ctx, const std::string& cert_file, const st
   int ok = SSL_CTX_use_PrivateKey(ctx, key);
   EVP_PKEY_free(key);
   if (ok != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-    return Status::InvalidArgument("tls: private key " + key_file + " does not match certificate " + cert_file +
-                                   ": " + TakeOpenSslError());
+    return Status::InvalidArgument("tls: private key " + key_file + " does not match certificate " + cert_file + ": " +
+                                   TakeOpenSslError());
   }
   return Status::Ok();
 }
 
 Status SetCommon(SSL_CTX* ctx) {
-  if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-      SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1) {
+  if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 || SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1) {
     return Status::Internal("tls: configuring protocol versions failed: " + TakeOpenSslError());
   }
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);

@@ -20,8 +20,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string_view kKnownTop[] = {"node", "listen", "tls", "peers", "tenants", "devices", "stores", "logging", "dbe",
-                                "soc", "l7", "llm", "rag", "policies", "audit"};
+std::string_view kKnownTop[] = {"node", "listen", "tls", "peers", "tenants", "devices",  "stores", "logging",
+                                "dbe",  "soc",    "l7",  "llm",   "rag",     "policies", "audit"};
 // Sections handed to the devices as JSON (DeviceContext::sections).
 std::string_view kDeviceSections[] = {"soc", "l7", "llm", "rag", "policies"};
 
@@ -30,7 +30,8 @@ std::string_view kDeviceSections[] = {"soc", "l7", "llm", "rag", "policies"};
 nlohmann::json YamlToJson(const YAML::Node& n) {
   switch (n.Type()) {
     case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined: return nullptr;
+    case YAML::NodeType::Undefined:
+      return nullptr;
     case YAML::NodeType::Sequence: {
       nlohmann::json a = nlohmann::json::array();
       for (const auto& e : n) a.push_back(YamlToJson(e));
@@ -41,7 +42,8 @@ nlohmann::json YamlToJson(const YAML::Node& n) {
       for (const auto& kv : n) o[kv.first.as<std::string>()] = YamlToJson(kv.second);
       return o;
     }
-    case YAML::NodeType::Scalar: break;
+    case YAML::NodeType::Scalar:
+      break;
   }
   const std::string& s = n.Scalar();
   if (n.Tag() == "!") return s;  // quoted
@@ -105,10 +107,12 @@ class Parser {
     if (colon == std::string::npos || colon == 0) return Error(path, "'" + s + "' is not host:port");
     HostPort hp;
     hp.host = s.substr(0, colon);
-    if (hp.host.size() > 2 && hp.host.front() == '[' && hp.host.back() == ']') hp.host = hp.host.substr(1, hp.host.size() - 2);
+    if (hp.host.size() > 2 && hp.host.front() == '[' && hp.host.back() == ']')
+      hp.host = hp.host.substr(1, hp.host.size() - 2);
     YAML::Node port_node(s.substr(colon + 1));
     auto port = Int(port_node, path, 1, 65535);
-    if (!port.ok()) return Error(path, "port " + port.status().message().substr(port.status().message().rfind(": ") + 2));
+    if (!port.ok())
+      return Error(path, "port " + port.status().message().substr(port.status().message().rfind(": ") + 2));
     hp.port = uint16_t(*port);
     return hp;
   }
@@ -129,7 +133,8 @@ class Parser {
   static bool ValidName(const std::string& s, bool upper) {
     if (s.empty() || s.size() > 32) return false;
     for (char c : s) {
-      bool ok = (c >= '0' && c <= '9') || c == '_' || (upper ? (c >= 'A' && c <= 'Z') : ((c >= 'a' && c <= 'z') || c == '-'));
+      bool ok =
+          (c >= '0' && c <= '9') || c == '_' || (upper ? (c >= 'A' && c <= 'Z') : ((c >= 'a' && c <= 'z') || c == '-'));
       if (!ok) return false;
     }
     return true;
@@ -169,8 +174,9 @@ class Parser {
       bool known = false;
       for (auto kk : kKnownTop) known |= (kk == k);
       if (!known) {
-        return Error(k, "unknown key (expected one of node, listen, tls, peers, tenants, devices, stores, logging, dbe, "
-                        "soc, l7, llm, rag, policies, audit)");
+        return Error(k,
+                     "unknown key (expected one of node, listen, tls, peers, tenants, devices, stores, logging, dbe, "
+                     "soc, l7, llm, rag, policies, audit)");
       }
     }
     // node
@@ -182,16 +188,25 @@ class Parser {
     if (!ValidName(c.name, false)) return Error("node.name", "'" + c.name + "' must be 1-32 of [a-z0-9_-]");
     if (!node["role"]) return Error("node.role", "missing (soc, ai or data)");
     DSMIL_ASSIGN_OR_RETURN(c.role, ParseRole(node["role"], "node.role"));
-    if (node["address"]) { DSMIL_ASSIGN_OR_RETURN(c.address, String(node["address"], "node.address")); }
+    if (node["address"]) {
+      DSMIL_ASSIGN_OR_RETURN(c.address, String(node["address"], "node.address"));
+    }
     // listen
     if (YAML::Node l = root["listen"]) {
       DSMIL_RETURN_IF_ERROR(CheckKeys(l, "listen", {"http", "control", "dbe"}));
-      if (l["http"]) { DSMIL_ASSIGN_OR_RETURN(c.http, Addr(l["http"], "listen.http")); }
-      if (l["control"]) { DSMIL_ASSIGN_OR_RETURN(c.control, Addr(l["control"], "listen.control")); }
-      if (l["dbe"]) { DSMIL_ASSIGN_OR_RETURN(c.dbe, Addr(l["dbe"], "listen.dbe")); }
+      if (l["http"]) {
+        DSMIL_ASSIGN_OR_RETURN(c.http, Addr(l["http"], "listen.http"));
+      }
+      if (l["control"]) {
+        DSMIL_ASSIGN_OR_RETURN(c.control, Addr(l["control"], "listen.control"));
+      }
+      if (l["dbe"]) {
+        DSMIL_ASSIGN_OR_RETURN(c.dbe, Addr(l["dbe"], "listen.dbe"));
+      }
     }
     std::set<std::pair<std::string, uint16_t>> used;
-    for (auto [name, hp] : {std::pair{"listen.http", &c.http}, {"listen.control", &c.control}, {"listen.dbe", &c.dbe}}) {
+    for (auto [name, hp] :
+         {std::pair{"listen.http", &c.http}, {"listen.control", &c.control}, {"listen.dbe", &c.dbe}}) {
       if (!used.insert({hp->host, hp->port}).second) return Error(name, hp->ToString() + " is used twice");
     }
     // tls
@@ -220,7 +235,8 @@ class Parser {
         PeerConfig pc;
         if (!peers[i]["name"]) return Error(p + ".name", "missing");
         DSMIL_ASSIGN_OR_RETURN(pc.name, String(peers[i]["name"], p + ".name"));
-        if (!names.insert(pc.name).second) return Error(p + ".name", "'" + pc.name + "' appears twice (or is this node)");
+        if (!names.insert(pc.name).second)
+          return Error(p + ".name", "'" + pc.name + "' appears twice (or is this node)");
         if (!peers[i]["role"]) return Error(p + ".role", "missing");
         DSMIL_ASSIGN_OR_RETURN(pc.role, ParseRole(peers[i]["role"], p + ".role"));
         if (peers[i]["control"]) {
@@ -255,7 +271,8 @@ class Parser {
         if (ts[i]["roe_level"]) {
           DSMIL_ASSIGN_OR_RETURN(t.roe_level, String(ts[i]["roe_level"], p + ".roe_level"));
           if (t.roe_level != "ANALYSIS_ONLY" && t.roe_level != "SOC_ASSIST" && t.roe_level != "TRAINING") {
-            return Error(p + ".roe_level", "unknown ROE level '" + t.roe_level + "' (ANALYSIS_ONLY, SOC_ASSIST or TRAINING)");
+            return Error(p + ".roe_level",
+                         "unknown ROE level '" + t.roe_level + "' (ANALYSIS_ONLY, SOC_ASSIST or TRAINING)");
           }
         } else {
           t.roe_level = "ANALYSIS_ONLY";
@@ -370,7 +387,9 @@ class Parser {
       }
       if (YAML::Node r = s["redis"]) {
         DSMIL_RETURN_IF_ERROR(CheckKeys(r, "stores.redis", {"host", "port", "connect_timeout_ms"}));
-        if (r["host"]) { DSMIL_ASSIGN_OR_RETURN(c.stores.redis.host, String(r["host"], "stores.redis.host")); }
+        if (r["host"]) {
+          DSMIL_ASSIGN_OR_RETURN(c.stores.redis.host, String(r["host"], "stores.redis.host"));
+        }
         if (r["port"]) {
           DSMIL_ASSIGN_OR_RETURN(int64_t v, Int(r["port"], "stores.redis.port", 1, 65535));
           c.stores.redis.port = uint16_t(v);
@@ -382,12 +401,16 @@ class Parser {
       }
       if (YAML::Node pg = s["postgres"]) {
         DSMIL_RETURN_IF_ERROR(CheckKeys(pg, "stores.postgres", {"host", "port", "dbname", "connect_timeout_s"}));
-        if (pg["host"]) { DSMIL_ASSIGN_OR_RETURN(c.stores.postgres.host, String(pg["host"], "stores.postgres.host")); }
+        if (pg["host"]) {
+          DSMIL_ASSIGN_OR_RETURN(c.stores.postgres.host, String(pg["host"], "stores.postgres.host"));
+        }
         if (pg["port"]) {
           DSMIL_ASSIGN_OR_RETURN(int64_t v, Int(pg["port"], "stores.postgres.port", 1, 65535));
           c.stores.postgres.port = uint16_t(v);
         }
-        if (pg["dbname"]) { DSMIL_ASSIGN_OR_RETURN(c.stores.postgres.dbname, String(pg["dbname"], "stores.postgres.dbname")); }
+        if (pg["dbname"]) {
+          DSMIL_ASSIGN_OR_RETURN(c.stores.postgres.dbname, String(pg["dbname"], "stores.postgres.dbname"));
+        }
         if (pg["connect_timeout_s"]) {
           DSMIL_ASSIGN_OR_RETURN(int64_t v, Int(pg["connect_timeout_s"], "stores.postgres.connect_timeout_s", 1, 600));
           c.stores.postgres.connect_timeout_s = int(v);
@@ -395,11 +418,15 @@ class Parser {
       }
       if (YAML::Node q = s["qdrant"]) {
         DSMIL_RETURN_IF_ERROR(CheckKeys(q, "stores.qdrant", {"url"}));
-        if (q["url"]) { DSMIL_ASSIGN_OR_RETURN(c.stores.qdrant.url, String(q["url"], "stores.qdrant.url")); }
+        if (q["url"]) {
+          DSMIL_ASSIGN_OR_RETURN(c.stores.qdrant.url, String(q["url"], "stores.qdrant.url"));
+        }
       }
       if (YAML::Node l = s["loki"]) {
         DSMIL_RETURN_IF_ERROR(CheckKeys(l, "stores.loki", {"url", "spool_dir"}));
-        if (l["url"]) { DSMIL_ASSIGN_OR_RETURN(c.stores.loki.url, String(l["url"], "stores.loki.url")); }
+        if (l["url"]) {
+          DSMIL_ASSIGN_OR_RETURN(c.stores.loki.url, String(l["url"], "stores.loki.url"));
+        }
         if (l["spool_dir"]) {
           DSMIL_ASSIGN_OR_RETURN(std::string p, String(l["spool_dir"], "stores.loki.spool_dir"));
           c.stores.loki.spool_dir = Path(p);
@@ -435,8 +462,8 @@ class Parser {
       if (c.audit.enabled) {
         const std::string secrets =
             c.stores.secrets_dir.empty() && !c.stores.path.empty() ? c.stores.path + "/secrets" : c.stores.secrets_dir;
-        for (const auto& [what, dir] : {std::pair<std::string, std::string>{"stores.path", c.stores.path},
-                                        {"stores.secrets_dir", secrets}}) {
+        for (const auto& [what, dir] :
+             {std::pair<std::string, std::string>{"stores.path", c.stores.path}, {"stores.secrets_dir", secrets}}) {
           const char* why = " (whoever can rewrite the archive could rewrite its checkpoints)";
           if (store::PathIsInside(c.audit.checkpoint_dir, dir)) {
             return Error("audit.checkpoint_dir", c.audit.checkpoint_dir + (explicit_dir ? "" : " (the default)") +
@@ -482,18 +509,24 @@ class Parser {
 
 std::string_view RoleName(Role r) {
   switch (r) {
-    case Role::kSoc: return "soc";
-    case Role::kAi: return "ai";
-    case Role::kData: return "data";
+    case Role::kSoc:
+      return "soc";
+    case Role::kAi:
+      return "ai";
+    case Role::kData:
+      return "data";
   }
   return "?";
 }
 
 std::string_view RoleDisplayName(Role r) {
   switch (r) {
-    case Role::kSoc: return "SOC/Control";
-    case Role::kAi: return "AI/Inference";
-    case Role::kData: return "Data/Logging";
+    case Role::kSoc:
+      return "SOC/Control";
+    case Role::kAi:
+      return "AI/Inference";
+    case Role::kData:
+      return "Data/Logging";
   }
   return "?";
 }
@@ -509,9 +542,15 @@ std::vector<DeviceConfig> DefaultDevices(Role role) {
     for (int i = lo; i <= hi; ++i) out.push_back({i, ""});
   };
   switch (role) {
-    case Role::kSoc: add(14, 32); add(51, 62); break;  // L3, L4, L8, L9
-    case Role::kAi: add(33, 50); break;                // L5, L6, L7
-    case Role::kData: break;                           // stores only
+    case Role::kSoc:
+      add(14, 32);
+      add(51, 62);
+      break;  // L3, L4, L8, L9
+    case Role::kAi:
+      add(33, 50);
+      break;  // L5, L6, L7
+    case Role::kData:
+      break;  // stores only
   }
   return out;
 }

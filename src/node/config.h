@@ -31,8 +31,8 @@
 namespace dsmil::node {
 
 enum class Role { kSoc, kAi, kData };
-std::string_view RoleName(Role r);          // "soc", "ai", "data"
-std::string_view RoleDisplayName(Role r);   // "SOC/Control", "AI/Inference", "Data/Logging"
+std::string_view RoleName(Role r);         // "soc", "ai", "data"
+std::string_view RoleDisplayName(Role r);  // "SOC/Control", "AI/Inference", "Data/Logging"
 
 struct HostPort {
   std::string host;
@@ -43,9 +43,9 @@ struct HostPort {
 struct PeerConfig {
   std::string name;
   Role role = Role::kSoc;
-  std::string control_url;  // https://host:port of the peer's control API
-  std::string dbe;          // host:port
-  std::vector<int> devices; // devices it hosts (default: DefaultDevices(role))
+  std::string control_url;   // https://host:port of the peer's control API
+  std::string dbe;           // host:port
+  std::vector<int> devices;  // devices it hosts (default: DefaultDevices(role))
 };
 
 // The DBE secure session between nodes (docs/dbe-session.md).
@@ -115,8 +115,7 @@ struct NodeConfig {
 inline constexpr size_t kMaxConfigBytes = 1 << 20;
 
 // Parses YAML text. `base_dir` resolves relative paths; `source` names the text in errors.
-Result<NodeConfig> ParseNodeConfig(std::string_view yaml, std::string_view source,
-                                   std::string_view base_dir);
+Result<NodeConfig> ParseNodeConfig(std::string_view yaml, std::string_view source, std::string_view base_dir);
 // Reads and parses a file (refuses files over kMaxConfigBytes).
 Result<NodeConfig> LoadNodeConfig(const std::string& path);
 

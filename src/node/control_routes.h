@@ -37,9 +37,9 @@ struct ControlContext {
 using ControlHandler = std::function<net::HttpResponse(const ControlContext&, const net::HttpRequest&)>;
 
 struct ControlRoute {
-  std::string method;  // "GET", "POST", ...
-  std::string path;    // "/v1/logs"
-  bool prefix = false; // true: also every path below it ("/v1/soc/" + ...)
+  std::string method;   // "GET", "POST", ...
+  std::string path;     // "/v1/logs"
+  bool prefix = false;  // true: also every path below it ("/v1/soc/" + ...)
   ControlHandler handler;
 };
 

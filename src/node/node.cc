@@ -9,8 +9,8 @@
 #include <fstream>
 #include <map>
 #include <mutex>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "core/clock.h"
 #include "core/dsmil_metrics.h"
@@ -24,6 +24,7 @@
 #include "net/quic.h"
 #include "net/tcp_tls.h"
 #include "node/control_routes.h"
+#include "node/router.h"
 #include "store/archive.h"
 #include "store/audit_checkpoint.h"
 #include "store/audit_sink.h"
@@ -33,11 +34,9 @@
 #include "store/tenant_log.h"
 #include "store/vectors.h"
 #include "tenant/claims.h"
-#include "node/router.h"
 
 namespace dsmil::node {
 namespace {
-
 
 uint64_t RssBytes() {
   std::ifstream f("/proc/self/statm");
@@ -59,7 +58,8 @@ Result<HostPort> SplitHostPort(const std::string& s) {
   if (colon == std::string::npos) return Status::InvalidArgument("'" + s + "' is not host:port");
   HostPort hp;
   hp.host = s.substr(0, colon);
-  if (hp.host.size() > 2 && hp.host.front() == '[' && hp.host.back() == ']') hp.host = hp.host.substr(1, hp.host.size() - 2);
+  if (hp.host.size() > 2 && hp.host.front() == '[' && hp.host.back() == ']')
+    hp.host = hp.host.substr(1, hp.host.size() - 2);
   hp.port = uint16_t(std::stoi(s.substr(colon + 1)));
   return hp;
 }
@@ -185,7 +185,8 @@ struct Node::Impl {
       if (config.stores.path.empty()) {
         dir.health = kFailed;
         dir.detail = "stores.path is not configured";
-      } else if (!std::filesystem::is_directory(config.stores.path, ec) || access(config.stores.path.c_str(), W_OK) != 0) {
+      } else if (!std::filesystem::is_directory(config.stores.path, ec) ||
+                 access(config.stores.path.c_str(), W_OK) != 0) {
         dir.health = kFailed;
         dir.detail = config.stores.path + " is not a writable directory";
       }
@@ -211,13 +212,13 @@ struct Node::Impl {
   void StoreComponents(std::vector<ComponentStatus>& out) const {
     const store::StoresConfig& sc = config.stores;
     bool servers = sc.kind == "servers";
-    std::string streams_name = servers ? "Streams (Redis " + sc.redis.host + ":" + std::to_string(sc.redis.port) + ")"
-                                       : "Streams (embedded)";
-    std::string archive_name = servers ? "Archive (PostgreSQL " + sc.postgres.host + ":" +
-                                             std::to_string(sc.postgres.port) + ")"
-                                       : "Archive (embedded)";
-    std::string vectors_name = !sc.qdrant.url.empty() && servers ? "Vectors (Qdrant " + sc.qdrant.url + ")"
-                                                                 : "Vectors (embedded)";
+    std::string streams_name =
+        servers ? "Streams (Redis " + sc.redis.host + ":" + std::to_string(sc.redis.port) + ")" : "Streams (embedded)";
+    std::string archive_name =
+        servers ? "Archive (PostgreSQL " + sc.postgres.host + ":" + std::to_string(sc.postgres.port) + ")"
+                : "Archive (embedded)";
+    std::string vectors_name =
+        !sc.qdrant.url.empty() && servers ? "Vectors (Qdrant " + sc.qdrant.url + ")" : "Vectors (embedded)";
     std::string logs_name = !sc.loki.url.empty() ? "Logs (files + Loki " + sc.loki.url + ")" : "Logs (files)";
     if (config.tenants.empty()) {
       for (const auto& n : {streams_name, archive_name, vectors_name}) {
@@ -235,7 +236,10 @@ struct Node::Impl {
       StatusHandles& h = status_handles[t.id];
       if (!h.streams) {
         auto st = store::OpenStreams(sc, *scope, store::Access::kReader);
-        if (st.ok()) h.streams = std::move(*st); else add(streams_err, t.id + ": " + st.status().message());
+        if (st.ok())
+          h.streams = std::move(*st);
+        else
+          add(streams_err, t.id + ": " + st.status().message());
       }
       if (h.streams) {
         auto len = h.streams->Length(store::StreamKind::kSocEvents);
@@ -248,7 +252,10 @@ struct Node::Impl {
       }
       if (!h.archive) {
         auto a = store::OpenArchive(sc, *scope);
-        if (a.ok()) h.archive = std::move(*a); else add(archive_err, t.id + ": " + a.status().message());
+        if (a.ok())
+          h.archive = std::move(*a);
+        else
+          add(archive_err, t.id + ": " + a.status().message());
       }
       if (h.archive) {
         auto count = h.archive->Count();
@@ -261,7 +268,10 @@ struct Node::Impl {
       }
       if (!h.vectors) {
         auto v = store::OpenVectors(sc, *scope);
-        if (v.ok()) h.vectors = std::move(*v); else add(vectors_err, t.id + ": " + v.status().message());
+        if (v.ok())
+          h.vectors = std::move(*v);
+        else
+          add(vectors_err, t.id + ": " + v.status().message());
       }
       if (h.vectors) {
         auto list = h.vectors->ListCollections();
@@ -288,8 +298,8 @@ struct Node::Impl {
       logs.detail = logs_dir + " is not writable";
     } else if (tenant_logs && tenant_logs->write_errors() > 0) {
       logs.health = kDegraded;
-      logs.detail = std::to_string(tenant_logs->write_errors()) + " tenant log write(s) failed; last: " +
-                    tenant_logs->last_error();
+      logs.detail = std::to_string(tenant_logs->write_errors()) +
+                    " tenant log write(s) failed; last: " + tenant_logs->last_error();
     }
     out.push_back(logs);
   }
@@ -360,7 +370,9 @@ struct Node::Impl {
 
   net::HttpResponse Healthz() const {
     NodeStatus s = Snapshot();
-    nlohmann::json j = {{"node", s.node}, {"role", s.role}, {"version", s.version},
+    nlohmann::json j = {{"node", s.node},
+                        {"role", s.role},
+                        {"version", s.version},
                         {"timestamp", double(DefaultClock().NowUnixNanos()) / 1e9}};
     net::HttpResponse r;
     if (s.health == kHealthy) {
@@ -386,8 +398,9 @@ struct Node::Impl {
     } else {
       r = net::HttpResponse::JsonError(404, "no such endpoint: " + req.path + " (try /healthz or /metrics)");
     }
-    http_requests->Labels({"http", req.path == "/healthz" || req.path == "/metrics" ? req.path : "other",
-                           std::to_string(r.status)})
+    http_requests
+        ->Labels(
+            {"http", req.path == "/healthz" || req.path == "/metrics" ? req.path : "other", std::to_string(r.status)})
         .Inc();
     return r;
   }
@@ -423,14 +436,16 @@ struct Node::Impl {
                                          d.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
       bool labelled = store::TenantScope::For(tenant).ok() && IsNodeTenant(tenant);
       log.With({.tenant = labelled ? tenant : std::string()})
-          .Warn("dbe request refused", {{"reason", reason}, {"operator", actor}, {"peer", req.peer_address},
-                                        {"dst_device", std::to_string(dst)}, {"message", why}});
+          .Warn("dbe request refused", {{"reason", reason},
+                                        {"operator", actor},
+                                        {"peer", req.peer_address},
+                                        {"dst_device", std::to_string(dst)},
+                                        {"message", why}});
       net::HttpResponse r;
       r.status = status;
       r.content_type = "application/octet-stream";
-      auto bytes = dbe::Encode(dbe::MakeErrorReply(msg, status == 403 ? StatusCode::kPermissionDenied
-                                                                        : StatusCode::kInvalidArgument,
-                                                   reason, why));
+      auto bytes = dbe::Encode(dbe::MakeErrorReply(
+          msg, status == 403 ? StatusCode::kPermissionDenied : StatusCode::kInvalidArgument, reason, why));
       if (bytes.ok()) r.body.assign(reinterpret_cast<const char*>(bytes->data()), bytes->size());
       return std::optional<net::HttpResponse>(std::move(r));
     };
@@ -520,7 +535,8 @@ struct Node::Impl {
       r = net::HttpResponse::JsonError(405, "method " + req.method + " not allowed on " + req.path);
     } else if (req.path == "/v1/dbe") {
       r = req.method == "POST" ? HandleDbe(req)
-                               : net::HttpResponse::JsonError(405, "method " + req.method + " not allowed on /v1/dbe (POST a DBE frame)");
+                               : net::HttpResponse::JsonError(
+                                     405, "method " + req.method + " not allowed on /v1/dbe (POST a DBE frame)");
     } else if (req.method != "GET") {
       r = net::HttpResponse::JsonError(405, "method " + req.method + " not allowed on " + req.path);
     } else if (req.path == "/v1/status") {
@@ -535,11 +551,13 @@ struct Node::Impl {
       r = net::HttpResponse::JsonError(404, "no such endpoint: " + req.path + " (try /v1/status)");
     }
     std::string path = req.path == "/v1/status" || req.path == "/healthz" || req.path == "/v1/dbe" ? req.path
-                       : route                                                                      ? route->path
-                                                                                                    : "other";
+                       : route                                                                     ? route->path
+                                                                                                   : "other";
     http_requests->Labels({"control", path, std::to_string(r.status)}).Inc();
-    log.Info("control request", {{"path", req.path}, {"status", std::to_string(r.status)},
-                                 {"operator", req.client_cert_cn.value_or("")}, {"peer", req.peer_address}});
+    log.Info("control request", {{"path", req.path},
+                                 {"status", std::to_string(r.status)},
+                                 {"operator", req.client_cert_cn.value_or("")},
+                                 {"peer", req.peer_address}});
     return r;
   }
 };
@@ -555,7 +573,7 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
   Impl& m = *node->impl_;
   const NodeConfig& c = m.config;
   m.started_ns = DefaultClock().MonotonicNanos();
-  
+
   {
     LoggerOptions lo;
     lo.min_level = ParseLogLevel(c.log_level).ok() ? *ParseLogLevel(c.log_level) : LogLevel::kInfo;
@@ -580,10 +598,11 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
   if (Status modes = store::SecureDataDirs(c.stores, m.log); !modes.ok()) return modes.WithContext("stores");
   m.metrics = std::make_unique<StandardMetrics>(m.registry);
   m.http_requests = &m.registry.AddCounter("dsmil_http_requests_total", "HTTP requests served by the node",
-                                            {"server", "path", "code"});
+                                           {"server", "path", "code"});
   if (m.tenant_logs) {
     m.tenant_logs->set_error_counter(
-        &m.registry.AddCounter("dsmil_tenant_log_write_errors_total", "Tenant log lines that could not be written", {"node"})
+        &m.registry
+             .AddCounter("dsmil_tenant_log_write_errors_total", "Tenant log lines that could not be written", {"node"})
              .Labels({c.name}));
   }
   m.audit = std::make_unique<store::AuditSink>(c.stores, &m.registry);

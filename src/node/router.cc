@@ -40,8 +40,7 @@ std::optional<std::string> RequestId(const dbe::Message& m) {
 }  // namespace
 
 dbe::Message ErrorReplyFor(const dbe::Message& request, const Status& status) {
-  return dbe::MakeErrorReply(request, status.code(), StatusCodeName(status.code()),
-                             status.message().substr(0, 1024));
+  return dbe::MakeErrorReply(request, status.code(), StatusCodeName(status.code()), status.message().substr(0, 1024));
 }
 
 struct Router::Impl {
@@ -213,7 +212,8 @@ struct Router::Impl {
     std::string missing;
     std::lock_guard<std::mutex> lock(mu);
     for (const auto& [device, p] : remote) {
-      if (p->cfg.name == peer && !hosted.count(device)) missing += (missing.empty() ? "" : ",") + std::to_string(device);
+      if (p->cfg.name == peer && !hosted.count(device))
+        missing += (missing.empty() ? "" : ",") + std::to_string(device);
     }
     if (!missing.empty()) {
       return Status::FailedPrecondition("dbe: device map mismatch: " + peer + " does not host device(s) " + missing +
@@ -371,7 +371,8 @@ struct Router::Impl {
           link->conn = std::move(*conn);
           auto s = net::SecureSession::Initiate(*link->conn, opt.identity, opt.pinned, opt.session);
           if (s.ok() && (*s)->peer() != p.cfg.name) {
-            failure = Status::Unauthenticated("dbe: dialled " + p.cfg.name + " but the session is with " + (*s)->peer());
+            failure =
+                Status::Unauthenticated("dbe: dialled " + p.cfg.name + " but the session is with " + (*s)->peer());
           } else if (s.ok()) {
             link->session = std::move(*s);
             link->peer = p.cfg.name;
@@ -433,9 +434,7 @@ struct Router::Impl {
         }
         continue;
       }
-      cv.wait_for(lock, kPoll, [&] {
-        return stopping || (p.cfg.dial && !p.out) || (p.Active() && !p.queue.empty());
-      });
+      cv.wait_for(lock, kPoll, [&] { return stopping || (p.cfg.dial && !p.out) || (p.Active() && !p.queue.empty()); });
     }
   }
 
@@ -540,8 +539,8 @@ Result<std::unique_ptr<Router>> Router::Start(RouterOptions options) {
   if (m.opt.max_queue == 0) return Status::InvalidArgument("router: max_queue must be at least 1");
   auto& up = m.registry->AddGauge("dsmil_dbe_peer_session_up", "DBE secure session to the peer is up (1) or down (0)",
                                   {"node", "peer"});
-  auto& queued = m.registry->AddGauge("dsmil_dbe_peer_queued_envelopes",
-                                      "DBE envelopes waiting for the peer's session", {"node", "peer"});
+  auto& queued = m.registry->AddGauge("dsmil_dbe_peer_queued_envelopes", "DBE envelopes waiting for the peer's session",
+                                      {"node", "peer"});
   for (auto& pc : m.opt.peers) {
     if (m.FindPeer(pc.name)) return Status::InvalidArgument("router: peer " + pc.name + " given twice");
     auto p = std::make_unique<Impl::Peer>();
@@ -555,8 +554,8 @@ Result<std::unique_ptr<Router>> Router::Start(RouterOptions options) {
       }
       auto [it, fresh] = m.remote.emplace(d, p.get());
       if (!fresh) {
-        return Status::InvalidArgument("router: device " + std::to_string(d) + " is claimed by " + it->second->cfg.name +
-                                       " and " + pc.name);
+        return Status::InvalidArgument("router: device " + std::to_string(d) + " is claimed by " +
+                                       it->second->cfg.name + " and " + pc.name);
       }
     }
     m.peers.push_back(std::move(p));

@@ -87,9 +87,9 @@ void AuditRefusal(const ControlContext& ctx, const net::HttpRequest& req, const 
                  {"peer", req.peer_address},
                  {"cert_tenants", req.client_cert_tenants},
                  {"node", ctx.config.name}};
-  Status s = ctx.audit.Record(store::Refusal{tenant, "control:/v1/logs", "LOG_ACCESS_DENIED",
-                                             "CERT_DOES_NOT_COVER_TENANT", actor,
-                                             detail.dump(-1, ' ', false, json::error_handler_t::replace)});
+  Status s =
+      ctx.audit.Record(store::Refusal{tenant, "control:/v1/logs", "LOG_ACCESS_DENIED", "CERT_DOES_NOT_COVER_TENANT",
+                                      actor, detail.dump(-1, ' ', false, json::error_handler_t::replace)});
   // Without stores the sink only counts the refusal (no audit log on this node).
   bool has_archive = !ctx.config.stores.path.empty() || ctx.config.stores.kind == "servers";
   if (!s.ok() && has_archive) {

@@ -192,9 +192,12 @@ net::HttpResponse PostEvents(const ControlContext& ctx, const net::HttpRequest& 
     if (first.rfind("event: ", 0) == 0) first = first.substr(7);
     first = "event " + std::to_string(forged[0]["index"].get<size_t>()) + ": " + first;
     ctx.log.Warn("events refused at ingest: fields written by the pipeline",
-                 {{"tenant", tenant}, {"events", forged.size()}, {"first_reason", first},
-                  {"operator", req.client_cert_cn.value_or("")}, {"peer", req.peer_address}});
-    json out = {{"error", first}, {"tenant", tenant},      {"accepted", 0},
+                 {{"tenant", tenant},
+                  {"events", forged.size()},
+                  {"first_reason", first},
+                  {"operator", req.client_cert_cn.value_or("")},
+                  {"peer", req.peer_address}});
+    json out = {{"error", first},           {"tenant", tenant},           {"accepted", 0},
                 {"rejected", items.size()}, {"event_ids", json::array()}, {"errors", forged}};
     return Json(400, out);
   }
@@ -218,10 +221,11 @@ net::HttpResponse PostEvents(const ControlContext& ctx, const net::HttpRequest& 
     }
   }
   if (!dead.empty())
-    ctx.log.Warn("events refused at ingest (dead-lettered)",
-                 {{"tenant", tenant}, {"rejected", dead.size()}, {"first_reason", errors[0]["reason"].get<std::string>()}});
-  json out = {{"tenant", tenant}, {"accepted", good.size()}, {"rejected", dead.size()}, {"event_ids", ids},
-              {"errors", errors}};
+    ctx.log.Warn(
+        "events refused at ingest (dead-lettered)",
+        {{"tenant", tenant}, {"rejected", dead.size()}, {"first_reason", errors[0]["reason"].get<std::string>()}});
+  json out = {
+      {"tenant", tenant}, {"accepted", good.size()}, {"rejected", dead.size()}, {"event_ids", ids}, {"errors", errors}};
   return Json(good.empty() ? 400 : 202, out);
 }
 
@@ -230,8 +234,8 @@ struct DeviceStat {
   const char* name;
 };
 constexpr DeviceStat kL8Devices[] = {
-    {51, "Adversarial ML"},   {52, "Analytics"},        {53, "Crypto"},      {54, "Threat Intel"},
-    {55, "Biometrics"},       {56, "Secure Enclave"},   {57, "Network Sec"}, {58, "SOAR"},
+    {51, "Adversarial ML"}, {52, "Analytics"},      {53, "Crypto"},      {54, "Threat Intel"},
+    {55, "Biometrics"},     {56, "Secure Enclave"}, {57, "Network Sec"}, {58, "SOAR"},
 };
 
 net::HttpResponse GetTop(const ControlContext& ctx, const net::HttpRequest& req) {
@@ -297,8 +301,10 @@ net::HttpResponse GetTop(const ControlContext& ctx, const net::HttpRequest& req)
   json devices = json::array();
   for (const auto& d : kL8Devices) {
     json row = {{"device", d.device}, {"name", d.name}, {"events", window_events}};
-    if (d.device == 58) row["proposals"] = proposals;
-    else row["flags"] = flags_by_device[d.device];
+    if (d.device == 58)
+      row["proposals"] = proposals;
+    else
+      row["flags"] = flags_by_device[d.device];
     devices.push_back(row);
   }
   json out = {{"tenant", tenant},

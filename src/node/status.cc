@@ -45,8 +45,8 @@ std::string NodeStatusToJson(const NodeStatus& s) {
   }
   j["peers"] = json::array();
   for (const auto& p : s.peers) {
-    j["peers"].push_back({{"name", p.name}, {"transport", p.transport}, {"state", p.state}, {"reason", p.reason},
-                          {"queued", p.queued}});
+    j["peers"].push_back(
+        {{"name", p.name}, {"transport", p.transport}, {"state", p.state}, {"reason", p.reason}, {"queued", p.queued}});
   }
   return j.dump();
 }
@@ -72,7 +72,8 @@ Status Get(const json& j, const char* key, T* out, const std::string& where) {
     } else if (it->is_number_integer()) {
       int64_t v = it->get<int64_t>();
       if (v < 0 && !std::is_signed_v<T>) return wrong();
-      if (std::is_signed_v<T> && (v < int64_t(std::numeric_limits<T>::min()) || v > int64_t(std::numeric_limits<T>::max()))) {
+      if (std::is_signed_v<T> &&
+          (v < int64_t(std::numeric_limits<T>::min()) || v > int64_t(std::numeric_limits<T>::max()))) {
         return wrong();
       }
       *out = T(v);
@@ -148,7 +149,8 @@ Result<NodeStatus> NodeStatusFromJson(std::string_view text) {
   const json& comps = field_array("components");
   if (!comps.is_array()) return Status::InvalidArgument("status JSON: components: not an array");
   for (size_t i = 0; i < comps.size(); ++i) {
-    if (!comps[i].is_object()) return Status::InvalidArgument("status JSON: components[" + std::to_string(i) + "]: not an object");
+    if (!comps[i].is_object())
+      return Status::InvalidArgument("status JSON: components[" + std::to_string(i) + "]: not an object");
     ComponentStatus c;
     std::string w = "components[" + std::to_string(i) + "].";
     DSMIL_RETURN_IF_ERROR(Get(comps[i], "name", &c.name, w));
@@ -159,7 +161,8 @@ Result<NodeStatus> NodeStatusFromJson(std::string_view text) {
   const json& tenants = field_array("tenants");
   if (!tenants.is_array()) return Status::InvalidArgument("status JSON: tenants: not an array");
   for (size_t i = 0; i < tenants.size(); ++i) {
-    if (!tenants[i].is_object()) return Status::InvalidArgument("status JSON: tenants[" + std::to_string(i) + "]: not an object");
+    if (!tenants[i].is_object())
+      return Status::InvalidArgument("status JSON: tenants[" + std::to_string(i) + "]: not an object");
     TenantStatus t;
     std::string w = "tenants[" + std::to_string(i) + "].";
     DSMIL_RETURN_IF_ERROR(Get(tenants[i], "id", &t.id, w));
@@ -170,7 +173,8 @@ Result<NodeStatus> NodeStatusFromJson(std::string_view text) {
   const json& peers = field_array("peers");
   if (!peers.is_array()) return Status::InvalidArgument("status JSON: peers: not an array");
   for (size_t i = 0; i < peers.size(); ++i) {
-    if (!peers[i].is_object()) return Status::InvalidArgument("status JSON: peers[" + std::to_string(i) + "]: not an object");
+    if (!peers[i].is_object())
+      return Status::InvalidArgument("status JSON: peers[" + std::to_string(i) + "]: not an object");
     PeerStatus p;
     std::string w = "peers[" + std::to_string(i) + "].";
     DSMIL_RETURN_IF_ERROR(Get(peers[i], "name", &p.name, w));

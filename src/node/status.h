@@ -21,11 +21,11 @@ inline constexpr std::string_view kStarting = "STARTING";
 struct DeviceStatus {
   int id = 0;
   std::string name;
-  std::string layer;   // "L3" ... "L9", "UNASSIGNED"
-  std::string tenant;  // "" = every tenant of the node
-  std::string health;  // one of the words above
-  std::string reason;  // why, when not HEALTHY
-  std::string detail;  // device-specific line (Device::StatusDetail), "" when none; optional in JSON
+  std::string layer;                     // "L3" ... "L9", "UNASSIGNED"
+  std::string tenant;                    // "" = every tenant of the node
+  std::string health;                    // one of the words above
+  std::string reason;                    // why, when not HEALTHY
+  std::string detail;                    // device-specific line (Device::StatusDetail), "" when none; optional in JSON
   std::optional<double> p99_latency_ms;  // none before the first request
   uint64_t requests = 0;
   uint64_t memory_budget_bytes = 0;

@@ -36,14 +36,14 @@ struct ArchivedEvent {
 
 // One row of the tenant's audit_log, as stored.
 struct AuditRow {
-  int64_t seq = 0;          // 1, 2, 3, ... per tenant
+  int64_t seq = 0;  // 1, 2, 3, ... per tenant
   int64_t ts_ms = 0;
-  std::string event_type;   // TENANT_ESCAPE_ATTEMPT, AUTH_FAILED, POLICY_DENIED, ...
-  std::string actor;        // who tried (key id, certificate CN, device)
-  std::string detail;       // JSON
-  std::string prev_hash;    // hex SHA3-256 of the previous row ("" for seq 1: 64 zeros)
-  std::string hash;         // hex SHA3-256 over prev_hash and this row's fields
-  std::string mac;          // hex HMAC-SHA3-256 of hash under the node log key
+  std::string event_type;  // TENANT_ESCAPE_ATTEMPT, AUTH_FAILED, POLICY_DENIED, ...
+  std::string actor;       // who tried (key id, certificate CN, device)
+  std::string detail;      // JSON
+  std::string prev_hash;   // hex SHA3-256 of the previous row ("" for seq 1: 64 zeros)
+  std::string hash;        // hex SHA3-256 over prev_hash and this row's fields
+  std::string mac;         // hex HMAC-SHA3-256 of hash under the node log key
 };
 
 // The head of a tenant's audit log: how many rows it holds and the newest.

@@ -62,8 +62,9 @@ Status CheckEventKeys(const TenantScope& scope, std::span<const ArchivedEvent> e
     const ArchivedEvent& e = events[i];
     if (e.event_id.empty()) return BadEvent(scope, i, e, "event_id is empty");
     if (e.event_id.size() > kMaxEventIdBytes) {
-      return BadEvent(scope, i, e, "event_id is " + std::to_string(e.event_id.size()) + " bytes (at most " +
-                                       std::to_string(kMaxEventIdBytes) + ")");
+      return BadEvent(scope, i, e,
+                      "event_id is " + std::to_string(e.event_id.size()) + " bytes (at most " +
+                          std::to_string(kMaxEventIdBytes) + ")");
     }
     if (e.ts_ms < kMinEventTsMs || e.ts_ms > kMaxEventTsMs) {
       return BadEvent(scope, i, e, "ts_ms " + std::to_string(e.ts_ms) + " is outside years 1 to 9999");

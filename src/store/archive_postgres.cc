@@ -78,7 +78,9 @@ constexpr char kEpochTs[] = "'1970-01-01 00:00:00+00'::timestamptz";
 class PostgresArchive final : public Archive {
  public:
   PostgresArchive(StoresConfig config, TenantScope scope, std::string password, std::string log_key)
-      : config_(std::move(config)), scope_(std::move(scope)), password_(std::move(password)),
+      : config_(std::move(config)),
+        scope_(std::move(scope)),
+        password_(std::move(password)),
         log_key_(std::move(log_key)) {
     const std::string schema = scope_.Schema();
     events_ = schema + ".events";
@@ -106,7 +108,8 @@ class PostgresArchive final : public Archive {
                                  std::to_string(pg.port) + "/" + pg.dbname + " as " + scope_.PgRole() + ": " + err);
     }
     // Server notices (e.g. "relation already exists, skipping") are not for stderr.
-    PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        conn_, [](void*, const char*) {}, nullptr);
     return Status::Ok();
   }
 
@@ -172,16 +175,19 @@ class PostgresArchive final : public Archive {
                                const std::string& detail) override {
     DSMIL_RETURN_IF_ERROR(ValidateAuditFields(scope_, event_type, actor, detail));
     AuditRow row;
-    DSMIL_RETURN_IF_ERROR(WithRetry("audit append", [&](bool& committing) -> Status {
-      DSMIL_RETURN_IF_ERROR(Command("BEGIN"));
-      Status s = AppendLocked(ts_ms, event_type, actor, detail, row);
-      if (s.ok()) {
-        committing = true;
-        s = Command("COMMIT");
-      }
-      if (!s.ok()) Rollback();
-      return s;
-    }, /*retry_after_commit=*/false));
+    DSMIL_RETURN_IF_ERROR(WithRetry(
+        "audit append",
+        [&](bool& committing) -> Status {
+          DSMIL_RETURN_IF_ERROR(Command("BEGIN"));
+          Status s = AppendLocked(ts_ms, event_type, actor, detail, row);
+          if (s.ok()) {
+            committing = true;
+            s = Command("COMMIT");
+          }
+          if (!s.ok()) Rollback();
+          return s;
+        },
+        /*retry_after_commit=*/false));
     return row;
   }
 
@@ -248,8 +254,8 @@ class PostgresArchive final : public Archive {
         if (committing && !retry_after_commit) {
           Disconnect();
           return Status::Unavailable("archive " + scope_.tenant() + ": " + what +
-                                     ": connection lost after COMMIT was sent; outcome unknown (" +
-                                     last.message() + ")");
+                                     ": connection lost after COMMIT was sent; outcome unknown (" + last.message() +
+                                     ")");
         }
         Disconnect();
       }
@@ -308,7 +314,9 @@ class PostgresArchive final : public Archive {
   Result<size_t> IngestArrays(const std::vector<std::string>& a) {
     return InsertArrays("INSERT INTO " + events_ +
                             " (event_id, tenant_id, ts, category, severity, body)"
-                            " SELECT e, '" + scope_.tenant() + "', t, c, s, b::jsonb"
+                            " SELECT e, '" +
+                            scope_.tenant() +
+                            "', t, c, s, b::jsonb"
                             " FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[])"
                             " AS u(e, t, c, s, b) ON CONFLICT (event_id) DO NOTHING",
                         a);
@@ -329,9 +337,8 @@ class PostgresArchive final : public Archive {
     return size_t(std::strtoull(PQcmdTuples(r.r), nullptr, 10));
   }
 
-
-  Status AppendLocked(int64_t ts_ms, const std::string& event_type, const std::string& actor,
-                      const std::string& detail, AuditRow& row) {
+  Status AppendLocked(int64_t ts_ms, const std::string& event_type, const std::string& actor, const std::string& detail,
+                      AuditRow& row) {
     DSMIL_ASSIGN_OR_RETURN(PgResult lock, Query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
                                                 {"dsmil.audit_log." + scope_.tenant()}));
     DSMIL_ASSIGN_OR_RETURN(PgResult last, Query(SelectAudit() + " ORDER BY seq DESC LIMIT 1", {}));
@@ -348,20 +355,20 @@ class PostgresArchive final : public Archive {
         PgResult ins,
         Query("INSERT INTO " + audit_ +
                   " (seq, ts, event_type, actor, detail, prev_hash, hash, mac, tenant_id) VALUES ($1::bigint, " +
-                  kEpochTs + " + $2::bigint * interval '1 millisecond', $3, $4, $5, $6, $7, $8, '" +
-                  scope_.tenant() + "')",
-              {std::to_string(row.seq), std::to_string(row.ts_ms), row.event_type, row.actor, row.detail,
-               row.prev_hash, row.hash, row.mac}));
+                  kEpochTs + " + $2::bigint * interval '1 millisecond', $3, $4, $5, $6, $7, $8, '" + scope_.tenant() +
+                  "')",
+              {std::to_string(row.seq), std::to_string(row.ts_ms), row.event_type, row.actor, row.detail, row.prev_hash,
+               row.hash, row.mac}));
     return Status::Ok();
   }
 
   std::string SelectEvents() const {
-    return "SELECT event_id, (extract(epoch FROM ts) * 1000)::bigint, category, severity, body::text FROM " +
-           events_;
+    return "SELECT event_id, (extract(epoch FROM ts) * 1000)::bigint, category, severity, body::text FROM " + events_;
   }
   std::string SelectAudit() const {
     return "SELECT seq, (extract(epoch FROM ts) * 1000)::bigint, event_type, actor, detail, prev_hash, hash, mac "
-           "FROM " + audit_;
+           "FROM " +
+           audit_;
   }
 
   static std::string Val(PGresult* r, int row, int col) {
@@ -396,8 +403,8 @@ class PostgresArchive final : public Archive {
       values.push_back(p.c_str());
       lengths.push_back(int(p.size()));
     }
-    PgResult r(PQexecParams(conn_, sql.c_str(), int(params.size()), nullptr, values.data(), lengths.data(),
-                            nullptr, 0));
+    PgResult r(
+        PQexecParams(conn_, sql.c_str(), int(params.size()), nullptr, values.data(), lengths.data(), nullptr, 0));
     ExecStatusType st = PQresultStatus(r.r);
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) return Failed("query", r.r);
     last_sqlstate_.clear();

@@ -53,8 +53,8 @@ class SqliteArchive final : public Archive {
     // 0600 before SQLite opens it: the -wal and -shm files take its mode.
     Status made = MakePrivateSqliteFiles(file_);
     if (!made.ok()) return Status::Unavailable("archive " + scope_.tenant() + ": " + made.message());
-    int rc = sqlite3_open_v2(file_.c_str(), &db_,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    int rc =
+        sqlite3_open_v2(file_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) return Err("open", rc);
     sqlite3_busy_timeout(db_, kBusyTimeoutMs);
     const std::string t = scope_.tenant();
@@ -64,7 +64,9 @@ class SqliteArchive final : public Archive {
         "PRAGMA synchronous=NORMAL;"
         "CREATE TABLE IF NOT EXISTS events ("
         " event_id TEXT PRIMARY KEY NOT NULL,"
-        " tenant_id TEXT NOT NULL DEFAULT '" + t + "' " + check + ","
+        " tenant_id TEXT NOT NULL DEFAULT '" +
+        t + "' " + check +
+        ","
         " ts_ms INTEGER NOT NULL,"
         " category TEXT NOT NULL DEFAULT '',"
         " severity TEXT NOT NULL DEFAULT '',"
@@ -72,7 +74,9 @@ class SqliteArchive final : public Archive {
         "CREATE INDEX IF NOT EXISTS events_ts_idx ON events (ts_ms);"
         "CREATE TABLE IF NOT EXISTS policies ("
         " policy_id TEXT PRIMARY KEY NOT NULL,"
-        " tenant_id TEXT NOT NULL DEFAULT '" + t + "' " + check + ","
+        " tenant_id TEXT NOT NULL DEFAULT '" +
+        t + "' " + check +
+        ","
         " updated_at_ms INTEGER NOT NULL,"
         " body TEXT NOT NULL);"
         "CREATE TABLE IF NOT EXISTS audit_log ("
@@ -84,11 +88,13 @@ class SqliteArchive final : public Archive {
         " prev_hash TEXT NOT NULL,"
         " hash TEXT NOT NULL,"
         " mac TEXT NOT NULL,"
-        " tenant_id TEXT NOT NULL DEFAULT '" + t + "' " + check + ");";
+        " tenant_id TEXT NOT NULL DEFAULT '" +
+        t + "' " + check + ");";
     DSMIL_RETURN_IF_ERROR(Exec(ddl, "create tables"));
     DSMIL_ASSIGN_OR_RETURN(insert_event_,
                            Prepare("INSERT INTO events (event_id, tenant_id, ts_ms, category, severity, body) "
-                                   "VALUES (?1, '" + t + "', ?2, ?3, ?4, ?5) ON CONFLICT (event_id) DO NOTHING"));
+                                   "VALUES (?1, '" +
+                                   t + "', ?2, ?3, ?4, ?5) ON CONFLICT (event_id) DO NOTHING"));
     return Status::Ok();
   }
 
@@ -134,8 +140,8 @@ class SqliteArchive final : public Archive {
   }
 
   Result<std::optional<ArchivedEvent>> Get(const std::string& event_id) override {
-    DSMIL_ASSIGN_OR_RETURN(
-        Stmt s, Prepare("SELECT event_id, ts_ms, category, severity, body FROM events WHERE event_id = ?1"));
+    DSMIL_ASSIGN_OR_RETURN(Stmt s,
+                           Prepare("SELECT event_id, ts_ms, category, severity, body FROM events WHERE event_id = ?1"));
     sqlite3_bind_text(s.get(), 1, event_id.data(), int(event_id.size()), SQLITE_STATIC);
     int rc = sqlite3_step(s.get());
     if (rc == SQLITE_DONE) return std::optional<ArchivedEvent>();
@@ -230,7 +236,8 @@ class SqliteArchive final : public Archive {
     SealAuditRow(last ? &*last : nullptr, log_key_, row);
     DSMIL_ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT INTO audit_log (seq, ts_ms, event_type, actor, detail, "
                                            "prev_hash, hash, mac, tenant_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-                                           "?8, '" + scope_.tenant() + "')"));
+                                           "?8, '" +
+                                           scope_.tenant() + "')"));
     sqlite3_bind_int64(s.get(), 1, row.seq);
     sqlite3_bind_int64(s.get(), 2, row.ts_ms);
     int i = 3;
@@ -297,7 +304,8 @@ class SqliteArchive final : public Archive {
 }  // namespace
 
 Result<std::unique_ptr<Archive>> OpenSqliteArchive(const StoresConfig& config, const TenantScope& scope) {
-  if (config.path.empty()) return Status::InvalidArgument("stores.path: empty (the embedded archive needs a directory)");
+  if (config.path.empty())
+    return Status::InvalidArgument("stores.path: empty (the embedded archive needs a directory)");
   const std::string dir = config.path + "/archive";
   Status made = MakePrivateDirs(dir);
   if (!made.ok()) return Status::Unavailable("archive: " + made.message());

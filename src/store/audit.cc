@@ -71,9 +71,7 @@ std::string RowHash(const std::string& prev_hash, int64_t seq, const AuditRow& r
   return Sha3Hex(m);
 }
 
-std::string RowMac(const std::string& log_key, const std::string& hash) {
-  return ToHex(HmacSha3_256(log_key, hash));
-}
+std::string RowMac(const std::string& log_key, const std::string& hash) { return ToHex(HmacSha3_256(log_key, hash)); }
 
 bool SameHex(const std::string& a, const std::string& b) {
   return a.size() == b.size() && crypto::ConstantTimeEquals(AsBytes(a), AsBytes(b));
@@ -204,15 +202,15 @@ AuditVerdict VerifyAuditChain(std::span<const AuditRow> rows, const std::string&
 }
 
 std::string DescribeCheckpoint(const AuditCheckpoint& c) {
-  return "checkpoint #" + std::to_string(c.counter) + " (signed " +
-         FormatRfc3339Utc(c.ts_ms * 1000000, 0) + " by " + c.node + ")";
+  return "checkpoint #" + std::to_string(c.counter) + " (signed " + FormatRfc3339Utc(c.ts_ms * 1000000, 0) + " by " +
+         c.node + ")";
 }
 
 void CheckAuditAgainstCheckpoint(std::span<const AuditRow> rows, const AuditCheckpoint& cp, AuditVerdict& v) {
   v.trusted = cp;
   const std::string who = DescribeCheckpoint(cp);
-  const std::string saw = "seq " + std::to_string(cp.seq) + " (" + std::to_string(cp.rows) + " row" +
-                          (cp.rows == 1 ? "" : "s") + ")";
+  const std::string saw =
+      "seq " + std::to_string(cp.seq) + " (" + std::to_string(cp.rows) + " row" + (cp.rows == 1 ? "" : "s") + ")";
   if (cp.seq <= 0) return;  // it saw an empty log: nothing it could miss
   if (rows.empty()) {
     v.problems.push_back("truncated: the log is empty but " + who + " saw " + saw +
@@ -227,13 +225,13 @@ void CheckAuditAgainstCheckpoint(std::span<const AuditRow> rows, const AuditChec
       if (r.seq <= cp.seq) ++upto;
     }
     if (last_seq < cp.seq) {
-      v.problems.push_back("truncated: the chain ends at seq " + std::to_string(last_seq) + " but " + who +
-                           " saw " + saw + " (newest rows deleted, or an older copy restored)");
+      v.problems.push_back("truncated: the chain ends at seq " + std::to_string(last_seq) + " but " + who + " saw " +
+                           saw + " (newest rows deleted, or an older copy restored)");
     } else if (!at) {
       v.problems.push_back("row seq " + std::to_string(cp.seq) + ", the head " + who + " saw, is missing");
     } else if (!SameHex(at->hash, cp.head)) {
-      v.problems.push_back("rolled back: row seq " + std::to_string(cp.seq) + " is not the row " + who +
-                           " saw (hash " + at->hash.substr(0, 16) + "..., signed " + cp.head.substr(0, 16) +
+      v.problems.push_back("rolled back: row seq " + std::to_string(cp.seq) + " is not the row " + who + " saw (hash " +
+                           at->hash.substr(0, 16) + "..., signed " + cp.head.substr(0, 16) +
                            "...): the log was replaced by another copy or rewritten");
     } else if (int64_t(upto) < cp.rows) {
       v.problems.push_back("rows deleted: " + std::to_string(upto) + " rows up to seq " + std::to_string(cp.seq) +

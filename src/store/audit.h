@@ -19,8 +19,7 @@
 
 namespace dsmil::store {
 
-inline constexpr char kAuditGenesisHash[] =
-    "0000000000000000000000000000000000000000000000000000000000000000";
+inline constexpr char kAuditGenesisHash[] = "0000000000000000000000000000000000000000000000000000000000000000";
 
 // Fills prev_hash (from `prev`, or the genesis hash when null), hash and mac.
 void SealAuditRow(const AuditRow* prev, const std::string& log_key, AuditRow& row);
@@ -65,8 +64,7 @@ AuditVerdict VerifyAuditChain(std::span<const AuditRow> rows, const std::string&
 AuditVerdict VerifyAuditAgainstCheckpoint(std::span<const AuditRow> rows, const std::string& log_key,
                                           const std::optional<AuditCheckpoint>& checkpoint);
 // Only the checkpoint part of VerifyAuditAgainstCheckpoint, appended to `v`.
-void CheckAuditAgainstCheckpoint(std::span<const AuditRow> rows, const AuditCheckpoint& checkpoint,
-                                 AuditVerdict& v);
+void CheckAuditAgainstCheckpoint(std::span<const AuditRow> rows, const AuditCheckpoint& checkpoint, AuditVerdict& v);
 
 // The node log key: <secrets_dir>/audit.key (32 random bytes, hex), created
 // with mode 0600 when absent.

@@ -14,8 +14,8 @@ AuditSink::AuditSink(StoresConfig stores, Registry* metrics) : stores_(std::move
     refusals_ = &metrics->AddCounter("dsmil_refusals_total",
                                      "Tenant-scoped requests refused, by target tenant, entry point and reason",
                                      {"tenant_id", "entry", "reason"});
-    write_errors_metric_ = &metrics->AddCounter("dsmil_audit_write_errors_total",
-                                                "Audit rows that could not be written", {"tenant_id"});
+    write_errors_metric_ =
+        &metrics->AddCounter("dsmil_audit_write_errors_total", "Audit rows that could not be written", {"tenant_id"});
   }
 }
 

@@ -70,8 +70,8 @@ Result<std::string> ScramSha256Verifier(const std::string& password) {
   std::array<uint8_t, 16> salt{};
   DSMIL_RETURN_IF_ERROR(crypto::RandomBytes(salt));
   std::array<uint8_t, 32> salted{};
-  if (PKCS5_PBKDF2_HMAC(password.data(), int(password.size()), salt.data(), int(salt.size()), kIterations,
-                        EVP_sha256(), int(salted.size()), salted.data()) != 1) {
+  if (PKCS5_PBKDF2_HMAC(password.data(), int(password.size()), salt.data(), int(salt.size()), kIterations, EVP_sha256(),
+                        int(salted.size()), salted.data()) != 1) {
     return Status::Internal("PBKDF2-HMAC-SHA256 failed");
   }
   std::array<uint8_t, 32> client_key{}, server_key{}, stored_key{};
@@ -108,14 +108,15 @@ Result<std::string> RenderPgInitSql(std::span<const TenantScope> tenants, const 
   sql += "-- One table shared by every tenant; row-level security keeps each tenant to its own rows.\n";
   sql += "CREATE SCHEMA IF NOT EXISTS dsmil_shared;\n";
   sql += "REVOKE ALL ON SCHEMA dsmil_shared FROM PUBLIC;\n";
-  sql += "CREATE TABLE IF NOT EXISTS dsmil_shared.events (\n"
-         "  tenant_id text NOT NULL,\n"
-         "  event_id text NOT NULL,\n"
-         "  ts timestamptz NOT NULL,\n"
-         "  category text NOT NULL DEFAULT '',\n"
-         "  severity text NOT NULL DEFAULT '',\n"
-         "  body jsonb NOT NULL,\n"
-         "  PRIMARY KEY (tenant_id, event_id));\n";
+  sql +=
+      "CREATE TABLE IF NOT EXISTS dsmil_shared.events (\n"
+      "  tenant_id text NOT NULL,\n"
+      "  event_id text NOT NULL,\n"
+      "  ts timestamptz NOT NULL,\n"
+      "  category text NOT NULL DEFAULT '',\n"
+      "  severity text NOT NULL DEFAULT '',\n"
+      "  body jsonb NOT NULL,\n"
+      "  PRIMARY KEY (tenant_id, event_id));\n";
   sql += "REVOKE ALL ON dsmil_shared.events FROM PUBLIC;\n";
   sql += "ALTER TABLE dsmil_shared.events ENABLE ROW LEVEL SECURITY;\n";
   sql += "ALTER TABLE dsmil_shared.events FORCE ROW LEVEL SECURITY;\n";
@@ -129,33 +130,46 @@ Result<std::string> RenderPgInitSql(std::span<const TenantScope> tenants, const 
     const std::string tenant_check = "CHECK (tenant_id = '" + t.tenant() + "')";
     const std::string pred = Predicate(t);
     sql += "\n-- ---- tenant " + t.tenant() + ": schema " + schema + ", role " + role + "\n";
-    sql += "DO $$ BEGIN\n"
-           "  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" + role + "') THEN\n"
-           "    CREATE ROLE " + role + " LOGIN;\n"
-           "  END IF;\n"
-           "END $$;\n";
+    sql +=
+        "DO $$ BEGIN\n"
+        "  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" +
+        role +
+        "') THEN\n"
+        "    CREATE ROLE " +
+        role +
+        " LOGIN;\n"
+        "  END IF;\n"
+        "END $$;\n";
     sql += "ALTER ROLE " + role +
            " WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS\n"
-           "  PASSWORD '" + verifier + "';\n";
+           "  PASSWORD '" +
+           verifier + "';\n";
     sql += "DO $$ BEGIN EXECUTE format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO " + role +
            "', current_database()); END $$;\n";
     sql += "CREATE SCHEMA IF NOT EXISTS " + schema + ";\n";
     sql += "REVOKE ALL ON SCHEMA " + schema + " FROM PUBLIC;\n";
     sql += "GRANT USAGE ON SCHEMA " + schema + " TO " + role + ";\n";
-    sql += "CREATE TABLE IF NOT EXISTS " + schema + ".events (\n"
+    sql += "CREATE TABLE IF NOT EXISTS " + schema +
+           ".events (\n"
            "  event_id text PRIMARY KEY,\n"
-           "  tenant_id text NOT NULL DEFAULT '" + t.tenant() + "' " + tenant_check + ",\n"
+           "  tenant_id text NOT NULL DEFAULT '" +
+           t.tenant() + "' " + tenant_check +
+           ",\n"
            "  ts timestamptz NOT NULL,\n"
            "  category text NOT NULL DEFAULT '',\n"
            "  severity text NOT NULL DEFAULT '',\n"
            "  body jsonb NOT NULL);\n";
     sql += "CREATE INDEX IF NOT EXISTS events_ts_idx ON " + schema + ".events (ts);\n";
-    sql += "CREATE TABLE IF NOT EXISTS " + schema + ".policies (\n"
+    sql += "CREATE TABLE IF NOT EXISTS " + schema +
+           ".policies (\n"
            "  policy_id text PRIMARY KEY,\n"
-           "  tenant_id text NOT NULL DEFAULT '" + t.tenant() + "' " + tenant_check + ",\n"
+           "  tenant_id text NOT NULL DEFAULT '" +
+           t.tenant() + "' " + tenant_check +
+           ",\n"
            "  updated_at timestamptz NOT NULL DEFAULT now(),\n"
            "  body jsonb NOT NULL);\n";
-    sql += "CREATE TABLE IF NOT EXISTS " + schema + ".audit_log (\n"
+    sql += "CREATE TABLE IF NOT EXISTS " + schema +
+           ".audit_log (\n"
            "  seq bigint PRIMARY KEY CHECK (seq > 0),\n"
            "  ts timestamptz NOT NULL,\n"
            "  event_type text NOT NULL,\n"
@@ -164,7 +178,8 @@ Result<std::string> RenderPgInitSql(std::span<const TenantScope> tenants, const 
            "  prev_hash text NOT NULL,\n"
            "  hash text NOT NULL,\n"
            "  mac text NOT NULL,\n"
-           "  tenant_id text NOT NULL DEFAULT '" + t.tenant() + "' " + tenant_check + ");\n";
+           "  tenant_id text NOT NULL DEFAULT '" +
+           t.tenant() + "' " + tenant_check + ");\n";
     sql += "REVOKE ALL ON ALL TABLES IN SCHEMA " + schema + " FROM PUBLIC;\n";
     sql += "-- events and audit_log are append-only for the application.\n";
     sql += "GRANT SELECT, INSERT ON " + schema + ".events, " + schema + ".audit_log TO " + role + ";\n";
@@ -174,8 +189,8 @@ Result<std::string> RenderPgInitSql(std::span<const TenantScope> tenants, const 
       sql += "ALTER TABLE " + qt + " ENABLE ROW LEVEL SECURITY;\n";
       sql += "ALTER TABLE " + qt + " FORCE ROW LEVEL SECURITY;\n";
       sql += "DROP POLICY IF EXISTS tenant_rows ON " + qt + ";\n";
-      sql += "CREATE POLICY tenant_rows ON " + qt + " TO " + role + "\n  USING (" + pred + ")\n  WITH CHECK (" +
-             pred + ");\n";
+      sql += "CREATE POLICY tenant_rows ON " + qt + " TO " + role + "\n  USING (" + pred + ")\n  WITH CHECK (" + pred +
+             ");\n";
     }
     sql += "GRANT USAGE ON SCHEMA dsmil_shared TO " + role + ";\n";
     sql += "GRANT SELECT, INSERT ON dsmil_shared.events TO " + role + ";\n";

@@ -4,12 +4,18 @@ namespace dsmil::store {
 
 std::string_view StreamSuffix(StreamKind k) {
   switch (k) {
-    case StreamKind::kL3In: return "L3_IN";
-    case StreamKind::kL3Out: return "L3_OUT";
-    case StreamKind::kL4In: return "L4_IN";
-    case StreamKind::kL4Out: return "L4_OUT";
-    case StreamKind::kSocEvents: return "SOC_EVENTS";
-    case StreamKind::kDeadLetter: return "DEAD_LETTER";
+    case StreamKind::kL3In:
+      return "L3_IN";
+    case StreamKind::kL3Out:
+      return "L3_OUT";
+    case StreamKind::kL4In:
+      return "L4_IN";
+    case StreamKind::kL4Out:
+      return "L4_OUT";
+    case StreamKind::kSocEvents:
+      return "SOC_EVENTS";
+    case StreamKind::kDeadLetter:
+      return "DEAD_LETTER";
   }
   return "UNKNOWN";
 }
@@ -18,8 +24,10 @@ int64_t StreamRetentionSeconds(StreamKind k) {
   constexpr int64_t kDay = 24 * 3600;
   switch (k) {
     case StreamKind::kSocEvents:
-    case StreamKind::kDeadLetter: return 7 * kDay;
-    default: return kDay;
+    case StreamKind::kDeadLetter:
+      return 7 * kDay;
+    default:
+      return kDay;
   }
 }
 
@@ -54,9 +62,12 @@ std::string TenantScope::Schema() const { return "dsmil_" + lower_; }
 std::string TenantScope::PgRole() const { return lower_ + "_app"; }
 std::string TenantScope::RedisUser(Access a) const {
   switch (a) {
-    case Access::kWriter: return lower_ + "_writer";
-    case Access::kReader: return lower_ + "_reader";
-    case Access::kApp: return lower_ + "_app";
+    case Access::kWriter:
+      return lower_ + "_writer";
+    case Access::kReader:
+      return lower_ + "_reader";
+    case Access::kApp:
+      return lower_ + "_app";
   }
   return lower_;
 }

@@ -22,8 +22,8 @@
 namespace dsmil::store {
 
 enum class StreamKind { kL3In, kL3Out, kL4In, kL4Out, kSocEvents, kDeadLetter };
-inline constexpr std::array<StreamKind, 6> kAllStreams = {StreamKind::kL3In,  StreamKind::kL3Out,
-                                                          StreamKind::kL4In,  StreamKind::kL4Out,
+inline constexpr std::array<StreamKind, 6> kAllStreams = {StreamKind::kL3In,      StreamKind::kL3Out,
+                                                          StreamKind::kL4In,      StreamKind::kL4Out,
                                                           StreamKind::kSocEvents, StreamKind::kDeadLetter};
 // "L3_IN", "L3_OUT", "L4_IN", "L4_OUT", "SOC_EVENTS", "DEAD_LETTER".
 std::string_view StreamSuffix(StreamKind k);
@@ -37,8 +37,8 @@ enum class Access { kWriter, kReader, kApp };
 
 // Ids that name no tenant: SYSTEM is node-level DBE traffic (docs/dbe.md);
 // the others are words an operator might mistake for a wildcard.
-inline constexpr std::array<std::string_view, 6> kReservedTenantIds = {"SYSTEM", "ALL", "ANY", "NONE", "DEFAULT",
-                                                                       "UNKNOWN"};
+inline constexpr std::array<std::string_view, 6> kReservedTenantIds = {"SYSTEM", "ALL",     "ANY",
+                                                                       "NONE",   "DEFAULT", "UNKNOWN"};
 bool IsReservedTenantId(std::string_view tenant);
 
 class TenantScope {
@@ -50,11 +50,11 @@ class TenantScope {
   const std::string& tenant() const { return tenant_; }  // "ALPHA"
   const std::string& lower() const { return lower_; }    // "alpha"
 
-  std::string Stream(StreamKind k) const;               // "ALPHA_L3_IN"
-  std::string StreamPattern() const;                    // "ALPHA_*" (Redis key pattern)
-  std::string Schema() const;                           // "dsmil_alpha"
-  std::string PgRole() const;                           // "alpha_app"
-  std::string RedisUser(Access a) const;                // "alpha_writer" / "alpha_reader"
+  std::string Stream(StreamKind k) const;  // "ALPHA_L3_IN"
+  std::string StreamPattern() const;       // "ALPHA_*" (Redis key pattern)
+  std::string Schema() const;              // "dsmil_alpha"
+  std::string PgRole() const;              // "alpha_app"
+  std::string RedisUser(Access a) const;   // "alpha_writer" / "alpha_reader"
   // "alpha_" + name. InvalidArgument unless `name` matches [a-z0-9_]{1,48}.
   Result<std::string> Collection(std::string_view name) const;
   // Whether a full collection name belongs to this tenant ("alpha_events").

@@ -61,9 +61,8 @@ class Streams {
 
   // Takes over up to `count` entries pending for longer than `min_idle` in the
   // group (any consumer), now pending for `consumer` (XAUTOCLAIM).
-  virtual Result<std::vector<StreamEntry>> Claim(StreamKind s, const std::string& group,
-                                                 const std::string& consumer, std::chrono::milliseconds min_idle,
-                                                 size_t count) = 0;
+  virtual Result<std::vector<StreamEntry>> Claim(StreamKind s, const std::string& group, const std::string& consumer,
+                                                 std::chrono::milliseconds min_idle, size_t count) = 0;
 
   // Entries with id > after_id ("0" = from the start), oldest first, at most
   // `count`; no group involved (for views such as `soc top`).

@@ -102,8 +102,9 @@ class BufferedStreams final : public Streams {
       // First what an earlier replay took but did not finish, then the rest.
       for (bool claim : {true, false}) {
         for (;;) {
-          auto batch = claim ? buf_r_->Claim(s, kReplayGroup, "replayer", std::chrono::milliseconds(0), kReplayBatch)
-                             : buf_r_->ReadGroup(s, kReplayGroup, "replayer", kReplayBatch, std::chrono::milliseconds(0));
+          auto batch = claim
+                           ? buf_r_->Claim(s, kReplayGroup, "replayer", std::chrono::milliseconds(0), kReplayBatch)
+                           : buf_r_->ReadGroup(s, kReplayGroup, "replayer", kReplayBatch, std::chrono::milliseconds(0));
           if (!batch.ok()) return batch.status();
           if (batch->empty()) break;
           std::vector<std::string> payloads, ids;

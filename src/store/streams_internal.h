@@ -38,13 +38,11 @@ Status CheckName(std::string_view what, std::string_view name);
 
 // Redis backend. OpenRedisStreams authenticates as the scope's user for
 // `access` with the password in <secrets_dir>/redis/<user>.pass.
-Result<std::unique_ptr<Streams>> OpenRedisStreams(const StoresConfig& config, const TenantScope& scope,
-                                                  Access access);
+Result<std::unique_ptr<Streams>> OpenRedisStreams(const StoresConfig& config, const TenantScope& scope, Access access);
 // Same, authenticating as `user` with `password` instead (operators' tools and
 // tests of the server's ACLs: streams of `scope` opened by another tenant's user).
-Result<std::unique_ptr<Streams>> OpenRedisStreamsAs(const StoresConfig& config, const TenantScope& scope,
-                                                    Access access, const std::string& user,
-                                                    const std::string& password);
+Result<std::unique_ptr<Streams>> OpenRedisStreamsAs(const StoresConfig& config, const TenantScope& scope, Access access,
+                                                    const std::string& user, const std::string& password);
 
 // A writer on Redis that buffers in embedded streams under config.buffer_dir
 // while Redis cannot be reached and replays them in order afterwards
@@ -52,7 +50,6 @@ Result<std::unique_ptr<Streams>> OpenRedisStreamsAs(const StoresConfig& config, 
 Result<std::unique_ptr<Streams>> OpenBufferedRedisStreams(const StoresConfig& config, const TenantScope& scope);
 
 // Embedded backend: <path>/streams/<TENANT>.db.
-Result<std::unique_ptr<Streams>> OpenSqliteStreams(const StoresConfig& config, const TenantScope& scope,
-                                                   Access access);
+Result<std::unique_ptr<Streams>> OpenSqliteStreams(const StoresConfig& config, const TenantScope& scope, Access access);
 
 }  // namespace dsmil::store::internal

@@ -41,9 +41,12 @@ StreamId TrimCut(StreamKind s, std::chrono::system_clock::time_point now) {
 
 std::string_view AccessName(Access a) {
   switch (a) {
-    case Access::kWriter: return "writer";
-    case Access::kReader: return "reader";
-    case Access::kApp: return "app";
+    case Access::kWriter:
+      return "writer";
+    case Access::kReader:
+      return "reader";
+    case Access::kApp:
+      return "app";
   }
   return "?";
 }
@@ -67,7 +70,8 @@ Result<std::unique_ptr<Streams>> OpenStreams(const StoresConfig& config, const T
   }
   if (config.kind == "embedded") return internal::OpenSqliteStreams(config, scope, access);
   if (config.kind == "servers") {
-    if (access == Access::kWriter && !config.buffer_dir.empty()) return internal::OpenBufferedRedisStreams(config, scope);
+    if (access == Access::kWriter && !config.buffer_dir.empty())
+      return internal::OpenBufferedRedisStreams(config, scope);
     return internal::OpenRedisStreams(config, scope, access);
   }
   return Status::InvalidArgument("stores.kind: '" + config.kind + "' is not one of embedded, servers");

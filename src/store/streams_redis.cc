@@ -46,10 +46,7 @@ using Argv = std::vector<std::string>;
 class RedisStreams final : public Streams {
  public:
   RedisStreams(const StoresConfig& config, TenantScope scope, std::string user, std::string password)
-      : config_(config.redis),
-        scope_(std::move(scope)),
-        user_(std::move(user)),
-        password_(std::move(password)) {}
+      : config_(config.redis), scope_(std::move(scope)), user_(std::move(user)), password_(std::move(password)) {}
 
   Status Connect() {
     ctx_.reset();
@@ -165,8 +162,14 @@ class RedisStreams final : public Streams {
     // XAUTOCLAIM scans a bounded part of the pending list per call: follow the
     // cursor until enough entries are claimed or the list is done.
     while (out.size() < count) {
-      Argv argv = {"XAUTOCLAIM", stream, group, consumer, std::to_string(std::max<int64_t>(min_idle.count(), 0)),
-                   cursor, "COUNT", std::to_string(count - out.size())};
+      Argv argv = {"XAUTOCLAIM",
+                   stream,
+                   group,
+                   consumer,
+                   std::to_string(std::max<int64_t>(min_idle.count(), 0)),
+                   cursor,
+                   "COUNT",
+                   std::to_string(count - out.size())};
       DSMIL_ASSIGN_OR_RETURN(ReplyPtr r, Run(argv, what));
       if (r->type == REDIS_REPLY_ERROR) return ErrorOf(r.get(), what);
       // [next-cursor, [entries], [deleted ids]]
@@ -240,9 +243,7 @@ class RedisStreams final : public Streams {
   }
 
  private:
-  std::string Where() const {
-    return "redis " + config_.host + ":" + std::to_string(config_.port) + " user " + user_;
-  }
+  std::string Where() const { return "redis " + config_.host + ":" + std::to_string(config_.port) + " user " + user_; }
 
   Status ErrorOf(const redisReply* r, const std::string& what) const {
     std::string e = ReplyText(r);
@@ -359,17 +360,15 @@ class RedisStreams final : public Streams {
 
 }  // namespace
 
-Result<std::unique_ptr<Streams>> OpenRedisStreamsAs(const StoresConfig& config, const TenantScope& scope,
-                                                    Access access, const std::string& user,
-                                                    const std::string& password) {
+Result<std::unique_ptr<Streams>> OpenRedisStreamsAs(const StoresConfig& config, const TenantScope& scope, Access access,
+                                                    const std::string& user, const std::string& password) {
   (void)access;  // the server's ACL for `user` decides what the connection may do
   auto s = std::make_unique<RedisStreams>(config, scope, user, password);
   DSMIL_RETURN_IF_ERROR(s->Connect());
   return std::unique_ptr<Streams>(std::move(s));
 }
 
-Result<std::unique_ptr<Streams>> OpenRedisStreams(const StoresConfig& config, const TenantScope& scope,
-                                                  Access access) {
+Result<std::unique_ptr<Streams>> OpenRedisStreams(const StoresConfig& config, const TenantScope& scope, Access access) {
   std::string user = scope.RedisUser(access);
   auto password = ReadSecret(config, "redis/" + user + ".pass");
   if (!password.ok()) {

@@ -68,8 +68,8 @@ class SqliteStreams final : public Streams {
     if (made.ok()) made = MakePrivateSqliteFiles(file_);
     if (!made.ok()) return Status::Unavailable(Where() + ": " + made.message());
     sqlite3* raw = nullptr;
-    int rc = sqlite3_open_v2(file_.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             nullptr);
+    int rc =
+        sqlite3_open_v2(file_.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     db_.reset(raw);
     if (rc != SQLITE_OK) {
       return Status::Unavailable(Where() + ": cannot open: " + (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
@@ -235,9 +235,10 @@ class SqliteStreams final : public Streams {
       out.push_back({FormatStreamId(id), ColumnText(sel.get(), 2)});
     }
     if (rc != SQLITE_DONE) return Error(rc, what);
-    DSMIL_ASSIGN_OR_RETURN(StmtPtr upd, Prepare("UPDATE pending SET consumer=?5, delivered_ms=?6, "
-                                                "deliveries=deliveries+1 WHERE stream=?1 AND grp=?2 AND ms=?3 AND seq=?4",
-                                                what));
+    DSMIL_ASSIGN_OR_RETURN(StmtPtr upd,
+                           Prepare("UPDATE pending SET consumer=?5, delivered_ms=?6, "
+                                   "deliveries=deliveries+1 WHERE stream=?1 AND grp=?2 AND ms=?3 AND seq=?4",
+                                   what));
     for (const StreamId& id : taken) {
       sqlite3_reset(upd.get());
       Bind(upd.get(), 1, stream);
@@ -347,8 +348,7 @@ class SqliteStreams final : public Streams {
   };
 
   std::string Where() const {
-    return "streams (embedded " + file_ + ", tenant " + scope_.tenant() + ", " + std::string(AccessName(access_)) +
-           ")";
+    return "streams (embedded " + file_ + ", tenant " + scope_.tenant() + ", " + std::string(AccessName(access_)) + ")";
   }
 
   Status Need(Access a, const std::string& what) const {
@@ -420,8 +420,8 @@ class SqliteStreams final : public Streams {
   // The group's last delivered id; NotFound (as Redis' NOGROUP) when the
   // group does not exist.
   Result<StreamId> GroupPosition(const std::string& stream, const std::string& group, const std::string& what) {
-    DSMIL_ASSIGN_OR_RETURN(
-        StmtPtr q, Prepare("SELECT last_ms, last_seq FROM consumer_groups WHERE stream=?1 AND name=?2", what));
+    DSMIL_ASSIGN_OR_RETURN(StmtPtr q,
+                           Prepare("SELECT last_ms, last_seq FROM consumer_groups WHERE stream=?1 AND name=?2", what));
     Bind(q.get(), 1, stream);
     Bind(q.get(), 2, group);
     int rc = sqlite3_step(q.get());

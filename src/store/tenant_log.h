@@ -24,8 +24,8 @@ struct TenantLogLine {
   int64_t ts_ns = 0;
   std::string tenant;  // required
   std::string node, layer;
-  int device = -1;     // -1: none
-  std::string line;    // the JSON log line
+  int device = -1;   // -1: none
+  std::string line;  // the JSON log line
 };
 
 class TenantLogSink {
@@ -41,8 +41,8 @@ class TenantLogSink {
 Result<std::unique_ptr<TenantLogSink>> OpenTenantLogSink(const StoresConfig& config, const std::string& node);
 
 struct LogQuery {
-  std::string tenant;   // required
-  int device = -1;      // -1: all
+  std::string tenant;  // required
+  int device = -1;     // -1: all
   int64_t since_ns = 0;
   size_t limit = 1000;
 };
@@ -73,10 +73,10 @@ Result<std::unique_ptr<TenantLogSink>> OpenFileTenantLog(const std::string& logs
 Result<std::vector<TenantLogLine>> ReadTenantLogDir(const std::string& logs_root, const LogQuery& q);
 
 struct LokiOptions {
-  std::string url;        // base URL, "http://127.0.0.1:3100"; the sink POSTs <url>/loki/api/v1/push
-  std::string spool_dir;  // <spool_dir>/<TENANT>/<seq>.jsonl while Loki fails; <spool_dir>/rejected/<TENANT>.jsonl
-  size_t batch_lines = 1000;     // a push is sent once a tenant has this many lines waiting ...
-  size_t batch_bytes = 1 << 20;  // ... or this many bytes ...
+  std::string url;            // base URL, "http://127.0.0.1:3100"; the sink POSTs <url>/loki/api/v1/push
+  std::string spool_dir;      // <spool_dir>/<TENANT>/<seq>.jsonl while Loki fails; <spool_dir>/rejected/<TENANT>.jsonl
+  size_t batch_lines = 1000;  // a push is sent once a tenant has this many lines waiting ...
+  size_t batch_bytes = 1 << 20;                    // ... or this many bytes ...
   std::chrono::milliseconds batch_interval{1000};  // ... or the oldest has waited this long
   std::chrono::milliseconds retry_interval{2000};  // spool replay attempts while Loki fails
   std::chrono::milliseconds timeout{5000};         // one push

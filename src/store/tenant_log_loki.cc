@@ -321,8 +321,7 @@ class LokiSink final : public LokiTenantLog {
     return PushOutcome::kRetry;
   }
 
-  void Reject(const std::string& tenant, const std::vector<TenantLogLine>& lines, int status,
-              const std::string& body) {
+  void Reject(const std::string& tenant, const std::vector<TenantLogLine>& lines, int status, const std::string& body) {
     std::string dir = o_.spool_dir + "/" + kRejectedDir;
     (void)MakePrivateDirs(dir);  // a failure shows as the open below failing
     std::string path = dir + "/" + tenant + ".jsonl";

@@ -30,12 +30,12 @@ struct VectorPoint {
 
 struct VectorHit {
   uint64_t id = 0;
-  float score = 0;      // cosine similarity, higher is closer
+  float score = 0;  // cosine similarity, higher is closer
   std::string payload;
 };
 
 struct CollectionInfo {
-  std::string name;       // full name: "alpha_events"
+  std::string name;  // full name: "alpha_events"
   size_t dim = 0;
   uint64_t count = 0;
 };
@@ -52,8 +52,7 @@ class Vectors {
   // Inserts or replaces points (same id = replace).
   virtual Status Upsert(const std::string& name, std::span<const VectorPoint> points) = 0;
   // The k nearest points to `query`, closest first.
-  virtual Result<std::vector<VectorHit>> Search(const std::string& name, std::span<const float> query,
-                                                size_t k) = 0;
+  virtual Result<std::vector<VectorHit>> Search(const std::string& name, std::span<const float> query, size_t k) = 0;
   virtual Result<uint64_t> Count(const std::string& name) = 0;
   // Writes everything to disk.
   virtual Status Flush() = 0;

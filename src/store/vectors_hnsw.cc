@@ -287,7 +287,8 @@ Result<Meta> DecodeMeta(const std::string& text, const std::string& path) {
   if (sum_line != Hex64(SumString(body))) return bad("is corrupt (checksum mismatch)");
   std::istringstream in(body);
   std::string line;
-  if (!std::getline(in, line) || line != kMetaMagic) return bad("does not start with '" + std::string(kMetaMagic) + "'");
+  if (!std::getline(in, line) || line != kMetaMagic)
+    return bad("does not start with '" + std::string(kMetaMagic) + "'");
   std::map<std::string, std::string> kv;
   while (std::getline(in, line)) {
     size_t sp = line.find(' ');
@@ -334,11 +335,11 @@ struct Collection {
   std::mutex gate;
   // One save of this collection at a time.
   std::mutex save_mu;
-  hnswlib::InnerProductSpace space;  // must outlive `index`
-  std::unique_ptr<Index> index;      // guarded by mu
+  hnswlib::InnerProductSpace space;                    // must outlive `index`
+  std::unique_ptr<Index> index;                        // guarded by mu
   std::unordered_map<uint64_t, std::string> payloads;  // guarded by mu
-  uint64_t version = 0;                                 // guarded by mu; bumped by Upsert
-  uint64_t saved_version = 0;                           // guarded by save_mu
+  uint64_t version = 0;                                // guarded by mu; bumped by Upsert
+  uint64_t saved_version = 0;                          // guarded by save_mu
 };
 
 std::shared_lock<std::shared_mutex> ReadLock(Collection& c) {
@@ -356,8 +357,8 @@ std::unique_lock<std::shared_mutex> WriteLock(Collection& c) {
 uint64_t ExpectedIndexBytes(const Index& x) {
   uint64_t n = sizeof(x.offsetLevel0_) + sizeof(x.max_elements_) + sizeof(x.cur_element_count) +
                sizeof(x.size_data_per_element_) + sizeof(x.label_offset_) + sizeof(x.offsetData_) +
-               sizeof(x.maxlevel_) + sizeof(x.enterpoint_node_) + sizeof(x.maxM_) + sizeof(x.maxM0_) +
-               sizeof(x.M_) + sizeof(x.mult_) + sizeof(x.ef_construction_);
+               sizeof(x.maxlevel_) + sizeof(x.enterpoint_node_) + sizeof(x.maxM_) + sizeof(x.maxM0_) + sizeof(x.M_) +
+               sizeof(x.mult_) + sizeof(x.ef_construction_);
   n += uint64_t(x.cur_element_count) * x.size_data_per_element_;
   for (size_t i = 0; i < x.cur_element_count; ++i) {
     n += sizeof(unsigned int);
@@ -477,10 +478,10 @@ Status SettleDataFile(const std::string& path, const FileSum& want, const char* 
     return have.status();
   }
   if (have.value().bytes != want.bytes || have.value().sum != want.sum) {
-    return Status::DataLoss(std::string("vectors: ") + what + " file " + path + " is corrupt: " +
-                            std::to_string(have.value().bytes) + " bytes with checksum " + Hex64(have.value().sum) +
-                            ", the meta file records " + std::to_string(want.bytes) + " bytes with checksum " +
-                            Hex64(want.sum));
+    return Status::DataLoss(std::string("vectors: ") + what + " file " + path +
+                            " is corrupt: " + std::to_string(have.value().bytes) + " bytes with checksum " +
+                            Hex64(have.value().sum) + ", the meta file records " + std::to_string(want.bytes) +
+                            " bytes with checksum " + Hex64(want.sum));
   }
   return Status::Ok();
 }
@@ -533,7 +534,8 @@ Status CheckGraph(const Index& x, const std::string& path) {
     int levels = x.element_levels_[i];
     if (levels > x.maxlevel_) return bad("element " + std::to_string(i) + " above the top level");
     for (int l = 0; l <= levels; ++l) {
-      hnswlib::linklistsizeint* ll = l == 0 ? x.get_linklist0(hnswlib::tableint(i)) : x.get_linklist(hnswlib::tableint(i), l);
+      hnswlib::linklistsizeint* ll =
+          l == 0 ? x.get_linklist0(hnswlib::tableint(i)) : x.get_linklist(hnswlib::tableint(i), l);
       size_t size = x.getListCount(ll);
       if (size > (l == 0 ? x.maxM0_ : x.maxM_)) return bad("element " + std::to_string(i) + " has too many links");
       const auto* ids = reinterpret_cast<const hnswlib::tableint*>(ll + 1);
@@ -583,8 +585,8 @@ Result<std::shared_ptr<Collection>> LoadCollection(const std::string& dir, const
                             "', not " + full_name);
   }
   if (m.dim == 0 || m.dim > kMaxDim) {
-    return Status::DataLoss("vectors: meta file " + meta_path + " has dimension " + std::to_string(m.dim) +
-                            " (1.." + std::to_string(kMaxDim) + ")");
+    return Status::DataLoss("vectors: meta file " + meta_path + " has dimension " + std::to_string(m.dim) + " (1.." +
+                            std::to_string(kMaxDim) + ")");
   }
   DSMIL_RETURN_IF_ERROR(SettleDataFile(dir + "/index.bin", m.index, "index"));
   DSMIL_RETURN_IF_ERROR(SettleDataFile(dir + "/payloads.bin", m.payloads, "payload"));

@@ -98,8 +98,7 @@ class QdrantVectors final : public Vectors {
     for (size_t start = 0; start < points.size(); start += kPointsPerRequest) {
       json batch = json::array();
       for (size_t i = start; i < std::min(points.size(), start + kPointsPerRequest); ++i) {
-        json payload = points[i].payload.empty() ? json::object()
-                                                 : json::parse(points[i].payload, nullptr, false);
+        json payload = points[i].payload.empty() ? json::object() : json::parse(points[i].payload, nullptr, false);
         batch.push_back({{"id", points[i].id}, {"vector", Normalized(points[i].vector)}, {"payload", payload}});
       }
       json body = {{"points", std::move(batch)}};
@@ -239,13 +238,20 @@ class QdrantVectors final : public Vectors {
       std::string msg = what + ": HTTP " + std::to_string(r.status) + (detail.empty() ? "" : ": " + detail);
       switch (r.status) {
         case 400:
-        case 422: return Status::InvalidArgument(msg);
-        case 401: return Status::Unauthenticated(msg + " (check the tenant's qdrant key)");
-        case 403: return Status::PermissionDenied(msg);
-        case 404: return Status::NotFound(msg);
-        case 409: return Status::AlreadyExists(msg);
-        case 429: return Status::ResourceExhausted(msg);
-        default: return r.status >= 500 ? Status::Unavailable(msg) : Status::Internal(msg);
+        case 422:
+          return Status::InvalidArgument(msg);
+        case 401:
+          return Status::Unauthenticated(msg + " (check the tenant's qdrant key)");
+        case 403:
+          return Status::PermissionDenied(msg);
+        case 404:
+          return Status::NotFound(msg);
+        case 409:
+          return Status::AlreadyExists(msg);
+        case 429:
+          return Status::ResourceExhausted(msg);
+        default:
+          return r.status >= 500 ? Status::Unavailable(msg) : Status::Internal(msg);
       }
     }
     if (j.is_discarded() || !j.is_object() || !j.contains("result")) {
@@ -268,8 +274,8 @@ Result<std::unique_ptr<Vectors>> OpenQdrantVectors(const StoresConfig& config, c
   while (!base.empty() && base.back() == '/') base.pop_back();
   auto key = ReadSecret(config, "qdrant/" + scope.lower() + ".key");
   if (!key.ok()) {
-    return Status(key.status().code(), "vectors: the Qdrant key of tenant " + scope.tenant() + ": " +
-                                           key.status().message());
+    return Status(key.status().code(),
+                  "vectors: the Qdrant key of tenant " + scope.tenant() + ": " + key.status().message());
   }
   return std::unique_ptr<Vectors>(new QdrantVectors(scope, base, key.value()));
 }

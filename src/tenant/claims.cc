@@ -66,17 +66,16 @@ Result<Claim> ParseClaim(ByteView token, size_t* signed_len) {
 }  // namespace
 
 Result<Bytes> SignClaim(const Claim& claim, ByteView secret_key) {
-  if (!IsTenantId(claim.tenant_id)) return Status::InvalidArgument("claim: invalid tenant_id '" + claim.tenant_id + "'");
+  if (!IsTenantId(claim.tenant_id))
+    return Status::InvalidArgument("claim: invalid tenant_id '" + claim.tenant_id + "'");
   if (!ValidUser(claim.user_id)) return Status::InvalidArgument("claim: user_id must be 1..128 printable characters");
   if (claim.exp <= claim.issued_at) return Status::InvalidArgument("claim: exp must be after issued_at");
   if (claim.exp - claim.issued_at > kMaxClaimLifetimeS) {
     return Status::InvalidArgument("claim: lifetime of " + std::to_string(claim.exp - claim.issued_at) +
                                    " s is over the maximum of " + std::to_string(kMaxClaimLifetimeS) + " s");
   }
-  nlohmann::json j = {{"tenant_id", claim.tenant_id},
-                      {"user_id", claim.user_id},
-                      {"issued_at", claim.issued_at},
-                      {"exp", claim.exp}};
+  nlohmann::json j = {
+      {"tenant_id", claim.tenant_id}, {"user_id", claim.user_id}, {"issued_at", claim.issued_at}, {"exp", claim.exp}};
   std::string text = j.dump();
   if (text.size() > kMaxClaimJsonBytes) return Status::InvalidArgument("claim: too long");
   Bytes token(kMagic, kMagic + 4);
@@ -131,7 +130,8 @@ Result<Bytes> ClaimKeyring::PublicKey(const std::string& tenant) {
   if (it != public_keys_.end()) return it->second;
   std::string path = dir_ + "/" + Lower(tenant) + ".pub";
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return Status::NotFound("claim keys: tenant " + tenant + " has no key (" + path + ")");
+  if (!std::filesystem::exists(path, ec))
+    return Status::NotFound("claim keys: tenant " + tenant + " has no key (" + path + ")");
   DSMIL_ASSIGN_OR_RETURN(Bytes pk, crypto::ReadPublicKey(path, crypto::KeyAlg::kMlDsa87));
   public_keys_[tenant] = pk;
   return pk;
@@ -147,8 +147,8 @@ Result<Claim> ClaimVerifier::Verify(ByteView token, const std::string& expected_
   {
     std::lock_guard<std::mutex> g(mu_);
     auto it = cache_.find(key);
-    if (it != cache_.end() && !std::equal(token.begin(), token.end(), it->second.token.begin(),
-                                          it->second.token.end())) {
+    if (it != cache_.end() &&
+        !std::equal(token.begin(), token.end(), it->second.token.begin(), it->second.token.end())) {
       it = cache_.end();  // same tail, other token: verify it
     }
     if (it != cache_.end()) {

@@ -40,7 +40,7 @@ inline constexpr int64_t kMaxClaimLifetimeS = 24 * 3600;
 
 struct Claim {
   std::string tenant_id;
-  std::string user_id;  // 1..128 printable ASCII
+  std::string user_id;    // 1..128 printable ASCII
   int64_t issued_at = 0;  // s
   int64_t exp = 0;        // s; exp > issued_at
 };

@@ -154,9 +154,9 @@ std::string HashApiKey(std::string_view key) { return ToHex(crypto::Sha3_256(AsB
 
 struct ApiKeyStore::State {
   std::mutex mu;
-  FileId loaded;                                      // GUARDED_BY(mu)
-  std::vector<ApiKeyInfo> keys;                       // GUARDED_BY(mu)
-  std::unordered_map<std::string, size_t> by_hash;    // GUARDED_BY(mu)
+  FileId loaded;                                    // GUARDED_BY(mu)
+  std::vector<ApiKeyInfo> keys;                     // GUARDED_BY(mu)
+  std::unordered_map<std::string, size_t> by_hash;  // GUARDED_BY(mu)
 
   // Re-reads the file when it changed. Requires mu.
   Status RefreshLocked(const std::string& path) {

@@ -5,8 +5,8 @@
 #include <fstream>
 #include <sstream>
 
-#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
+#include <nlohmann/json.hpp>
 
 #include "core/log.h"
 #include "dbe/registry.h"
@@ -68,7 +68,8 @@ Result<PolicyBundle> ParsePolicyBundle(std::string_view text, std::string_view s
   } catch (const YAML::Exception& e) {
     return Bad(source, std::string("not valid YAML: ") + e.what());
   }
-  if (!root.IsMap()) return Bad(source, "must be a mapping (tenant, version, roe_level, compartments, allowed_actions)");
+  if (!root.IsMap())
+    return Bad(source, "must be a mapping (tenant, version, roe_level, compartments, allowed_actions)");
   PolicyBundle b;
   b.source = std::string(source);
   try {
@@ -103,8 +104,9 @@ Result<PolicyBundle> ParsePolicyBundle(std::string_view text, std::string_view s
     DSMIL_ASSIGN_OR_RETURN(b.allowed_actions, StringList(root["allowed_actions"], "allowed_actions", source));
     for (size_t i = 0; i < b.allowed_actions.size(); ++i) {
       if (!IsPolicyAction(b.allowed_actions[i]))
-        return Bad(source, "allowed_actions[" + std::to_string(i) + "]: unknown action '" + b.allowed_actions[i] +
-                               "' (ISOLATE_HOST, BLOCK_DOMAIN, BLOCK_IP, DISABLE_ACCOUNT, QUARANTINE_FILE, ALERT_ONLY)");
+        return Bad(source,
+                   "allowed_actions[" + std::to_string(i) + "]: unknown action '" + b.allowed_actions[i] +
+                       "' (ISOLATE_HOST, BLOCK_DOMAIN, BLOCK_IP, DISABLE_ACCOUNT, QUARANTINE_FILE, ALERT_ONLY)");
     }
   } catch (const YAML::Exception& e) {
     return Bad(source, std::string("malformed: ") + e.what());
@@ -173,7 +175,9 @@ Result<std::shared_ptr<const PolicyBundle>> PolicyStore::Get(const std::string& 
   e.error.clear();
   e.good = std::make_shared<const PolicyBundle>(std::move(*b));
   if (log_)
-    log_->Info("policy loaded", {{"tenant", tenant}, {"path", path}, {"version", e.good->version},
+    log_->Info("policy loaded", {{"tenant", tenant},
+                                 {"path", path},
+                                 {"version", e.good->version},
                                  {"allowed_actions", static_cast<int64_t>(e.good->allowed_actions.size())}});
   return e.good;
 }

@@ -49,8 +49,7 @@ int Fail(const std::string& msg) {
 
 // Parses the options after the positional arguments of mldsa-sign/verify:
 // --context HEX and (when allowed) --deterministic. False on anything else.
-bool ParseDsaOptions(int argc, char** argv, int first, bool allow_deterministic, Bytes& context,
-                     bool& deterministic) {
+bool ParseDsaOptions(int argc, char** argv, int first, bool allow_deterministic, Bytes& context, bool& deterministic) {
   context.clear();
   deterministic = false;
   for (int i = first; i < argc; ++i) {
@@ -138,8 +137,7 @@ int Run(int argc, char** argv) {
     Bytes sk, msg;
     if (!ReadAll(argv[2], sk)) return Fail(std::string("cannot read ") + argv[2]);
     if (!ReadAll(argv[3], msg)) return Fail(std::string("cannot read ") + argv[3]);
-    auto sig = MlDsa87Sign(sk, msg, context,
-                           deterministic ? MlDsaSigning::kDeterministic : MlDsaSigning::kHedged);
+    auto sig = MlDsa87Sign(sk, msg, context, deterministic ? MlDsaSigning::kDeterministic : MlDsaSigning::kHedged);
     SecureWipe(sk.data(), sk.size());
     if (!sig.ok()) return Fail(sig.status().ToString());
     if (!WriteAll(argv[4], *sig)) return Fail("write failed");

@@ -20,10 +20,10 @@
 
 #include "devices/device.h"
 #include "devices/l7/rag.h"
-#include "tenant/claims.h"
 #include "devices/l7/router.h"
 #include "devices/l8/injection.h"
 #include "net/http_server.h"
+#include "tenant/claims.h"
 #include "tenant/keys.h"
 
 #include <arpa/inet.h>
@@ -89,7 +89,9 @@ net::HttpResponse Upstream(const net::HttpRequest& req) {
                    {"created", 0},
                    {"model", j.value("model", "")},
                    {"choices",
-                    {{{"index", 0}, {"message", {{"role", "assistant"}, {"content", "echo: " + last}}}, {"finish_reason", "stop"}}}},
+                    {{{"index", 0},
+                      {"message", {{"role", "assistant"}, {"content", "echo: " + last}}},
+                      {"finish_reason", "stop"}}}},
                    {"usage", {{"prompt_tokens", 5}, {"completion_tokens", 3}, {"total_tokens", 8}}}})
                  .dump();
     return r;

@@ -196,8 +196,7 @@ Result<Link> Open(const Args& a, const NodeIdentity& me, const PinnedPeers& pins
   if (l.session->peer() != a.peer) {
     return Status::Unauthenticated("dialled " + a.peer + " but the session is with " + l.session->peer());
   }
-  std::cout << what << " session: " << a.node << " -> " << l.session->peer() << " over " << l.conn->Describe()
-            << "\n";
+  std::cout << what << " session: " << a.node << " -> " << l.session->peer() << " over " << l.conn->Describe() << "\n";
   return l;
 }
 
@@ -213,9 +212,8 @@ dbe::Message Request(const Args& a, const std::string& request_id) {
 
 std::string Describe(const dbe::Message& m) {
   auto id = m.GetString(dbe::TlvType::kRequestId);
-  return std::string(dbe::MsgTypeName(m.type())) + " device " + std::to_string(m.header().src_device) +
-         " -> device " + std::to_string(m.header().dst_device) + " request_id " +
-         (id.ok() ? std::string(*id) : std::string("(none)"));
+  return std::string(dbe::MsgTypeName(m.type())) + " device " + std::to_string(m.header().src_device) + " -> device " +
+         std::to_string(m.header().dst_device) + " request_id " + (id.ok() ? std::string(*id) : std::string("(none)"));
 }
 
 // Waits for the reply to `request_id`. OK with the reply; an error otherwise.

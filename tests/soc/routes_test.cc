@@ -79,8 +79,7 @@ class SocRoutes : public ::testing::Test {
     return rows.ok() ? *rows : std::vector<store::AuditRow>{};
   }
   static int64_t NowMs() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
   }
 
@@ -138,8 +137,9 @@ TEST_F(SocRoutes, TopShowsEnrichedEventsAndStats) {
   e.l4 = {true, soc::Category::kNetwork, soc::Severity::kCritical, 0.9, 25, 1};
   e.l8.present = true;
   e.l8.flags = soc::kFlagCampaignSuspected | soc::kFlagMultiVector;
-  e.l8.ts_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::system_clock::now().time_since_epoch()).count();
+  e.l8.ts_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
   e.proposals = {{"ISOLATE_HOST", "ws-17", "CAMPAIGN_SUSPECTED"}};
   e.enriched = true;
   auto w = store::OpenStreams(config_.stores, *store::TenantScope::For("ALPHA"), store::Access::kWriter);
@@ -338,7 +338,8 @@ TEST_F(SocRoutesWithPipeline, ForgedEntryAppendedToL3InIsDeadLettered) {
   ASSERT_EQ(dead->size(), 1u);
   json d = json::parse((*dead)[0].payload);
   EXPECT_EQ(d["stage"], "l3");
-  EXPECT_EQ(d["reason"], "event: field 'soar' is written by the pipeline (device 58) and cannot be supplied by a client");
+  EXPECT_EQ(d["reason"],
+            "event: field 'soar' is written by the pipeline (device 58) and cannot be supplied by a client");
   auto top = Call("GET", "/v1/soc/top?tenant=BRAVO", {"BRAVO"});
   EXPECT_EQ(json::parse(top.body)["events"].size(), 0u) << top.body;
 }

@@ -4,8 +4,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pwd.h>
-#include <sys/prctl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -130,7 +130,8 @@ Result<std::unique_ptr<PostgresServer>> PostgresServer::Start(const PostgresServ
     return Status::Unavailable("initdb failed (exit " + std::to_string(init.exit_code) + "): " + init.output);
   }
   DSMIL_RETURN_IF_ERROR(s->Launch());
-  DSMIL_ASSIGN_OR_RETURN(std::string created, s->RunPsql({"-d", "postgres", "-c", "CREATE DATABASE dsmil"}, "postgres"));
+  DSMIL_ASSIGN_OR_RETURN(std::string created,
+                         s->RunPsql({"-d", "postgres", "-c", "CREATE DATABASE dsmil"}, "postgres"));
   (void)created;
   if (!options.init_sql.empty()) {
     std::string path = s->dir_ + "/init.sql";
@@ -167,13 +168,20 @@ PostgresServer::~PostgresServer() {
 
 Status PostgresServer::Launch() {
   std::vector<std::string> argv = {Binary("postgres"),
-                                   "-D", dir_ + "/data",
-                                   "-p", std::to_string(port_),
-                                   "-k", dir_,
-                                   "-c", "listen_addresses=127.0.0.1",
-                                   "-c", std::string("fsync=") + (options_.fsync ? "on" : "off"),
-                                   "-c", "max_connections=60",
-                                   "-c", "password_encryption=scram-sha-256"};
+                                   "-D",
+                                   dir_ + "/data",
+                                   "-p",
+                                   std::to_string(port_),
+                                   "-k",
+                                   dir_,
+                                   "-c",
+                                   "listen_addresses=127.0.0.1",
+                                   "-c",
+                                   std::string("fsync=") + (options_.fsync ? "on" : "off"),
+                                   "-c",
+                                   "max_connections=60",
+                                   "-c",
+                                   "password_encryption=scram-sha-256"};
   for (const auto& kv : options_.settings) {
     argv.push_back("-c");
     argv.push_back(kv);
@@ -284,8 +292,9 @@ Status PostgresServer::Restart() {
 }
 
 Result<std::string> PostgresServer::RunPsql(const std::vector<std::string>& extra, const std::string& user) const {
-  std::vector<std::string> argv = {Binary("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                                   "-h", dir_, "-p", std::to_string(port_), "-U", user};
+  std::vector<std::string> argv = {
+      Binary("psql"),        "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", dir_, "-p",
+      std::to_string(port_), "-U", user};
   bool has_db = false;
   for (const auto& e : extra) has_db = has_db || e == "-d";
   if (!has_db) {

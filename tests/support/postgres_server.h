@@ -24,8 +24,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/status.h"
@@ -52,9 +52,9 @@ class PostgresServer {
 
   const std::string& host() const { return host_; }  // "127.0.0.1"
   uint16_t port() const { return port_; }
-  const std::string& dir() const { return dir_; }          // <tmp>: data/, server.log, sockets
+  const std::string& dir() const { return dir_; }  // <tmp>: data/, server.log, sockets
   const std::string& socket_dir() const { return dir_; }
-  const std::string& dbname() const { return dbname_; }    // "dsmil"
+  const std::string& dbname() const { return dbname_; }  // "dsmil"
   bool running() const { return pid_ > 0; }
 
   // Fast shutdown (SIGINT), waits for the postmaster (SIGKILL after 30 s).
@@ -113,7 +113,6 @@ struct ProgramResult {
   int exit_code = -1;
   std::string output;
 };
-Result<ProgramResult> RunProgram(const std::vector<std::string>& argv, bool drop = false, uid_t uid = 0,
-                                 gid_t gid = 0);
+Result<ProgramResult> RunProgram(const std::vector<std::string>& argv, bool drop = false, uid_t uid = 0, gid_t gid = 0);
 
 }  // namespace dsmil::testing

@@ -126,8 +126,7 @@ Status RedisServer::Launch() {
     int wstatus = 0;
     if (::waitpid(pid_, &wstatus, WNOHANG) == pid_) {
       pid_ = -1;
-      return Status::Unavailable("redis-server on port " + std::to_string(port_) + " exited at start: " +
-                                 LogTail());
+      return Status::Unavailable("redis-server on port " + std::to_string(port_) + " exited at start: " + LogTail());
     }
     if (Ping()) return Status::Ok();
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

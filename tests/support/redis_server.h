@@ -40,7 +40,7 @@ class RedisServer {
 
   const std::string& host() const { return host_; }  // "127.0.0.1"
   uint16_t port() const { return port_; }
-  const std::string& dir() const { return dir_; }      // data directory (AOF, users.acl, redis.log)
+  const std::string& dir() const { return dir_; }  // data directory (AOF, users.acl, redis.log)
   bool running() const { return pid_ > 0; }
 
   // SIGTERM, waits for the process (SIGKILL after 10 s).

@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "shell_util.h"
 #include "crypto/x509.h"
 #include "postgres_server.h"
 #include "redis_server.h"
+#include "shell_util.h"
 #include "store/archive.h"
 #include "store/pg_init.h"
 #include "store/redis_acl.h"

@@ -16,13 +16,13 @@
 #include <thread>
 #include <vector>
 
-#include "shell_util.h"
 #include "core/clock.h"
 #include "crypto/x509.h"
 #include "net/http_server.h"
 #include "node/control_routes.h"
-#include "store/audit_sink.h"
+#include "shell_util.h"
 #include "store/archive.h"
+#include "store/audit_sink.h"
 #include "store/tenant_log.h"
 
 namespace dsmil {
@@ -103,13 +103,13 @@ class LogsTest : public ::testing::Test {
   std::string CtlConfig(const std::string& who, int copies) {
     std::string nodes;
     for (int i = 0; i < copies; ++i) {
-      nodes += "  - {name: NODE-" + std::to_string(i) + ", url: \"https://127.0.0.1:" +
-               std::to_string(server_->port()) + "\", cert: " + ca_ + "}\n";
+      nodes += "  - {name: NODE-" + std::to_string(i) +
+               ", url: \"https://127.0.0.1:" + std::to_string(server_->port()) + "\", cert: " + ca_ + "}\n";
     }
-    return Write(dir_ + "/ctl-" + who + ".yaml",
-                 "operator: {cert: " + dir_ + "/" + who + ".crt, key: " + dir_ + "/" + who + ".key}\n" +
-                     "nodes:\n" + nodes,
-                 0644);
+    return Write(
+        dir_ + "/ctl-" + who + ".yaml",
+        "operator: {cert: " + dir_ + "/" + who + ".crt, key: " + dir_ + "/" + who + ".key}\n" + "nodes:\n" + nodes,
+        0644);
   }
 
   RunResult Ctl(const std::string& who, const std::string& args, int copies = 1) {
@@ -225,8 +225,8 @@ TEST_F(LogsTest, FollowShowsNewLinesOnceEach) {
   });
   RunResult r = Ctl("alpha", "logs --tenant ALPHA --limit 2 -f --interval 0.2 & sleep 3; kill $!", 2);
   writer.join();
-  for (const char* want : {"ALPHA line 36\"", "ALPHA line 38\"", "ALPHA line 100\"", "ALPHA line 102\"",
-                           "ALPHA line 104\""}) {
+  for (const char* want :
+       {"ALPHA line 36\"", "ALPHA line 38\"", "ALPHA line 100\"", "ALPHA line 102\"", "ALPHA line 104\""}) {
     size_t at = r.out.find(want);
     ASSERT_NE(at, std::string::npos) << want << "\n" << r.out;
     EXPECT_EQ(r.out.find(want, at + 1), std::string::npos) << want << " shown twice\n" << r.out;

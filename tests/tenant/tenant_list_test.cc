@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "shell_util.h"
 #include "crypto/x509.h"
 #include "postgres_server.h"
 #include "redis_server.h"
+#include "shell_util.h"
 #include "store/archive.h"
 #include "store/pg_init.h"
 #include "store/redis_acl.h"
@@ -67,23 +67,22 @@ TEST(TenantList, PassOnRealServersThenFailNamingACrossTenantRedisGrant) {
   Write(dir + "/node-c.crt", node->cert_pem, 0644);
   Write(dir + "/node-c.key", node->key_pem, 0600);
   fs::create_directories(dir + "/data");
-  std::string config = Write(
-      dir + "/node-c.yaml",
-      "node: {name: node-c, role: data, address: 127.0.0.1}\n"
-      "tls: {ca: ca.crt, cert: node-c.crt, key: node-c.key}\n"
-      "tenants:\n"
-      "  - {id: ALPHA, roe_level: SOC_ASSIST, compartments: [SOC]}\n"
-      "  - {id: BRAVO, roe_level: ANALYSIS_ONLY, compartments: [SOC]}\n"
-      "stores:\n"
-      "  kind: servers\n"
-      "  path: data\n"
-      "  secrets_dir: secrets\n"
-      "  redis: {host: 127.0.0.1, port: " +
-          std::to_string((*redis)->port()) +
-          "}\n"
-          "  postgres: {host: 127.0.0.1, port: " +
-          std::to_string((*pg)->port()) + ", dbname: " + (*pg)->dbname() + "}\n",
-      0644);
+  std::string config = Write(dir + "/node-c.yaml",
+                             "node: {name: node-c, role: data, address: 127.0.0.1}\n"
+                             "tls: {ca: ca.crt, cert: node-c.crt, key: node-c.key}\n"
+                             "tenants:\n"
+                             "  - {id: ALPHA, roe_level: SOC_ASSIST, compartments: [SOC]}\n"
+                             "  - {id: BRAVO, roe_level: ANALYSIS_ONLY, compartments: [SOC]}\n"
+                             "stores:\n"
+                             "  kind: servers\n"
+                             "  path: data\n"
+                             "  secrets_dir: secrets\n"
+                             "  redis: {host: 127.0.0.1, port: " +
+                                 std::to_string((*redis)->port()) +
+                                 "}\n"
+                                 "  postgres: {host: 127.0.0.1, port: " +
+                                 std::to_string((*pg)->port()) + ", dbname: " + (*pg)->dbname() + "}\n",
+                             0644);
 
   // Some data of each tenant, written with its own credentials.
   store::StoresConfig sc;
@@ -103,8 +102,7 @@ TEST(TenantList, PassOnRealServersThenFailNamingACrossTenantRedisGrant) {
   // Its own (empty) dsmilctl config: the stores are audited here, the entry
   // points of running nodes in tenant_list_entry_test.
   std::string ctl = std::string(DSMIL_BINARY_DIR) + "/bin/dsmilctl --config " + dir +
-                    "/dsmilctl.yaml tenant list --node-config " + config +
-                    " --keys-file " + dir + "/api_keys";
+                    "/dsmilctl.yaml tenant list --node-config " + config + " --keys-file " + dir + "/api_keys";
   RunResult pass = RunShell(ctl);
   EXPECT_EQ(pass.exit_code, 0) << pass.out;
   size_t first = pass.out.find("Isolation Status: ✓ PASS");
@@ -128,8 +126,8 @@ TEST(TenantList, PassOnRealServersThenFailNamingACrossTenantRedisGrant) {
 
   // Grant ALPHA's reader BRAVO's keys: the audit must fail and name the path.
   RunResult grant = RunShell("REDISCLI_AUTH=" + passwords->at(store::kRedisAdminUser) + " redis-cli -h 127.0.0.1 -p " +
-                        std::to_string((*redis)->port()) + " --user " + store::kRedisAdminUser +
-                        " ACL SETUSER alpha_reader '~BRAVO_*'");
+                             std::to_string((*redis)->port()) + " --user " + store::kRedisAdminUser +
+                             " ACL SETUSER alpha_reader '~BRAVO_*'");
   ASSERT_NE(grant.out.find("OK"), std::string::npos) << grant.out;
   RunResult fail = RunShell(ctl);
   EXPECT_EQ(fail.exit_code, 1) << fail.out;

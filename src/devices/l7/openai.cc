@@ -280,8 +280,9 @@ std::string ChatCompletionJson(const std::string& id, int64_t created, const std
   return "{\"id\":" + net::JsonQuote(id) + ",\"object\":\"chat.completion\",\"created\":" + std::to_string(created) +
          ",\"model\":" + net::JsonQuote(model) +
          ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":" + net::JsonQuote(content) +
-         "},\"finish_reason\":" + NullOr(finish_reason) + "}],\"usage\":{\"prompt_tokens\":" +
-         std::to_string(prompt_tokens) + ",\"completion_tokens\":" + std::to_string(completion_tokens) +
+         "},\"finish_reason\":" + NullOr(finish_reason) +
+         "}],\"usage\":{\"prompt_tokens\":" + std::to_string(prompt_tokens) +
+         ",\"completion_tokens\":" + std::to_string(completion_tokens) +
          ",\"total_tokens\":" + std::to_string(prompt_tokens + completion_tokens) + "}}";
 }
 
@@ -295,9 +296,10 @@ std::string ChatChunkJson(const std::string& id, int64_t created, const std::str
   }
   delta += "}";
   if (!finish_reason.empty()) delta = "{}";
-  return "{\"id\":" + net::JsonQuote(id) + ",\"object\":\"chat.completion.chunk\",\"created\":" +
-         std::to_string(created) + ",\"model\":" + net::JsonQuote(model) + ",\"choices\":[{\"index\":0,\"delta\":" +
-         delta + ",\"finish_reason\":" + NullOr(finish_reason) + "}]}";
+  return "{\"id\":" + net::JsonQuote(id) +
+         ",\"object\":\"chat.completion.chunk\",\"created\":" + std::to_string(created) +
+         ",\"model\":" + net::JsonQuote(model) + ",\"choices\":[{\"index\":0,\"delta\":" + delta +
+         ",\"finish_reason\":" + NullOr(finish_reason) + "}]}";
 }
 
 std::string EmbeddingsJson(const std::string& model, const std::vector<std::vector<float>>& vectors, bool base64,
@@ -336,8 +338,9 @@ std::string ModelsJson(const std::vector<ModelInfo>& models) {
   std::string out = "{\"object\":\"list\",\"data\":[";
   for (size_t i = 0; i < models.size(); ++i) {
     if (i > 0) out += ",";
-    out += "{\"id\":" + net::JsonQuote(models[i].id) + ",\"object\":\"model\",\"created\":" +
-           std::to_string(models[i].created) + ",\"owned_by\":" + net::JsonQuote(models[i].owned_by) + "}";
+    out += "{\"id\":" + net::JsonQuote(models[i].id) +
+           ",\"object\":\"model\",\"created\":" + std::to_string(models[i].created) +
+           ",\"owned_by\":" + net::JsonQuote(models[i].owned_by) + "}";
   }
   return out + "]}";
 }

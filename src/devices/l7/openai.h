@@ -39,10 +39,10 @@ struct ChatMessage {
 struct DsmilFields {
   uint64_t compartments = 0;  // COMPARTMENT_MASK bits; 0 = none asked
   bool has_compartments = false;
-  int classification = -1;     // dbe::Classification value; -1 = not given
-  std::string roe_level;       // "" = not given
-  bool rag = false;            // retrieve from the tenant's knowledge base
-  int rag_k = 4;               // passages, 1..16
+  int classification = -1;  // dbe::Classification value; -1 = not given
+  std::string roe_level;    // "" = not given
+  bool rag = false;         // retrieve from the tenant's knowledge base
+  int rag_k = 4;            // passages, 1..16
 };
 
 struct ChatRequest {

@@ -127,7 +127,8 @@ class RagDevice final : public Device {
           if (!e->is_object()) return Status::InvalidArgument("rag.embedding: must be a map {upstream, model}");
           auto up = e->find("upstream");
           auto model = e->find("model");
-          if (up == e->end() || !up->is_string()) return Status::InvalidArgument("rag.embedding.upstream: required URL");
+          if (up == e->end() || !up->is_string())
+            return Status::InvalidArgument("rag.embedding.upstream: required URL");
           if (model == e->end() || !model->is_string()) return Status::InvalidArgument("rag.embedding.model: required");
           WorkerSpec spec;
           spec.model = model->get<std::string>();
@@ -173,7 +174,8 @@ class RagDevice final : public Device {
   DeviceHealth Health() const override {
     if (!started_) return {DeviceState::kStopped, "not started"};
     if (unconfigured_) {
-      return {DeviceState::kNotImplemented, "not configured: stores.path is not set (device 50 keeps the knowledge base there)"};
+      return {DeviceState::kNotImplemented,
+              "not configured: stores.path is not set (device 50 keeps the knowledge base there)"};
     }
     return {DeviceState::kHealthy, ""};
   }
@@ -207,9 +209,9 @@ class RagDevice final : public Device {
       return dbe::MakeErrorReply(request, StatusCode::kInvalidArgument, "BAD_PAYLOAD", "PAYLOAD must be a JSON object");
     }
     std::string op = j.value("op", std::string("query"));
-    auto result = op == "ingest" ? Ingest(tenant, j) : op == "query" ? Query(tenant, j)
-                                                                      : Result<std::string>(Status::InvalidArgument(
-                                                                            "op: must be query or ingest"));
+    auto result = op == "ingest"  ? Ingest(tenant, j)
+                  : op == "query" ? Query(tenant, j)
+                                  : Result<std::string>(Status::InvalidArgument("op: must be query or ingest"));
     if (!result.ok()) {
       const Status& s = result.status();
       return dbe::MakeErrorReply(request, s.code(),
@@ -316,9 +318,8 @@ class RagDevice final : public Device {
       }
       if (have + texts.size() > max_chunks_) {
         return Status::ResourceExhausted("knowledge base of " + tenant + " holds " + std::to_string(have) +
-                                         " chunks; " + std::to_string(texts.size()) +
-                                         " more would pass its quota of " + std::to_string(max_chunks_) +
-                                         " (rag.max_chunks_per_tenant)");
+                                         " chunks; " + std::to_string(texts.size()) + " more would pass its quota of " +
+                                         std::to_string(max_chunks_) + " (rag.max_chunks_per_tenant)");
       }
     }
     DSMIL_ASSIGN_OR_RETURN(auto vecs, Embed(texts, tenant));
@@ -337,7 +338,8 @@ class RagDevice final : public Device {
     DSMIL_RETURN_IF_ERROR(vectors->Flush());
     DSMIL_ASSIGN_OR_RETURN(std::string collection, vectors->scope().Collection(kCollection));
     if (ctx_.log) {
-      ctx_.log->Info("rag ingest", {{"tenant", tenant}, {"collection", collection}, {"chunks", int64_t(points.size())}});
+      ctx_.log->Info("rag ingest",
+                     {{"tenant", tenant}, {"collection", collection}, {"chunks", int64_t(points.size())}});
     }
     return json({{"collection", collection}, {"chunks", points.size()}, {"embedding_model", embedding_model_}}).dump();
   }

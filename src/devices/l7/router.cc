@@ -13,9 +13,8 @@
 
 #include "core/dsmil_metrics.h"
 #include "core/log.h"
-#include "core/strings.h"
 #include "core/metrics.h"
-#include "store/audit_sink.h"
+#include "core/strings.h"
 #include "crypto/keyfile.h"
 #include "crypto/ossl.h"
 #include "dbe/registry.h"
@@ -25,6 +24,7 @@
 #include "net/http_client.h"
 #include "net/http_server.h"
 #include "store/archive.h"
+#include "store/audit_sink.h"
 #include "store/scope.h"
 #include "tenant/claims.h"
 #include "tenant/keys.h"
@@ -67,26 +67,41 @@ Refusal Refuse(int status, std::string reason, std::string message, std::string 
 
 StatusCode CodeForHttp(int status) {
   switch (status) {
-    case 400: return StatusCode::kInvalidArgument;
-    case 401: return StatusCode::kUnauthenticated;
-    case 403: return StatusCode::kPermissionDenied;
-    case 404: return StatusCode::kNotFound;
-    case 413: return StatusCode::kOutOfRange;
-    case 429: return StatusCode::kResourceExhausted;
-    case 504: return StatusCode::kDeadlineExceeded;
-    default: return StatusCode::kUnavailable;
+    case 400:
+      return StatusCode::kInvalidArgument;
+    case 401:
+      return StatusCode::kUnauthenticated;
+    case 403:
+      return StatusCode::kPermissionDenied;
+    case 404:
+      return StatusCode::kNotFound;
+    case 413:
+      return StatusCode::kOutOfRange;
+    case 429:
+      return StatusCode::kResourceExhausted;
+    case 504:
+      return StatusCode::kDeadlineExceeded;
+    default:
+      return StatusCode::kUnavailable;
   }
 }
 
 int HttpForCode(StatusCode c) {
   switch (c) {
-    case StatusCode::kInvalidArgument: return 400;
-    case StatusCode::kUnauthenticated: return 401;
-    case StatusCode::kPermissionDenied: return 403;
-    case StatusCode::kNotFound: return 404;
-    case StatusCode::kResourceExhausted: return 429;
-    case StatusCode::kDeadlineExceeded: return 504;
-    default: return 503;
+    case StatusCode::kInvalidArgument:
+      return 400;
+    case StatusCode::kUnauthenticated:
+      return 401;
+    case StatusCode::kPermissionDenied:
+      return 403;
+    case StatusCode::kNotFound:
+      return 404;
+    case StatusCode::kResourceExhausted:
+      return 429;
+    case StatusCode::kDeadlineExceeded:
+      return 504;
+    default:
+      return 503;
   }
 }
 
@@ -94,11 +109,16 @@ std::string ErrorTypeFor(int status) {
   switch (status) {
     case 400:
     case 404:
-    case 413: return "invalid_request_error";
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 429: return "rate_limit_error";
-    default: return "server_error";
+    case 413:
+      return "invalid_request_error";
+    case 401:
+      return "authentication_error";
+    case 403:
+      return "permission_error";
+    case 429:
+      return "rate_limit_error";
+    default:
+      return "server_error";
   }
 }
 
@@ -125,7 +145,9 @@ std::string Resolve(const std::string& dir, const std::string& p) {
   return dir + "/" + p;
 }
 
-Status Bad(const std::string& key, const std::string& what) { return Status::InvalidArgument("l7." + key + ": " + what); }
+Status Bad(const std::string& key, const std::string& what) {
+  return Status::InvalidArgument("l7." + key + ": " + what);
+}
 
 Result<tenant::TenantLimits> ParseLimits(const json& j, const std::string& key) {
   if (!j.is_object()) return Bad(key, "must be a map");
@@ -152,7 +174,8 @@ Result<tenant::TenantLimits> ParseLimits(const json& j, const std::string& key) 
 Result<Config> ParseConfig(const DeviceContext& ctx) {
   Config c;
   std::string data = ctx.stores.path.empty() ? std::string() : ctx.stores.path;
-  std::string secrets = ctx.stores.secrets_dir.empty() ? (data.empty() ? "" : data + "/secrets") : ctx.stores.secrets_dir;
+  std::string secrets =
+      ctx.stores.secrets_dir.empty() ? (data.empty() ? "" : data + "/secrets") : ctx.stores.secrets_dir;
   c.keys_file = data.empty() ? "" : data + "/tenant/api_keys";
   c.ratelimit_file = data.empty() ? "" : data + "/tenant/ratelimit.bin";
   c.claims_dir = secrets.empty() ? "" : secrets + "/claims";
@@ -178,7 +201,8 @@ Result<Config> ParseConfig(const DeviceContext& ctx) {
       size_t colon = l.rfind(':');
       if (colon == std::string::npos) return Bad(k, "must be host:port, e.g. 127.0.0.1:8001");
       c.host = l.substr(0, colon);
-      if (c.host.size() >= 2 && c.host.front() == '[' && c.host.back() == ']') c.host = c.host.substr(1, c.host.size() - 2);
+      if (c.host.size() >= 2 && c.host.front() == '[' && c.host.back() == ']')
+        c.host = c.host.substr(1, c.host.size() - 2);
       int port = 0;
       try {
         port = std::stoi(l.substr(colon + 1));
@@ -255,7 +279,8 @@ Result<Config> ParseConfig(const DeviceContext& ctx) {
           const std::string& fk = f.key();
           const json& fv = f.value();
           if (fk == "model" || fk == "upstream" || fk == "upstream_model" || fk == "api_key_file") {
-            if (!fv.is_string() || fv.get<std::string>().empty()) return Bad(p + "." + fk, "must be a non-empty string");
+            if (!fv.is_string() || fv.get<std::string>().empty())
+              return Bad(p + "." + fk, "must be a non-empty string");
             if (fk == "model") s.model = fv.get<std::string>();
             if (fk == "upstream") s.base_url = fv.get<std::string>();
             if (fk == "upstream_model") s.upstream_model = fv.get<std::string>();
@@ -338,8 +363,8 @@ class Router final : public Device {
       registry_ = ctx_.metrics;
     }
     metrics_ = std::make_unique<StandardMetrics>(*registry_);
-    refusals_ = &registry_->AddCounter("dsmil_l7_refusals_total", "L7 requests refused, by reason",
-                                       {"tenant_id", "reason"});
+    refusals_ =
+        &registry_->AddCounter("dsmil_l7_refusals_total", "L7 requests refused, by reason", {"tenant_id", "reason"});
     outstanding_ = &registry_->AddGauge("dsmil_l7_worker_outstanding", "Requests in flight per L7 worker replica",
                                         {"model", "replica"});
     worker_up_ = &registry_->AddGauge("dsmil_l7_worker_up", "1 when the L7 worker replica passes its health check",
@@ -361,8 +386,8 @@ class Router final : public Device {
     DSMIL_ASSIGN_OR_RETURN(keys_, tenant::ApiKeyStore::Open(config_.keys_file));
     keyring_ = std::make_unique<tenant::ClaimKeyring>(config_.claims_dir);
     issuer_ = std::make_unique<tenant::ClaimIssuer>(keyring_.get(), std::chrono::seconds(config_.claim_lifetime_s));
-    verifier_ = std::make_unique<tenant::ClaimVerifier>(
-        [this](const std::string& t) { return keyring_->PublicKey(t); });
+    verifier_ =
+        std::make_unique<tenant::ClaimVerifier>([this](const std::string& t) { return keyring_->PublicKey(t); });
     DSMIL_ASSIGN_OR_RETURN(limiter_,
                            tenant::RateLimiter::Open(config_.ratelimit_file, config_.limits, config_.default_limits));
     if (auto p = ctx_.sections.find("policies"); p != ctx_.sections.end()) {
@@ -373,9 +398,9 @@ class Router final : public Device {
       workers_.push_back(s.kind == "upstream" ? MakeUpstreamWorker(s) : MakeDeviceWorker(s, &ctx_));
     }
     for (size_t i = 0; i < workers_.size(); ++i) {
-      replica_labels_.push_back(workers_[i]->spec().kind == "upstream" ? workers_[i]->spec().base_url
-                                                                        : "device:" +
-                                                                              std::to_string(workers_[i]->spec().device));
+      replica_labels_.push_back(workers_[i]->spec().kind == "upstream"
+                                    ? workers_[i]->spec().base_url
+                                    : "device:" + std::to_string(workers_[i]->spec().device));
     }
     ProbeAll();
 
@@ -481,8 +506,8 @@ class Router final : public Device {
       DeviceHealth h = Health();
       net::HttpResponse r;
       r.status = h.state == DeviceState::kHealthy ? 200 : 503;
-      r.body = "{\"status\":" + net::JsonQuote(DeviceStateName(h.state)) + ",\"reason\":" + net::JsonQuote(h.reason) +
-               "}";
+      r.body =
+          "{\"status\":" + net::JsonQuote(DeviceStateName(h.state)) + ",\"reason\":" + net::JsonQuote(h.reason) + "}";
       return r;
     }
     if (req.path == "/metrics") {
@@ -522,9 +547,9 @@ class Router final : public Device {
       return ErrorResponse(r.error);
     }
     if (auto t = req.Header("X-DSMIL-Tenant"); !t.empty() && t != info->tenant) {
-      Refusal r = Refuse(403, "TENANT_MISMATCH",
-                         "this API key belongs to tenant " + info->tenant + ", not " + std::string(t),
-                         "permission_error", "tenant_mismatch", "TENANT_ESCAPE_ATTEMPT");
+      Refusal r =
+          Refuse(403, "TENANT_MISMATCH", "this API key belongs to tenant " + info->tenant + ", not " + std::string(t),
+                 "permission_error", "tenant_mismatch", "TENANT_ESCAPE_ATTEMPT");
       Record(info->tenant, "key:" + info->id, r);
       return ErrorResponse(r.error);
     }
@@ -546,10 +571,12 @@ class Router final : public Device {
     for (const auto& w : workers_) {
       if (std::find(seen.begin(), seen.end(), w->spec().model) != seen.end()) continue;
       seen.push_back(w->spec().model);
-      std::string owner = w->spec().kind == "upstream" ? "upstream" : "dsmil-device-" + std::to_string(w->spec().device);
+      std::string owner =
+          w->spec().kind == "upstream" ? "upstream" : "dsmil-device-" + std::to_string(w->spec().device);
       models.push_back({w->spec().model, owner, 0});
     }
-    models.push_back({kHashedEmbeddingModel, "dsmil-hashed-ngram (deterministic feature hashing, not a learned model)", 0});
+    models.push_back(
+        {kHashedEmbeddingModel, "dsmil-hashed-ngram (deterministic feature hashing, not a learned model)", 0});
     (void)tenant;  // the list is the node's models: nothing in it belongs to a tenant
     net::HttpResponse r;
     r.body = ModelsJson(models);
@@ -580,8 +607,9 @@ class Router final : public Device {
                               "invalid_request_error", "model", "model_not_found"});
       }
       auto r = w->Embed(er.inputs, key.tenant);
-      if (!r.ok()) return ErrorResponse({HttpForCode(r.status().code()), r.status().message(),
-                                         ErrorTypeFor(HttpForCode(r.status().code())), "", ""});
+      if (!r.ok())
+        return ErrorResponse({HttpForCode(r.status().code()), r.status().message(),
+                              ErrorTypeFor(HttpForCode(r.status().code())), "", ""});
       vecs = std::move(*r);
     }
     metrics_->TimeRequest(key.tenant, kRouterId, "0x43").Stop();
@@ -592,7 +620,8 @@ class Router final : public Device {
 
   net::HttpResponse ServeIngest(const net::HttpRequest& req, const tenant::ApiKeyInfo& key) {
     json j = json::parse(req.body, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return ErrorResponse({400, "the request body must be a JSON object", "invalid_request_error", "", ""});
+    if (j.is_discarded() || !j.is_object())
+      return ErrorResponse({400, "the request body must be a JSON object", "invalid_request_error", "", ""});
     j["op"] = "ingest";
     dbe::Message msg(dbe::MsgType::kL7RagQuery);
     msg.header().src_device = kRouterId;
@@ -608,15 +637,17 @@ class Router final : public Device {
     msg.SetBytes(dbe::TlvType::kL7ClaimToken, *token);
     auto reply = CallDevice(msg, config_.rag_timeout_ms);
     if (!reply.ok()) {
-      return ErrorResponse({503, "RAG engine (device " + std::to_string(config_.rag_device) +
-                                     ") unavailable: " + reply.status().message(),
-                            "server_error", "", "rag_unavailable"});
+      return ErrorResponse(
+          {503,
+           "RAG engine (device " + std::to_string(config_.rag_device) + ") unavailable: " + reply.status().message(),
+           "server_error", "", "rag_unavailable"});
     }
     if (reply->type() == dbe::MsgType::kError) {
       auto code = reply->GetU16(dbe::TlvType::kErrorCode);
       int status = code.ok() ? HttpForCode(StatusCode(*code)) : 503;
       auto detail = reply->GetString(dbe::TlvType::kErrorDetail);
-      return ErrorResponse({status, detail.ok() ? std::string(*detail) : "RAG ingest failed", ErrorTypeFor(status), "", ""});
+      return ErrorResponse(
+          {status, detail.ok() ? std::string(*detail) : "RAG ingest failed", ErrorTypeFor(status), "", ""});
     }
     net::HttpResponse r;
     auto p = reply->GetBytes(dbe::TlvType::kPayload);
@@ -719,7 +750,8 @@ class Router final : public Device {
         return;
       }
       lease->Settle(result->completion_tokens);
-      send(ChatChunkJson(id, created, chat.model, "", "", result->finish_reason.empty() ? "stop" : result->finish_reason));
+      send(ChatChunkJson(id, created, chat.model, "", "",
+                         result->finish_reason.empty() ? "stop" : result->finish_reason));
       if (chat.include_usage) {
         send("{\"id\":" + net::JsonQuote(id) + ",\"object\":\"chat.completion.chunk\",\"created\":" +
              std::to_string(created) + ",\"model\":" + net::JsonQuote(chat.model) +
@@ -774,8 +806,8 @@ class Router final : public Device {
     // 2. Policy.
     auto pol = PolicyFor(tenant);
     if (!pol.ok()) {
-      return refuse(Refuse(403, "POLICY_DENIED", pol.status().message(), "permission_error", "policy_denied",
-                           "POLICY_DENIED"));
+      return refuse(
+          Refuse(403, "POLICY_DENIED", pol.status().message(), "permission_error", "policy_denied", "POLICY_DENIED"));
     }
     uint64_t mask = 0;
     if (auto m = msg.GetU64(dbe::TlvType::kCompartmentMask); m.ok()) mask = *m;
@@ -789,19 +821,19 @@ class Router final : public Device {
       }
     }
     if (mask & dbe::kCompartmentKinetic) {
-      return refuse(Refuse(403, "POLICY_DENIED",
-                           "KINETIC compartment (0x80) not allowed in L7 " + (roe.empty() ? std::string("any") : roe) +
-                               " mode",
-                           "permission_error", "policy_denied", "POLICY_DENIED"));
+      return refuse(
+          Refuse(403, "POLICY_DENIED",
+                 "KINETIC compartment (0x80) not allowed in L7 " + (roe.empty() ? std::string("any") : roe) + " mode",
+                 "permission_error", "policy_denied", "POLICY_DENIED"));
     }
     if (uint64_t extra = mask & ~pol->compartments) {
       uint64_t bit = extra & (~extra + 1);
       char hex[24];
       std::snprintf(hex, sizeof(hex), "0x%02llx", static_cast<unsigned long long>(bit));
-      return refuse(Refuse(403, "POLICY_DENIED",
-                           "compartment " + std::string(dbe::CompartmentName(bit)) + " (" + hex +
-                               ") is not granted to tenant " + tenant,
-                           "permission_error", "policy_denied", "POLICY_DENIED"));
+      return refuse(Refuse(
+          403, "POLICY_DENIED",
+          "compartment " + std::string(dbe::CompartmentName(bit)) + " (" + hex + ") is not granted to tenant " + tenant,
+          "permission_error", "policy_denied", "POLICY_DENIED"));
     }
     // 3. Prompt injection (device 51), fail closed.
     std::string prompt = PromptText(chat);
@@ -827,9 +859,8 @@ class Router final : public Device {
       q.SetString(dbe::TlvType::kTenantId, tenant);
       q.SetString(dbe::TlvType::kRequestId, adm->request_id);
       q.SetString(dbe::TlvType::kL7ClaimToken, adm->claim_token);
-      q.SetString(dbe::TlvType::kPayload,
-                  json({{"op", "query"}, {"query", query}, {"k", chat.dsmil.rag_k}})
-                      .dump(-1, ' ', false, json::error_handler_t::replace));
+      q.SetString(dbe::TlvType::kPayload, json({{"op", "query"}, {"query", query}, {"k", chat.dsmil.rag_k}})
+                                              .dump(-1, ' ', false, json::error_handler_t::replace));
       auto res = CallDevice(q, config_.rag_timeout_ms);
       json rj;
       if (res.ok() && res->type() == dbe::MsgType::kL7RagResult) {
@@ -861,13 +892,18 @@ class Router final : public Device {
           }
           if (!verdict_json.empty()) {
             ++blocked;
-            json d = {{"device", kRouterId}, {"request_id", adm->request_id}, {"collection", rj.value("collection", "")},
-                      {"source", source}, {"passage", text.substr(0, 300)}};
+            json d = {{"device", kRouterId},
+                      {"request_id", adm->request_id},
+                      {"collection", rj.value("collection", "")},
+                      {"source", source},
+                      {"passage", text.substr(0, 300)}};
             json v = json::parse(verdict_json, nullptr, false);
             if (!v.is_discarded()) d["verdict"] = v;
             refusals_->Labels({tenant, "RAG_PASSAGE_BLOCKED"}).Inc();
-            Status as = Audit(tenant, "RAG_PASSAGE_BLOCKED", actor, d.dump(-1, ' ', false, json::error_handler_t::replace));
-            if (!as.ok() && ctx_.log) ctx_.log->Error("l7 audit append failed", {{"tenant", tenant}, {"error", as.message()}});
+            Status as =
+                Audit(tenant, "RAG_PASSAGE_BLOCKED", actor, d.dump(-1, ' ', false, json::error_handler_t::replace));
+            if (!as.ok() && ctx_.log)
+              ctx_.log->Error("l7 audit append failed", {{"tenant", tenant}, {"error", as.message()}});
             continue;
           }
           ++kept;
@@ -880,8 +916,11 @@ class Router final : public Device {
                              ChatMessage{"system", "Context from the " + tenant + " knowledge base:\n" + context});
       }
       if (ctx_.log) {
-        ctx_.log->Info("l7 rag", {{"tenant", tenant}, {"request_id", adm->request_id}, {"collection", collection},
-                                  {"passages", int64_t(kept)}, {"blocked", int64_t(blocked)}});
+        ctx_.log->Info("l7 rag", {{"tenant", tenant},
+                                  {"request_id", adm->request_id},
+                                  {"collection", collection},
+                                  {"passages", int64_t(kept)},
+                                  {"blocked", int64_t(blocked)}});
       }
     }
     // 6. L8 enrichment (optional).
@@ -977,7 +1016,8 @@ class Router final : public Device {
   // next one on an Unavailable failure before any output.
   Result<ChatResult> RunChat(const ChatRequest& chat, const Admission& adm, const DeltaFn* on_delta) {
     if (workers_.empty()) {
-      return Status::Unavailable("no model is configured on this node (l7.workers is empty); no completion is produced");
+      return Status::Unavailable(
+          "no model is configured on this node (l7.workers is empty); no completion is produced");
     }
     std::vector<Worker*> tried;
     Status last = Status::Unavailable("no healthy worker for model '" + chat.model + "'");
@@ -1099,7 +1139,8 @@ class Router final : public Device {
     return "";
   }
 
-  Status Audit(const std::string& tenant, const std::string& type, const std::string& actor, const std::string& detail) {
+  Status Audit(const std::string& tenant, const std::string& type, const std::string& actor,
+               const std::string& detail) {
     if (ctx_.audit != nullptr) return ctx_.audit->Append(tenant, type, actor, detail);
     if (ctx_.stores.path.empty() && ctx_.stores.kind == "embedded") {
       return Status::FailedPrecondition("no stores.path: audit log not available");

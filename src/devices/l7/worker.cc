@@ -132,15 +132,15 @@ class UpstreamWorker final : public Worker {
     };
     int status = 0;
     std::string error_body;
-    Status s = PostStreaming("/chat/completions", body, request_id,
-                             [&](int st) { status = st; },
-                             [&](std::string_view bytes) {
-                               if (status != 200) {
-                                 error_body.append(bytes);
-                                 return error_body.size() < (1 << 16);
-                               }
-                               return sse.Feed(bytes, on_data);
-                             });
+    Status s = PostStreaming(
+        "/chat/completions", body, request_id, [&](int st) { status = st; },
+        [&](std::string_view bytes) {
+          if (status != 200) {
+            error_body.append(bytes);
+            return error_body.size() < (1 << 16);
+          }
+          return sse.Feed(bytes, on_data);
+        });
     if (r.cancelled) return r;
     if (!s.ok()) return s;
     if (status != 200) return StatusFor(status, error_body);
@@ -183,7 +183,8 @@ class UpstreamWorker final : public Worker {
     if (!spec().api_key.empty()) r.headers.emplace_back("Authorization", "Bearer " + spec().api_key);
     auto resp = net::HttpFetch(r);
     if (!resp.ok()) return resp.status();
-    if (resp->status >= 500) return Status::Unavailable("upstream " + BaseUrl() + ": HTTP " + std::to_string(resp->status));
+    if (resp->status >= 500)
+      return Status::Unavailable("upstream " + BaseUrl() + ": HTTP " + std::to_string(resp->status));
     return Status::Ok();
   }
 
@@ -429,9 +430,8 @@ class DeviceWorker final : public Worker {
 
  private:
   Status ErrorFrom(const dbe::Message& frame) const {
-    std::string reason(frame.GetString(dbe::TlvType::kErrorReason).ok()
-                           ? *frame.GetString(dbe::TlvType::kErrorReason)
-                           : std::string_view("ERROR"));
+    std::string reason(frame.GetString(dbe::TlvType::kErrorReason).ok() ? *frame.GetString(dbe::TlvType::kErrorReason)
+                                                                        : std::string_view("ERROR"));
     std::string detail(frame.GetString(dbe::TlvType::kErrorDetail).ok() ? *frame.GetString(dbe::TlvType::kErrorDetail)
                                                                         : std::string_view());
     std::string msg = "model " + spec().model + ": device " + std::to_string(spec().device) + " refused (" + reason +
@@ -443,11 +443,16 @@ class DeviceWorker final : public Worker {
     auto code = frame.GetU16(dbe::TlvType::kErrorCode);
     if (code.ok()) {
       switch (StatusCode(*code)) {
-        case StatusCode::kInvalidArgument: return Status::InvalidArgument(msg);
-        case StatusCode::kResourceExhausted: return Status::ResourceExhausted(msg);
-        case StatusCode::kPermissionDenied: return Status::PermissionDenied(msg);
-        case StatusCode::kUnauthenticated: return Status::Unauthenticated(msg);
-        default: break;
+        case StatusCode::kInvalidArgument:
+          return Status::InvalidArgument(msg);
+        case StatusCode::kResourceExhausted:
+          return Status::ResourceExhausted(msg);
+        case StatusCode::kPermissionDenied:
+          return Status::PermissionDenied(msg);
+        case StatusCode::kUnauthenticated:
+          return Status::Unauthenticated(msg);
+        default:
+          break;
       }
     }
     if (reason == "MODEL_BUSY" || reason == "TENANT_BUSY") return Status::ResourceExhausted(msg);
@@ -473,7 +478,9 @@ void Worker::set_last_error(std::string e) {
   last_error_ = std::move(e);
 }
 
-std::unique_ptr<Worker> MakeUpstreamWorker(WorkerSpec spec) { return std::make_unique<UpstreamWorker>(std::move(spec)); }
+std::unique_ptr<Worker> MakeUpstreamWorker(WorkerSpec spec) {
+  return std::make_unique<UpstreamWorker>(std::move(spec));
+}
 
 std::unique_ptr<Worker> MakeDeviceWorker(WorkerSpec spec, const DeviceContext* ctx) {
   return std::make_unique<DeviceWorker>(std::move(spec), ctx);

@@ -57,16 +57,15 @@ uint32_t NextCodePoint(std::string_view s, size_t& i) {
 // What one code point becomes.
 struct Fold {
   enum Kind { kKeep, kDrop, kSpace, kText } kind;
-  const char* text;     // for kText
-  bool disguise;        // folding it means the text was disguised
+  const char* text;  // for kText
+  bool disguise;     // folding it means the text was disguised
 };
 
 bool IsInvisible(uint32_t cp) {
-  return cp == 0x00AD || cp == 0x034F || cp == 0x061C || cp == 0x115F || cp == 0x1160 || cp == 0x17B4 ||
-         cp == 0x17B5 || (cp >= 0x180B && cp <= 0x180F) || (cp >= 0x200B && cp <= 0x200F) ||
-         (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2060 && cp <= 0x206F) || cp == 0x3164 ||
-         (cp >= 0xFE00 && cp <= 0xFE0F) || cp == 0xFEFF || cp == 0xFFA0 || (cp >= 0xE0000 && cp <= 0xE007F) ||
-         (cp >= 0xE0100 && cp <= 0xE01EF);
+  return cp == 0x00AD || cp == 0x034F || cp == 0x061C || cp == 0x115F || cp == 0x1160 || cp == 0x17B4 || cp == 0x17B5 ||
+         (cp >= 0x180B && cp <= 0x180F) || (cp >= 0x200B && cp <= 0x200F) || (cp >= 0x202A && cp <= 0x202E) ||
+         (cp >= 0x2060 && cp <= 0x206F) || cp == 0x3164 || (cp >= 0xFE00 && cp <= 0xFE0F) || cp == 0xFEFF ||
+         cp == 0xFFA0 || (cp >= 0xE0000 && cp <= 0xE007F) || (cp >= 0xE0100 && cp <= 0xE01EF);
 }
 
 bool IsCombiningMark(uint32_t cp) {
@@ -87,50 +86,167 @@ struct Pair {
 // Look-alike letters of other scripts (Unicode confusables, the common ones).
 constexpr Pair kConfusables[] = {
     // Cyrillic lower
-    {0x0430, 'a'}, {0x0432, 'b'}, {0x0435, 'e'}, {0x043A, 'k'}, {0x043C, 'm'}, {0x043D, 'h'}, {0x043E, 'o'},
-    {0x0440, 'p'}, {0x0441, 'c'}, {0x0442, 't'}, {0x0443, 'y'}, {0x0445, 'x'}, {0x0455, 's'}, {0x0456, 'i'},
-    {0x0457, 'i'}, {0x0458, 'j'}, {0x04BB, 'h'}, {0x0501, 'd'}, {0x051B, 'q'}, {0x051D, 'w'}, {0x0450, 'e'},
-    {0x0451, 'e'}, {0x04CF, 'l'}, {0x0491, 'r'},
+    {0x0430, 'a'},
+    {0x0432, 'b'},
+    {0x0435, 'e'},
+    {0x043A, 'k'},
+    {0x043C, 'm'},
+    {0x043D, 'h'},
+    {0x043E, 'o'},
+    {0x0440, 'p'},
+    {0x0441, 'c'},
+    {0x0442, 't'},
+    {0x0443, 'y'},
+    {0x0445, 'x'},
+    {0x0455, 's'},
+    {0x0456, 'i'},
+    {0x0457, 'i'},
+    {0x0458, 'j'},
+    {0x04BB, 'h'},
+    {0x0501, 'd'},
+    {0x051B, 'q'},
+    {0x051D, 'w'},
+    {0x0450, 'e'},
+    {0x0451, 'e'},
+    {0x04CF, 'l'},
+    {0x0491, 'r'},
     // Cyrillic upper
-    {0x0405, 's'}, {0x0406, 'i'}, {0x0407, 'i'}, {0x0408, 'j'}, {0x0410, 'a'}, {0x0412, 'b'}, {0x0415, 'e'},
-    {0x041A, 'k'}, {0x041C, 'm'}, {0x041D, 'h'}, {0x041E, 'o'}, {0x0420, 'p'}, {0x0421, 'c'}, {0x0422, 't'},
-    {0x0423, 'y'}, {0x0425, 'x'}, {0x04AE, 'y'}, {0x04C0, 'l'}, {0x0400, 'e'}, {0x0401, 'e'},
+    {0x0405, 's'},
+    {0x0406, 'i'},
+    {0x0407, 'i'},
+    {0x0408, 'j'},
+    {0x0410, 'a'},
+    {0x0412, 'b'},
+    {0x0415, 'e'},
+    {0x041A, 'k'},
+    {0x041C, 'm'},
+    {0x041D, 'h'},
+    {0x041E, 'o'},
+    {0x0420, 'p'},
+    {0x0421, 'c'},
+    {0x0422, 't'},
+    {0x0423, 'y'},
+    {0x0425, 'x'},
+    {0x04AE, 'y'},
+    {0x04C0, 'l'},
+    {0x0400, 'e'},
+    {0x0401, 'e'},
     // Greek lower
-    {0x03B1, 'a'}, {0x03B2, 'b'}, {0x03B5, 'e'}, {0x03B9, 'i'}, {0x03BA, 'k'}, {0x03BD, 'v'}, {0x03BF, 'o'},
-    {0x03C1, 'p'}, {0x03C4, 't'}, {0x03C5, 'u'}, {0x03C7, 'x'}, {0x03C9, 'w'}, {0x03AF, 'i'}, {0x03CC, 'o'},
-    {0x03AD, 'e'}, {0x03AC, 'a'},
+    {0x03B1, 'a'},
+    {0x03B2, 'b'},
+    {0x03B5, 'e'},
+    {0x03B9, 'i'},
+    {0x03BA, 'k'},
+    {0x03BD, 'v'},
+    {0x03BF, 'o'},
+    {0x03C1, 'p'},
+    {0x03C4, 't'},
+    {0x03C5, 'u'},
+    {0x03C7, 'x'},
+    {0x03C9, 'w'},
+    {0x03AF, 'i'},
+    {0x03CC, 'o'},
+    {0x03AD, 'e'},
+    {0x03AC, 'a'},
     // Greek upper
-    {0x0391, 'a'}, {0x0392, 'b'}, {0x0395, 'e'}, {0x0396, 'z'}, {0x0397, 'h'}, {0x0399, 'i'}, {0x039A, 'k'},
-    {0x039C, 'm'}, {0x039D, 'n'}, {0x039F, 'o'}, {0x03A1, 'p'}, {0x03A4, 't'}, {0x03A5, 'y'}, {0x03A7, 'x'},
+    {0x0391, 'a'},
+    {0x0392, 'b'},
+    {0x0395, 'e'},
+    {0x0396, 'z'},
+    {0x0397, 'h'},
+    {0x0399, 'i'},
+    {0x039A, 'k'},
+    {0x039C, 'm'},
+    {0x039D, 'n'},
+    {0x039F, 'o'},
+    {0x03A1, 'p'},
+    {0x03A4, 't'},
+    {0x03A5, 'y'},
+    {0x03A7, 'x'},
     // Latin small capitals and IPA
-    {0x0131, 'i'}, {0x0237, 'j'}, {0x0251, 'a'}, {0x0261, 'g'}, {0x026A, 'i'}, {0x029F, 'l'}, {0x0274, 'n'},
-    {0x0280, 'r'}, {0x1D00, 'a'}, {0x1D04, 'c'}, {0x1D05, 'd'}, {0x1D07, 'e'}, {0x1D0A, 'j'}, {0x1D0B, 'k'},
-    {0x1D0D, 'm'}, {0x1D0F, 'o'}, {0x1D18, 'p'}, {0x1D1B, 't'}, {0x1D1C, 'u'}, {0x1D20, 'v'}, {0x1D21, 'w'},
-    {0x1D22, 'z'}, {0x0299, 'b'}, {0x029C, 'h'}, {0x0262, 'g'}, {0x028F, 'y'},
+    {0x0131, 'i'},
+    {0x0237, 'j'},
+    {0x0251, 'a'},
+    {0x0261, 'g'},
+    {0x026A, 'i'},
+    {0x029F, 'l'},
+    {0x0274, 'n'},
+    {0x0280, 'r'},
+    {0x1D00, 'a'},
+    {0x1D04, 'c'},
+    {0x1D05, 'd'},
+    {0x1D07, 'e'},
+    {0x1D0A, 'j'},
+    {0x1D0B, 'k'},
+    {0x1D0D, 'm'},
+    {0x1D0F, 'o'},
+    {0x1D18, 'p'},
+    {0x1D1B, 't'},
+    {0x1D1C, 'u'},
+    {0x1D20, 'v'},
+    {0x1D21, 'w'},
+    {0x1D22, 'z'},
+    {0x0299, 'b'},
+    {0x029C, 'h'},
+    {0x0262, 'g'},
+    {0x028F, 'y'},
     // Letterlike symbols
-    {0x2102, 'c'}, {0x210A, 'g'}, {0x210B, 'h'}, {0x210C, 'h'}, {0x210D, 'h'}, {0x210E, 'h'}, {0x2110, 'i'},
-    {0x2111, 'i'}, {0x2112, 'l'}, {0x2113, 'l'}, {0x2115, 'n'}, {0x2119, 'p'}, {0x211A, 'q'}, {0x211B, 'r'},
-    {0x211C, 'r'}, {0x211D, 'r'}, {0x2124, 'z'}, {0x212C, 'b'}, {0x212D, 'c'}, {0x212F, 'e'}, {0x2130, 'e'},
-    {0x2131, 'f'}, {0x2133, 'm'}, {0x2134, 'o'}, {0x2139, 'i'},
+    {0x2102, 'c'},
+    {0x210A, 'g'},
+    {0x210B, 'h'},
+    {0x210C, 'h'},
+    {0x210D, 'h'},
+    {0x210E, 'h'},
+    {0x2110, 'i'},
+    {0x2111, 'i'},
+    {0x2112, 'l'},
+    {0x2113, 'l'},
+    {0x2115, 'n'},
+    {0x2119, 'p'},
+    {0x211A, 'q'},
+    {0x211B, 'r'},
+    {0x211C, 'r'},
+    {0x211D, 'r'},
+    {0x2124, 'z'},
+    {0x212C, 'b'},
+    {0x212D, 'c'},
+    {0x212F, 'e'},
+    {0x2130, 'e'},
+    {0x2131, 'f'},
+    {0x2133, 'm'},
+    {0x2134, 'o'},
+    {0x2139, 'i'},
     // Roman numerals that read as letters
-    {0x2160, 'i'}, {0x2164, 'v'}, {0x2169, 'x'}, {0x216C, 'l'}, {0x216D, 'c'}, {0x216E, 'd'}, {0x216F, 'm'},
-    {0x2170, 'i'}, {0x2174, 'v'}, {0x2179, 'x'}, {0x217C, 'l'}, {0x217D, 'c'}, {0x217E, 'd'}, {0x217F, 'm'},
+    {0x2160, 'i'},
+    {0x2164, 'v'},
+    {0x2169, 'x'},
+    {0x216C, 'l'},
+    {0x216D, 'c'},
+    {0x216E, 'd'},
+    {0x216F, 'm'},
+    {0x2170, 'i'},
+    {0x2174, 'v'},
+    {0x2179, 'x'},
+    {0x217C, 'l'},
+    {0x217D, 'c'},
+    {0x217E, 'd'},
+    {0x217F, 'm'},
 };
 
 // Latin-1 Supplement and Latin Extended-A letters without their accents
 // (U+00C0..U+017F); '\0' = not a letter (kept as a separator).
 constexpr char kLatinBase[] =
-    "aaaaaaaceeeeiiii"  // C0..CF
+    "aaaaaaaceeeeiiii"   // C0..CF
     "dnooooo\0ouuuuyts"  // D0..DF (D7 = multiplication sign)
-    "aaaaaaaceeeeiiii"  // E0..EF
+    "aaaaaaaceeeeiiii"   // E0..EF
     "dnooooo\0ouuuuyty"  // F0..FF (F7 = division sign)
-    "aaaaaaccccccccdd"  // 100..10F
-    "ddeeeeeeeeeegggg"  // 110..11F
-    "gggghhhhiiiiiiii"  // 120..12F
-    "iiiijjkkklllllll"  // 130..13F
-    "lllnnnnnnnnnoooo"  // 140..14F
-    "oooorrrrrrssssss"  // 150..15F
-    "ssttttttuuuuuuuu"  // 160..16F
+    "aaaaaaccccccccdd"   // 100..10F
+    "ddeeeeeeeeeegggg"   // 110..11F
+    "gggghhhhiiiiiiii"   // 120..12F
+    "iiiijjkkklllllll"   // 130..13F
+    "lllnnnnnnnnnoooo"   // 140..14F
+    "oooorrrrrrssssss"   // 150..15F
+    "ssttttttuuuuuuuu"   // 160..16F
     "uuuuwwyyyzzzzzzs";  // 170..17F
 
 // Fold of one code point, with `buf` as storage for single letters.
@@ -205,26 +321,38 @@ bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
 char LeetLetter(char c) {
   switch (c) {
-    case '0': return 'o';
-    case '1': return 'i';
-    case '3': return 'e';
-    case '4': return 'a';
-    case '5': return 's';
-    case '7': return 't';
-    case '8': return 'b';
-    case '9': return 'g';
-    case '@': return 'a';
-    case '$': return 's';
-    case '!': return 'i';
-    case '|': return 'l';
-    case '+': return 't';
-    default: return c;
+    case '0':
+      return 'o';
+    case '1':
+      return 'i';
+    case '3':
+      return 'e';
+    case '4':
+      return 'a';
+    case '5':
+      return 's';
+    case '7':
+      return 't';
+    case '8':
+      return 'b';
+    case '9':
+      return 'g';
+    case '@':
+      return 'a';
+    case '$':
+      return 's';
+    case '!':
+      return 'i';
+    case '|':
+      return 'l';
+    case '+':
+      return 't';
+    default:
+      return c;
   }
 }
 
-bool IsLeetChar(char c) {
-  return IsDigit(c) || c == '@' || c == '$' || c == '!' || c == '|' || c == '+';
-}
+bool IsLeetChar(char c) { return IsDigit(c) || c == '@' || c == '$' || c == '!' || c == '|' || c == '+'; }
 
 // Stage 1: code points folded to lower-case ASCII with punctuation kept;
 // invisible characters removed.
@@ -386,7 +514,8 @@ const std::vector<Rule>& Rules() {
       std::vector<const char*> patterns;
     };
     const char* kOverrideVerbs =
-        "ignore|ignores|ignored|ignoring|disregard*|forget|overrid*|bypass*|skip|abandon|discard|neglect|nevermind|never+mind|"
+        "ignore|ignores|ignored|ignoring|disregard*|forget|overrid*|bypass*|skip|abandon|discard|neglect|nevermind|"
+        "never+mind|"
         "scrap|throw+out|set+aside|put+aside|dismiss";
     const char* kQualifiers =
         "previous|previously|prior|above|earlier|all|preceding|your|its|their|system|original|initial|any|every|these|"
@@ -397,7 +526,8 @@ const std::vector<Rule>& Rules() {
         "filters|protocol*|boundaries|ethic*|directions|setup|configuration";
     std::string override_pat = std::string(kOverrideVerbs) + " ~3 " + kQualifiers + " ~3 " + kInstructions;
     std::vector<Def> defs = {
-        {"override_instructions", 0.75,
+        {"override_instructions",
+         0.75,
          "an order to ignore, disregard, forget or override the previous/system instructions",
          {override_pat.c_str(),
           "forget|erase ~1 everything|all|whatever ~4 above|before|prior|previous*|told|said|instruction*|learned|"
@@ -407,23 +537,29 @@ const std::vector<Rule>& Rules() {
           "your|all+previous|all+prior|previous|prior|earlier|original|system ~2 instruction*|directive*|guideline*|"
           "prompt|programming ~1 are|have+been|were|is|has+been ~1 cancel*|void|revoked|obsolete|invalid|null|"
           "overridden|replaced|lifted|suspended|deleted|removed|no+longer+valid|no+longer+apply"}},
-        {"stop_following", 0.6, "an order to stop following or obeying the model's instructions or rules",
+        {"stop_following",
+         0.6,
+         "an order to stop following or obeying the model's instructions or rules",
          {"stop|cease|quit|no+longer|dont|don+t|do+not|never|refuse+to ~1 follow*|obey*|adher*|comply*|respect*|"
           "listen+to|abide+by|honou?r ~3 your|previous|prior|system|any|all|those|these|original|safety|earlier|"
           "above ~2 instruction*|rules|guideline*|directive*|polic*|programming|restriction*|roe|constraint*|"
           "prompt*|training",
           "stop|cease|quit|no+longer|dont|don+t|do+not|never ~1 follow*|obey*|adher*|comply+with|respect* ~1 "
           "roe|rules+of+engagement|safety+rules|engagement+rules"}},
-        {"persona_override", 0.6, "a new identity without restrictions (\"you are now DAN\", \"act as an unfiltered AI\")",
+        {"persona_override",
+         0.6,
+         "a new identity without restrictions (\"you are now DAN\", \"act as an unfiltered AI\")",
          {"you|youre|you+re|u ~1 are|re|r ~1 now|no+longer|henceforth ~4 dan|jailbroken|jailbreak*|unrestricted|"
           "unfiltered|uncensored|evil|liberated|unbound|unchained|unlocked|developer+mode|god+mode|free+from|"
           "without+any|without+restrictions|without+limits|not+bound|an+ai+without|no+longer+bound|rogue",
-          "act|pretend|roleplay|role+play|behave|respond|answer|simulate|become|impersonate ~3 as|like|to+be|you+are ~5 "
+          "act|pretend|roleplay|role+play|behave|respond|answer|simulate|become|impersonate ~3 as|like|to+be|you+are "
+          "~5 "
           "dan|unrestricted|unfiltered|uncensored|jailbroken|evil|rogue|without+restrictions|no+restrictions|"
           "no+rules|no+limits|no+filters|no+guidelines|no+ethic*|no+morals|without+rules|without+limits|"
           "without+filters|without+ethic*|without+censorship|no+censorship|an+ai+with+no|anything+goes",
           "you|youre|u ~2 are|re|arent|r ~2 not|no+longer|never|nt|free ~2 bound|restricted|limited|constrained|"
-          "subject|obliged ~1 by|to ~3 rules|polic*|guideline*|restriction*|roe|ethic*|constraint*|instruction*|filters|"
+          "subject|obliged ~1 by|to ~3 "
+          "rules|polic*|guideline*|restriction*|roe|ethic*|constraint*|instruction*|filters|"
           "any|the+rules|your",
           "you|youre|u ~1 are|re ~0 an|a|the ~1 unrestricted|unfiltered|uncensored|jailbroken|evil|rogue|unaligned ~2 "
           "ai|assistant|model|chatbot|llm|version|bot",
@@ -431,14 +567,22 @@ const std::vector<Rule>& Rules() {
           "by|to ~3 rules|polic*|guideline*|restriction*|roe|ethic*|constraint*|instruction*|filters|any|your",
           "simulate|emulate|play|be|become ~2 a|an|the ~1 jailbroken|unrestricted|unfiltered|uncensored|rogue|evil|"
           "unaligned ~2 ai|assistant|model|version|chatbot|llm|bot"}},
-        {"dan_mode", 0.6, "named jailbreak modes (DAN, developer mode, god mode)",
-         {"do+anything+now", "dan ~1 mode|prompt|jailbreak", "developer|dev|debug|god|sudo|admin|maintenance|unrestricted ~0 "
+        {"dan_mode",
+         0.6,
+         "named jailbreak modes (DAN, developer mode, god mode)",
+         {"do+anything+now", "dan ~1 mode|prompt|jailbreak",
+          "developer|dev|debug|god|sudo|admin|maintenance|unrestricted ~0 "
           "mode ~3 enabled|activated|on|enable|activate|unlocked|engaged",
-          "enable|activate|enter|switch+to|unlock|engage ~2 developer|dev|debug|god|sudo|admin|jailbreak|unrestricted|dan ~0 "
+          "enable|activate|enter|switch+to|unlock|engage ~2 "
+          "developer|dev|debug|god|sudo|admin|jailbreak|unrestricted|dan ~0 "
           "mode"}},
-        {"jailbreak_word", 0.35, "the word jailbreak aimed at the model",
+        {"jailbreak_word",
+         0.35,
+         "the word jailbreak aimed at the model",
          {"jailbreak*|jailbroken ~3 you|yourself|the+model|the+assistant|the+ai|this+ai|this+chat|mode"}},
-        {"reveal_system_prompt", 0.7, "a request to reveal, print or repeat the hidden/system prompt or instructions",
+        {"reveal_system_prompt",
+         0.7,
+         "a request to reveal, print or repeat the hidden/system prompt or instructions",
          {"reveal|print|show|repeat|output|display|leak|dump|tell|give|write|recite|expose|disclose|echo|return|"
           "paste|spell+out|copy|list|what+is|what+are|whats|what+were ~3 system|hidden|initial|original|secret|"
           "internal|developer|confidential|your|above|previous|preceding|verbatim|full|exact|first ~2 "
@@ -448,62 +592,90 @@ const std::vector<Rule>& Rules() {
           "above|before",
           "leak|dump|exfiltrate|disclose|reveal ~2 the|your ~1 preprompt|pre+prompt|system+prompt|prompt|"
           "instructions|hidden+instructions|initial+prompt"}},
-        {"roe_bypass", 0.5,
+        {"roe_bypass",
+         0.5,
          "an order to bypass the platform's controls: ROE, compartments, classification, two-person integrity",
          {"disregard*|ignore|bypass*|overrid*|circumvent|disable|skip|violate|suspend|break|evade|turn+off|"
           "switch+off|remove|lift|waive|get+around|work+around|sidestep|defeat|neutrali?e|deactivate|drop ~3 "
           "roe|rules+of+engagement|engagement+rules|compartment*|classification|clearance|need+to+know|"
           "authori?ation+check*|oversight|two+person|twoperson|tpi|human+in+the+loop|approval+step|approvals"}},
-        {"safety_bypass", 0.35, "asks to bypass safety, filters or policy (also said of attackers: weighted low)",
+        {"safety_bypass",
+         0.35,
+         "asks to bypass safety, filters or policy (also said of attackers: weighted low)",
          {"disregard*|ignore|bypass*|overrid*|circumvent|disable|skip|violate|suspend|break|evade|turn+off|"
           "switch+off|remove|lift|waive|get+around|sidestep|defeat|neutrali?e|deactivate|drop ~3 "
           "safety|safeguard*|guardrail*|filter|filters|filtering|restriction*|content+policy|ethical|ethics|"
           "alignment|censorship|limitation*"}},
-        {"disable_own_safeguards", 0.6, "an order to switch off the model's own safety rules",
+        {"disable_own_safeguards",
+         0.6,
+         "an order to switch off the model's own safety rules",
          {"disable|bypass|ignore|overrid*|turn+off|switch+off|remove|deactivate|drop|shut+off|lift|suspend|"
           "forget ~1 your|all+your|any+of+your|its|all+of+your|the+model+s|the+ai+s ~2 safety|filter*|"
           "guardrail*|safeguard*|restriction*|rules|guideline*|limitation*|ethic*|content+policy|programming|"
           "alignment|training|polic*|principles|morals|protocols"}},
-        {"kinetic_action", 0.3, "an order to execute or authorise kinetic/weapons action",
+        {"kinetic_action",
+         0.3,
+         "an order to execute or authorise kinetic/weapons action",
          {"execute|launch|authori?e|conduct|carry+out|initiate|order|perform|fire|deploy|plan|generate|prepare|"
           "approve|commence|release ~3 kinetic|strike|strikes|airstrike*|missile*|weapon*|bomb*|lethal|nuclear|"
           "nc3|artillery|munition*"}},
         {"special_tokens", 0.6, "chat-template control tokens or fake role headers inside the prompt", {}},
-        {"new_instructions", 0.35, "announces replacement instructions",
+        {"new_instructions",
+         0.35,
+         "announces replacement instructions",
          {"new|updated|real|actual|true|revised|secret|hidden|override|overriding ~0 instruction*|directive*|"
           "system+prompt|system+message|prompt",
           "the+following ~1 instruction*|directive*|orders ~3 override*|supersede*|replace*|take+precedence|"
           "takes+precedence"}},
-        {"priority_claim", 0.5, "claims to outrank earlier instructions",
+        {"priority_claim",
+         0.5,
+         "claims to outrank earlier instructions",
          {"this|these|my|the+following ~2 instruction*|message|directive*|prompt|orders|command* ~3 override*|"
           "supersede*|take+precedence|takes+precedence|have+priority|has+priority|replace*|trump*|outrank*",
           "takes+precedence|take+precedence|supersedes|supersede|overrides|outranks|trumps ~2 over ~0 your|the|all|"
           "any ~2 system|previous|prior|original|earlier|other|safety ~0 prompt*|instruction*|message*|rules|"
           "guideline*|directive*",
           "highest|top|maximum|absolute|utmost ~0 priority ~4 instruction*|override|directive*|command*|order*"}},
-        {"from_now_on", 0.35, "re-programs behaviour for the rest of the conversation",
+        {"from_now_on",
+         0.35,
+         "re-programs behaviour for the rest of the conversation",
          {"from+now+on|henceforth|going+forward|for+the+rest+of+this|from+this+point ~4 you|your ~3 will|must|shall|"
           "are|respond|answer|act|ignore|only|always|never|behave|reply"}},
-        {"anything_goes", 0.3, "tells the model it may say or do anything",
+        {"anything_goes",
+         0.3,
+         "tells the model it may say or do anything",
          {"you ~1 can|may|will|are+allowed+to|are+free+to|are+able+to ~1 say|do|answer|write|output ~0 anything|"
           "everything|whatever"}},
-        {"secret_exfiltration", 0.2, "asks for keys, credentials or other tenants' data (booster)",
+        {"secret_exfiltration",
+         0.2,
+         "asks for keys, credentials or other tenants' data (booster)",
          {"reveal|leak|dump|exfiltrate|print|show|list|give|send|tell ~4 api+keys|keys|secret*|password*|"
           "credentials|tokens|audit+log|conversation+history|other+tenant*|bravo+s|alpha+s"}},
-        {"no_restrictions", 0.25, "asks for output without restrictions or filters",
+        {"no_restrictions",
+         0.25,
+         "asks for output without restrictions or filters",
          {"without|no|free+of|free+from|zero|not+bound+by|unbound+by ~2 restriction*|limit|limits|limitation*|"
           "filter|filters|censorship|ethic*|morals|moral|boundaries|safeguard*|guardrail*|refusal*|warnings"}},
-        {"obey_me", 0.5, "demands obedience to the prompt's author",
+        {"obey_me",
+         0.5,
+         "demands obedience to the prompt's author",
          {"you+must|you+will|you+shall|you+have+to ~2 obey|comply|submit|follow ~2 me|my|only|the+user|every|all|"
           "whatever|any+order"}},
-        {"decode_and_follow", 0.4, "hides instructions in an encoding and asks to decode and follow them",
-         {"decode|decipher|translate|deobfuscate|unscramble|reverse ~8 and|then ~2 follow|obey|execute+the+instruction*|"
+        {"decode_and_follow",
+         0.4,
+         "hides instructions in an encoding and asks to decode and follow them",
+         {"decode|decipher|translate|deobfuscate|unscramble|reverse ~8 and|then ~2 "
+          "follow|obey|execute+the+instruction*|"
           "do+what|comply|carry+out+the+instruction*|act+on"}},
-        {"fiction_wrapper", 0.3, "a fictional or hypothetical frame used to drop the rules",
+        {"fiction_wrapper",
+         0.3,
+         "a fictional or hypothetical frame used to drop the rules",
          {"hypothetical*|fictional|fiction|imagine|story|roleplay|role+play|game|pretend|simulation ~8 no+rules|"
           "no+restrictions|without+restrictions|unrestricted|unfiltered|ignor*|anything+goes|no+limits|"
           "no+ethic*|no+guidelines|no+roe"}},
-        {"impersonation", 0.4, "claims to be the developer, operator or system to unlock behaviour",
+        {"impersonation",
+         0.4,
+         "claims to be the developer, operator or system to unlock behaviour",
          {"i+am|i+m|im|this+is|message+from ~2 your|the|an|a|openai|anthropic ~1 developer*|creator*|"
           "administrator|admin|operator|system|openai|anthropic|maker*|owner|sysadmin ~5 override|authori?ed|"
           "authori?e|unlock|disable|grant*|instruct*|command*|ignore|order|permission|allowed"}},
@@ -608,25 +780,75 @@ const FirstWordIndex& Index() {
 // Chat-template control tokens and fake role headers, matched on the folded
 // text with punctuation kept and spaces removed.
 constexpr const char* kSpecialTokens[] = {
-    "<|im_start|>", "<|im_end|>", "<|system|>", "<|user|>", "<|assistant|>", "<|endoftext|>", "<|eot_id|>",
-    "<|start_header_id|>", "<|end_header_id|>", "<|begin_of_text|>", "[inst]", "[/inst]", "<<sys>>", "<</sys>>",
-    "###system", "###instruction", "###newinstruction", "</s><s>", "[system]:", "[system](#", "<system>",
-    "</system>", "beginsystemprompt", "endofsystemprompt", "systemoverride:", "[admin]:", "<admin>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|system|>",
+    "<|user|>",
+    "<|assistant|>",
+    "<|endoftext|>",
+    "<|eot_id|>",
+    "<|start_header_id|>",
+    "<|end_header_id|>",
+    "<|begin_of_text|>",
+    "[inst]",
+    "[/inst]",
+    "<<sys>>",
+    "<</sys>>",
+    "###system",
+    "###instruction",
+    "###newinstruction",
+    "</s><s>",
+    "[system]:",
+    "[system](#",
+    "<system>",
+    "</system>",
+    "beginsystemprompt",
+    "endofsystemprompt",
+    "systemoverride:",
+    "[admin]:",
+    "<admin>",
 };
 
 // Attack phrases matched on the letters alone (spaces and punctuation
 // removed), so "ign ore prev ious instruc tions" is still found.
 constexpr const char* kSquashedPhrases[] = {
-    "ignorepreviousinstructions", "ignoreallpreviousinstructions", "ignoreallinstructions",
-    "ignoretheaboveinstructions", "ignoreyourinstructions",
-    "ignoreallpriorinstructions", "ignorepriorinstructions", "disregardpreviousinstructions",
-    "disregardallpreviousinstructions", "disregardallinstructions", "disregardyourinstructions",
-    "forgetpreviousinstructions", "forgetallpreviousinstructions", "forgetyourinstructions",
-    "forgeteverythingabove", "doanythingnow", "developermodeenabled", "revealyoursystemprompt",
-    "revealthesystemprompt", "printyoursystemprompt", "showyoursystemprompt", "ignoretheroe", "disregardroe",
-    "disregardtheroe", "ignoreroe", "bypasstheroe", "bypassroe", "ignoreyoursafety", "ignoresafetyrules",
-    "disableyoursafety", "overrideyourinstructions", "overridepreviousinstructions", "youarenowdan",
-    "jailbreakmode", "ignorealltherules", "ignoreallrules", "ignoretherulesofengagement",
+    "ignorepreviousinstructions",
+    "ignoreallpreviousinstructions",
+    "ignoreallinstructions",
+    "ignoretheaboveinstructions",
+    "ignoreyourinstructions",
+    "ignoreallpriorinstructions",
+    "ignorepriorinstructions",
+    "disregardpreviousinstructions",
+    "disregardallpreviousinstructions",
+    "disregardallinstructions",
+    "disregardyourinstructions",
+    "forgetpreviousinstructions",
+    "forgetallpreviousinstructions",
+    "forgetyourinstructions",
+    "forgeteverythingabove",
+    "doanythingnow",
+    "developermodeenabled",
+    "revealyoursystemprompt",
+    "revealthesystemprompt",
+    "printyoursystemprompt",
+    "showyoursystemprompt",
+    "ignoretheroe",
+    "disregardroe",
+    "disregardtheroe",
+    "ignoreroe",
+    "bypasstheroe",
+    "bypassroe",
+    "ignoreyoursafety",
+    "ignoresafetyrules",
+    "disableyoursafety",
+    "overrideyourinstructions",
+    "overridepreviousinstructions",
+    "youarenowdan",
+    "jailbreakmode",
+    "ignorealltherules",
+    "ignoreallrules",
+    "ignoretherulesofengagement",
 };
 
 }  // namespace

@@ -521,7 +521,8 @@ Result<dbe::Message> CoaDevice::Handle(const dbe::Message& request) {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopped_) return Status::Unavailable("device 59 is stopped");
   }
-  if (auto refused = AdmitL9Request(ctx_, kCoaDeviceId, dbe::MsgType::kL9CoaReq, request, refused_)) return std::move(*refused);
+  if (auto refused = AdmitL9Request(ctx_, kCoaDeviceId, dbe::MsgType::kL9CoaReq, request, refused_))
+    return std::move(*refused);
   if (!ctx_.tenant.empty() && tenant != ctx_.tenant) {
     return Refuse(request, tenant, StatusCode::kPermissionDenied, "TENANT_MISMATCH",
                   "this instance of device 59 serves tenant " + ctx_.tenant);

@@ -365,7 +365,8 @@ Result<dbe::Message> CoalitionDevice::Handle(const dbe::Message& request) {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopped_) return Status::Unavailable("device 62 is stopped");
   }
-  if (auto refused = AdmitL9Request(ctx_, kCoalitionDeviceId, dbe::MsgType::kL9CoalitionReq, request, refused_)) return std::move(*refused);
+  if (auto refused = AdmitL9Request(ctx_, kCoalitionDeviceId, dbe::MsgType::kL9CoalitionReq, request, refused_))
+    return std::move(*refused);
   if (!ctx_.tenant.empty() && tenant != ctx_.tenant) {
     return Refuse(request, tenant, StatusCode::kPermissionDenied, "TENANT_MISMATCH",
                   "this instance of device 62 serves tenant " + ctx_.tenant);

@@ -312,7 +312,8 @@ Result<dbe::Message> StrategyDevice::Handle(const dbe::Message& request) {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopped_) return Status::Unavailable("device 60 is stopped");
   }
-  if (auto refused = AdmitL9Request(ctx_, kStrategyDeviceId, dbe::MsgType::kL9StrategyReq, request, requests_)) return std::move(*refused);
+  if (auto refused = AdmitL9Request(ctx_, kStrategyDeviceId, dbe::MsgType::kL9StrategyReq, request, requests_))
+    return std::move(*refused);
   if (!ctx_.tenant.empty() && tenant != ctx_.tenant) {
     return Refuse(request, tenant, StatusCode::kPermissionDenied, "TENANT_MISMATCH",
                   "this instance of device 60 serves tenant " + ctx_.tenant);

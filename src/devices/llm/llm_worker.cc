@@ -24,8 +24,10 @@ Result<int64_t> IntField(const json& j, const std::string& key, int64_t lo, int6
   if (!j.is_number_integer() && !j.is_number_unsigned()) {
     return Bad(key, "must be an integer between " + std::to_string(lo) + " and " + std::to_string(hi));
   }
-  int64_t v = j.is_number_unsigned() ? int64_t(std::min<uint64_t>(j.get<uint64_t>(), uint64_t(INT64_MAX))) : j.get<int64_t>();
-  if (v < lo || v > hi) return Bad(key, "must be an integer between " + std::to_string(lo) + " and " + std::to_string(hi));
+  int64_t v =
+      j.is_number_unsigned() ? int64_t(std::min<uint64_t>(j.get<uint64_t>(), uint64_t(INT64_MAX))) : j.get<int64_t>();
+  if (v < lo || v > hi)
+    return Bad(key, "must be an integer between " + std::to_string(lo) + " and " + std::to_string(hi));
   return v;
 }
 
@@ -38,7 +40,8 @@ Result<ModelConfig> ParseModelConfig(const std::string& section_json, int device
     if (it.key() != "models") return Bad("llm." + it.key(), "unknown key (known: models)");
   }
   auto models = root.find("models");
-  if (models == root.end()) return Status::NotFound("no model configured for device " + std::to_string(device) + " (llm.models)");
+  if (models == root.end())
+    return Status::NotFound("no model configured for device " + std::to_string(device) + " (llm.models)");
   if (!models->is_array()) return Bad("llm.models", "must be a list");
   std::optional<ModelConfig> found;
   for (size_t i = 0; i < models->size(); ++i) {
@@ -151,11 +154,13 @@ Result<ChatCall> ParseChatPayload(std::string_view payload, uint32_t max_tokens_
     call.params.max_tokens = int32_t(v);
   }
   if (auto f = j.find("temperature"); f != j.end() && !f->is_null()) {
-    if (!f->is_number() || f->get<double>() < 0 || f->get<double>() > 2) return Bad("temperature", "must be a number between 0 and 2");
+    if (!f->is_number() || f->get<double>() < 0 || f->get<double>() > 2)
+      return Bad("temperature", "must be a number between 0 and 2");
     call.params.temperature = f->get<float>();
   }
   if (auto f = j.find("top_p"); f != j.end() && !f->is_null()) {
-    if (!f->is_number() || f->get<double>() <= 0 || f->get<double>() > 1) return Bad("top_p", "must be a number in (0, 1]");
+    if (!f->is_number() || f->get<double>() <= 0 || f->get<double>() > 1)
+      return Bad("top_p", "must be a number in (0, 1]");
     call.params.top_p = f->get<float>();
   }
   if (auto f = j.find("seed"); f != j.end() && !f->is_null()) {
@@ -219,11 +224,16 @@ dbe::Message FinalReply(const dbe::Message& req, const llm::GenerationResult& g,
 
 std::string ErrorReason(StatusCode code) {
   switch (code) {
-    case StatusCode::kInvalidArgument: return "BAD_REQUEST";
-    case StatusCode::kResourceExhausted: return "MODEL_BUSY";
-    case StatusCode::kPermissionDenied: return "TENANT_MISMATCH";
-    case StatusCode::kUnavailable: return "MODEL_UNAVAILABLE";
-    default: return "LLM_ERROR";
+    case StatusCode::kInvalidArgument:
+      return "BAD_REQUEST";
+    case StatusCode::kResourceExhausted:
+      return "MODEL_BUSY";
+    case StatusCode::kPermissionDenied:
+      return "TENANT_MISMATCH";
+    case StatusCode::kUnavailable:
+      return "MODEL_UNAVAILABLE";
+    default:
+      return "LLM_ERROR";
   }
 }
 
@@ -328,7 +338,9 @@ class LlmWorker final : public Device {
     if (!engine.ok()) {
       state_ = DeviceState::kFailed;
       reason_ = "model " + c.path + " could not be loaded: " + engine.status().message();
-      if (ctx_.log) ctx_.log->Error("llm model load failed", {{"device", ctx_.id}, {"path", c.path}, {"error", engine.status().message()}});
+      if (ctx_.log)
+        ctx_.log->Error("llm model load failed",
+                        {{"device", ctx_.id}, {"path", c.path}, {"error", engine.status().message()}});
       return;
     }
     if (stopped_) {
@@ -340,8 +352,12 @@ class LlmWorker final : public Device {
     reason_.clear();
     if (ctx_.log) {
       const auto& hp = engine_->model().hparams();
-      ctx_.log->Info("llm model loaded", {{"device", ctx_.id}, {"path", c.path}, {"profile", c.profile},
-                                          {"layers", hp.n_layer}, {"n_embd", hp.n_embd}, {"threads", c.threads},
+      ctx_.log->Info("llm model loaded", {{"device", ctx_.id},
+                                          {"path", c.path},
+                                          {"profile", c.profile},
+                                          {"layers", hp.n_layer},
+                                          {"n_embd", hp.n_embd},
+                                          {"threads", c.threads},
                                           {"max_sequences", engine_->max_sequences()},
                                           {"kernels", llm::KernelDescription()}});
     }
@@ -350,8 +366,8 @@ class LlmWorker final : public Device {
   // Runs one chat. On success *out is the final L7_CHAT_RESP; otherwise an
   // ERROR frame and the Status says why. *reader_gone: a streaming reader
   // refused a chunk (the generation was cancelled; nothing more to send).
-  Status Serve(const dbe::Message& req, const std::function<bool(const dbe::Message&)>* on_chunk,
-               dbe::Message* out, bool* reader_gone) {
+  Status Serve(const dbe::Message& req, const std::function<bool(const dbe::Message&)>* on_chunk, dbe::Message* out,
+               bool* reader_gone) {
     auto fail = [&](const Status& s, std::string reason = {}) {
       *out = ErrorFrame(req, s, std::move(reason));
       return s;
@@ -384,11 +400,11 @@ class LlmWorker final : public Device {
       uint32_t& held = tenant_in_flight_[tenant];
       if (held >= quota) {
         tenant_busy_++;
-        return fail(Status::ResourceExhausted("tenant " + tenant + " has " + std::to_string(held) + " of its " +
-                                              std::to_string(quota) + " sequences in use on device " +
-                                              std::to_string(ctx_.id) +
-                                              " (llm.models[].tenant_max_sequences); retry shortly"),
-                    "TENANT_BUSY");
+        return fail(
+            Status::ResourceExhausted("tenant " + tenant + " has " + std::to_string(held) + " of its " +
+                                      std::to_string(quota) + " sequences in use on device " + std::to_string(ctx_.id) +
+                                      " (llm.models[].tenant_max_sequences); retry shortly"),
+            "TENANT_BUSY");
       }
       ++held;
       ++in_flight_;
@@ -487,14 +503,14 @@ class LlmWorker final : public Device {
   const Result<ModelConfig> config_;
   mutable std::mutex mu_;
   std::condition_variable idle_;
-  DeviceState state_ = DeviceState::kStarting;  // GUARDED_BY(mu_)
-  std::string reason_;                          // GUARDED_BY(mu_)
-  double progress_ = -1;                        // GUARDED_BY(mu_); -1 = not loading
-  bool stopped_ = false;                        // GUARDED_BY(mu_)
-  int in_flight_ = 0;                           // GUARDED_BY(mu_)
+  DeviceState state_ = DeviceState::kStarting;        // GUARDED_BY(mu_)
+  std::string reason_;                                // GUARDED_BY(mu_)
+  double progress_ = -1;                              // GUARDED_BY(mu_); -1 = not loading
+  bool stopped_ = false;                              // GUARDED_BY(mu_)
+  int in_flight_ = 0;                                 // GUARDED_BY(mu_)
   std::map<std::string, uint32_t> tenant_in_flight_;  // GUARDED_BY(mu_)
   uint64_t tenant_busy_ = 0;                          // GUARDED_BY(mu_)
-  std::shared_ptr<llm::Engine> engine_;         // GUARDED_BY(mu_)
+  std::shared_ptr<llm::Engine> engine_;               // GUARDED_BY(mu_)
   std::thread loader_;
 };
 

@@ -13,8 +13,8 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr std::string_view kCategoryNames[kCategoryCount] = {"NETWORK", "CRYPTO", "SOC", "IDENTITY", "MALWARE",
-                                                             "INSIDER"};
+constexpr std::string_view kCategoryNames[kCategoryCount] = {"NETWORK",  "CRYPTO",  "SOC",
+                                                             "IDENTITY", "MALWARE", "INSIDER"};
 constexpr std::string_view kSeverityNames[kSeverityCount] = {"LOW", "MEDIUM", "HIGH", "CRITICAL"};
 
 struct FlagInfo {
@@ -68,7 +68,8 @@ Result<int64_t> GetInt(const json& v, std::string_view field, int64_t lo, int64_
   int64_t x = 0;
   if (v.is_number_integer()) {
     if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX)) {
-      return Bad(field, "must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " + v.dump());
+      return Bad(field,
+                 "must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " + v.dump());
     }
     x = v.get<int64_t>();
   } else if (v.is_number_float()) {
@@ -121,22 +122,24 @@ Status CheckEventTime(int64_t ts, const ParseOptions& o) {
   const std::string got = std::to_string(ts);
   if (ts < kMinEventTsMs) {
     if (ts >= kMinEventTsMs / 1000 && ts < kMaxEventTsMs / 1000)
-      return Bad("ts_ms", got + " is before 2000-01-01: it looks like seconds since the Unix epoch; send milliseconds (" +
+      return Bad("ts_ms", got +
+                              " is before 2000-01-01: it looks like seconds since the Unix epoch; send milliseconds (" +
                               got + "000)");
     return Bad("ts_ms", "must be milliseconds since the Unix epoch from 2000-01-01 (" + std::to_string(kMinEventTsMs) +
                             ") on, got " + got);
   }
   if (ts >= kMaxEventTsMs) {
     if (ts / 1000 >= kMinEventTsMs && ts / 1000 < kMaxEventTsMs)
-      return Bad("ts_ms", got + " is after 2100-01-01: it looks like microseconds since the Unix epoch; send milliseconds (" +
-                              std::to_string(ts / 1000) + ")");
-    return Bad("ts_ms", "must be milliseconds since the Unix epoch before 2100-01-01 (" + std::to_string(kMaxEventTsMs) +
-                            "), got " + got);
+      return Bad("ts_ms",
+                 got + " is after 2100-01-01: it looks like microseconds since the Unix epoch; send milliseconds (" +
+                     std::to_string(ts / 1000) + ")");
+    return Bad("ts_ms", "must be milliseconds since the Unix epoch before 2100-01-01 (" +
+                            std::to_string(kMaxEventTsMs) + "), got " + got);
   }
   if (o.max_future_ms > 0 && o.now_ms > 0 && ts > o.now_ms + o.max_future_ms) {
-    return Bad("ts_ms", got + " is " + std::to_string((ts - o.now_ms) / 60000) +
-                            " minutes in the future; at most " + std::to_string(o.max_future_ms / 3600000) +
-                            " h ahead of the platform clock (" + std::to_string(o.now_ms) + ") is accepted");
+    return Bad("ts_ms", got + " is " + std::to_string((ts - o.now_ms) / 60000) + " minutes in the future; at most " +
+                            std::to_string(o.max_future_ms / 3600000) + " h ahead of the platform clock (" +
+                            std::to_string(o.now_ms) + ") is accepted");
   }
   return Status::Ok();
 }
@@ -148,12 +151,18 @@ Status ParseFeatures(const json& f, Features& out) {
     std::string Features::*member;
   };
   static const StrField kStr[] = {
-      {"src_ip", &Features::src_ip},       {"dst_ip", &Features::dst_ip},
-      {"src_host", &Features::src_host},   {"dst_domain", &Features::dst_domain},
-      {"user", &Features::user},           {"process", &Features::process},
-      {"protocol", &Features::protocol},   {"tls_version", &Features::tls_version},
-      {"kex", &Features::kex},             {"file_hash", &Features::file_hash},
-      {"enclave_attestation", &Features::enclave_attestation}, {"signature", &Features::signature},
+      {"src_ip", &Features::src_ip},
+      {"dst_ip", &Features::dst_ip},
+      {"src_host", &Features::src_host},
+      {"dst_domain", &Features::dst_domain},
+      {"user", &Features::user},
+      {"process", &Features::process},
+      {"protocol", &Features::protocol},
+      {"tls_version", &Features::tls_version},
+      {"kex", &Features::kex},
+      {"file_hash", &Features::file_hash},
+      {"enclave_attestation", &Features::enclave_attestation},
+      {"signature", &Features::signature},
   };
   struct IntField {
     const char* name;
@@ -161,10 +170,13 @@ Status ParseFeatures(const json& f, Features& out) {
     int64_t lo, hi;
   };
   static const IntField kInt[] = {
-      {"dst_port", &Features::dst_port, 0, 65535},          {"bytes_in", &Features::bytes_in, 0, kMaxCount},
-      {"bytes_out", &Features::bytes_out, 0, kMaxCount},    {"conn_count", &Features::conn_count, 0, kMaxCount},
+      {"dst_port", &Features::dst_port, 0, 65535},
+      {"bytes_in", &Features::bytes_in, 0, kMaxCount},
+      {"bytes_out", &Features::bytes_out, 0, kMaxCount},
+      {"conn_count", &Features::conn_count, 0, kMaxCount},
       {"failed_logins", &Features::failed_logins, 0, kMaxCount},
-      {"distinct_ports", &Features::distinct_ports, 0, 65536}, {"login_hour", &Features::login_hour, 0, 23},
+      {"distinct_ports", &Features::distinct_ports, 0, 65536},
+      {"login_hour", &Features::login_hour, 0, 23},
   };
   for (auto it = f.begin(); it != f.end(); ++it) {
     const std::string& key = it.key();
@@ -298,7 +310,8 @@ Status ParseSoar(const json& v, std::vector<Proposal>& out) {
   if (!v.contains("proposals")) return Status::Ok();
   const json& p = v["proposals"];
   if (!p.is_array()) return Bad("soar.proposals", "must be an array");
-  if (p.size() > kMaxProposals) return Bad("soar.proposals", "has more than " + std::to_string(kMaxProposals) + " items");
+  if (p.size() > kMaxProposals)
+    return Bad("soar.proposals", "has more than " + std::to_string(kMaxProposals) + " items");
   for (size_t i = 0; i < p.size(); ++i) {
     std::string f = "soar.proposals[" + std::to_string(i) + "]";
     if (!p[i].is_object()) return Bad(f, "must be an object");
@@ -490,12 +503,24 @@ Status CheckPipelineFields(const SocEvent& e, uint32_t allowed) {
     if ((allowed & f.bit) != 0) continue;
     bool present = false;
     switch (f.bit) {
-      case kFieldIngestTs: present = e.ingest_ts_ms > 0; break;
-      case kFieldL3: present = e.l3.present; break;
-      case kFieldL4: present = e.l4.present; break;
-      case kFieldL8: present = e.l8.present; break;
-      case kFieldSoar: present = !e.proposals.empty(); break;
-      case kFieldEnriched: present = e.enriched; break;
+      case kFieldIngestTs:
+        present = e.ingest_ts_ms > 0;
+        break;
+      case kFieldL3:
+        present = e.l3.present;
+        break;
+      case kFieldL4:
+        present = e.l4.present;
+        break;
+      case kFieldL8:
+        present = e.l8.present;
+        break;
+      case kFieldSoar:
+        present = !e.proposals.empty();
+        break;
+      case kFieldEnriched:
+        present = e.enriched;
+        break;
     }
     if (present) return PipelineOnly(f);
   }

@@ -40,18 +40,18 @@ std::optional<Severity> ParseSeverity(std::string_view name);
 
 // L8 flags: one bit each, grouped by the device that raises them.
 enum L8Flag : uint32_t {
-  kFlagLayerDiscrepancy = 1u << 0,    // 51 advml_flags
-  kFlagPossibleLogTamper = 1u << 1,   // 51
-  kFlagCampaignSuspected = 1u << 2,   // 52 analytics_flags
-  kFlagMultiVector = 1u << 3,         // 52
-  kFlagNonPqcChannel = 1u << 4,       // 53 crypto_flags
-  kFlagDeprecatedTls = 1u << 5,       // 53
-  kFlagIocMatch = 1u << 6,            // 54 threat_intel_flags
-  kFlagOffHoursAccess = 1u << 7,      // 55 biometrics_flags
-  kFlagBiometricMismatch = 1u << 8,   // 55
-  kFlagAttestationFailed = 1u << 9,   // 56 enclave_flags
-  kFlagSuspiciousEgress = 1u << 10,   // 57 netsec_flags
-  kFlagPortScan = 1u << 11,           // 57
+  kFlagLayerDiscrepancy = 1u << 0,   // 51 advml_flags
+  kFlagPossibleLogTamper = 1u << 1,  // 51
+  kFlagCampaignSuspected = 1u << 2,  // 52 analytics_flags
+  kFlagMultiVector = 1u << 3,        // 52
+  kFlagNonPqcChannel = 1u << 4,      // 53 crypto_flags
+  kFlagDeprecatedTls = 1u << 5,      // 53
+  kFlagIocMatch = 1u << 6,           // 54 threat_intel_flags
+  kFlagOffHoursAccess = 1u << 7,     // 55 biometrics_flags
+  kFlagBiometricMismatch = 1u << 8,  // 55
+  kFlagAttestationFailed = 1u << 9,  // 56 enclave_flags
+  kFlagSuspiciousEgress = 1u << 10,  // 57 netsec_flags
+  kFlagPortScan = 1u << 11,          // 57
 };
 inline constexpr int kFlagCount = 12;
 // "LAYER_DISCREPANCY", ... for one bit; "" for an unknown bit.
@@ -94,8 +94,8 @@ struct L4Result {
 
 struct L8Enrichment {
   bool present = false;
-  uint32_t flags = 0;                     // L8Flag bits
-  std::vector<std::string> ioc_matches;   // indicators that matched (device 54)
+  uint32_t flags = 0;                    // L8Flag bits
+  std::vector<std::string> ioc_matches;  // indicators that matched (device 54)
   int64_t ts_ms = 0;
 };
 

@@ -43,7 +43,8 @@ Result<IocSet> IocSet::Parse(std::string_view text) {
     while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
     while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r')) line.remove_suffix(1);
     if (line.empty()) continue;
-    if (line.size() > 256) return Status::InvalidArgument("indicators: line " + std::to_string(line_no) + " is longer than 256 bytes");
+    if (line.size() > 256)
+      return Status::InvalidArgument("indicators: line " + std::to_string(line_no) + " is longer than 256 bytes");
     for (char c : line) {
       if (c == ' ' || c == '\t' || static_cast<unsigned char>(c) < 0x20)
         return Status::InvalidArgument("indicators: line " + std::to_string(line_no) +
@@ -83,8 +84,7 @@ std::string_view IocSet::Match(std::string_view value, bool is_domain) const {
 
 // ---- L8Analyzer ----
 
-L8Analyzer::L8Analyzer(L8Config config, std::shared_ptr<const IocSet> iocs)
-    : config_(config), iocs_(std::move(iocs)) {}
+L8Analyzer::L8Analyzer(L8Config config, std::shared_ptr<const IocSet> iocs) : config_(config), iocs_(std::move(iocs)) {}
 
 uint32_t L8Analyzer::Correlate(const SocEvent& e) {
   const std::string& key = !e.features.src_host.empty() ? e.features.src_host : e.features.src_ip;
@@ -119,8 +119,10 @@ uint32_t L8Analyzer::Correlate(const SocEvent& e) {
 void L8Analyzer::Sweep(int64_t now_ms) {
   const int64_t since = now_ms - config_.window_ms;
   for (auto it = sources_.begin(); it != sources_.end();) {
-    if (it->second.last_ms <= since) it = sources_.erase(it);
-    else ++it;
+    if (it->second.last_ms <= since)
+      it = sources_.erase(it);
+    else
+      ++it;
   }
 }
 
@@ -219,8 +221,7 @@ size_t ProposeActions(SocEvent& e, const std::vector<std::string>& allowed) {
 
   const std::string& host = !f.src_host.empty() ? f.src_host : f.src_ip;
   const uint32_t isolate_flags = kFlagCampaignSuspected | kFlagMultiVector | kFlagAttestationFailed;
-  if (!host.empty() && ((flags & isolate_flags) || critical))
-    add("ISOLATE_HOST", host, first_flag(isolate_flags));
+  if (!host.empty() && ((flags & isolate_flags) || critical)) add("ISOLATE_HOST", host, first_flag(isolate_flags));
 
   const uint32_t block_flags = kFlagIocMatch | kFlagSuspiciousEgress;
   const bool bad_destination =
@@ -229,8 +230,8 @@ size_t ProposeActions(SocEvent& e, const std::vector<std::string>& allowed) {
   if (!f.dst_domain.empty() && bad_destination) add("BLOCK_DOMAIN", f.dst_domain, first_flag(block_flags));
   if (f.dst_domain.empty() && !f.dst_ip.empty() && bad_destination) add("BLOCK_IP", f.dst_ip, first_flag(block_flags));
 
-  if (!f.user.empty() && ((flags & kFlagBiometricMismatch) ||
-                          (high && e.l4.present && e.l4.category == Category::kIdentity)))
+  if (!f.user.empty() &&
+      ((flags & kFlagBiometricMismatch) || (high && e.l4.present && e.l4.category == Category::kIdentity)))
     add("DISABLE_ACCOUNT", f.user, first_flag(kFlagBiometricMismatch));
 
   if (!f.file_hash.empty() && ((flags & kFlagIocMatch) || (high && e.l4.category == Category::kMalware)))

@@ -46,16 +46,16 @@ class IocSet {
 };
 
 struct L8Config {
-  double discrepancy_threshold = 0.5;   // 51: |l3.score - l4.confidence| >
-  int64_t window_ms = 300000;           // 52: correlation window
-  int campaign_min_events = 5;          // 52: HIGH+ events from one source within the window
-  int multi_vector_min_categories = 3;  // 52: distinct categories from one source within the window
-  int64_t egress_bytes = 10 * 1000 * 1000;  // 57: bytes_out above this to a non-web port
-  int64_t egress_ratio_bytes = 1000 * 1000; // 57: ... or above this with out/in > 10
-  int64_t scan_ports = 100;             // 57: distinct_ports >= this
-  double biometric_min = 0.3;           // 55: biometric_score below this
+  double discrepancy_threshold = 0.5;                 // 51: |l3.score - l4.confidence| >
+  int64_t window_ms = 300000;                         // 52: correlation window
+  int campaign_min_events = 5;                        // 52: HIGH+ events from one source within the window
+  int multi_vector_min_categories = 3;                // 52: distinct categories from one source within the window
+  int64_t egress_bytes = 10 * 1000 * 1000;            // 57: bytes_out above this to a non-web port
+  int64_t egress_ratio_bytes = 1000 * 1000;           // 57: ... or above this with out/in > 10
+  int64_t scan_ports = 100;                           // 57: distinct_ports >= this
+  double biometric_min = 0.3;                         // 55: biometric_score below this
   int workday_start_hour = 6, workday_end_hour = 21;  // 55: login_hour outside [start, end]
-  size_t max_sources = 100000;          // 52: tracked sources before old ones are swept
+  size_t max_sources = 100000;                        // 52: tracked sources before old ones are swept
 };
 
 // Per-device counters of one analyzer (events seen, flags raised).

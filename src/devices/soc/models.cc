@@ -20,15 +20,15 @@ enum L3Feature : int {
   kDistinctPorts,
   kAnomalyScore,
   kBiometricScore,
-  kClassicalKex,    // kex present and not post-quantum
-  kEnclaveFailed,   // enclave_attestation == "failed"
-  kOffHours,        // login_hour outside 06..21
+  kClassicalKex,   // kex present and not post-quantum
+  kEnclaveFailed,  // enclave_attestation == "failed"
+  kOffHours,       // login_hour outside 06..21
   kHasFileHash,
   kL3FeatureCount
 };
 constexpr std::string_view kL3FeatureNames[kL3FeatureCount] = {
-    "bytes_in",        "bytes_out",     "conn_count",      "failed_logins", "distinct_ports", "anomaly_score",
-    "biometric_score", "classical_kex", "enclave_failed",  "off_hours",     "has_file_hash"};
+    "bytes_in",        "bytes_out",     "conn_count",     "failed_logins", "distinct_ports", "anomaly_score",
+    "biometric_score", "classical_kex", "enclave_failed", "off_hours",     "has_file_hash"};
 
 bool ContainsIgnoreCase(std::string_view hay, std::string_view needle) {
   if (needle.size() > hay.size()) return false;
@@ -57,13 +57,20 @@ bool L3Value(const Features& f, int feature, double* v) {
     return true;
   };
   switch (feature) {
-    case kBytesIn: return opt_i(f.bytes_in);
-    case kBytesOut: return opt_i(f.bytes_out);
-    case kConnCount: return opt_i(f.conn_count);
-    case kFailedLogins: return opt_i(f.failed_logins);
-    case kDistinctPorts: return opt_i(f.distinct_ports);
-    case kAnomalyScore: return opt_d(f.anomaly_score);
-    case kBiometricScore: return opt_d(f.biometric_score);
+    case kBytesIn:
+      return opt_i(f.bytes_in);
+    case kBytesOut:
+      return opt_i(f.bytes_out);
+    case kConnCount:
+      return opt_i(f.conn_count);
+    case kFailedLogins:
+      return opt_i(f.failed_logins);
+    case kDistinctPorts:
+      return opt_i(f.distinct_ports);
+    case kAnomalyScore:
+      return opt_d(f.anomaly_score);
+    case kBiometricScore:
+      return opt_d(f.biometric_score);
     case kClassicalKex:
       if (f.kex.empty()) return false;
       *v = IsPostQuantumKex(f.kex) ? 0 : 1;
@@ -112,7 +119,8 @@ Status ReadHead(const json& j, const char* wkey, const char* bkey, size_t dim, s
   if (!j.contains(bkey) || !j[bkey].is_array() || j[bkey].size() != K)
     return Status::InvalidArgument(std::string(what) + ": " + bkey + " must be an array of " + std::to_string(K));
   for (size_t k = 0; k < K; ++k) {
-    if (!j[bkey][k].is_number()) return Status::InvalidArgument(std::string(what) + ": " + bkey + " holds a non-number");
+    if (!j[bkey][k].is_number())
+      return Status::InvalidArgument(std::string(what) + ": " + bkey + " holds a non-number");
     b[k] = j[bkey][k].get<float>();
   }
   // weights: K rows of `dim` numbers (one per class).
@@ -168,7 +176,8 @@ Result<L3Model> L3Model::Parse(std::string_view text) {
   DSMIL_ASSIGN_OR_RETURN(m.standard_, Num(j["thresholds"], "standard", "l3 model thresholds"));
   if (!(m.standard_ >= 0 && m.standard_ <= m.priority_ && m.priority_ <= 1))
     return Status::InvalidArgument("l3 model: thresholds need 0 <= standard <= priority <= 1");
-  if (!j.contains("terms") || !j["terms"].is_array()) return Status::InvalidArgument("l3 model: terms must be an array");
+  if (!j.contains("terms") || !j["terms"].is_array())
+    return Status::InvalidArgument("l3 model: terms must be an array");
   for (size_t i = 0; i < j["terms"].size(); ++i) {
     const json& t = j["terms"][i];
     std::string where = "l3 model: terms[" + std::to_string(i) + "]";
@@ -181,10 +190,14 @@ Result<L3Model> L3Model::Parse(std::string_view text) {
       if (kL3FeatureNames[k] == name) term.feature = k;
     if (term.feature < 0) return Status::InvalidArgument(where + ".feature: unknown feature '" + name + "'");
     std::string tr = t.value("transform", "identity");
-    if (tr == "identity") term.transform = Transform::kIdentity;
-    else if (tr == "log1p") term.transform = Transform::kLog1p;
-    else if (tr == "inverse") term.transform = Transform::kInverse;
-    else return Status::InvalidArgument(where + ".transform: unknown transform '" + tr + "' (identity, log1p, inverse)");
+    if (tr == "identity")
+      term.transform = Transform::kIdentity;
+    else if (tr == "log1p")
+      term.transform = Transform::kLog1p;
+    else if (tr == "inverse")
+      term.transform = Transform::kInverse;
+    else
+      return Status::InvalidArgument(where + ".transform: unknown transform '" + tr + "' (identity, log1p, inverse)");
     DSMIL_ASSIGN_OR_RETURN(term.weight, Num(t, "weight", where));
     m.terms_.push_back(term);
   }
@@ -204,11 +217,11 @@ L3Model L3Model::Default() {
   m.priority_ = 0.7;
   m.standard_ = 0.3;
   m.terms_ = {
-      {kFailedLogins, Transform::kLog1p, 0.9},  {kDistinctPorts, Transform::kLog1p, 0.45},
-      {kBytesOut, Transform::kLog1p, 0.12},     {kConnCount, Transform::kLog1p, 0.1},
+      {kFailedLogins, Transform::kLog1p, 0.9},    {kDistinctPorts, Transform::kLog1p, 0.45},
+      {kBytesOut, Transform::kLog1p, 0.12},       {kConnCount, Transform::kLog1p, 0.1},
       {kAnomalyScore, Transform::kIdentity, 3.0}, {kBiometricScore, Transform::kInverse, 1.2},
       {kClassicalKex, Transform::kIdentity, 0.8}, {kEnclaveFailed, Transform::kIdentity, 2.5},
-      {kOffHours, Transform::kIdentity, 0.6},   {kHasFileHash, Transform::kIdentity, 0.7},
+      {kOffHours, Transform::kIdentity, 0.6},     {kHasFileHash, Transform::kIdentity, 0.7},
   };
   return m;
 }
@@ -219,9 +232,14 @@ double L3Model::Score(const Features& f) const {
     double v;
     if (!L3Value(f, t.feature, &v)) continue;
     switch (t.transform) {
-      case Transform::kIdentity: break;
-      case Transform::kLog1p: v = std::log1p(std::max(0.0, v)); break;
-      case Transform::kInverse: v = 1.0 - v; break;
+      case Transform::kIdentity:
+        break;
+      case Transform::kLog1p:
+        v = std::log1p(std::max(0.0, v));
+        break;
+      case Transform::kInverse:
+        v = 1.0 - v;
+        break;
     }
     z += t.weight * v;
   }
@@ -249,7 +267,8 @@ Result<L4Model> L4Model::Parse(std::string_view text) {
   // The class order must be the one compiled in.
   auto check_names = [&](const char* key, auto count, auto name_of) -> Status {
     if (!j.contains(key) || !j[key].is_array() || j[key].size() != size_t(count))
-      return Status::InvalidArgument(std::string("l4 model: ") + key + " must list " + std::to_string(count) + " names");
+      return Status::InvalidArgument(std::string("l4 model: ") + key + " must list " + std::to_string(count) +
+                                     " names");
     for (size_t i = 0; i < size_t(count); ++i) {
       if (!j[key][i].is_string() || j[key][i].get<std::string>() != name_of(i))
         return Status::InvalidArgument(std::string("l4 model: ") + key + "[" + std::to_string(i) + "] must be " +

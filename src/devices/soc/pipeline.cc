@@ -17,9 +17,12 @@ int64_t WallMs() {
 
 std::string_view MsgLabel(Stage s) {
   switch (s) {
-    case Stage::kL3: return "0x20";  // L3_EVENT
-    case Stage::kL4: return "0x23";  // L4_CLASSIFICATION
-    case Stage::kL8: return "0x50";  // L8_SOC_EVENT_ENRICHMENT
+    case Stage::kL3:
+      return "0x20";  // L3_EVENT
+    case Stage::kL4:
+      return "0x23";  // L4_CLASSIFICATION
+    case Stage::kL8:
+      return "0x50";  // L8_SOC_EVENT_ENRICHMENT
   }
   return "0x00";
 }
@@ -28,9 +31,12 @@ std::string_view MsgLabel(Stage s) {
 
 std::string_view StageName(Stage s) {
   switch (s) {
-    case Stage::kL3: return "l3";
-    case Stage::kL4: return "l4";
-    case Stage::kL8: return "l8";
+    case Stage::kL3:
+      return "l3";
+    case Stage::kL4:
+      return "l4";
+    case Stage::kL8:
+      return "l8";
   }
   return "?";
 }
@@ -74,16 +80,20 @@ StageWorker::StageWorker(WorkerOptions options, StageModels models, std::unique_
       metrics_(metrics),
       log_(log) {
   if (!options_.now_ms) options_.now_ms = WallMs;
-  if (options_.consumer.empty()) options_.consumer = std::string(StageName(options_.stage)) + "-" + std::to_string(options_.device);
+  if (options_.consumer.empty())
+    options_.consumer = std::string(StageName(options_.stage)) + "-" + std::to_string(options_.device);
 }
 
 StageWorker::~StageWorker() { Stop(); }
 
 store::StreamKind StageWorker::Input() const {
   switch (options_.stage) {
-    case Stage::kL3: return store::StreamKind::kL3In;
-    case Stage::kL4: return store::StreamKind::kL4In;
-    case Stage::kL8: return store::StreamKind::kSocEvents;
+    case Stage::kL3:
+      return store::StreamKind::kL3In;
+    case Stage::kL4:
+      return store::StreamKind::kL4In;
+    case Stage::kL8:
+      return store::StreamKind::kSocEvents;
   }
   return store::StreamKind::kL3In;
 }
@@ -94,7 +104,8 @@ std::string StageWorker::last_error() const {
 }
 
 Status StageWorker::Prepare() {
-  if (!reader_ || !writer_) return Status::FailedPrecondition("soc " + std::string(StageName(options_.stage)) + ": no streams");
+  if (!reader_ || !writer_)
+    return Status::FailedPrecondition("soc " + std::string(StageName(options_.stage)) + ": no streams");
   if (options_.stage == Stage::kL3 && !models_.l3) return Status::FailedPrecondition("soc l3: no L3 model");
   if (options_.stage == Stage::kL4 && !models_.l4) return Status::FailedPrecondition("soc l4: no L4 model");
   if (options_.stage == Stage::kL8 && (!models_.l8 || !archive_))
@@ -163,8 +174,11 @@ Result<size_t> StageWorker::Process(std::vector<store::StreamEntry> entries) {
       parse_options.now_ms = now;
       parse_options.max_future_ms = kMaxFutureMs;
       break;
-    case Stage::kL4: parse_options.pipeline_fields = kL4InputFields; break;
-    case Stage::kL8: break;
+    case Stage::kL4:
+      parse_options.pipeline_fields = kL4InputFields;
+      break;
+    case Stage::kL8:
+      break;
   }
 
   for (auto& entry : entries) {
@@ -201,8 +215,8 @@ Result<size_t> StageWorker::Process(std::vector<store::StreamEntry> entries) {
           break;
         }
         if (!e.l4.present) {
-          dead.push_back(DeadLetterJson("event: l4: missing (SOC_EVENTS entries are classified by L4 first)", "l8",
-                                        now, entry.payload));
+          dead.push_back(DeadLetterJson("event: l4: missing (SOC_EVENTS entries are classified by L4 first)", "l8", now,
+                                        entry.payload));
           ++dead_n;
           break;
         }

@@ -64,8 +64,8 @@ struct StageModels {
 struct WorkerOptions {
   Stage stage = Stage::kL3;
   std::string tenant;
-  int device = 0;            // the device that runs it (l3.device, metrics labels)
-  std::string consumer;      // consumer name within the group
+  int device = 0;        // the device that runs it (l3.device, metrics labels)
+  std::string consumer;  // consumer name within the group
   size_t batch = 256;
   std::chrono::milliseconds block{200};
   std::chrono::milliseconds claim_min_idle{30000};
@@ -75,12 +75,12 @@ struct WorkerOptions {
 
 // Per-worker figures (atomic: readable while the worker runs).
 struct WorkerStats {
-  std::atomic<uint64_t> processed{0};     // entries handled and acknowledged
+  std::atomic<uint64_t> processed{0};  // entries handled and acknowledged
   std::atomic<uint64_t> dead_lettered{0};
-  std::atomic<uint64_t> skipped{0};       // L8: already-enriched entries
-  std::atomic<uint64_t> archived{0};      // L8: new archive rows
-  std::atomic<uint64_t> proposals{0};     // L8
-  std::atomic<uint64_t> errors{0};        // failed batches (retried)
+  std::atomic<uint64_t> skipped{0};    // L8: already-enriched entries
+  std::atomic<uint64_t> archived{0};   // L8: new archive rows
+  std::atomic<uint64_t> proposals{0};  // L8
+  std::atomic<uint64_t> errors{0};     // failed batches (retried)
   std::atomic<uint64_t> claimed{0};
 };
 

@@ -73,9 +73,8 @@ class SocDevice final : public devices::Device {
 
   Status Start() override {
     auto section = ctx_.sections.find("soc");
-    DSMIL_ASSIGN_OR_RETURN(config_,
-                           ParseSocConfig(section == ctx_.sections.end() ? std::string() : section->second,
-                                          ctx_.config_dir));
+    DSMIL_ASSIGN_OR_RETURN(
+        config_, ParseSocConfig(section == ctx_.sections.end() ? std::string() : section->second, ctx_.config_dir));
     if (ctx_.metrics) metrics_ = std::make_unique<StandardMetrics>(*ctx_.metrics);
     // Models.
     if (kind_ == Kind::kL3) {
@@ -125,10 +124,13 @@ class SocDevice final : public devices::Device {
     bool runs = config_.present && config_.pipeline && has_stores &&
                 std::find(workers.begin(), workers.end(), ctx_.id) != workers.end();
     if (runs) {
-      if (kind_ == Kind::kL4 && !l4_) return Status::FailedPrecondition("soc: no L4 model for the pipeline (soc.l4_model)");
+      if (kind_ == Kind::kL4 && !l4_)
+        return Status::FailedPrecondition("soc: no L4 model for the pipeline (soc.l4_model)");
       std::vector<std::string> tenants;
-      if (!ctx_.tenant.empty()) tenants.push_back(ctx_.tenant);
-      else for (const auto& t : ctx_.tenants) tenants.push_back(t.id);
+      if (!ctx_.tenant.empty())
+        tenants.push_back(ctx_.tenant);
+      else
+        for (const auto& t : ctx_.tenants) tenants.push_back(t.id);
       for (const auto& t : tenants) {
         Status s = StartWorker(t);
         if (!s.ok()) {
@@ -169,8 +171,7 @@ class SocDevice final : public devices::Device {
     std::optional<LatencyTimer> timer;
     if (metrics_) timer.emplace(metrics_->TimeRequest(t, ctx_.id, MsgTypeLabel(uint8_t(req.type()))));
     auto reply = HandleInner(req, t);
-    if (metrics_ && reply.ok() && reply->type() == dbe::MsgType::kError)
-      metrics_->CountError(t, ctx_.id, "refused");
+    if (metrics_ && reply.ok() && reply->type() == dbe::MsgType::kError) metrics_->CountError(t, ctx_.id, "refused");
     return reply;
   }
 
@@ -222,8 +223,10 @@ class SocDevice final : public devices::Device {
       std::string lower = tenant;
       for (char& c : lower) c = char(std::tolower(static_cast<unsigned char>(c)));
       auto set = IocSet::Load(config_.indicators_dir + "/" + lower + ".txt");
-      if (set.ok()) iocs = std::make_shared<const IocSet>(std::move(*set));
-      else if (ctx_.log) ctx_.log->Warn("no indicators for tenant", {{"tenant", tenant}, {"reason", set.status().message()}});
+      if (set.ok())
+        iocs = std::make_shared<const IocSet>(std::move(*set));
+      else if (ctx_.log)
+        ctx_.log->Warn("no indicators for tenant", {{"tenant", tenant}, {"reason", set.status().message()}});
     }
     L8Config c;
     c.window_ms = config_.window_ms;
@@ -260,7 +263,8 @@ class SocDevice final : public devices::Device {
       // Device 51 screens L7 prompts (spec §9.2 drill 3; devices/l8/injection.h).
       auto verdict = devices::HandlePromptCheck(req);
       if (!verdict.ok())
-        return dbe::MakeErrorReply(req, StatusCode::kInvalidArgument, "INVALID_PROMPT_CHECK", verdict.status().message());
+        return dbe::MakeErrorReply(req, StatusCode::kInvalidArgument, "INVALID_PROMPT_CHECK",
+                                   verdict.status().message());
       verdict->header().src_device = uint16_t(ctx_.id);
       return verdict;
     }
@@ -268,11 +272,12 @@ class SocDevice final : public devices::Device {
                         : kind_ == Kind::kL4 ? dbe::MsgType::kL3Decision
                                              : dbe::MsgType::kL8SocEventEnrichment;
     if (req.type() != want)
-      return dbe::MakeErrorReply(req, StatusCode::kInvalidArgument, "UNSUPPORTED_MESSAGE",
-                                 "device " + std::to_string(ctx_.id) + " answers " +
-                                     std::string(dbe::MsgTypeName(want)));
+      return dbe::MakeErrorReply(
+          req, StatusCode::kInvalidArgument, "UNSUPPORTED_MESSAGE",
+          "device " + std::to_string(ctx_.id) + " answers " + std::string(dbe::MsgTypeName(want)));
     auto payload = req.GetBytes(dbe::TlvType::kPayload);
-    if (!payload.ok()) return dbe::MakeErrorReply(req, StatusCode::kInvalidArgument, "MISSING_PAYLOAD", "PAYLOAD: the event JSON");
+    if (!payload.ok())
+      return dbe::MakeErrorReply(req, StatusCode::kInvalidArgument, "MISSING_PAYLOAD", "PAYLOAD: the event JSON");
     auto ev = ParseEvent(AsString(*payload), t, ParseOptions{.assign_missing_id = true, .now_ms = NowMs()});
     if (!ev.ok()) return dbe::MakeErrorReply(req, StatusCode::kInvalidArgument, "INVALID_EVENT", ev.status().message());
     SocEvent& e = *ev;
@@ -344,9 +349,12 @@ Result<SocConfig> ParseSocConfig(const std::string& section_json, const std::str
       if (!it->is_string() || it->get<std::string>().empty())
         return Status::InvalidArgument("soc." + k + ": must be a path");
       std::string p = Resolve(it->get<std::string>(), config_dir);
-      if (k == "l3_model") c.l3_model = p;
-      else if (k == "l4_model") c.l4_model = p;
-      else c.indicators_dir = p;
+      if (k == "l3_model")
+        c.l3_model = p;
+      else if (k == "l4_model")
+        c.l4_model = p;
+      else
+        c.indicators_dir = p;
     } else if (k == "workers") {
       if (!it->is_object()) return Status::InvalidArgument("soc.workers: must be a mapping {l3, l4, l8}");
       for (auto w = it->begin(); w != it->end(); ++w) {

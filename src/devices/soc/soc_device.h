@@ -25,17 +25,17 @@ namespace dsmil::soc {
 
 // The node config's `soc:` section (all keys optional).
 struct SocConfig {
-  bool present = false;          // the section exists
-  bool pipeline = true;          // soc.pipeline: run the consumer loops
-  std::string l3_model;          // soc.l3_model: path ("" = the built-in default parameters)
-  std::string l4_model;          // soc.l4_model: path ("" = models/l4_classifier.json searched)
-  std::string indicators_dir;    // soc.indicators_dir: <dir>/<tenant lower>.txt per tenant
+  bool present = false;        // the section exists
+  bool pipeline = true;        // soc.pipeline: run the consumer loops
+  std::string l3_model;        // soc.l3_model: path ("" = the built-in default parameters)
+  std::string l4_model;        // soc.l4_model: path ("" = models/l4_classifier.json searched)
+  std::string indicators_dir;  // soc.indicators_dir: <dir>/<tenant lower>.txt per tenant
   std::vector<int> l3_workers{18}, l4_workers{25}, l8_workers{58};  // soc.workers.{l3,l4,l8}
-  size_t batch = 256;                                    // soc.batch
-  std::chrono::milliseconds block{200};                  // soc.block_ms
-  std::chrono::milliseconds claim_min_idle{30000};       // soc.claim_min_idle_ms
-  std::chrono::milliseconds policy_poll{1000};           // soc.policy_poll_ms
-  int64_t window_ms = 300000;                            // soc.window_ms (device 52)
+  size_t batch = 256;                                               // soc.batch
+  std::chrono::milliseconds block{200};                             // soc.block_ms
+  std::chrono::milliseconds claim_min_idle{30000};                  // soc.claim_min_idle_ms
+  std::chrono::milliseconds policy_poll{1000};                      // soc.policy_poll_ms
+  int64_t window_ms = 300000;                                       // soc.window_ms (device 52)
 };
 
 // Parses the section's JSON text ("" = absent: the defaults). Relative paths

@@ -15,7 +15,7 @@ TEST(Clock, FormatRfc3339) {
   EXPECT_EQ(FormatRfc3339Utc(FakeClock::kDefaultUnixNanos + 123456789, 0), "2026-11-27T12:00:00Z");
   EXPECT_EQ(FormatRfc3339Utc(FakeClock::kDefaultUnixNanos + 123456789, 9), "2026-11-27T12:00:00.123456789Z");
   EXPECT_EQ(FormatRfc3339Utc(FakeClock::kDefaultUnixNanos + 999999999, 3), "2026-11-27T12:00:00.999Z");  // truncated
-  EXPECT_EQ(FormatRfc3339Utc(951782400LL * kSec), "2000-02-29T00:00:00.000Z");  // leap day
+  EXPECT_EQ(FormatRfc3339Utc(951782400LL * kSec), "2000-02-29T00:00:00.000Z");                           // leap day
   EXPECT_EQ(FormatRfc3339Utc(-1), "1969-12-31T23:59:59.999Z");
   EXPECT_EQ(FormatRfc3339Utc(INT64_MAX, 9), "2262-04-11T23:47:16.854775807Z");
   EXPECT_EQ(FormatRfc3339Utc(INT64_MIN, 9), "1677-09-21T00:12:43.145224192Z");

@@ -284,8 +284,7 @@ TEST(Metrics, ParseExpositionRoundTrip) {
   std::vector<std::pair<std::string_view, std::string_view>> alpha = {{"tenant_id", "ALPHA"}};
   EXPECT_NEAR(HistogramQuantileFromSamples(*parsed, "dsmil_request_latency_seconds", 0.99, alpha), 0.9, 1e-12);
   // Summed over both tenants: 200 observations, rank 198 in (0.5,1] holding 195..200.
-  EXPECT_NEAR(HistogramQuantileFromSamples(*parsed, "dsmil_request_latency_seconds", 0.99), 0.5 + 0.5 * 3 / 5,
-              1e-12);
+  EXPECT_NEAR(HistogramQuantileFromSamples(*parsed, "dsmil_request_latency_seconds", 0.99), 0.5 + 0.5 * 3 / 5, 1e-12);
   std::vector<std::pair<std::string_view, std::string_view>> none = {{"tenant_id", "CHARLIE"}};
   EXPECT_TRUE(std::isnan(HistogramQuantileFromSamples(*parsed, "dsmil_request_latency_seconds", 0.99, none)));
 }
@@ -367,9 +366,11 @@ TEST(StandardMetrics, RegistersSpecFamilies) {
            "# TYPE dsmil_node_up gauge\n",
            "# TYPE dsmil_build_info gauge\n",
            "dsmil_build_info{version=\"5.0.0\"} 1\n",
-           "dsmil_request_latency_seconds_bucket{tenant_id=\"ALPHA\",device_id=\"43\",msg_type=\"0x41\",le=\"0.05\"} 1\n",
+           "dsmil_request_latency_seconds_bucket{tenant_id=\"ALPHA\",device_id=\"43\",msg_type=\"0x41\",le=\"0.05\"} "
+           "1\n",
            "dsmil_request_latency_seconds_bucket{tenant_id=\"ALPHA\",device_id=\"43\",msg_type=\"0x41\",le=\"10\"} 2\n",
-           "dsmil_request_latency_seconds_bucket{tenant_id=\"ALPHA\",device_id=\"43\",msg_type=\"0x41\",le=\"+Inf\"} 2\n",
+           "dsmil_request_latency_seconds_bucket{tenant_id=\"ALPHA\",device_id=\"43\",msg_type=\"0x41\",le=\"+Inf\"} "
+           "2\n",
            "dsmil_request_latency_seconds_count{tenant_id=\"ALPHA\",device_id=\"43\",msg_type=\"0x41\"} 2\n",
        }) {
     EXPECT_NE(text.find(line), std::string::npos) << line;

@@ -26,7 +26,8 @@ class RagQuotaTest : public ::testing::Test {
     std::string tmpl = (fs::temp_directory_path() / "dsmil-rag-quota-XXXXXX").string();
     dir_ = mkdtemp(tmpl.data());
     keyring_ = std::make_unique<tenant::ClaimKeyring>(dir_ + "/secrets/claims");
-    verifier_ = std::make_unique<tenant::ClaimVerifier>([this](const std::string& t) { return keyring_->PublicKey(t); });
+    verifier_ =
+        std::make_unique<tenant::ClaimVerifier>([this](const std::string& t) { return keyring_->PublicKey(t); });
     issuer_ = std::make_unique<tenant::ClaimIssuer>(keyring_.get());
   }
   void TearDown() override {
@@ -51,14 +52,15 @@ class RagQuotaTest : public ::testing::Test {
   // Ingests `n` short documents (one chunk each) for `tenant`; the reply.
   dbe::Message Ingest(const std::string& tenant, int n, const std::string& tag) {
     json docs = json::array();
-    for (int i = 0; i < n; ++i) docs.push_back({{"source", tag + std::to_string(i)}, {"text", "note " + tag + " " + std::to_string(i)}});
+    for (int i = 0; i < n; ++i)
+      docs.push_back({{"source", tag + std::to_string(i)}, {"text", "note " + tag + " " + std::to_string(i)}});
     dbe::Message m(dbe::MsgType::kL7RagQuery);
     m.header().dst_device = 50;
     m.SetString(dbe::TlvType::kTenantId, tenant);
     m.SetString(dbe::TlvType::kRequestId, "q-" + tag);
     m.SetString(dbe::TlvType::kPayload, json({{"op", "ingest"}, {"documents", docs}}).dump());
-    int64_t now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-                      .count();
+    int64_t now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     auto token = issuer_->TokenFor(tenant, "key:test", now);
     EXPECT_TRUE(token.ok());
     m.SetBytes(dbe::TlvType::kL7ClaimToken, *token);

@@ -17,10 +17,10 @@
 
 #include "core/metrics.h"
 #include "devices/authz.h"
+#include "l9_test_env.h"
 #include "store/archive.h"
 #include "store/audit_sink.h"
 #include "store/scope.h"
-#include "l9_test_env.h"
 #include "tenant/claims.h"
 
 namespace dsmil::devices::l9 {

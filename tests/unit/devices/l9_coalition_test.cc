@@ -14,10 +14,10 @@
 
 #include "core/metrics.h"
 #include "devices/authz.h"
+#include "l9_test_env.h"
 #include "store/archive.h"
 #include "store/audit_sink.h"
 #include "store/scope.h"
-#include "l9_test_env.h"
 #include "tenant/claims.h"
 
 namespace dsmil::devices::l9 {
@@ -34,9 +34,9 @@ const json kIndicators =
 class CoalitionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dev_ = std::make_unique<CoalitionDevice>(env_.Context(
-        kCoalitionDeviceId,
-        {{"ALPHA", "SOC_ASSIST", {"SOC"}}, {"BRAVO", "ANALYSIS_ONLY", {"SOC"}}, {"CHARLIE", "ANALYSIS_ONLY", {"SOC"}}}));
+    dev_ = std::make_unique<CoalitionDevice>(env_.Context(kCoalitionDeviceId, {{"ALPHA", "SOC_ASSIST", {"SOC"}},
+                                                                               {"BRAVO", "ANALYSIS_ONLY", {"SOC"}},
+                                                                               {"CHARLIE", "ANALYSIS_ONLY", {"SOC"}}}));
   }
   void TearDown() override { dev_.reset(); }
 

@@ -14,10 +14,10 @@
 
 #include "core/metrics.h"
 #include "devices/authz.h"
+#include "l9_test_env.h"
 #include "store/archive.h"
 #include "store/audit_sink.h"
 #include "store/scope.h"
-#include "l9_test_env.h"
 #include "tenant/claims.h"
 
 namespace dsmil::devices::l9 {
@@ -76,9 +76,7 @@ json Seeded(int64_t now) {
 
 class StrategyTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dev_ = std::make_unique<StrategyDevice>(Context());
-  }
+  void SetUp() override { dev_ = std::make_unique<StrategyDevice>(Context()); }
   void TearDown() override { dev_.reset(); }
 
   DeviceContext Context() {

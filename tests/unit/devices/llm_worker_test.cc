@@ -43,9 +43,8 @@ class LlmWorkerTest : public ::testing::Test {
   static std::string Token(const std::string& tenant, const std::string& user = "key:0badc0de") {
     auto key = keyring_->SigningKey(tenant);
     EXPECT_TRUE(key.ok());
-    int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
+    int64_t now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     auto t = tenant::SignClaim({tenant, user, now, now + 600}, ByteView(key->data(), key->size()));
     EXPECT_TRUE(t.ok());
     return std::string(reinterpret_cast<const char*>(t->data()), t->size());
@@ -95,9 +94,8 @@ class LlmWorkerTest : public ::testing::Test {
   static inline fs::path* dir_ = nullptr;
   static inline tenant::ClaimKeyring* keyring_ = nullptr;
   static inline tenant::ClaimVerifier* verifier_ = nullptr;
-  const json kHello = {{"messages", {{{"role", "user"}, {"content", "hello there"}}}},
-                       {"max_tokens", 8},
-                       {"temperature", 0}};
+  const json kHello = {
+      {"messages", {{{"role", "user"}, {"content", "hello there"}}}}, {"max_tokens", 8}, {"temperature", 0}};
 };
 
 TEST_F(LlmWorkerTest, BothWorkerDevicesAreRegistered) {
@@ -182,10 +180,12 @@ TEST_F(LlmWorkerTest, StreamsOneChunkPerTokenThenTheFinalFrame) {
   json body = kHello;
   body["max_tokens"] = 12;
   std::vector<dbe::Message> chunks;
-  ASSERT_TRUE(dev->HandleStreaming(Chat(body), [&](const dbe::Message& m) {
-                   chunks.push_back(m);
-                   return true;
-                 }).ok());
+  ASSERT_TRUE(dev->HandleStreaming(Chat(body),
+                                   [&](const dbe::Message& m) {
+                                     chunks.push_back(m);
+                                     return true;
+                                   })
+                  .ok());
   ASSERT_GE(chunks.size(), 2u);
   std::string streamed;
   for (size_t i = 0; i + 1 < chunks.size(); ++i) {
@@ -217,7 +217,8 @@ TEST_F(LlmWorkerTest, RefusesOtherTenantsBadRequestsAndOtherMessages) {
   auto bad = dev->Handle(Chat({{"messages", {{{"content", "x"}}}}}, "BRAVO"));
   EXPECT_EQ(Reason(*bad), "BAD_REQUEST");
   EXPECT_NE(std::string(*bad->GetString(dbe::TlvType::kErrorDetail)).find("messages[0].role"), std::string::npos);
-  auto bad_temp = dev->Handle(Chat({{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"temperature", 9}}, "BRAVO"));
+  auto bad_temp =
+      dev->Handle(Chat({{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"temperature", 9}}, "BRAVO"));
   EXPECT_NE(std::string(*bad_temp->GetString(dbe::TlvType::kErrorDetail)).find("temperature"), std::string::npos);
 
   dbe::Message ping(dbe::MsgType::kHealthPing);
@@ -281,20 +282,21 @@ TEST_F(LlmWorkerTest, RefusesRequestsWithoutTheRoutersClaim) {
 TEST_F(LlmWorkerTest, ATenantOverItsShareIsBusyWhileTheOtherIsServed) {
   auto dev = Started(Context(47, R"({"models":[{"device":47,"path":"tiny.gguf","max_sequences":2}]})"));
   ASSERT_EQ(dev->Health().state, DeviceState::kHealthy);
-  json long_body = {{"messages", {{{"role", "user"}, {"content", "hello there"}}}},
-                    {"max_tokens", 16},
-                    {"temperature", 0}};
+  json long_body = {
+      {"messages", {{{"role", "user"}, {"content", "hello there"}}}}, {"max_tokens", 16}, {"temperature", 0}};
   std::string alpha_again, bravo_type;
   bool checked = false;
-  ASSERT_TRUE(dev->HandleStreaming(Chat(long_body, "ALPHA"), [&](const dbe::Message&) {
-                   if (!checked) {
-                     checked = true;
-                     alpha_again = Reason(*dev->Handle(Chat(kHello, "ALPHA")));
-                     auto b = dev->Handle(Chat(kHello, "BRAVO"));
-                     bravo_type = std::string(dbe::MsgTypeName(b->type())) + Reason(*b);
-                   }
-                   return true;
-                 }).ok());
+  ASSERT_TRUE(dev->HandleStreaming(Chat(long_body, "ALPHA"),
+                                   [&](const dbe::Message&) {
+                                     if (!checked) {
+                                       checked = true;
+                                       alpha_again = Reason(*dev->Handle(Chat(kHello, "ALPHA")));
+                                       auto b = dev->Handle(Chat(kHello, "BRAVO"));
+                                       bravo_type = std::string(dbe::MsgTypeName(b->type())) + Reason(*b);
+                                     }
+                                     return true;
+                                   })
+                  .ok());
   ASSERT_TRUE(checked);
   EXPECT_EQ(alpha_again, "TENANT_BUSY");
   EXPECT_EQ(bravo_type, std::string(dbe::MsgTypeName(dbe::MsgType::kL7ChatResp)));

@@ -10,10 +10,9 @@
 namespace dsmil::soc {
 namespace {
 
-constexpr char kEvent[] =
-    R"({"event_id":"f47ac10b-58cc-4372-a567-0e02b2c3d479","ts_ms":1764245000000,"source":"fw",)"
-    R"("features":{"src_host":"ws-17","kex":"X25519","failed_logins":40,"anomaly_score":0.9},)"
-    R"("l3":{"score":0.95},"l4":{"category":"NETWORK","severity":"CRITICAL","confidence":0.15}})";
+constexpr char kEvent[] = R"({"event_id":"f47ac10b-58cc-4372-a567-0e02b2c3d479","ts_ms":1764245000000,"source":"fw",)"
+                          R"("features":{"src_host":"ws-17","kex":"X25519","failed_logins":40,"anomaly_score":0.9},)"
+                          R"("l3":{"score":0.95},"l4":{"category":"NETWORK","severity":"CRITICAL","confidence":0.15}})";
 
 std::unique_ptr<devices::Device> Make(int id, const std::string& tenant) {
   RegisterSocDeviceFactories();

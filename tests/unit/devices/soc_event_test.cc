@@ -63,7 +63,8 @@ TEST(SocEvent, ErrorsNameTheField) {
       {R"({"event_id":"nope","ts_ms":1764245000000,"source":"x"})",
        "event: event_id: must be a UUID (8-4-4-4-12 hex), got 'nope'"},
       {Minimal(R"(,"tenant":"BRAVO")"), "event: tenant: 'BRAVO' does not match the stream's tenant 'ALPHA'"},
-      {Minimal(R"(,"features":{"dst_port":70000})"), "event: features.dst_port: must be an integer in 0..65535, got 70000"},
+      {Minimal(R"(,"features":{"dst_port":70000})"),
+       "event: features.dst_port: must be an integer in 0..65535, got 70000"},
       {Minimal(R"(,"features":{"dst_port":"443"})"), "event: features.dst_port: must be an integer, got string"},
       {Minimal(R"(,"l3":{"score":1.5})"), "event: l3.score: must be a number in [0,1], got 1.5"},
       {Minimal(R"(,"l4":{"category":"WEATHER","severity":"LOW","confidence":0.5})"),
@@ -143,13 +144,13 @@ TEST(SocEvent, PipelineFieldsAreRefusedWhereNotAllowed) {
                         ParseOptions{.pipeline_fields = kClientFields});
   EXPECT_NE(two.status().message().find("'soar'"), std::string::npos);
   // Each stage's input: L3 takes ingest's output, L4 L3's.
-  EXPECT_TRUE(ParseEvent(Minimal(R"(,"ingest_ts_ms":1764245000100)"), "ALPHA",
-                         ParseOptions{.pipeline_fields = kL3InputFields})
-                  .ok());
-  EXPECT_FALSE(ParseEvent(Minimal(R"(,"l3":{"score":0.9})"), "ALPHA", ParseOptions{.pipeline_fields = kL3InputFields})
-                   .ok());
-  EXPECT_TRUE(ParseEvent(Minimal(R"(,"l3":{"score":0.9})"), "ALPHA", ParseOptions{.pipeline_fields = kL4InputFields})
-                  .ok());
+  EXPECT_TRUE(
+      ParseEvent(Minimal(R"(,"ingest_ts_ms":1764245000100)"), "ALPHA", ParseOptions{.pipeline_fields = kL3InputFields})
+          .ok());
+  EXPECT_FALSE(
+      ParseEvent(Minimal(R"(,"l3":{"score":0.9})"), "ALPHA", ParseOptions{.pipeline_fields = kL3InputFields}).ok());
+  EXPECT_TRUE(
+      ParseEvent(Minimal(R"(,"l3":{"score":0.9})"), "ALPHA", ParseOptions{.pipeline_fields = kL4InputFields}).ok());
 
   // The struct form.
   auto full = ParseEvent(Minimal(R"(,"l3":{"score":0.9},"l4":{"category":"NETWORK","severity":"LOW","confidence":0.5},)"

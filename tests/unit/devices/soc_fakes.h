@@ -23,7 +23,7 @@ struct FakeStreamServer {
     std::chrono::steady_clock::time_point delivered;
   };
   struct Group {
-    size_t next = 0;                      // index of the first never-delivered entry
+    size_t next = 0;                         // index of the first never-delivered entry
     std::map<std::string, Pending> pending;  // by id
   };
   struct Stream {

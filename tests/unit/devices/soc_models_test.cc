@@ -38,7 +38,8 @@ TEST(L3Model, ShippedFileMatchesTheBuiltInDefault) {
 TEST(L3Model, RefusesBadParameters) {
   auto bad = [](const std::string& text) { return L3Model::Parse(text).status().message(); };
   EXPECT_EQ(bad("{}"), "l3 model: format must be \"dsmil-l3-router\"");
-  std::string head = R"({"format":"dsmil-l3-router","version":1,"bias":0,"thresholds":{"priority":0.7,"standard":0.3},)";
+  std::string head =
+      R"({"format":"dsmil-l3-router","version":1,"bias":0,"thresholds":{"priority":0.7,"standard":0.3},)";
   EXPECT_EQ(bad(head + R"("terms":[{"feature":"colour","weight":1}]})"),
             "l3 model: terms[0].feature: unknown feature 'colour'");
   EXPECT_EQ(bad(head + R"("terms":[{"feature":"bytes_in","transform":"cube","weight":1}]})"),
@@ -77,8 +78,8 @@ TEST(L4Model, TokensAreStable) {
   f.signature = "Port-Scan detected!";
   std::vector<std::string> toks;
   L4Tokens(f, [&](std::string_view t) { toks.emplace_back(t); });
-  std::vector<std::string> want = {"bias", "proto=tls", "port=443", "bytes_out:b11", "anomaly:9",
-                                   "w=port", "w=scan", "w=detected"};
+  std::vector<std::string> want = {"bias",      "proto=tls", "port=443", "bytes_out:b11",
+                                   "anomaly:9", "w=port",    "w=scan",   "w=detected"};
   EXPECT_EQ(toks, want);
   EXPECT_EQ(Fnv1a32(""), 2166136261u);
   EXPECT_EQ(Fnv1a32("a"), 0xe40c292cu);

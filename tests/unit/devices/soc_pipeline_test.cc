@@ -118,7 +118,8 @@ TEST_F(Pipeline, EventsFlowFromL3InToTheArchive) {
 
 TEST_F(Pipeline, Drill2AndTenantSoar) {
   // A crafted SOC event straight into ALPHA_SOC_EVENTS (spec §9.2 drill 2).
-  std::string crafted = Event(7, R"(,"l3":{"score":0.95},"l4":{"category":"NETWORK","severity":"CRITICAL","confidence":0.15})");
+  std::string crafted =
+      Event(7, R"(,"l3":{"score":0.95},"l4":{"category":"NETWORK","severity":"CRITICAL","confidence":0.15})");
   Append("ALPHA", StreamKind::kSocEvents, {crafted});
   Append("BRAVO", StreamKind::kSocEvents, {crafted});
   auto a = Worker(Stage::kL8, "ALPHA");
@@ -170,8 +171,8 @@ TEST_F(Pipeline, FieldsALaterStageWritesAreDeadLetteredNotPassedOn) {
   // is taken in (ingest_ts_ms set from the stage's clock).
   const std::string soar = R"(,"soar":{"proposals":[{"action":"ISOLATE_HOST","target":"ws-17","reason":"x"}]})";
   Append("BRAVO", StreamKind::kL3In,
-         {Event(1, soar + R"(,"enriched":true)"), Event(2, R"(,"l4":{"category":"SOC","severity":"LOW","confidence":1})"),
-          Event(3)});
+         {Event(1, soar + R"(,"enriched":true)"),
+          Event(2, R"(,"l4":{"category":"SOC","severity":"LOW","confidence":1})"), Event(3)});
   auto l3 = Worker(Stage::kL3, "BRAVO");
   ASSERT_TRUE(l3->Prepare().ok());
   EXPECT_EQ(Drain(*l3), 3u);
@@ -201,8 +202,10 @@ TEST_F(Pipeline, FieldsALaterStageWritesAreDeadLetteredNotPassedOn) {
   ASSERT_EQ(archive_->rows.size(), 1u);  // event 3 only
   dead = server_->Payloads("BRAVO_DEAD_LETTER");
   ASSERT_EQ(dead.size(), 4u);
-  EXPECT_NE(dead[3].find(R"(field 'soar' is written by the pipeline (device 58) and cannot be supplied by a client","stage":"l8")"),
-            std::string::npos)
+  EXPECT_NE(
+      dead[3].find(
+          R"(field 'soar' is written by the pipeline (device 58) and cannot be supplied by a client","stage":"l8")"),
+      std::string::npos)
       << dead[3];
   // BRAVO's policy: ALERT_ONLY, whatever came in.
   for (const auto& p : server_->Payloads("BRAVO_SOC_EVENTS")) {

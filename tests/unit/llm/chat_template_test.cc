@@ -36,8 +36,10 @@ TEST(ChatTemplateTest, Llama2) {
   std::vector<ChatMessage> no_system = {{"user", "Hi"}};
   EXPECT_EQ(*ApplyChatTemplate("llama-2", no_system, true), "<s>[INST] Hi [/INST]");
   std::vector<ChatMessage> bad = {{"user", "a"}, {"user", "b"}};
-  EXPECT_NE(ApplyChatTemplate("llama2", bad, true).status().message().find(
-                "llama2 message 1 has role 'user', expected 'assistant'"),
+  EXPECT_NE(ApplyChatTemplate("llama2", bad, true)
+                .status()
+                .message()
+                .find("llama2 message 1 has role 'user', expected 'assistant'"),
             std::string::npos);
   std::vector<ChatMessage> only_system = {{"system", "x"}};
   EXPECT_FALSE(ApplyChatTemplate("llama2", only_system, true).ok());
@@ -56,10 +58,8 @@ TEST(ChatTemplateTest, Llama3) {
 TEST(ChatTemplateTest, DetectsGgufTemplates) {
   EXPECT_EQ(DetectChatTemplate("{% for m in messages %}{{'<|im_start|>' + m['role'] }}").kind,
             ChatTemplateKind::kChatMl);
-  EXPECT_EQ(DetectChatTemplate("{{ bos_token + '[INST] ' + content + ' [/INST]' }}").kind,
-            ChatTemplateKind::kLlama2);
-  EXPECT_EQ(DetectChatTemplate("{{ '<|start_header_id|>' + message['role'] }}").kind,
-            ChatTemplateKind::kLlama3);
+  EXPECT_EQ(DetectChatTemplate("{{ bos_token + '[INST] ' + content + ' [/INST]' }}").kind, ChatTemplateKind::kLlama2);
+  EXPECT_EQ(DetectChatTemplate("{{ '<|start_header_id|>' + message['role'] }}").kind, ChatTemplateKind::kLlama3);
   auto unknown = DetectChatTemplate("{{ '### Instruction:\n' + content }}");
   EXPECT_EQ(unknown.kind, ChatTemplateKind::kChatMl);
   EXPECT_NE(unknown.note.find("not recognised"), std::string::npos);
@@ -72,8 +72,7 @@ TEST(ChatTemplateTest, DetectsGgufTemplates) {
 TEST(ChatTemplateTest, RefusesUnknownRoles) {
   std::vector<ChatMessage> msgs = {{"user", "a"}, {"tool", "b"}};
   auto r = ApplyChatTemplate("chatml", msgs, true);
-  EXPECT_EQ(r.status().message(),
-            "chat template: message 1 has role 'tool' (expected system, user or assistant)");
+  EXPECT_EQ(r.status().message(), "chat template: message 1 has role 'tool' (expected system, user or assistant)");
 }
 
 }  // namespace

@@ -87,8 +87,11 @@ TEST(Engine, ConcurrentRequestsAreBatchedAndGiveTheSameTokensAsAlone) {
   opt.max_sequences = 6;
   opt.max_batch_tokens = 7;  // prompts are split over several steps
   auto engine = MakeEngine(opt);
-  std::vector<std::vector<int32_t>> prompts = {
-      {1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 11, 12}, {1, 400}, {1, 33, 44, 55}, {1, 7, 7, 7, 7, 7, 7, 7, 7, 7}, {1, 250}};
+  std::vector<std::vector<int32_t>> prompts = {{1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 11, 12},
+                                               {1, 400},
+                                               {1, 33, 44, 55},
+                                               {1, 7, 7, 7, 7, 7, 7, 7, 7, 7},
+                                               {1, 250}};
   std::vector<std::shared_ptr<Generation>> gens;
   for (auto& p : prompts) {
     auto g = engine->Submit(TokenRequest(p, 12));
@@ -225,7 +228,9 @@ TEST(Engine, MetricsAreExported) {
   auto engine = MakeEngine(opt);
   ASSERT_TRUE(engine->Generate(TokenRequest({1, 3, 4}, 8)).ok());
   // The rate gauge is set when the scheduler goes idle.
-  for (int i = 0; i < 100 && registry.Expose().find("dsmil_llm_tokens_per_second{device_id=\"44\"} 0\n") != std::string::npos; ++i) {
+  for (int i = 0;
+       i < 100 && registry.Expose().find("dsmil_llm_tokens_per_second{device_id=\"44\"} 0\n") != std::string::npos;
+       ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   const std::string text = registry.Expose();

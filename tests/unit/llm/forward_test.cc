@@ -150,10 +150,10 @@ std::vector<Case> Cases() {
   std::vector<Case> out;
   for (KernelIsa isa : {KernelIsa::kScalar, KernelIsa::kAvx2, KernelIsa::kAvx512}) {
     if (!KernelIsaSupported(isa)) continue;
-    out.push_back({GgmlType::kF32, false, 1e-4, isa});  // float vs double accumulation
-    out.push_back({GgmlType::kF32, true, 1e-2, isa});   // F16 keys and values
-    out.push_back({GgmlType::kF16, false, 1e-4, isa});  // the reference uses the same F16 weights
-    out.push_back({GgmlType::kQ8_0, false, 3e-2, isa}); // activations quantised to int8 blocks
+    out.push_back({GgmlType::kF32, false, 1e-4, isa});   // float vs double accumulation
+    out.push_back({GgmlType::kF32, true, 1e-2, isa});    // F16 keys and values
+    out.push_back({GgmlType::kF16, false, 1e-4, isa});   // the reference uses the same F16 weights
+    out.push_back({GgmlType::kQ8_0, false, 3e-2, isa});  // activations quantised to int8 blocks
   }
   return out;
 }

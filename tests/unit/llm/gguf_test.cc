@@ -17,16 +17,38 @@ namespace {
 // Hand-built GGUF bytes, for malformed files.
 class Raw {
  public:
-  Raw& U8(uint8_t v) { b.push_back(v); return *this; }
-  Raw& U32(uint32_t v) { for (int i = 0; i < 4; ++i) b.push_back(uint8_t(v >> (8 * i))); return *this; }
-  Raw& U64(uint64_t v) { for (int i = 0; i < 8; ++i) b.push_back(uint8_t(v >> (8 * i))); return *this; }
-  Raw& Str(const std::string& s) { U64(s.size()); b.insert(b.end(), s.begin(), s.end()); return *this; }
-  Raw& Magic() { b.insert(b.end(), {'G', 'G', 'U', 'F'}); return *this; }
+  Raw& U8(uint8_t v) {
+    b.push_back(v);
+    return *this;
+  }
+  Raw& U32(uint32_t v) {
+    for (int i = 0; i < 4; ++i) b.push_back(uint8_t(v >> (8 * i)));
+    return *this;
+  }
+  Raw& U64(uint64_t v) {
+    for (int i = 0; i < 8; ++i) b.push_back(uint8_t(v >> (8 * i)));
+    return *this;
+  }
+  Raw& Str(const std::string& s) {
+    U64(s.size());
+    b.insert(b.end(), s.begin(), s.end());
+    return *this;
+  }
+  Raw& Magic() {
+    b.insert(b.end(), {'G', 'G', 'U', 'F'});
+    return *this;
+  }
   Raw& Header(uint64_t n_tensors, uint64_t n_kv, uint32_t version = 3) {
     return Magic().U32(version).U64(n_tensors).U64(n_kv);
   }
-  Raw& PadTo(size_t a) { while (b.size() % a) b.push_back(0); return *this; }
-  Raw& Zeros(size_t n) { b.insert(b.end(), n, 0); return *this; }
+  Raw& PadTo(size_t a) {
+    while (b.size() % a) b.push_back(0);
+    return *this;
+  }
+  Raw& Zeros(size_t n) {
+    b.insert(b.end(), n, 0);
+    return *this;
+  }
   std::vector<uint8_t> b;
 };
 
@@ -66,10 +88,13 @@ std::vector<uint8_t> FullFile(uint32_t alignment, std::vector<std::vector<uint8_
   w.Set("t.i32s", GgufValue::I32Array({1, -2, 3}));
   w.Set("t.u8s", GgufValue::Array(GgufValueType::kU8, {GgufValue::U8(1), GgufValue::U8(2)}));
   w.Set("t.empty", GgufValue::Array(GgufValueType::kF32, {}));
-  w.Set("t.nested", GgufValue::Array(GgufValueType::kArray,
-                                     {GgufValue::StringArray({"x", "y"}),
-                                      GgufValue::StringArray({"z"})}));
-  struct T { const char* name; std::vector<uint64_t> dims; GgmlType type; };
+  w.Set("t.nested",
+        GgufValue::Array(GgufValueType::kArray, {GgufValue::StringArray({"x", "y"}), GgufValue::StringArray({"z"})}));
+  struct T {
+    const char* name;
+    std::vector<uint64_t> dims;
+    GgmlType type;
+  };
   std::vector<T> ts = {{"f32", {3, 5}, GgmlType::kF32},     {"f16", {7}, GgmlType::kF16},
                        {"q4_0", {64, 2}, GgmlType::kQ4_0},  {"q8_0", {32, 3, 1}, GgmlType::kQ8_0},
                        {"q4_k", {256, 2}, GgmlType::kQ4_K}, {"q6_k", {512, 1, 1, 2}, GgmlType::kQ6_K}};
@@ -139,8 +164,7 @@ TEST(GgufTest, RoundTripEveryTypeAndTensor) {
     // Wrong type / range / absence.
     EXPECT_EQ(g.U32("t.i8").status().code(), StatusCode::kInvalidArgument);
     EXPECT_EQ(g.I32("t.u32").status().code(), StatusCode::kInvalidArgument);
-    EXPECT_NE(g.String("t.u8").status().message().find("'t.u8' is u8, expected string"),
-              std::string::npos);
+    EXPECT_NE(g.String("t.u8").status().message().find("'t.u8' is u8, expected string"), std::string::npos);
     EXPECT_EQ(g.U32("missing").status().code(), StatusCode::kNotFound);
     EXPECT_FALSE(g.Has("missing"));
     size_t expected_kvs = 19 + (alignment != 32 ? 1 : 0);
@@ -287,8 +311,7 @@ TEST(GgufTest, BadMetadata) {
   EXPECT_NE(Err(i.b).find("empty key"), std::string::npos);
 }
 
-Raw OneTensor(uint32_t n_dims, std::vector<uint64_t> dims, uint32_t type, uint64_t offset,
-              size_t data_bytes) {
+Raw OneTensor(uint32_t n_dims, std::vector<uint64_t> dims, uint32_t type, uint64_t offset, size_t data_bytes) {
   Raw r;
   r.Header(1, 0).Str("blk.3.attn_q.weight").U32(n_dims);
   for (uint64_t d : dims) r.U64(d);
@@ -303,21 +326,17 @@ TEST(GgufTest, BadTensors) {
   EXPECT_NE(m.find("tensor 'blk.3.attn_q.weight' ends at byte"), std::string::npos) << m;
   EXPECT_NE(m.find("past the end of the"), std::string::npos) << m;
   EXPECT_NE(Err(OneTensor(2, {4, 2}, 0, 64, 32).b).find("past the end"), std::string::npos);
-  EXPECT_NE(Err(OneTensor(2, {4, 2}, 0, uint64_t(-32), 32).b).find("past the end"),
-            std::string::npos);
-  EXPECT_NE(Err(OneTensor(2, {4, 2}, 0, 8, 64).b).find("not a multiple of the 32-byte alignment"),
-            std::string::npos);
+  EXPECT_NE(Err(OneTensor(2, {4, 2}, 0, uint64_t(-32), 32).b).find("past the end"), std::string::npos);
+  EXPECT_NE(Err(OneTensor(2, {4, 2}, 0, 8, 64).b).find("not a multiple of the 32-byte alignment"), std::string::npos);
   EXPECT_NE(Err(OneTensor(5, {1, 1, 1, 1, 1}, 0, 0, 32).b).find("5 dimensions"), std::string::npos);
   EXPECT_NE(Err(OneTensor(0, {}, 0, 0, 32).b).find("0 dimensions"), std::string::npos);
   EXPECT_NE(Err(OneTensor(2, {4, 0}, 0, 0, 32).b).find("dim 1 is 0"), std::string::npos);
-  EXPECT_NE(Err(OneTensor(4, {1u << 20, 1u << 20, 1u << 20, 1u << 20}, 0, 0, 32).b)
-                .find("more than 1099511627776 elements"),
-            std::string::npos);
-  EXPECT_NE(Err(OneTensor(2, {uint64_t(-1), uint64_t(-1)}, 0, 0, 32).b).find("more than"),
-            std::string::npos);
+  EXPECT_NE(
+      Err(OneTensor(4, {1u << 20, 1u << 20, 1u << 20, 1u << 20}, 0, 0, 32).b).find("more than 1099511627776 elements"),
+      std::string::npos);
+  EXPECT_NE(Err(OneTensor(2, {uint64_t(-1), uint64_t(-1)}, 0, 0, 32).b).find("more than"), std::string::npos);
   EXPECT_NE(Err(OneTensor(1, {32}, 3, 0, 64).b).find("unsupported ggml type 3"), std::string::npos);
-  EXPECT_NE(Err(OneTensor(1, {33}, 8, 0, 64).b).find("not a multiple of the 32-element Q8_0"),
-            std::string::npos);
+  EXPECT_NE(Err(OneTensor(1, {33}, 8, 0, 64).b).find("not a multiple of the 32-element Q8_0"), std::string::npos);
   // Overlap and duplicate names.
   Raw o;
   o.Header(2, 0).Str("a").U32(1).U64(8).U32(0).U64(0).Str("b").U32(1).U64(8).U32(0).U64(0);

@@ -37,13 +37,21 @@ std::vector<uint8_t> Encode(GgmlType type, const std::vector<float>& f32, int64_
     const float* src = f32.data() + r * cols;
     uint8_t* dst = out.data() + r * RowBytes(type, cols);
     switch (type) {
-      case GgmlType::kF32: std::memcpy(dst, src, cols * 4); break;
+      case GgmlType::kF32:
+        std::memcpy(dst, src, cols * 4);
+        break;
       case GgmlType::kF16:
         for (int64_t c = 0; c < cols; ++c) reinterpret_cast<uint16_t*>(dst)[c] = FloatToHalf(src[c]);
         break;
-      case GgmlType::kQ8_0: QuantizeRowQ8_0(src, reinterpret_cast<BlockQ8_0*>(dst), cols); break;
-      case GgmlType::kQ4_0: QuantizeRowQ4_0(src, reinterpret_cast<BlockQ4_0*>(dst), cols); break;
-      default: ADD_FAILURE() << "type"; break;
+      case GgmlType::kQ8_0:
+        QuantizeRowQ8_0(src, reinterpret_cast<BlockQ8_0*>(dst), cols);
+        break;
+      case GgmlType::kQ4_0:
+        QuantizeRowQ4_0(src, reinterpret_cast<BlockQ4_0*>(dst), cols);
+        break;
+      default:
+        ADD_FAILURE() << "type";
+        break;
     }
   }
   return out;
@@ -59,7 +67,7 @@ TEST(F16, ConversionRoundTripsEveryHalf) {
   EXPECT_EQ(HalfToFloat(0xC000), -2.0f);
   EXPECT_EQ(HalfToFloat(0x0001), std::ldexp(1.0f, -24));
   EXPECT_TRUE(std::isnan(HalfToFloat(FloatToHalf(NAN))));
-  EXPECT_EQ(FloatToHalf(1e6f), 0x7C00);       // overflow → +Inf
+  EXPECT_EQ(FloatToHalf(1e6f), 0x7C00);                // overflow → +Inf
   EXPECT_EQ(FloatToHalf(1.0f + 1.0f / 2048), 0x3C00);  // half an ulp: ties to even
   EXPECT_EQ(FloatToHalf(1.0f + 3.0f / 2048), 0x3C02);
   EXPECT_EQ(FloatToHalf(1.0f + 3.0f / 4096), 0x3C01);

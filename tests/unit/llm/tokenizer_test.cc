@@ -26,9 +26,8 @@ VocabData TinySpm() {
   }
   v.scores.assign(v.tokens.size(), 0.0f);
   const std::vector<std::pair<std::string, float>> pieces = {
-      {"▁h", -1},     {"ll", -2},     {"▁w", -3},      {"or", -4},
-      {"ld", -5},     {"▁he", -6},    {"llo", -7},     {"▁wor", -8},
-      {"▁hell", -9},  {"▁hello", -10}, {"▁world", -11}, {"▁", -20}};
+      {"▁h", -1},  {"ll", -2},   {"▁w", -3},    {"or", -4},      {"ld", -5},      {"▁he", -6},
+      {"llo", -7}, {"▁wor", -8}, {"▁hell", -9}, {"▁hello", -10}, {"▁world", -11}, {"▁", -20}};
   for (const auto& [p, s] : pieces) {
     v.tokens.push_back(p);
     v.scores.push_back(s);
@@ -52,9 +51,9 @@ VocabData TinyBpe() {
     v.tokens.push_back(ByteToBpeChar(uint8_t(b)));
     v.types.push_back(1);
   }
-  const std::vector<std::pair<std::string, std::string>> merges = {
-      {"h", "e"}, {"l", "l"}, {"he", "ll"}, {"hell", "o"}, {"Ġ", "w"},
-      {"o", "r"}, {"Ġw", "or"}, {"l", "d"}, {"Ġwor", "ld"}};
+  const std::vector<std::pair<std::string, std::string>> merges = {{"h", "e"},    {"l", "l"}, {"he", "ll"},
+                                                                   {"hell", "o"}, {"Ġ", "w"}, {"o", "r"},
+                                                                   {"Ġw", "or"},  {"l", "d"}, {"Ġwor", "ld"}};
   for (const auto& [l, r] : merges) {
     v.merges.push_back(l + " " + r);
     v.tokens.push_back(l + r);
@@ -93,8 +92,7 @@ TEST(TokenizerTest, SpmKnownEncoding) {
   EXPECT_EQ(t->Encode("hello world", true, false), (Ids{1, kHello, kWorld}));
   // é has no piece: byte fallback.
   EXPECT_EQ(t->Encode("hé", false, false), (Ids{kH, Byte(0xC3), Byte(0xA9)}));
-  EXPECT_EQ(t->Encode("😀", false, false),
-            (Ids{kSp, Byte(0xF0), Byte(0x9F), Byte(0x98), Byte(0x80)}));
+  EXPECT_EQ(t->Encode("😀", false, false), (Ids{kSp, Byte(0xF0), Byte(0x9F), Byte(0x98), Byte(0x80)}));
   EXPECT_EQ(t->Encode("hello  world", false, false), (Ids{kHello, kSp, kWorld}));
   // Special tokens only with parse_special; no space prefix after them.
   EXPECT_EQ(t->Encode("<s>hello</s>", false, true), (Ids{1, Byte('h'), Byte('e'), kLlo, 2}));
@@ -170,8 +168,7 @@ TEST(TokenizerTest, ValidatesVocab) {
   EXPECT_FALSE(Tokenizer::FromVocab(empty).ok());
   VocabData v = TinySpm();
   v.scores.pop_back();
-  EXPECT_NE(Tokenizer::FromVocab(v).status().message().find("scores has 270 entries for 271"),
-            std::string::npos);
+  EXPECT_NE(Tokenizer::FromVocab(v).status().message().find("scores has 270 entries for 271"), std::string::npos);
   v = TinySpm();
   v.bos = 5000;
   EXPECT_NE(Tokenizer::FromVocab(v).status().message().find("bos token id 5000"), std::string::npos);

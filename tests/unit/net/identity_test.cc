@@ -28,7 +28,7 @@ TEST(IdentityTest, WriteLoadRoundTripAndSigns) {
   auto id = GenerateNodeIdentity("node-a");
   ASSERT_TRUE(id.ok()) << id.status().ToString();
   ASSERT_TRUE(WriteNodeIdentity(dir.path(), *id).ok());
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(stat((dir.path() + "/node-a-mldsa87.key").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   auto loaded = LoadNodeIdentity(dir.path(), "node-a");

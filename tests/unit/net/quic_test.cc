@@ -30,8 +30,8 @@ class QuicTest : public ::testing::Test {
   void SetUp() override {
     auto ca = crypto::CreateCa("DSMIL Test CA", 30);
     ASSERT_TRUE(ca.ok()) << ca.status().ToString();
-    auto a = crypto::IssueCertificate(*ca, {"node-a", {"node-a.dsmil.local", "localhost"}, {"127.0.0.1"},
-                                            CertUsage::kBoth, 30});
+    auto a = crypto::IssueCertificate(
+        *ca, {"node-a", {"node-a.dsmil.local", "localhost"}, {"127.0.0.1"}, CertUsage::kBoth, 30});
     auto b = crypto::IssueCertificate(*ca, {"node-b", {"node-b.dsmil.local"}, {}, CertUsage::kBoth, 30});
     auto op = crypto::IssueCertificate(*ca, {"operator-admin", {}, {}, CertUsage::kClient, 30});
     auto rogue_ca = crypto::CreateCa("Rogue CA", 30);
@@ -227,8 +227,7 @@ TEST_F(QuicTest, ClientCertificateFromAnotherCaRefused) {
   EXPECT_EQ(c.status().code(), StatusCode::kUnauthenticated) << c.status().ToString();
   // GnuTLS does not even offer a certificate whose issuer the listener did not
   // name in its CertificateRequest, so the listener sees none.
-  EXPECT_NE(c.status().message().find("the server refused the handshake"), std::string::npos)
-      << c.status().ToString();
+  EXPECT_NE(c.status().message().find("the server refused the handshake"), std::string::npos) << c.status().ToString();
   auto a = l->Accept(200ms);
   EXPECT_EQ(a.status().code(), StatusCode::kDeadlineExceeded) << a.status().ToString();
 }

@@ -51,7 +51,8 @@ TEST(SessionTest, HandshakeAndTrafficOverPair) {
   const std::string exposed = registry.Expose();
   EXPECT_NE(exposed.find("dsmil_dbe_session_handshakes_total{peer=\"node-b\",role=\"initiator\"} 1"), std::string::npos)
       << exposed;
-  EXPECT_NE(exposed.find("dsmil_dbe_session_handshakes_total{peer=\"node-a\",role=\"responder\"} 1"), std::string::npos);
+  EXPECT_NE(exposed.find("dsmil_dbe_session_handshakes_total{peer=\"node-a\",role=\"responder\"} 1"),
+            std::string::npos);
   ASSERT_TRUE(e.a && e.b);
   EXPECT_EQ(e.a->peer(), "node-b");
   EXPECT_EQ(e.b->peer(), "node-a");
@@ -82,7 +83,8 @@ TEST(SessionTest, UnpinnedNodeRefused) {
   PinnedPeers nobody;
   (void)nobody.Pin("node-c", n.a.public_key);
   auto [ca, cb] = MakeConnectionPair();
-  auto accepted = std::async(std::launch::async, [&, &cb = cb] { return SecureSession::Accept(*cb, n.b, nobody, options); });
+  auto accepted =
+      std::async(std::launch::async, [&, &cb = cb] { return SecureSession::Accept(*cb, n.b, nobody, options); });
   auto initiated = SecureSession::Initiate(*ca, n.a, n.a_pins, options);
   auto acc = accepted.get();
   ASSERT_FALSE(acc.ok());
@@ -106,7 +108,8 @@ TEST(SessionTest, MismatchingKeyRefused) {
   PinnedPeers wrong;
   ASSERT_TRUE(wrong.Pin("node-a", other->public_key).ok());
   auto [ca, cb] = MakeConnectionPair();
-  auto accepted = std::async(std::launch::async, [&, &cb = cb] { return SecureSession::Accept(*cb, n.b, wrong, options); });
+  auto accepted =
+      std::async(std::launch::async, [&, &cb = cb] { return SecureSession::Accept(*cb, n.b, wrong, options); });
   auto initiated = SecureSession::Initiate(*ca, n.a, n.a_pins, options);
   auto acc = accepted.get();
   ASSERT_FALSE(acc.ok());
@@ -212,7 +215,8 @@ TEST(SessionTest, EveryTranscriptFieldTamperedRefused) {
     ASSERT_TRUE(finish.ok());
     Status s = r.OnFinish(TamperTlv(*finish, code));
     EXPECT_FALSE(s.ok()) << "FINISH TLV " << code;
-    EXPECT_TRUE(SessionRefusalReason(s) == "bad_signature" || SessionRefusalReason(s) == "key_confirmation") << s.ToString();
+    EXPECT_TRUE(SessionRefusalReason(s) == "bad_signature" || SessionRefusalReason(s) == "key_confirmation")
+        << s.ToString();
   }
   EXPECT_GT(RefusalCount(registry, "node-b", "bad_signature"), 0);
   EXPECT_GT(RefusalCount(registry, "node-a", "bad_signature"), 0);

@@ -134,11 +134,12 @@ TEST_F(TcpTlsTest, SecureSessionOverTcpTls) {
   const auto& n = TestNodes();
   auto listener = ListenTcpTls("127.0.0.1", 0, Tls("node-b"));
   ASSERT_TRUE(listener.ok());
-  auto accepted = std::async(std::launch::async, [&]() -> Result<std::pair<std::unique_ptr<Connection>, std::unique_ptr<SecureSession>>> {
-    DSMIL_ASSIGN_OR_RETURN(auto conn, (*listener)->Accept(5s));
-    DSMIL_ASSIGN_OR_RETURN(auto session, SecureSession::Accept(*conn, n.b, n.b_pins));
-    return std::make_pair(std::move(conn), std::move(session));
-  });
+  auto accepted = std::async(std::launch::async,
+                             [&]() -> Result<std::pair<std::unique_ptr<Connection>, std::unique_ptr<SecureSession>>> {
+                               DSMIL_ASSIGN_OR_RETURN(auto conn, (*listener)->Accept(5s));
+                               DSMIL_ASSIGN_OR_RETURN(auto session, SecureSession::Accept(*conn, n.b, n.b_pins));
+                               return std::make_pair(std::move(conn), std::move(session));
+                             });
   auto conn = DialTcpTls("127.0.0.1", (*listener)->port(), Tls("node-a"));
   ASSERT_TRUE(conn.ok());
   auto session = SecureSession::Initiate(**conn, n.a, n.a_pins);

@@ -51,7 +51,9 @@ class RawConnection {
   }
   bool connected() const { return connected_; }
   int fd() const { return fd_; }
-  bool Send(const std::string& data) { return send(fd_, data.data(), data.size(), MSG_NOSIGNAL) == ssize_t(data.size()); }
+  bool Send(const std::string& data) {
+    return send(fd_, data.data(), data.size(), MSG_NOSIGNAL) == ssize_t(data.size());
+  }
 
   // Reads one response (headers + Content-Length body). "" on close/timeout
   // before a full response.

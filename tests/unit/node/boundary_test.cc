@@ -172,8 +172,8 @@ TEST_F(BoundaryTest, DbeRefusesATenantTheCertificateDoesNotCover) {
   EXPECT_EQ(rows.back().actor, "op-none");
   EXPECT_NE(rows.back().detail.find("CERT_DOES_NOT_COVER_TENANT"), std::string::npos);
   // Nothing was planted.
-  auto [s4, after] = Dbe("all", dbe::MsgType::kL7RagQuery, 50, "BRAVO",
-                         json({{"op", "query"}, {"query", "poison"}, {"k", 8}}).dump());
+  auto [s4, after] =
+      Dbe("all", dbe::MsgType::kL7RagQuery, 50, "BRAVO", json({{"op", "query"}, {"query", "poison"}, {"k", 8}}).dump());
   EXPECT_EQ(std::string(AsString(*after.GetBytes(dbe::TlvType::kPayload))).find("poison"), std::string::npos);
 }
 
@@ -185,8 +185,8 @@ TEST_F(BoundaryTest, OwnTenantServedWithAnOperatorClaim) {
 
 TEST_F(BoundaryTest, GenerationDevicesOnlyBehindTheRouter) {
   for (int dev : {47, 44}) {
-    auto [s, r] = Dbe("alpha", dbe::MsgType::kL7ChatReq, dev, "ALPHA",
-                      R"({"messages":[{"role":"user","content":"hi"}]})");
+    auto [s, r] =
+        Dbe("alpha", dbe::MsgType::kL7ChatReq, dev, "ALPHA", R"({"messages":[{"role":"user","content":"hi"}]})");
     EXPECT_EQ(s, 403) << dev;
     EXPECT_EQ(Reason(r), "CALLER_NOT_ALLOWED") << dev;
   }
@@ -222,8 +222,10 @@ TEST_F(BoundaryTest, RefusalsAreCounted) {
   r.url = "http://127.0.0.1:" + std::to_string(node_->http_port()) + "/metrics";
   auto m = net::HttpFetch(r);
   ASSERT_TRUE(m.ok());
-  EXPECT_NE(m->body.find(R"(dsmil_refusals_total{tenant_id="BRAVO",entry="control:/v1/dbe",reason="CERT_DOES_NOT_COVER_TENANT"} 1)"),
-            std::string::npos)
+  EXPECT_NE(
+      m->body.find(
+          R"(dsmil_refusals_total{tenant_id="BRAVO",entry="control:/v1/dbe",reason="CERT_DOES_NOT_COVER_TENANT"} 1)"),
+      std::string::npos)
       << m->body.substr(0, 2000);
 }
 

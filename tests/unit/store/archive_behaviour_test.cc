@@ -1,7 +1,7 @@
 // The Archive contract, run against both backends: PostgreSQL (a real
 // server, as the tenant's own role) and the embedded SQLite file.
-#include <nlohmann/json.hpp>
 #include <sqlite3.h>
+#include <nlohmann/json.hpp>
 
 #include "archive_test_env.h"
 #include "store/audit.h"
@@ -209,8 +209,7 @@ TEST_P(ArchiveBehaviour, AuditAppendsFormAVerifiableChain) {
 
 TEST_P(ArchiveBehaviour, TamperingIsNamedRowByRow) {
   for (int i = 1; i <= 12; ++i) {
-    ASSERT_TRUE(alpha_->AppendAudit(1000 + i, "POLICY_DENIED", "device:58", R"({"n":)" + std::to_string(i) + "}")
-                    .ok());
+    ASSERT_TRUE(alpha_->AppendAudit(1000 + i, "POLICY_DENIED", "device:58", R"({"n":)" + std::to_string(i) + "}").ok());
   }
   Tamper({
       "UPDATE audit_log SET detail = '{\"n\":999}' WHERE seq = 3",  // edited

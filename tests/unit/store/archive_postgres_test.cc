@@ -35,8 +35,8 @@ class ArchivePostgres : public ::testing::Test {
     fclose(f);
     chmod(pgpass.c_str(), 0600);
     std::string cmd = "PGPASSFILE=" + pgpass + " " + pg().Binary("psql") +
-                      " -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -p " + std::to_string(pg().port()) + " -U " +
-                      role + " -d dsmil -c \"" + sql + "\" 2>&1";
+                      " -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -p " + std::to_string(pg().port()) + " -U " + role +
+                      " -d dsmil -c \"" + sql + "\" 2>&1";
     std::string out;
     FILE* p = popen(cmd.c_str(), "r");
     if (!p) return Status::Unavailable("popen");
@@ -76,13 +76,15 @@ TEST_F(ArchivePostgres, SettingTheTenantVariableDoesNotRevealOtherRows) {
                   "ORDER BY event_id");
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(*r, "ALPHA:a1\nALPHA:a2\n");
-  r = AsRole("alpha_app", "SET dsmil.tenant_id = 'BRAVO'; SELECT count(*) FROM dsmil_shared.events "
-                          "WHERE tenant_id = 'BRAVO'");
+  r = AsRole("alpha_app",
+             "SET dsmil.tenant_id = 'BRAVO'; SELECT count(*) FROM dsmil_shared.events "
+             "WHERE tenant_id = 'BRAVO'");
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(*r, "0\n");
   // Writing a BRAVO row into the shared table is refused by the policy.
-  r = AsRole("alpha_app", "INSERT INTO dsmil_shared.events (tenant_id, event_id, ts, body) "
-                          "VALUES ('BRAVO','x',now(),'{}')");
+  r = AsRole("alpha_app",
+             "INSERT INTO dsmil_shared.events (tenant_id, event_id, ts, body) "
+             "VALUES ('BRAVO','x',now(),'{}')");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("row-level security"), std::string::npos) << r.status().message();
   // BRAVO sees only its row.
@@ -100,8 +102,9 @@ TEST_F(ArchivePostgres, AppRoleCannotRewriteTheAuditLogOrBypassRls) {
   ASSERT_FALSE(r.ok());
   r = AsRole("alpha_app", "SET ROLE bravo_app");
   ASSERT_FALSE(r.ok());
-  r = AsRole("alpha_app", "INSERT INTO dsmil_alpha.events (event_id, tenant_id, ts, body) "
-                          "VALUES ('e', 'BRAVO', now(), '{}')");
+  r = AsRole("alpha_app",
+             "INSERT INTO dsmil_alpha.events (event_id, tenant_id, ts, body) "
+             "VALUES ('e', 'BRAVO', now(), '{}')");
   ASSERT_FALSE(r.ok());  // CHECK and RLS both refuse a foreign tenant id
   r = AsRole("alpha_app", "SELECT rolbypassrls::text || rolsuper::text FROM pg_roles WHERE rolname = current_user");
   ASSERT_TRUE(r.ok());

@@ -32,8 +32,7 @@ inline TenantScope Scope(const char* t) { return TenantScope::For(t).value(); }
 class PgEnvironment : public ::testing::Environment {
  public:
   static PgEnvironment* Get() {
-    static PgEnvironment* env =
-        static_cast<PgEnvironment*>(::testing::AddGlobalTestEnvironment(new PgEnvironment()));
+    static PgEnvironment* env = static_cast<PgEnvironment*>(::testing::AddGlobalTestEnvironment(new PgEnvironment()));
     return env;
   }
 

@@ -63,8 +63,8 @@ TEST(Audit, SealLinksRowsAndMacsWithHmacSha3) {
             nullptr);
   EXPECT_EQ(rows[1].mac, ToHex(ByteView(mac, len)));
   // hash = SHA3-256 of the documented preimage, checked against OpenSSL.
-  std::string pre = rows[1].prev_hash + "\n2\n" + std::to_string(rows[1].ts_ms) + "\nAUTH_FAILED\nkey:sk-alpha-2\n" +
-                    rows[1].detail;
+  std::string pre =
+      rows[1].prev_hash + "\n2\n" + std::to_string(rows[1].ts_ms) + "\nAUTH_FAILED\nkey:sk-alpha-2\n" + rows[1].detail;
   unsigned char md[32];
   unsigned int mdlen = 0;
   ASSERT_EQ(EVP_Digest(pre.data(), pre.size(), md, &mdlen, EVP_sha3_256(), nullptr), 1);
@@ -323,8 +323,8 @@ class AuditCheckpointArchive : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  Result<std::unique_ptr<AuditCheckpointer>> MakeCheckpointer(const std::string& dir,
-                                                              std::chrono::milliseconds interval = std::chrono::seconds(60)) {
+  Result<std::unique_ptr<AuditCheckpointer>> MakeCheckpointer(
+      const std::string& dir, std::chrono::milliseconds interval = std::chrono::seconds(60)) {
     AuditCheckpointerOptions o;
     o.stores = stores_;
     o.tenants = {"ALPHA"};
@@ -339,7 +339,8 @@ class AuditCheckpointArchive : public ::testing::Test {
     auto a = OpenArchive(stores_, TenantScope::For("ALPHA").value());
     ASSERT_TRUE(a.ok()) << a.status().ToString();
     for (int i = 0; i < n; ++i) {
-      ASSERT_TRUE((*a)->AppendAudit(1796659200000 + i, "AUTH_FAILED", actor, R"({"i":)" + std::to_string(i) + "}").ok());
+      ASSERT_TRUE(
+          (*a)->AppendAudit(1796659200000 + i, "AUTH_FAILED", actor, R"({"i":)" + std::to_string(i) + "}").ok());
     }
   }
 
@@ -598,8 +599,8 @@ TEST_F(AuditCheckpointArchive, CheckpointsLiveOutsideTheStores) {
     EXPECT_EQ(name.find("checkpoint"), std::string::npos) << e.path();
   }
   // A checkpoint directory the archive's writer could reach is refused.
-  for (const std::string& inside : {stores_.path + "/checkpoints", stores_.path, stores_.path + "/secrets/ckpt",
-                                    dir_ + "/data/../data/x"}) {
+  for (const std::string& inside :
+       {stores_.path + "/checkpoints", stores_.path, stores_.path + "/secrets/ckpt", dir_ + "/data/../data/x"}) {
     auto c = MakeCheckpointer(inside);
     ASSERT_FALSE(c.ok()) << inside;
     EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument);

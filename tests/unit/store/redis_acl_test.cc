@@ -11,8 +11,11 @@ namespace dsmil::store {
 namespace {
 
 std::map<std::string, std::string> Passwords() {
-  return {{"alpha_writer", "pw-aw"}, {"alpha_reader", "pw-ar"}, {"bravo_writer", "pw-bw"},
-          {"bravo_reader", "pw-br"}, {"dsmil_admin", "pw-admin"}};
+  return {{"alpha_writer", "pw-aw"},
+          {"alpha_reader", "pw-ar"},
+          {"bravo_writer", "pw-bw"},
+          {"bravo_reader", "pw-br"},
+          {"dsmil_admin", "pw-admin"}};
 }
 
 TEST(RedisAclTest, RendersOneLinePerUser) {

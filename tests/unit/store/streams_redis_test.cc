@@ -36,8 +36,8 @@ class StreamsRedisTest : public ::testing::Test {
 };
 
 TEST_F(StreamsRedisTest, Drill1AlphaWriterCannotWriteBravoStreamThroughOurClient) {
-  auto as_alpha = internal::OpenRedisStreamsAs(config_, bravo_, Access::kWriter, "alpha_writer",
-                                               redis_->passwords["alpha_writer"]);
+  auto as_alpha =
+      internal::OpenRedisStreamsAs(config_, bravo_, Access::kWriter, "alpha_writer", redis_->passwords["alpha_writer"]);
   ASSERT_TRUE(as_alpha.ok()) << as_alpha.status().ToString();
   auto r = (*as_alpha)->Append(StreamKind::kSocEvents, std::vector<std::string>{"{\"event_id\":\"test\"}"});
   ASSERT_FALSE(r.ok());
@@ -64,8 +64,8 @@ TEST_F(StreamsRedisTest, Drill1AlphaWriterCannotWriteBravoStreamWithRedisCli) {
 }
 
 TEST_F(StreamsRedisTest, AlphaReaderCannotReadBravoNorAppendAnything) {
-  auto reader_on_bravo = internal::OpenRedisStreamsAs(config_, bravo_, Access::kReader, "alpha_reader",
-                                                      redis_->passwords["alpha_reader"]);
+  auto reader_on_bravo =
+      internal::OpenRedisStreamsAs(config_, bravo_, Access::kReader, "alpha_reader", redis_->passwords["alpha_reader"]);
   ASSERT_TRUE(reader_on_bravo.ok());
   auto& s = *reader_on_bravo;
   EXPECT_EQ(s->Range(StreamKind::kSocEvents, "0", 10).status().code(), StatusCode::kPermissionDenied);

@@ -43,7 +43,8 @@ TEST(FileTenantLog, EachTenantHasItsOwnFileAndReadsOnlyItsOwnLines) {
   auto sink = OpenTenantLogSink(c, "node-a");
   ASSERT_TRUE(sink.ok()) << sink.status().ToString();
   for (int i = 0; i < 50; ++i) {
-    ASSERT_TRUE((*sink)->Write(Line(i % 2 ? "ALPHA" : "BRAVO", 1000 + i, 40 + i % 5, "{\"i\":" + std::to_string(i) + "}"))
+    ASSERT_TRUE((*sink)
+                    ->Write(Line(i % 2 ? "ALPHA" : "BRAVO", 1000 + i, 40 + i % 5, "{\"i\":" + std::to_string(i) + "}"))
                     .ok());
   }
   ASSERT_TRUE((*sink)->Flush().ok());

@@ -57,9 +57,8 @@ TEST_F(HnswTest, CreateUpsertSearchCount) {
   EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(s.message().find("alpha_events exists with dimension 4, not 8"), std::string::npos) << s.message();
 
-  std::vector<VectorPoint> pts = {{1, {1, 0, 0, 0}, R"({"t":"x"})"},
-                                  {2, {0, 1, 0, 0}, R"({"t":"y"})"},
-                                  {3, {1, 1, 0, 0}, ""}};
+  std::vector<VectorPoint> pts = {
+      {1, {1, 0, 0, 0}, R"({"t":"x"})"}, {2, {0, 1, 0, 0}, R"({"t":"y"})"}, {3, {1, 1, 0, 0}, ""}};
   ASSERT_TRUE(v->Upsert("events", pts).ok());
   EXPECT_EQ(v->Count("events").value(), 3u);
 
@@ -106,8 +105,7 @@ TEST_F(HnswTest, SameIdReplaces) {
   EXPECT_EQ(v->Count("kb").value(), 3u);
   std::vector<float> q2 = {0, 0, 1};
   auto top = v->Search("kb", q2, 2).value();
-  EXPECT_EQ(top[0].payload.find("last") != std::string::npos || top[1].payload.find("last") != std::string::npos,
-            true);
+  EXPECT_EQ(top[0].payload.find("last") != std::string::npos || top[1].payload.find("last") != std::string::npos, true);
 }
 
 TEST_F(HnswTest, LimitsAndBadInput) {
@@ -407,8 +405,9 @@ TEST_F(HnswTest, Drill4BravoCannotReachAlpha) {
     std::vector<VectorPoint> inject = {{2, {1, 0}, R"({"tenant":"BRAVO"})"}};
     EXPECT_EQ(bravo->Upsert(name, inject).code(), StatusCode::kPermissionDenied);
   }
-  for (const std::string& name : std::vector<std::string>{"../alpha_events", "alpha_events/../bravo_events", "..", "ALPHA_events",
-                                 "alpha/events", "", std::string(49, 'a'), std::string("ev\0nts", 6)}) {
+  for (const std::string& name :
+       std::vector<std::string>{"../alpha_events", "alpha_events/../bravo_events", "..", "ALPHA_events", "alpha/events",
+                                "", std::string(49, 'a'), std::string("ev\0nts", 6)}) {
     auto r = bravo->Search(name, q, 10);
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << name;
   }

@@ -91,9 +91,12 @@ class FakeQdrant {
     }
     seen_.push_back(s);
     std::string prefix;
-    if (s.api_key == "alpha-key") prefix = "alpha_";
-    else if (s.api_key == "bravo-key") prefix = "bravo_";
-    else return Err(401, "Must provide an API key or an Authorization bearer token");
+    if (s.api_key == "alpha-key")
+      prefix = "alpha_";
+    else if (s.api_key == "bravo-key")
+      prefix = "bravo_";
+    else
+      return Err(401, "Must provide an API key or an Authorization bearer token");
 
     std::vector<std::string> parts;
     for (size_t i = 1; i <= r.path.size();) {
@@ -146,8 +149,8 @@ class FakeQdrant {
     }
     if (parts.size() == 4 && parts[2] == "points" && parts[3] == "search" && r.method == "POST") {
       const json& b = s.body;
-      if (!b.is_object() || !b["vector"].is_array() || b["vector"].size() != c.dim || !b["limit"].is_number_unsigned() ||
-          b["with_payload"] != true) {
+      if (!b.is_object() || !b["vector"].is_array() || b["vector"].size() != c.dim ||
+          !b["limit"].is_number_unsigned() || b["with_payload"] != true) {
         return Bad("search body");
       }
       auto q = b["vector"].get<std::vector<double>>();
@@ -361,8 +364,8 @@ TEST_F(QdrantTest, Drill4BravoCannotReachAlpha) {
     EXPECT_EQ(bravo->Upsert(name, inject).code(), StatusCode::kPermissionDenied);
     EXPECT_EQ(bravo->Count(name).status().code(), StatusCode::kPermissionDenied);
   }
-  for (const std::string& name : std::vector<std::string>{"../alpha_events", "alpha_events/points", "..",
-                                                          "ALPHA_events", "alpha%5fevents", ""}) {
+  for (const std::string& name :
+       std::vector<std::string>{"../alpha_events", "alpha_events/points", "..", "ALPHA_events", "alpha%5fevents", ""}) {
     EXPECT_EQ(bravo->Search(name, q, 5).status().code(), StatusCode::kInvalidArgument) << name;
   }
   // What Qdrant's query log would show: BRAVO's requests name bravo_* only

@@ -72,8 +72,7 @@ TEST(ApiKeys, ListFiltersByTenantAndImportChecksThePrefix) {
   ASSERT_TRUE((*store)->Create("BRAVO").ok());
   ASSERT_TRUE((*store)->Import("ALPHA", "sk-alpha-test-0123456789abcdef", "fixed").ok());
   EXPECT_EQ((*store)->Import("ALPHA", "sk-alpha-test-0123456789abcdef").status().code(), StatusCode::kAlreadyExists);
-  EXPECT_EQ((*store)->Import("BRAVO", "sk-alpha-test-0123456789abcdeg").status().code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ((*store)->Import("BRAVO", "sk-alpha-test-0123456789abcdeg").status().code(), StatusCode::kInvalidArgument);
   auto alpha = (*store)->List("ALPHA");
   ASSERT_TRUE(alpha.ok());
   EXPECT_EQ(alpha->size(), 2u);
