@@ -4,10 +4,10 @@
 #include <chrono>
 #include <cmath>
 #include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "core/log.h"
+#include "core/mutex.h"
 #include "devices/authz.h"
 #include "devices/l7/worker.h"
 #include "store/vectors.h"
@@ -20,7 +20,7 @@ using nlohmann::json;
 uint64_t Fnv1a(std::string_view s, uint64_t seed = 0xcbf29ce484222325ull) {
   uint64_t h = seed;
   for (char c : s) {
-    h ^= uint8_t(c);
+    h ^= static_cast<uint8_t>(c);
     h *= 0x100000001b3ull;
   }
   return h;
@@ -32,7 +32,7 @@ std::vector<std::string> LowerWords(std::string_view text) {
   for (char ch : text) {
     unsigned char c = static_cast<unsigned char>(ch);
     if (std::isalnum(c) || c >= 0x80) {
-      cur.push_back(char(std::tolower(c)));
+      cur.push_back(static_cast<char>(std::tolower(c)));
     } else if (!cur.empty()) {
       words.push_back(std::move(cur));
       cur.clear();
@@ -61,9 +61,9 @@ std::vector<float> HashedEmbedding(std::string_view text, size_t dim) {
     for (size_t k = 0; k + 3 <= padded.size(); ++k) add("t:" + padded.substr(k, 3), 0.3f);
   }
   double norm = 0;
-  for (float x : v) norm += double(x) * x;
+  for (float x : v) norm += static_cast<double>(x) * x;
   if (norm > 0) {
-    float inv = float(1.0 / std::sqrt(norm));
+    float inv = static_cast<float>(1.0 / std::sqrt(norm));
     for (float& x : v) x *= inv;
   }
   return v;
@@ -74,7 +74,7 @@ std::vector<TextChunk> ChunkText(std::string_view text, size_t target, size_t ov
   if (target < 16) target = 16;
   if (overlap >= target / 2) overlap = target / 4;
   auto utf8_boundary = [&](size_t pos) {
-    while (pos < text.size() && (uint8_t(text[pos]) & 0xC0) == 0x80) ++pos;
+    while (pos < text.size() && (static_cast<uint8_t>(text[pos]) & 0xC0) == 0x80) ++pos;
     return pos;
   };
   size_t start = 0;
@@ -108,6 +108,52 @@ std::vector<TextChunk> ChunkText(std::string_view text, size_t target, size_t ov
   return out;
 }
 
+Result<RagConfig> ParseRagConfig(const std::string& section_json, const std::string& /*config_dir*/) {
+  RagConfig c;
+  json j = json::parse(section_json, nullptr, false);
+  if (j.is_discarded() || !(j.is_object() || j.is_null())) return Status::InvalidArgument("rag: must be a map");
+  if (j.is_null()) return c;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.key() != "embedding" && it.key() != "max_k" && it.key() != "max_chunks_per_tenant" &&
+        it.key() != "ingest_chunks_per_minute") {
+      return Status::InvalidArgument(
+          "rag." + it.key() + ": unknown key (embedding, max_k, max_chunks_per_tenant, ingest_chunks_per_minute)");
+    }
+  }
+  if (auto e = j.find("embedding"); e != j.end()) {
+    if (!e->is_object()) return Status::InvalidArgument("rag.embedding: must be a map {upstream, model}");
+    auto up = e->find("upstream");
+    auto model = e->find("model");
+    if (up == e->end() || !up->is_string() || up->get<std::string>().empty()) {
+      return Status::InvalidArgument("rag.embedding.upstream: required URL");
+    }
+    if (model == e->end() || !model->is_string() || model->get<std::string>().empty()) {
+      return Status::InvalidArgument("rag.embedding.model: required");
+    }
+    c.embedding_upstream = up->get<std::string>();
+    c.embedding_model = model->get<std::string>();
+  }
+  if (auto k = j.find("max_k"); k != j.end()) {
+    if (!k->is_number_integer() || k->get<int64_t>() < 1 || k->get<int64_t>() > 64) {
+      return Status::InvalidArgument("rag.max_k: must be an integer 1..64");
+    }
+    c.max_k = k->get<int>();
+  }
+  if (auto q = j.find("max_chunks_per_tenant"); q != j.end()) {
+    if (!q->is_number_integer() || q->get<int64_t>() < 1) {
+      return Status::InvalidArgument("rag.max_chunks_per_tenant: must be a positive integer");
+    }
+    c.max_chunks_per_tenant = q->get<uint64_t>();
+  }
+  if (auto q = j.find("ingest_chunks_per_minute"); q != j.end()) {
+    if (!q->is_number_integer() || q->get<int64_t>() < 1) {
+      return Status::InvalidArgument("rag.ingest_chunks_per_minute: must be a positive integer");
+    }
+    c.ingest_chunks_per_minute = q->get<uint64_t>();
+  }
+  return c;
+}
+
 namespace {
 
 class RagDevice final : public Device {
@@ -118,46 +164,21 @@ class RagDevice final : public Device {
   const std::string& tenant() const override { return ctx_.tenant; }
 
   Status Start() override {
-    auto it = ctx_.sections.find("rag");
-    if (it != ctx_.sections.end()) {
-      json j = json::parse(it->second, nullptr, false);
-      if (j.is_discarded() || !(j.is_object() || j.is_null())) return Status::InvalidArgument("rag: must be a map");
-      if (j.is_object()) {
-        if (auto e = j.find("embedding"); e != j.end()) {
-          if (!e->is_object()) return Status::InvalidArgument("rag.embedding: must be a map {upstream, model}");
-          auto up = e->find("upstream");
-          auto model = e->find("model");
-          if (up == e->end() || !up->is_string())
-            return Status::InvalidArgument("rag.embedding.upstream: required URL");
-          if (model == e->end() || !model->is_string()) return Status::InvalidArgument("rag.embedding.model: required");
-          WorkerSpec spec;
-          spec.model = model->get<std::string>();
-          spec.kind = "upstream";
-          spec.base_url = up->get<std::string>();
-          spec.embeddings = true;
-          embedder_ = MakeUpstreamWorker(spec);
-          embedding_model_ = spec.model;
-        }
-        if (auto k = j.find("max_k"); k != j.end()) {
-          if (!k->is_number_integer() || k->get<int>() < 1 || k->get<int>() > 64) {
-            return Status::InvalidArgument("rag.max_k: must be an integer 1..64");
-          }
-          max_k_ = k->get<int>();
-        }
-        if (auto q = j.find("max_chunks_per_tenant"); q != j.end()) {
-          if (!q->is_number_integer() || q->get<int64_t>() < 1) {
-            return Status::InvalidArgument("rag.max_chunks_per_tenant: must be a positive integer");
-          }
-          max_chunks_ = q->get<uint64_t>();
-        }
-        if (auto q = j.find("ingest_chunks_per_minute"); q != j.end()) {
-          if (!q->is_number_integer() || q->get<int64_t>() < 1) {
-            return Status::InvalidArgument("rag.ingest_chunks_per_minute: must be a positive integer");
-          }
-          ingest_per_minute_ = q->get<uint64_t>();
-        }
-      }
+    const RagConfig defaults;
+    const RagConfig* c = ctx_.Section<RagConfig>("rag");
+    if (c == nullptr) c = &defaults;
+    if (!c->embedding_upstream.empty()) {
+      WorkerSpec spec;
+      spec.model = c->embedding_model;
+      spec.kind = "upstream";
+      spec.base_url = c->embedding_upstream;
+      spec.embeddings = true;
+      embedder_ = MakeUpstreamWorker(spec);
+      embedding_model_ = spec.model;
     }
+    max_k_ = c->max_k;
+    max_chunks_ = c->max_chunks_per_tenant;
+    ingest_per_minute_ = c->ingest_chunks_per_minute;
     // Without stores there is no knowledge base: the device stays up, says so
     // in its health and refuses queries.
     unconfigured_ = ctx_.stores.path.empty() && ctx_.stores.kind == "embedded";
@@ -166,7 +187,7 @@ class RagDevice final : public Device {
   }
 
   void Stop() override {
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock l(mu_);
     for (auto& [t, v] : vectors_) (void)v->Flush();
     started_ = false;
   }
@@ -225,14 +246,14 @@ class RagDevice final : public Device {
     reply.header().dst_device = request.header().src_device;
     reply.SetString(dbe::TlvType::kTenantId, tenant);
     if (auto r = request.GetString(dbe::TlvType::kRequestId); r.ok()) reply.SetString(dbe::TlvType::kRequestId, *r);
-    reply.SetU8(dbe::TlvType::kContentType, uint8_t(dbe::ContentType::kJson));
+    reply.SetU8(dbe::TlvType::kContentType, static_cast<uint8_t>(dbe::ContentType::kJson));
     reply.SetString(dbe::TlvType::kPayload, *result);
     return reply;
   }
 
  private:
   Result<store::Vectors*> VectorsFor(const std::string& tenant) {
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock l(mu_);
     auto it = vectors_.find(tenant);
     if (it != vectors_.end()) return it->second.get();
     DSMIL_ASSIGN_OR_RETURN(store::TenantScope scope, store::TenantScope::For(tenant));
@@ -339,7 +360,7 @@ class RagDevice final : public Device {
     DSMIL_ASSIGN_OR_RETURN(std::string collection, vectors->scope().Collection(kCollection));
     if (ctx_.log) {
       ctx_.log->Info("rag ingest",
-                     {{"tenant", tenant}, {"collection", collection}, {"chunks", int64_t(points.size())}});
+                     {{"tenant", tenant}, {"collection", collection}, {"chunks", static_cast<int64_t>(points.size())}});
     }
     return json({{"collection", collection}, {"chunks", points.size()}, {"embedding_model", embedding_model_}}).dump();
   }
@@ -347,31 +368,33 @@ class RagDevice final : public Device {
   // Per-tenant ingest rate: a token bucket of `ingest_per_minute_` chunks,
   // refilled continuously.
   Status TakeIngestBudget(const std::string& tenant, size_t chunks) {
-    std::lock_guard<std::mutex> g(mu_);
-    double now = double(std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::steady_clock::now().time_since_epoch())
-                            .count()) /
+    MutexLock l(mu_);
+    double now = static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::steady_clock::now().time_since_epoch())
+                                         .count()) /
                  1000.0;
-    auto [it, fresh] = buckets_.try_emplace(tenant, Bucket{double(ingest_per_minute_), now});
+    auto [it, fresh] = buckets_.try_emplace(tenant, Bucket{static_cast<double>(ingest_per_minute_), now});
     Bucket& b = it->second;
-    b.tokens = std::min(double(ingest_per_minute_), b.tokens + (now - b.at) * double(ingest_per_minute_) / 60.0);
+    b.tokens = std::min(static_cast<double>(ingest_per_minute_),
+                        b.tokens + (now - b.at) * static_cast<double>(ingest_per_minute_) / 60.0);
     b.at = now;
-    if (double(chunks) > b.tokens) {
-      double wait = (double(chunks) - b.tokens) * 60.0 / double(ingest_per_minute_);
+    if (static_cast<double>(chunks) > b.tokens) {
+      double wait = (static_cast<double>(chunks) - b.tokens) * 60.0 / static_cast<double>(ingest_per_minute_);
       return Status::ResourceExhausted("ingest rate of " + tenant + " is over " + std::to_string(ingest_per_minute_) +
                                        " chunks per minute (rag.ingest_chunks_per_minute); retry in " +
-                                       std::to_string(int(std::ceil(wait))) + " s");
+                                       std::to_string(static_cast<int>(std::ceil(wait))) + " s");
     }
-    b.tokens -= double(chunks);
+    b.tokens -= static_cast<double>(chunks);
     return Status::Ok();
   }
 
   DeviceContext ctx_;
+  Mutex mu_;
   struct Bucket {
     double tokens;
     double at;  // s, steady clock
   };
-  std::map<std::string, Bucket> buckets_;  // GUARDED_BY(mu_)
+  std::map<std::string, Bucket> buckets_ DSMIL_GUARDED_BY(mu_);
   uint64_t max_chunks_ = 100000;
   uint64_t ingest_per_minute_ = 6000;
   std::unique_ptr<Worker> embedder_;
@@ -380,8 +403,7 @@ class RagDevice final : public Device {
   std::atomic<bool> started_{false};
   bool unconfigured_ = false;  // no stores: no knowledge base
   std::atomic<uint64_t> queries_{0};
-  std::mutex mu_;
-  std::map<std::string, std::unique_ptr<store::Vectors>> vectors_;  // GUARDED_BY(mu_)
+  std::map<std::string, std::unique_ptr<store::Vectors>> vectors_ DSMIL_GUARDED_BY(mu_);
 };
 
 }  // namespace

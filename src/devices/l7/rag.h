@@ -47,7 +47,20 @@ struct TextChunk {
 // `overlap` bytes repeated between neighbours.
 std::vector<TextChunk> ChunkText(std::string_view text, size_t target = 800, size_t overlap = 100);
 
-// The factory registered for device 50.
+// The node config's `rag:` section (all keys optional).
+struct RagConfig {
+  // rag.embedding {upstream: URL, model: NAME}: an OpenAI-compatible
+  // /embeddings endpoint; empty upstream = the hashed n-gram embedding.
+  std::string embedding_upstream;
+  std::string embedding_model;
+  int max_k = 16;                            // rag.max_k: 1..64
+  uint64_t max_chunks_per_tenant = 100000;   // rag.max_chunks_per_tenant
+  uint64_t ingest_chunks_per_minute = 6000;  // rag.ingest_chunks_per_minute
+};
+// Parses the section's JSON text. Errors name the key ("rag.max_k: ...").
+Result<RagConfig> ParseRagConfig(const std::string& section_json, const std::string& config_dir);
+
+// The factory registered for device 50 (reads the `rag` section).
 Result<std::unique_ptr<Device>> CreateRagDevice(const DeviceContext& ctx);
 
 }  // namespace dsmil::devices::l7

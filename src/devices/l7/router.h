@@ -1,13 +1,14 @@
 // Device 43, the L7 router, with the OpenAI-compatible front it serves on
 // :8001 (docs/l7.md).
 //
-// Start() reads the node config's `l7:` section (DeviceContext::sections),
-// opens the tenant API-key file, the claim keys and the shared rate-limit
-// counters, probes the configured workers and binds l7.listen. Each HTTP chat
-// request becomes an L7_CHAT_REQ (0x41) carrying TENANT_ID, REQUEST_ID,
-// USER_ID, L7_CLAIM_TOKEN (ML-DSA-87, one per API key reused until it nears
-// expiry), COMPARTMENT_MASK, CLASSIFICATION, ROE_LEVEL, MODEL, MAX_TOKENS and
-// the request as PAYLOAD; the router then, in order:
+// Start() reads its configuration (config.h: the node config's `l7:`
+// section), opens the tenant API-key file, the claim keys and the shared
+// rate-limit counters, probes the configured workers and binds l7.listen.
+// Each HTTP chat request (http_front.h) becomes an L7_CHAT_REQ (0x41)
+// carrying TENANT_ID, REQUEST_ID, USER_ID, L7_CLAIM_TOKEN (ML-DSA-87, one per
+// API key reused until it nears expiry), COMPARTMENT_MASK, CLASSIFICATION,
+// ROE_LEVEL, MODEL, MAX_TOKENS and the request as PAYLOAD; the router then,
+// in order (pipeline.h):
 //   1. verifies the claim token (cached by hash) and that it names the tenant
 //      of the envelope;
 //   2. applies the tenant policy (ROE level, compartments; KINETIC is never
@@ -17,10 +18,12 @@
 //   4. retrieves context from device 50 (RAG) when asked, from the caller's
 //      tenant only;
 //   5. picks the healthy replica of the model with the fewest outstanding
-//      requests and forwards the request (streaming passed through);
+//      requests and forwards the request (routing.h; streaming passed
+//      through);
 //   6. asks device 52 for L8 enrichment (0x50 -> 0x51) when configured.
-// Every refusal is answered with the OpenAI error JSON, counted, logged and
-// appended to the tenant's audit log (store::Archive::AppendAudit).
+// Steps 1-3 are decided by admission.h. Every refusal is answered with the
+// OpenAI error JSON, counted, logged and appended to the tenant's audit log
+// (recorder.h).
 //
 // Handle() serves 0x41 from other devices (same checks, non-streaming) and
 // HEALTH_PING. Thread-safe.

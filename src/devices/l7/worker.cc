@@ -183,8 +183,9 @@ class UpstreamWorker final : public Worker {
     if (!spec().api_key.empty()) r.headers.emplace_back("Authorization", "Bearer " + spec().api_key);
     auto resp = net::HttpFetch(r);
     if (!resp.ok()) return resp.status();
-    if (resp->status >= 500)
+    if (resp->status >= 500) {
       return Status::Unavailable("upstream " + BaseUrl() + ": HTTP " + std::to_string(resp->status));
+    }
     return Status::Ok();
   }
 
@@ -211,7 +212,7 @@ class UpstreamWorker final : public Worker {
 
   Result<std::unique_ptr<Conn>> Connect() {
     {
-      std::lock_guard<std::mutex> g(pool_mu_);
+      MutexLock l(pool_mu_);
       if (!pool_.empty()) {
         auto c = std::move(pool_.back());
         pool_.pop_back();
@@ -233,7 +234,7 @@ class UpstreamWorker final : public Worker {
   }
 
   void Return(std::unique_ptr<Conn> c) {
-    std::lock_guard<std::mutex> g(pool_mu_);
+    MutexLock l(pool_mu_);
     if (pool_.size() < 256) pool_.push_back(std::move(c));
   }
 
@@ -285,7 +286,7 @@ class UpstreamWorker final : public Worker {
       }
       auto res = parser.release();
       net::HttpResponse out;
-      out.status = int(res.result_int());
+      out.status = static_cast<int>(res.result_int());
       out.body = std::move(res.body());
       if (res.keep_alive()) Return(std::move(c));
       return out;
@@ -318,7 +319,7 @@ class UpstreamWorker final : public Worker {
     parser.body_limit(boost::none);
     http::read_header(c->socket, c->buffer, parser, ec);
     if (ec) return Status::Unavailable("upstream " + BaseUrl() + ": read: " + ec.message());
-    on_status(int(parser.get().result_int()));
+    on_status(static_cast<int>(parser.get().result_int()));
     char buf[8192];
     while (!parser.is_done()) {
       parser.get().body().data = buf;
@@ -341,8 +342,8 @@ class UpstreamWorker final : public Worker {
 
   net::ParsedUrl url_;
   std::string base_path_;
-  std::mutex pool_mu_;
-  std::deque<std::unique_ptr<Conn>> pool_;  // GUARDED_BY(pool_mu_)
+  Mutex pool_mu_;
+  std::deque<std::unique_ptr<Conn>> pool_ DSMIL_GUARDED_BY(pool_mu_);
 };
 
 class DeviceWorker final : public Worker {
@@ -354,13 +355,13 @@ class DeviceWorker final : public Worker {
     const std::string& request_id = call.request_id;
     dbe::Message msg(dbe::MsgType::kL7ChatReq);
     msg.header().src_device = 43;
-    msg.header().dst_device = uint16_t(spec().device);
+    msg.header().dst_device = static_cast<uint16_t>(spec().device);
     msg.SetString(dbe::TlvType::kTenantId, tenant);
     msg.SetString(dbe::TlvType::kRequestId, request_id);
     msg.SetString(dbe::TlvType::kModel, spec().model);
     if (!call.claim_token.empty()) msg.SetString(dbe::TlvType::kL7ClaimToken, call.claim_token);
     if (req.max_tokens > 0) msg.SetU32(dbe::TlvType::kMaxTokens, req.max_tokens);
-    msg.SetU8(dbe::TlvType::kContentType, uint8_t(dbe::ContentType::kJson));
+    msg.SetU8(dbe::TlvType::kContentType, static_cast<uint8_t>(dbe::ContentType::kJson));
     msg.SetString(dbe::TlvType::kPayload, WorkerBody(req, spec().model, on_delta != nullptr, false));
     ChatResult r;
     Status error;
@@ -419,7 +420,7 @@ class DeviceWorker final : public Worker {
     if (!ctx_->call) return Status::Unavailable("device " + std::to_string(spec().device) + " is not reachable");
     dbe::Message ping(dbe::MsgType::kHealthPing);
     ping.header().src_device = 43;
-    ping.header().dst_device = uint16_t(spec().device);
+    ping.header().dst_device = static_cast<uint16_t>(spec().device);
     ping.SetString(dbe::TlvType::kTenantId, "SYSTEM");
     ping.SetString(dbe::TlvType::kRequestId, "l7-probe");
     auto reply = ctx_->call(ping, std::chrono::milliseconds(2000));
@@ -442,7 +443,7 @@ class DeviceWorker final : public Worker {
     // request is the caller's problem.
     auto code = frame.GetU16(dbe::TlvType::kErrorCode);
     if (code.ok()) {
-      switch (StatusCode(*code)) {
+      switch (static_cast<StatusCode>(*code)) {
         case StatusCode::kInvalidArgument:
           return Status::InvalidArgument(msg);
         case StatusCode::kResourceExhausted:
@@ -469,12 +470,12 @@ Result<std::vector<std::vector<float>>> Worker::Embed(const std::vector<std::str
 }
 
 std::string Worker::last_error() const {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock l(mu_);
   return last_error_;
 }
 
 void Worker::set_last_error(std::string e) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock l(mu_);
   last_error_ = std::move(e);
 }
 

@@ -11,8 +11,9 @@
 //             when streaming; docs/l7.md "Worker devices"). Reached through
 //             the host's local device lookup (streaming) or DeviceContext::call.
 //
-// Each replica counts its outstanding requests (the router picks the healthy
-// replica with the fewest) and its health (Probe, consecutive failures).
+// A replica is configured by a WorkerSpec (config.h). Each replica counts its
+// outstanding requests (routing.h picks the healthy replica with the fewest)
+// and its health (Probe, consecutive failures).
 //
 // Thread safety: all methods may be called concurrently.
 #pragma once
@@ -21,27 +22,16 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "core/mutex.h"
 #include "core/status.h"
 #include "devices/device.h"
+#include "devices/l7/config.h"
 #include "devices/l7/openai.h"
 
 namespace dsmil::devices::l7 {
-
-struct WorkerSpec {
-  std::string model;           // the id clients ask for ("llm-7b-amx")
-  std::string kind;            // "upstream" | "device"
-  std::string base_url;        // upstream: "http://127.0.0.1:9000/v1"
-  std::string upstream_model;  // model name sent upstream ("" = model)
-  std::string api_key;         // upstream bearer token ("" = none)
-  int device = 0;              // device: 47, 44, ...
-  int max_concurrent = 0;      // per replica; 0 = no cap
-  int timeout_ms = 120000;     // whole request
-  bool embeddings = false;     // serves POST /v1/embeddings too
-};
 
 struct ChatDelta {
   std::string content;
@@ -94,8 +84,8 @@ class Worker {
 
  private:
   WorkerSpec spec_;
-  mutable std::mutex mu_;
-  std::string last_error_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::string last_error_ DSMIL_GUARDED_BY(mu_);
 };
 
 std::unique_ptr<Worker> MakeUpstreamWorker(WorkerSpec spec);
