@@ -195,20 +195,21 @@ void LogValue::AppendJson(std::string& out) const {
 // ---------------------------------------------------------------------------
 // Sinks.
 
-void StderrSink::Write(std::string_view line) {
-  std::lock_guard lock(mu_);
-  WriteAll(STDERR_FILENO, line);
+void StderrSink::Write(const LogRecord& record) {
+  MutexLock lock(mu_);
+  WriteAll(STDERR_FILENO, record.line);
 }
 
 namespace {
 
 // The node's log repeats tenant-labelled lines: readable by the node's user
-// only (0600, whatever the umask; an older file with wider modes is narrowed).
+// only (0600, whatever the umask; an older regular file with wider modes is
+// narrowed; a device such as /dev/stderr is left as it is).
 int OpenPrivateLog(const std::string& path) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return fd;
   struct stat st {};
-  if (::fstat(fd, &st) == 0 && (st.st_mode & 077) != 0 && ::fchmod(fd, 0600) != 0) {
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) != 0 && ::fchmod(fd, 0600) != 0) {
     const int e = errno;
     ::close(fd);
     errno = e;
@@ -231,9 +232,9 @@ FileSink::~FileSink() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void FileSink::Write(std::string_view line) {
-  std::lock_guard lock(mu_);
-  if (!WriteAll(fd_, line)) failed_writes_.fetch_add(1, std::memory_order_relaxed);
+void FileSink::Write(const LogRecord& record) {
+  MutexLock lock(mu_);
+  if (!WriteAll(fd_, record.line)) failed_writes_.fetch_add(1, std::memory_order_relaxed);
 }
 
 Status FileSink::Reopen() {
@@ -241,7 +242,7 @@ Status FileSink::Reopen() {
   if (fd < 0) {
     return Status::Unavailable("log file " + path_ + ": cannot reopen: " + std::strerror(errno));
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ::close(fd_);
   fd_ = fd;
   return Status::Ok();
@@ -277,10 +278,15 @@ void Logger::SetMinLevel(LogLevel level) const {
 LogLevel Logger::min_level() const { return static_cast<LogLevel>(shared_->min_level.load(std::memory_order_relaxed)); }
 
 std::string Logger::Format(LogLevel level, std::string_view msg, std::span<const LogField> fields) const {
+  return Format(shared_->clock->NowUnixNanos(), level, msg, fields, nullptr);
+}
+
+std::string Logger::Format(int64_t ts_ns, LogLevel level, std::string_view msg, std::span<const LogField> fields,
+                           LogRecord* record) const {
   std::string out;
   out.reserve(160 + msg.size());
   out += "{\"ts\":\"";
-  out += FormatRfc3339Utc(shared_->clock->NowUnixNanos(), 3);
+  out += FormatRfc3339Utc(ts_ns, 3);
   out += "\",\"level\":\"";
   out += LogLevelName(level);
   out.push_back('"');
@@ -304,6 +310,15 @@ std::string Logger::Format(LogLevel level, std::string_view msg, std::span<const
   }
   AppendKey(out, "msg");
   AppendJsonString(out, msg);
+  if (record != nullptr) {
+    record->ts_ns = ts_ns;
+    record->level = level;
+    record->node = labels_.node;
+    record->tenant = labels_.tenant;
+    record->layer = labels_.layer;
+    record->device = labels_.device;
+    record->msg = msg;
+  }
   bool tenant_set = !labels_.tenant.empty(), layer_set = !labels_.layer.empty();
   for (const LogField& f : fields) {
     // A string field named "tenant" or "layer" when the logger has no such
@@ -313,9 +328,11 @@ std::string Logger::Format(LogLevel level, std::string_view msg, std::span<const
     bool is_string = f.value.kind() == LogValue::Kind::kString;
     if (is_string && f.key == "tenant" && !tenant_set) {
       tenant_set = true;
+      if (record != nullptr) record->tenant = f.value.string_value();
       AppendKey(out, "tenant");
     } else if (is_string && f.key == "layer" && !layer_set) {
       layer_set = true;
+      if (record != nullptr) record->layer = f.value.string_value();
       AppendKey(out, "layer");
     } else if (IsReservedKey(f.key)) {
       AppendKey(out, "_" + std::string(f.key));
@@ -334,7 +351,10 @@ void Logger::Log(LogLevel level, std::string_view msg, LogFields fields) const {
 
 void Logger::Log(LogLevel level, std::string_view msg, std::span<const LogField> fields) const {
   if (!Enabled(level)) return;
-  shared_->sink->Write(Format(level, msg, fields));
+  LogRecord record;
+  const std::string line = Format(shared_->clock->NowUnixNanos(), level, msg, fields, &record);
+  record.line = line;
+  shared_->sink->Write(record);
 }
 
 // ---------------------------------------------------------------------------
@@ -349,8 +369,8 @@ struct DefaultLoggerState {
     kept.push_back(std::make_unique<const Logger>());
     current.store(kept.back().get(), std::memory_order_release);
   }
-  std::mutex mu;
-  std::vector<std::unique_ptr<const Logger>> kept;  // GUARDED_BY(mu)
+  Mutex mu;
+  std::vector<std::unique_ptr<const Logger>> kept DSMIL_GUARDED_BY(mu);
   std::atomic<const Logger*> current{nullptr};
 };
 
@@ -365,7 +385,7 @@ const Logger& DefaultLogger() { return *DefaultState().current.load(std::memory_
 
 void SetDefaultLogger(Logger logger) {
   DefaultLoggerState& state = DefaultState();
-  std::lock_guard lock(state.mu);
+  MutexLock lock(state.mu);
   state.kept.push_back(std::make_unique<const Logger>(std::move(logger)));
   state.current.store(state.kept.back().get(), std::memory_order_release);
 }

@@ -28,7 +28,6 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -36,6 +35,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/mutex.h"
 #include "core/status.h"
 
 namespace dsmil {
@@ -47,21 +47,37 @@ std::string_view LogLevelName(LogLevel level);
 // Accepts those names (any case) and "warning". InvalidArgument otherwise.
 Result<LogLevel> ParseLogLevel(std::string_view name);
 
-// Where lines go. Write() receives one complete line including its '\n' and
-// must be safe to call from several threads at once.
+// One log event as data: the labels and level travel beside the formatted
+// line, so a sink routes by label (the node copies tenant-labelled events into
+// that tenant's log) without parsing the line back. The views are valid only
+// during the Write() call.
+struct LogRecord {
+  int64_t ts_ns = 0;  // wall-clock time of the event (Clock::NowUnixNanos)
+  LogLevel level = LogLevel::kInfo;
+  // The effective labels: the logger's, where an empty tenant/layer label is
+  // filled by a string field of that name (as written in the line).
+  std::string_view node, tenant, layer;
+  std::optional<int> device;
+  std::string_view msg;
+  std::string_view line;  // the JSON line, trailing '\n' included
+};
+
+// Where events go. Write() must be safe to call from several threads at once;
+// it must not throw. A sink that can fail counts its failures where the node
+// shows them (FileSink::failed_writes, the tenant log's error counter).
 class LogSink {
  public:
   virtual ~LogSink() = default;
-  virtual void Write(std::string_view line) = 0;
+  virtual void Write(const LogRecord& record) = 0;
 };
 
 // Writes each line to file descriptor 2 with a single write(2).
 class StderrSink final : public LogSink {
  public:
-  void Write(std::string_view line) override;
+  void Write(const LogRecord& record) override;
 
  private:
-  std::mutex mu_;
+  Mutex mu_;  // one write(2) at a time, so lines never interleave
 };
 
 // Appends lines to a file (O_APPEND, created 0640 if missing). Failed writes
@@ -73,7 +89,7 @@ class FileSink final : public LogSink {
   static Result<std::shared_ptr<FileSink>> Open(std::string path);
   ~FileSink() override;
 
-  void Write(std::string_view line) override;
+  void Write(const LogRecord& record) override;
   // Closes and reopens the same path (after log rotation). On failure the old
   // descriptor is kept and the error returned.
   Status Reopen();
@@ -85,8 +101,8 @@ class FileSink final : public LogSink {
   FileSink(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
 
   const std::string path_;
-  std::mutex mu_;
-  int fd_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  int fd_ DSMIL_GUARDED_BY(mu_);
   std::atomic<uint64_t> failed_writes_{0};
 };
 
@@ -94,8 +110,8 @@ class FileSink final : public LogSink {
 class TeeSink final : public LogSink {
  public:
   explicit TeeSink(std::vector<std::shared_ptr<LogSink>> sinks) : sinks_(std::move(sinks)) {}
-  void Write(std::string_view line) override {
-    for (auto& s : sinks_) s->Write(line);
+  void Write(const LogRecord& record) override {
+    for (auto& s : sinks_) s->Write(record);
   }
 
  private:
@@ -129,15 +145,19 @@ class LogValue {
   LogValue(const std::string& s) : kind_(Kind::kString), s_(s) {}  // NOLINT
   LogValue(bool b) : kind_(Kind::kBool), i_(b ? 1 : 0) {}          // NOLINT
   template <std::signed_integral T>
+  // NOLINTNEXTLINE(google-explicit-constructor)
   requires(!std::same_as<T, bool> && !std::same_as<T, char>) LogValue(T v)
       : kind_(Kind::kInt), i_(static_cast<int64_t>(v)) {}  // NOLINT
   template <std::unsigned_integral T>
+  // NOLINTNEXTLINE(google-explicit-constructor)
   requires(!std::same_as<T, bool> && !std::same_as<T, char>) LogValue(T v)
       : kind_(Kind::kUint), u_(static_cast<uint64_t>(v)) {}  // NOLINT
   template <std::floating_point T>
   LogValue(T v) : kind_(Kind::kDouble), d_(static_cast<double>(v)) {}  // NOLINT
 
   Kind kind() const { return kind_; }
+  // The string, for kind() == kString ("" otherwise).
+  std::string_view string_value() const { return kind_ == Kind::kString ? s_ : std::string_view(); }
   // Appends the JSON form (quoted and escaped string, number, true/false, null).
   void AppendJson(std::string& out) const;
 
@@ -187,6 +207,10 @@ class Logger {
 
   // The line Log() would write (with its trailing '\n'), regardless of level.
   std::string Format(LogLevel level, std::string_view msg, std::span<const LogField> fields) const;
+  // The same line written at `ts_ns`; fills `record` (labels, level, msg,
+  // time; its `line` is left to the caller) when not null.
+  std::string Format(int64_t ts_ns, LogLevel level, std::string_view msg, std::span<const LogField> fields,
+                     LogRecord* record) const;
 
  private:
   struct Shared {

@@ -275,11 +275,11 @@ template <typename T>
 typename Family<T>::Child& Family<T>::GetOrCreate(std::span<const std::string_view> values) {
   CheckArity(values.size());
   {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(mu_);
     auto it = children_.find(values);
     if (it != children_.end()) return it->second;
   }
-  std::unique_lock lock(mu_);
+  WriterLock lock(mu_);
   auto it = children_.find(values);
   if (it == children_.end()) {
     std::vector<std::string> key(values.begin(), values.end());
@@ -307,7 +307,7 @@ template <typename T>
 void Family<T>::SetCallback(std::initializer_list<std::string_view> values,
                             std::function<double()> fn) requires(!std::is_same_v<T, Histogram>) {
   Child& child = GetOrCreate(std::span<const std::string_view>(values.begin(), values.size()));
-  std::unique_lock lock(mu_);
+  WriterLock lock(mu_);
   child.callback = std::move(fn);
 }
 
@@ -323,7 +323,7 @@ void Family<T>::Expose(std::string& out) const {
   out += MetricTypeName(type());
   out.push_back('\n');
 
-  std::shared_lock lock(mu_);
+  ReaderLock lock(mu_);
   if constexpr (std::is_same_v<T, Histogram>) {
     const std::string bucket = name() + "_bucket";
     const std::string sum = name() + "_sum";
@@ -378,7 +378,7 @@ F& Registry::Add(MetricType type, std::string name, std::string help, std::vecto
       if (label_names[j] == label_names[i]) MetricsFatal("metric " + name + ": label \"" + label_names[i] + "\" twice");
     }
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = families_.find(name);
   if (it != families_.end()) {
     auto* existing = dynamic_cast<F*>(it->second.get());
@@ -421,14 +421,14 @@ HistogramFamily& Registry::AddHistogram(std::string name, std::string help, std:
 }
 
 const FamilyBase* Registry::Find(std::string_view name) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = families_.find(name);
   return it == families_.end() ? nullptr : it->second.get();
 }
 
 std::string Registry::Expose() const {
   std::string out;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (const auto& [name, family] : families_) family->Expose(out);
   return out;
 }

@@ -37,8 +37,6 @@
 #include <initializer_list>
 #include <map>
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -46,6 +44,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/mutex.h"
 #include "core/status.h"
 
 namespace dsmil {
@@ -232,7 +231,7 @@ class Family final : public FamilyBase {
   // shared lock: fn must not create children of this family.
   template <typename Fn>
   void ForEach(Fn&& fn) const {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(mu_);
     for (const auto& [values, child] : children_) fn(values, Read(child));
   }
 
@@ -265,8 +264,8 @@ class Family final : public FamilyBase {
   }
 
   const std::vector<double> upper_bounds_;
-  mutable std::shared_mutex mu_;
-  std::map<std::vector<std::string>, Child, metrics_internal::LabelValuesLess> children_;  // GUARDED_BY(mu_)
+  mutable SharedMutex mu_;
+  std::map<std::vector<std::string>, Child, metrics_internal::LabelValuesLess> children_ DSMIL_GUARDED_BY(mu_);
 };
 
 using CounterFamily = Family<Counter>;
@@ -305,8 +304,8 @@ class Registry {
   template <typename F, typename... Args>
   F& Add(MetricType type, std::string name, std::string help, std::vector<std::string> label_names, Args&&... extra);
 
-  mutable std::mutex mu_;
-  std::map<std::string, std::unique_ptr<FamilyBase>, std::less<>> families_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::map<std::string, std::unique_ptr<FamilyBase>, std::less<>> families_ DSMIL_GUARDED_BY(mu_);
 };
 
 inline constexpr std::string_view kExpositionContentType = "text/plain; version=0.0.4; charset=utf-8";

@@ -16,7 +16,21 @@
 //
 // Waiting: `CondVar::Wait(mu)` needs `mu` held and holds it again on return;
 // write the predicate as a loop in the caller (`while (!ready_) cv_.Wait(mu_);`)
-// so the analysis sees the guarded reads under the lock.
+// so the analysis sees the guarded reads under the lock. A timed wait computes
+// its deadline once, so that wakeups do not extend it, and re-checks the
+// condition after a timeout:
+//
+//   const auto deadline = std::chrono::steady_clock::now() + timeout;
+//   MutexLock lock(mu_);
+//   while (!ready_) {
+//     if (!cv_.WaitUntil(mu_, deadline)) break;
+//   }
+//   if (!ready_) return Status::DeadlineExceeded(...);
+//
+// Where a lock must be let go in the middle of a scope, use an inner scope or
+// explicit Lock()/Unlock() (which the analysis follows); keep
+// DSMIL_NO_THREAD_SAFETY_ANALYSIS for code it truly cannot follow, with a
+// comment saying why.
 #pragma once
 
 #include <chrono>

@@ -5,8 +5,13 @@
 namespace dsmil::devices {
 namespace {
 
-std::map<int, DeviceFactory>& Factories() {
-  static std::map<int, DeviceFactory> factories;
+struct Registration {
+  DeviceFactory factory;
+  std::vector<std::string> sections;  // the config sections it reads
+};
+
+std::map<int, Registration>& Factories() {
+  static std::map<int, Registration> factories;
   return factories;
 }
 
@@ -30,7 +35,20 @@ std::string_view DeviceStateName(DeviceState s) {
   return "UNKNOWN";
 }
 
-void RegisterDeviceFactory(int id, DeviceFactory factory) { Factories()[id] = std::move(factory); }
+void RegisterDeviceFactory(int id, DeviceFactory factory, std::vector<std::string> sections) {
+  for (const auto& name : sections) {
+    if (!IsConfigSectionRegistered(name)) {
+      internal::ConfigSectionFatal("device " + std::to_string(id) + " declares config section '" + name +
+                                   "', which has no registered parser (RegisterConfigSection first)");
+    }
+  }
+  Factories()[id] = Registration{std::move(factory), std::move(sections)};
+}
+
+std::vector<std::string> DeclaredSections(int id) {
+  auto it = Factories().find(id);
+  return it == Factories().end() ? std::vector<std::string>{} : it->second.sections;
+}
 
 bool IsImplemented(int id) { return Factories().count(id) > 0; }
 
@@ -39,8 +57,10 @@ Result<std::unique_ptr<Device>> CreateDevice(const DeviceContext& ctx) {
     return Status::InvalidArgument("device id " + std::to_string(ctx.id) + " outside 0..103");
   }
   auto it = Factories().find(ctx.id);
-  if (it == Factories().end()) return std::unique_ptr<Device>(new UnimplementedDevice(ctx));
-  return it->second(ctx);
+  DeviceContext narrowed = ctx;
+  narrowed.config = ctx.config.Select(it == Factories().end() ? std::vector<std::string>{} : it->second.sections);
+  if (it == Factories().end()) return std::unique_ptr<Device>(new UnimplementedDevice(std::move(narrowed)));
+  return it->second.factory(narrowed);
 }
 
 DeviceHealth UnimplementedDevice::Health() const {

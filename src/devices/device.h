@@ -22,6 +22,7 @@
 
 #include "core/status.h"
 #include "dbe/message.h"
+#include "devices/config_section.h"
 #include "store/config.h"
 
 namespace dsmil {
@@ -76,10 +77,11 @@ struct DeviceContext {
   std::string node;            // node name, for logs and metrics
   store::StoresConfig stores;  // the node's `stores:` section
   std::vector<TenantInfo> tenants;
-  // Free-form top-level sections of the node config ("soc", "l7", "llm",
-  // "rag", "policies") as JSON text; a missing key = section absent. Each
-  // device validates its own section and names the key in errors.
-  std::map<std::string, std::string> sections;
+  // The typed config sections the device declared (config_section.h),
+  // parsed once when the node loaded its config; read them with Section<T>.
+  // CreateDevice keeps exactly the declared ones. Tests hand a section in
+  // with config.Put("soc", soc::SocConfig{...}) or config.PutJson(...).
+  ConfigSections config;
   std::string config_dir;       // directory of the node config (relative paths)
   DeviceCaller call;            // empty when there is no router (unit tests)
   LocalDeviceLookup local;      // empty when there is no host
@@ -92,6 +94,14 @@ struct DeviceContext {
   // (devices/authz.h). Null in unit tests that do not set one: devices that
   // need it then refuse (fail closed).
   tenant::ClaimVerifier* claims = nullptr;
+
+  // The declared section `name` as T: null when the node config has no such
+  // section. Aborts when the device did not declare `name` or T is not its
+  // registered type (config_section.h).
+  template <class T>
+  const T* Section(std::string_view name) const {
+    return config.Get<T>(name, id);
+  }
 };
 
 class Device {
@@ -134,14 +144,22 @@ class Device {
 
 // Creates the device for `ctx.id`: the registered implementation, or an
 // UnimplementedDevice when none is registered. InvalidArgument for an id
-// outside 0..103.
+// outside 0..103. The device gets ctx.config narrowed to the sections it
+// declared (ConfigSections::Select): present ones keep their value, the
+// others read as absent.
 Result<std::unique_ptr<Device>> CreateDevice(const DeviceContext& ctx);
 
-// Registers the implementation of device `id` (called from static
-// registration objects in the device's .cc file). Not thread-safe: call
-// before main or before the first CreateDevice.
+// Registers the implementation of device `id` (called from its group's
+// RegisterXxxDevices). `sections` are the config sections the device reads
+// (config_section.h; each must have a registered parser, else this aborts):
+// CreateDevice gives the factory a DeviceContext whose `config` holds those
+// and only those. Not thread-safe: call before the first CreateDevice.
 using DeviceFactory = std::function<Result<std::unique_ptr<Device>>(const DeviceContext&)>;
-void RegisterDeviceFactory(int id, DeviceFactory factory);
+void RegisterDeviceFactory(int id, DeviceFactory factory, std::vector<std::string> sections = {});
+
+// The config sections device `id` declared (empty when it declared none or
+// is not implemented).
+std::vector<std::string> DeclaredSections(int id);
 
 // Whether an implementation of device `id` is registered.
 bool IsImplemented(int id);

@@ -35,8 +35,8 @@ struct Engine::Sequence {
 };
 
 Result<GenerationResult> Generation::Wait() {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return result_.has_value(); });
+  MutexLock lock(mu_);
+  while (!result_.has_value()) cv_.Wait(mu_);
   return *result_;
 }
 
@@ -116,8 +116,11 @@ Result<std::unique_ptr<Engine>> Engine::Create(std::unique_ptr<Model> model, std
     }
     e->max_sequences_ = static_cast<uint32_t>(std::min<uint64_t>(e->max_sequences_, fit));
   }
-  e->slots_.resize(e->max_sequences_);
-  e->slot_used_.assign(e->max_sequences_, false);
+  {
+    MutexLock lock(e->mu_);  // before the scheduler starts; held all the same
+    e->slots_.resize(e->max_sequences_);
+    e->slot_used_.assign(e->max_sequences_, false);
+  }
   if (auto t = e->model_->file().String("tokenizer.chat_template"); t.ok()) e->chat_template_ = *t;
   if (options.metrics != nullptr) {
     StandardMetrics std_metrics(*options.metrics);
@@ -142,18 +145,18 @@ Engine::~Engine() {
 }
 
 void Engine::Shutdown() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   stopping_ = true;
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 uint32_t Engine::sequences_in_use() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return in_use_;
 }
 
 uint64_t Engine::kv_bytes() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   uint64_t total = 0;
   for (const auto& s : slots_) total += s ? s->bytes() : 0;
   return total;
@@ -206,7 +209,7 @@ Result<std::shared_ptr<Generation>> Engine::Submit(GenerationRequest request, To
   int slot = -1;
   bool allocate = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_) return Status::Unavailable("llm: the engine is shutting down");
     for (uint32_t i = 0; i < max_sequences_; ++i) {
       if (!slot_used_[i]) {
@@ -225,12 +228,12 @@ Result<std::shared_ptr<Generation>> Engine::Submit(GenerationRequest request, To
   if (allocate) {
     // The slot is ours alone until released; allocate (zeroed) outside the lock.
     auto cache = std::make_unique<KvCache>(model_->hparams(), n_ctx_, options_.kv_f16);
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     slots_[slot] = std::move(cache);
   }
   std::shared_ptr<Generation> gen = seq->gen;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     seq->slot = slot;
     seq->cache = slots_[slot].get();
     if (stopping_) {
@@ -240,7 +243,7 @@ Result<std::shared_ptr<Generation>> Engine::Submit(GenerationRequest request, To
     }
     queued_.push_back(std::move(seq));
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   return gen;
 }
 
@@ -253,11 +256,11 @@ void Engine::ReleaseSlot(int slot) {
   // Zero the keys and values before the slot can be handed out again.
   KvCache* cache;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     cache = slots_[slot].get();
   }
   cache->Clear();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   slot_used_[slot] = false;
   --in_use_;
 }
@@ -272,9 +275,9 @@ void Engine::Finish(Sequence& s, Result<GenerationResult> result) {
     if (request_seconds_ != nullptr) request_seconds_->Observe(r.total_s);
   }
   ReleaseSlot(s.slot);
-  std::lock_guard<std::mutex> lock(s.gen->mu_);
+  MutexLock lock(s.gen->mu_);
   s.gen->result_ = std::move(result);
-  s.gen->cv_.notify_all();
+  s.gen->cv_.NotifyAll();
 }
 
 void Engine::Step(std::vector<std::unique_ptr<Sequence>>& active) {
@@ -385,13 +388,13 @@ void Engine::SchedulerLoop() {
   std::vector<std::unique_ptr<Sequence>> active;
   for (;;) {
     {
-      std::unique_lock<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (active.empty() && tokens_per_second_ != nullptr && window_seconds_ > 0) {
         tokens_per_second_->Set(window_tokens_ / window_seconds_);
         window_tokens_ = 0;
         window_seconds_ = 0;
       }
-      cv_.wait(lock, [&] { return stopping_ || !queued_.empty() || !active.empty(); });
+      while (!stopping_ && queued_.empty() && active.empty()) cv_.Wait(mu_);
       if (stopping_) break;
       while (!queued_.empty()) {
         active.push_back(std::move(queued_.front()));
@@ -403,7 +406,7 @@ void Engine::SchedulerLoop() {
   }
   std::deque<std::unique_ptr<Sequence>> queued;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     queued.swap(queued_);
   }
   for (auto& s : queued) active.push_back(std::move(s));

@@ -26,18 +26,17 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/metrics.h"
+#include "core/mutex.h"
 #include "core/status.h"
 #include "llm/chat_template.h"
 #include "llm/forward.h"
@@ -104,9 +103,9 @@ class Generation {
  private:
   friend class Engine;
   std::atomic<bool> cancel_{false};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::optional<Result<GenerationResult>> result_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  CondVar cv_;
+  std::optional<Result<GenerationResult>> result_ DSMIL_GUARDED_BY(mu_);
 };
 
 class Engine {
@@ -164,13 +163,13 @@ class Engine {
   ThreadPool pool_;
   Forward forward_;  // scheduler thread only
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;                         // GUARDED_BY(mu_)
-  std::deque<std::unique_ptr<Sequence>> queued_;  // GUARDED_BY(mu_)
-  std::vector<std::unique_ptr<KvCache>> slots_;   // GUARDED_BY(mu_) (null until first used)
-  std::vector<bool> slot_used_;                   // GUARDED_BY(mu_)
-  uint32_t in_use_ = 0;                           // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  CondVar cv_;
+  bool stopping_ DSMIL_GUARDED_BY(mu_) = false;
+  std::deque<std::unique_ptr<Sequence>> queued_ DSMIL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<KvCache>> slots_ DSMIL_GUARDED_BY(mu_);  // null until first used
+  std::vector<bool> slot_used_ DSMIL_GUARDED_BY(mu_);
+  uint32_t in_use_ DSMIL_GUARDED_BY(mu_) = 0;
   std::thread scheduler_;
 
   // Metrics (null without a registry).

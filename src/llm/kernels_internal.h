@@ -1,6 +1,11 @@
 // Per-instruction-set kernel tables (internal to the llm library).
 #pragma once
 
+#ifndef DSMIL_INTERNAL_LLM
+#error \
+    "llm/kernels_internal.h is internal to dsmil_llm: include its public headers (a white-box test opts in with dsmil_white_box)"
+#endif
+
 #include <cstdint>
 
 #include "llm/kernels.h"

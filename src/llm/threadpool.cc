@@ -78,7 +78,7 @@ void ThreadPool::ParallelFor(int64_t num_tasks, const std::function<void(int64_t
     for (int64_t t = 0; t < num_tasks; ++t) fn(t);
     return;
   }
-  std::lock_guard<std::mutex> lock(run_mu_);
+  MutexLock lock(run_mu_);
   fn_ = &fn;
   num_tasks_ = num_tasks;
   next_task_.store(0, std::memory_order_relaxed);

@@ -14,9 +14,10 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
+
+#include "core/mutex.h"
 
 namespace dsmil::llm {
 
@@ -43,8 +44,10 @@ class ThreadPool {
   void RunTasks();
 
   std::vector<std::thread> workers_;
-  std::mutex run_mu_;  // serialises ParallelFor callers
-  // Job description, written by the caller before generation_ is bumped.
+  Mutex run_mu_;  // serialises ParallelFor callers
+  // Job description, written by the caller (holding run_mu_) before
+  // generation_ is bumped; the workers read it without the lock, ordered by
+  // generation_ (so it is not DSMIL_GUARDED_BY).
   const std::function<void(int64_t)>* fn_ = nullptr;
   int64_t num_tasks_ = 0;
   std::atomic<int64_t> next_task_{0};

@@ -2,9 +2,9 @@
 #include "net/connection.h"
 
 #include <atomic>
-#include <condition_variable>
 #include <deque>
-#include <mutex>
+
+#include "core/mutex.h"
 
 namespace dsmil::net {
 namespace {
@@ -13,11 +13,11 @@ namespace {
 constexpr size_t kPairQueueLimitBytes = 64u << 20;
 
 struct Pipe {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<Bytes> frames;  // GUARDED_BY(mu)
-  size_t queued_bytes = 0;   // GUARDED_BY(mu)
-  bool closed = false;       // GUARDED_BY(mu)
+  Mutex mu;
+  CondVar cv;
+  std::deque<Bytes> frames DSMIL_GUARDED_BY(mu);
+  size_t queued_bytes DSMIL_GUARDED_BY(mu) = 0;
+  bool closed DSMIL_GUARDED_BY(mu) = false;
 };
 
 struct Shared {
@@ -27,10 +27,10 @@ struct Shared {
 
 void ClosePipe(Pipe& p) {
   {
-    std::lock_guard lock(p.mu);
+    MutexLock lock(p.mu);
     p.closed = true;
   }
-  p.cv.notify_all();
+  p.cv.NotifyAll();
 }
 
 class PairEnd final : public Connection {
@@ -45,7 +45,7 @@ class PairEnd final : public Connection {
     }
     Pipe& out = is_a_ ? shared_->a_to_b : shared_->b_to_a;
     {
-      std::lock_guard lock(out.mu);
+      MutexLock lock(out.mu);
       if (out.closed) return Status::Unavailable("pair: connection closed");
       if (out.queued_bytes + frame.size() > kPairQueueLimitBytes) {
         return Status::ResourceExhausted("pair: send queue full");
@@ -53,15 +53,18 @@ class PairEnd final : public Connection {
       out.frames.emplace_back(frame.begin(), frame.end());
       out.queued_bytes += frame.size();
     }
-    out.cv.notify_one();
+    out.cv.NotifyOne();
     return Status::Ok();
   }
 
   Result<Bytes> Receive(std::chrono::milliseconds timeout) override {
     Pipe& in = is_a_ ? shared_->b_to_a : shared_->a_to_b;
-    std::unique_lock lock(in.mu);
-    if (!in.cv.wait_for(lock, timeout, [&] { return !in.frames.empty() || in.closed; })) {
-      return Status::DeadlineExceeded("pair: no frame within " + std::to_string(timeout.count()) + " ms");
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    MutexLock lock(in.mu);
+    while (in.frames.empty() && !in.closed) {
+      if (!in.cv.WaitUntil(in.mu, deadline) && in.frames.empty() && !in.closed) {
+        return Status::DeadlineExceeded("pair: no frame within " + std::to_string(timeout.count()) + " ms");
+      }
     }
     // After our own Close nothing more is delivered; after the peer's, the
     // frames it sent before closing are.

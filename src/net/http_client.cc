@@ -1,20 +1,6 @@
-// clang 14's -fsanitize=function (part of -fsanitize=undefined) cannot emit
-// coroutines ("Cannot represent a difference across sections"): it is turned
-// off for everything in this file, Asio's coroutine machinery included.
-#if defined(__clang__)
-#pragma clang diagnostic push
-#pragma clang diagnostic ignored "-Wignored-attributes"
-#pragma clang attribute push(__attribute__((no_sanitize("function"))), apply_to = function)
-#endif
 #include "net/http_client.h"
 
-// Asio's coroutine headers need <utility> first with Boost 1.74 and g++ 12.
-#include <utility>
-// Asio 1.18 enables co_await under clang only with <experimental/coroutine>
-// (libc++); with libstdc++ clang uses the standard <coroutine>, which works.
-#if defined(__clang__) && defined(__cpp_impl_coroutine) && !defined(BOOST_ASIO_HAS_CO_AWAIT)
-#define BOOST_ASIO_HAS_CO_AWAIT 1
-#endif
+#include "net/asio_internal.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -35,11 +21,6 @@
 namespace dsmil::net {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace ssl = asio::ssl;
-using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 constexpr auto kUseAwaitable = asio::use_awaitable;
@@ -325,8 +306,3 @@ Result<HttpResponse> HttpFetch(const HttpClientRequest& request) {
 }
 
 }  // namespace dsmil::net
-
-#if defined(__clang__)
-#pragma clang attribute pop
-#pragma clang diagnostic pop
-#endif

@@ -1,20 +1,6 @@
-// clang 14's -fsanitize=function (part of -fsanitize=undefined) cannot emit
-// coroutines ("Cannot represent a difference across sections"): it is turned
-// off for everything in this file, Asio's coroutine machinery included.
-#if defined(__clang__)
-#pragma clang diagnostic push
-#pragma clang diagnostic ignored "-Wignored-attributes"
-#pragma clang attribute push(__attribute__((no_sanitize("function"))), apply_to = function)
-#endif
 #include "net/http_server.h"
 
-// Asio's coroutine headers need <utility> first with Boost 1.74 and g++ 12.
-#include <utility>
-// Asio 1.18 enables co_await under clang only with <experimental/coroutine>
-// (libc++); with libstdc++ clang uses the standard <coroutine>, which works.
-#if defined(__clang__) && defined(__cpp_impl_coroutine) && !defined(BOOST_ASIO_HAS_CO_AWAIT)
-#define BOOST_ASIO_HAS_CO_AWAIT 1
-#endif
+#include "net/asio_internal.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -38,11 +24,9 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <exception>
 #include <functional>
-#include <mutex>
 #include <set>
 #include <string>
 #include <string_view>
@@ -54,16 +38,12 @@
 
 #include <openssl/x509v3.h>
 
+#include "core/mutex.h"
 #include "crypto/x509.h"
 
 namespace dsmil::net {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace ssl = asio::ssl;
-using tcp = asio::ip::tcp;
 using std::chrono::milliseconds;
 
 constexpr auto kUseAwaitable = asio::use_awaitable;
@@ -278,10 +258,10 @@ struct HttpServer::Impl {
   std::vector<std::thread> threads;
   std::atomic<bool> stopping{false};
 
-  std::mutex mu;
-  std::condition_variable drained;
-  std::set<std::shared_ptr<Connection>> connections;  // guarded by mu
-  bool stopped = false;                               // guarded by mu
+  Mutex mu;
+  CondVar drained;
+  std::set<std::shared_ptr<Connection>> connections DSMIL_GUARDED_BY(mu);
+  bool stopped DSMIL_GUARDED_BY(mu) = false;
 
   void Run() {
     for (;;) {
@@ -310,7 +290,7 @@ struct HttpServer::Impl {
       auto conn = std::make_shared<Connection>();
       conn->executor = strand;
       {
-        std::lock_guard<std::mutex> lock(mu);
+        MutexLock lock(mu);
         if (stopped) continue;  // socket closes on scope exit
         connections.insert(conn);
       }
@@ -320,9 +300,9 @@ struct HttpServer::Impl {
 
   void Forget(const std::shared_ptr<Connection>& conn) {
     conn->cancel = nullptr;
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(mu);
     connections.erase(conn);
-    if (connections.empty()) drained.notify_all();
+    if (connections.empty()) drained.NotifyAll();
   }
 
   asio::awaitable<void> Session(tcp::socket socket, std::shared_ptr<Connection> conn) {
@@ -614,7 +594,7 @@ uint16_t HttpServer::port() const { return impl_->port; }
 const char* HttpServer::scheme() const { return impl_->ssl_ctx ? "https" : "http"; }
 
 size_t HttpServer::open_connections() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   return impl_->connections.size();
 }
 
@@ -664,7 +644,7 @@ void HttpServer::Stop() {
   Impl& impl = *impl_;
   std::vector<std::shared_ptr<Connection>> open;
   {
-    std::lock_guard<std::mutex> lock(impl.mu);
+    MutexLock lock(impl.mu);
     if (impl.stopped) return;
     impl.stopped = true;
     impl.stopping.store(true);
@@ -682,10 +662,12 @@ void HttpServer::Stop() {
     });
   }
   {
-    std::unique_lock<std::mutex> lock(impl.mu);
-    bool done = impl.drained.wait_for(lock, milliseconds(impl.options.drain_timeout_ms),
-                                      [&impl] { return impl.connections.empty(); });
-    if (!done) impl.ioc.stop();  // abandon what is still running
+    const auto deadline = std::chrono::steady_clock::now() + milliseconds(impl.options.drain_timeout_ms);
+    MutexLock lock(impl.mu);
+    while (!impl.connections.empty()) {
+      if (!impl.drained.WaitUntil(impl.mu, deadline)) break;
+    }
+    if (!impl.connections.empty()) impl.ioc.stop();  // abandon what is still running
   }
   for (auto& t : impl.threads) {
     if (t.joinable()) t.join();
@@ -694,8 +676,3 @@ void HttpServer::Stop() {
 }
 
 }  // namespace dsmil::net
-
-#if defined(__clang__)
-#pragma clang attribute pop
-#pragma clang diagnostic pop
-#endif

@@ -23,18 +23,17 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <fstream>
 #include <limits>
-#include <mutex>
 #include <sstream>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "core/coding.h"
+#include "core/mutex.h"
 #include "crypto/ossl.h"
 #include "crypto/x509.h"
 #include "net/quic_frame.h"
@@ -217,16 +216,16 @@ struct QuicConn {
   std::string describe;
 
   // ---- shared
-  std::mutex mu;
-  std::condition_variable cv;
-  ConnState state = ConnState::kHandshake;
-  Status close_status;  // why kClosed
-  bool close_requested = false;
-  std::deque<Bytes> pending;  // length-prefixed frames from Send, not yet in `tx`
-  size_t buffered = 0;        // bytes of Send not yet acknowledged by the peer
-  std::deque<Bytes> rx_frames;
-  uint64_t rx_unreported = 0;  // bytes Receive consumed, not yet credited to the peer
-  std::string peer_name;
+  Mutex mu;
+  CondVar cv;
+  ConnState state DSMIL_GUARDED_BY(mu) = ConnState::kHandshake;
+  Status close_status DSMIL_GUARDED_BY(mu);  // why kClosed
+  bool close_requested DSMIL_GUARDED_BY(mu) = false;
+  std::deque<Bytes> pending DSMIL_GUARDED_BY(mu);  // length-prefixed frames from Send, not yet in `tx`
+  size_t buffered DSMIL_GUARDED_BY(mu) = 0;        // bytes of Send not yet acknowledged by the peer
+  std::deque<Bytes> rx_frames DSMIL_GUARDED_BY(mu);
+  uint64_t rx_unreported DSMIL_GUARDED_BY(mu) = 0;  // bytes Receive consumed, not yet credited to the peer
+  std::string peer_name DSMIL_GUARDED_BY(mu);
 
   ~QuicConn() {
     if (conn) ngtcp2_conn_del(conn);
@@ -251,7 +250,7 @@ class QuicEndpoint {
   ~QuicEndpoint() {
     if (thread_.joinable()) {
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(mu_);
         stop_ = true;
       }
       Wake();
@@ -288,10 +287,10 @@ class QuicEndpoint {
 
   // Listener side.
   Result<std::shared_ptr<QuicConn>> Accept(std::chrono::milliseconds timeout) {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (accept_queue_.empty() && !listener_closed_) {
-      if (accept_cv_.wait_until(lock, deadline) == std::cv_status::timeout && accept_queue_.empty()) break;
+      if (!accept_cv_.WaitUntil(mu_, deadline) && accept_queue_.empty()) break;
     }
     if (!accept_queue_.empty()) {
       auto c = std::move(accept_queue_.front());
@@ -305,12 +304,12 @@ class QuicEndpoint {
   void CloseListener() {
     std::deque<std::shared_ptr<QuicConn>> dropped;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (listener_closed_) return;
       listener_closed_ = true;
       dropped.swap(accept_queue_);
     }
-    accept_cv_.notify_all();
+    accept_cv_.NotifyAll();
     for (auto& c : dropped) RequestClose(*c);
     Wake();
   }
@@ -319,7 +318,7 @@ class QuicEndpoint {
   // and wakes a blocked Receive.
   void RequestClose(QuicConn& c) {
     {
-      std::lock_guard<std::mutex> lock(c.mu);
+      MutexLock lock(c.mu);
       if (c.close_requested) return;
       c.close_requested = true;
       if (c.state != ConnState::kClosed) {
@@ -327,7 +326,7 @@ class QuicEndpoint {
         c.close_status = Status::Unavailable("quic: connection closed");
       }
     }
-    c.cv.notify_all();
+    c.cv.NotifyAll();
     Wake();
   }
 
@@ -381,12 +380,11 @@ class QuicEndpoint {
   std::unordered_map<std::string, QuicConn*> by_cid_;
   std::vector<uint8_t> rbuf_ = std::vector<uint8_t>(kRecvBufferBytes);
 
-  // guarded by mu_
-  std::mutex mu_;
-  std::condition_variable accept_cv_;
-  std::deque<std::shared_ptr<QuicConn>> accept_queue_;
-  bool listener_closed_ = false;
-  bool stop_ = false;
+  Mutex mu_;
+  CondVar accept_cv_;
+  std::deque<std::shared_ptr<QuicConn>> accept_queue_ DSMIL_GUARDED_BY(mu_);
+  bool listener_closed_ DSMIL_GUARDED_BY(mu_) = false;
+  bool stop_ DSMIL_GUARDED_BY(mu_) = false;
 };
 
 std::string CidKey(const uint8_t* data, size_t len) { return std::string(reinterpret_cast<const char*>(data), len); }
@@ -616,10 +614,10 @@ int QuicEndpoint::OnStreamData(ngtcp2_conn* conn, uint32_t flags, int64_t stream
   if (flags & NGTCP2_STREAM_DATA_FLAG_FIN) c->protocol_error = "peer ended the stream";
   if (frames.empty()) return 0;
   {
-    std::lock_guard<std::mutex> lock(c->mu);
+    MutexLock lock(c->mu);
     for (auto& f : frames) c->rx_frames.push_back(std::move(f));
   }
-  c->cv.notify_all();
+  c->cv.NotifyAll();
   return 0;
 }
 
@@ -689,13 +687,13 @@ void QuicEndpoint::Loop() {
     uint64_t now = NowNs();
     bool stop;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       stop = stop_;
     }
     for (auto& c : conns_) {
       if (c->finished) continue;
       if (stop && !c->closing) {
-        std::lock_guard<std::mutex> lock(c->mu);
+        MutexLock lock(c->mu);
         c->close_requested = true;
       }
       TakeRequests(*c, now);
@@ -796,7 +794,7 @@ void QuicEndpoint::ReadPackets() {
 
 void QuicEndpoint::AcceptNew(const uint8_t* data, size_t len, const sockaddr* from, socklen_t from_len) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (listener_closed_ || stop_) return;
   }
   if (conns_.size() >= options_.max_connections) return;
@@ -910,7 +908,7 @@ void QuicEndpoint::ProcessPacket(QuicConn& c, const uint8_t* data, size_t len, c
   if (c.confirmed) {
     bool first;
     {
-      std::lock_guard<std::mutex> lock(c.mu);
+      MutexLock lock(c.mu);
       first = c.state == ConnState::kHandshake;
     }
     if (first) Established(c);
@@ -935,13 +933,13 @@ void QuicEndpoint::Established(QuicConn& c) {
   }
   if (!c.peer_cn.empty()) c.describe += " (" + c.peer_cn + ")";
   {
-    std::lock_guard<std::mutex> lock(c.mu);
+    MutexLock lock(c.mu);
     if (c.state == ConnState::kHandshake) {
       c.state = ConnState::kOpen;
       c.peer_name = c.peer_cn;
     }
   }
-  c.cv.notify_all();
+  c.cv.NotifyAll();
   if (!server_) return;
   // Hand the connection to Accept, unless nobody will take it.
   std::shared_ptr<QuicConn> self;
@@ -950,16 +948,16 @@ void QuicEndpoint::Established(QuicConn& c) {
   }
   bool queued = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!listener_closed_ && !stop_ && accept_queue_.size() < options_.accept_backlog) {
       accept_queue_.push_back(self);
       queued = true;
     }
   }
   if (queued) {
-    accept_cv_.notify_one();
+    accept_cv_.NotifyOne();
   } else {
-    std::lock_guard<std::mutex> lock(c.mu);
+    MutexLock lock(c.mu);
     c.close_requested = true;
   }
 }
@@ -969,7 +967,7 @@ void QuicEndpoint::TakeRequests(QuicConn& c, uint64_t now) {
   uint64_t unreported;
   bool close_requested;
   {
-    std::lock_guard<std::mutex> lock(c.mu);
+    MutexLock lock(c.mu);
     pending.swap(c.pending);
     unreported = c.rx_unreported;
     c.rx_unreported = 0;
@@ -1086,14 +1084,14 @@ void QuicEndpoint::Finish(QuicConn& c, Status status) {
   if (c.finished) return;
   c.finished = true;
   {
-    std::lock_guard<std::mutex> lock(c.mu);
+    MutexLock lock(c.mu);
     if (c.state != ConnState::kClosed) {
       c.state = ConnState::kClosed;
       c.close_status = std::move(status);
     }
     c.pending.clear();
   }
-  c.cv.notify_all();
+  c.cv.NotifyAll();
 }
 
 void QuicEndpoint::RemoveFinished() {
@@ -1121,7 +1119,7 @@ class QuicConnection final : public Connection {
  public:
   QuicConnection(std::shared_ptr<QuicEndpoint> ep, std::shared_ptr<QuicConn> c)
       : ep_(std::move(ep)), c_(std::move(c)), describe_(c_->describe) {
-    std::lock_guard<std::mutex> lock(c_->mu);
+    MutexLock lock(c_->mu);
     peer_name_ = c_->peer_name;
     if (!peer_name_.empty() && describe_.find('(') == std::string::npos) describe_ += " (" + peer_name_ + ")";
   }
@@ -1137,7 +1135,7 @@ class QuicConnection final : public Connection {
     AppendU32BE(wire, static_cast<uint32_t>(frame.size()));
     wire.insert(wire.end(), frame.begin(), frame.end());
     {
-      std::lock_guard<std::mutex> lock(c_->mu);
+      MutexLock lock(c_->mu);
       if (c_->state == ConnState::kClosed) return c_->close_status;
       if (c_->buffered + wire.size() > ep_->options().max_send_buffer) {
         return Status::ResourceExhausted("quic: " + describe_ + ": send buffer full (" + std::to_string(c_->buffered) +
@@ -1152,25 +1150,26 @@ class QuicConnection final : public Connection {
   }
 
   Result<Bytes> Receive(std::chrono::milliseconds timeout) override {
-    std::unique_lock<std::mutex> lock(c_->mu);
     auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      if (c_->close_requested) return c_->close_status;
-      if (!c_->rx_frames.empty()) {
-        Bytes out = std::move(c_->rx_frames.front());
-        c_->rx_frames.pop_front();
-        c_->rx_unreported += out.size() + 4;
-        bool wake = c_->rx_unreported >= ep_->options().receive_window / 4;
-        lock.unlock();
-        if (wake) ep_->Wake();
-        return out;
+    Bytes out;
+    bool wake = false;
+    {
+      MutexLock lock(c_->mu);
+      for (;;) {
+        if (c_->close_requested) return c_->close_status;
+        if (!c_->rx_frames.empty()) break;
+        if (c_->state == ConnState::kClosed) return c_->close_status;
+        if (!c_->cv.WaitUntil(c_->mu, deadline) && c_->rx_frames.empty() && c_->state != ConnState::kClosed) {
+          return Status::DeadlineExceeded("quic: no frame within " + std::to_string(timeout.count()) + " ms");
+        }
       }
-      if (c_->state == ConnState::kClosed) return c_->close_status;
-      if (c_->cv.wait_until(lock, deadline) == std::cv_status::timeout && c_->rx_frames.empty() &&
-          c_->state != ConnState::kClosed) {
-        return Status::DeadlineExceeded("quic: no frame within " + std::to_string(timeout.count()) + " ms");
-      }
+      out = std::move(c_->rx_frames.front());
+      c_->rx_frames.pop_front();
+      c_->rx_unreported += out.size() + 4;
+      wake = c_->rx_unreported >= ep_->options().receive_window / 4;
     }
+    if (wake) ep_->Wake();
+    return out;
   }
 
   void Close() override { ep_->RequestClose(*c_); }
@@ -1290,22 +1289,26 @@ Result<std::unique_ptr<Connection>> DialQuic(const std::string& host, uint16_t p
   std::string expected = options.server_name.empty() ? host : options.server_name;
   DSMIL_ASSIGN_OR_RETURN(std::shared_ptr<QuicConn> c,
                          ep->NewClientConn(reinterpret_cast<sockaddr*>(&remote), remote_len, expected));
+  // The loop thread appends the peer's name to c->describe when the handshake
+  // completes, which may race with a timeout here: copy it before the loop starts.
+  const std::string describe = c->describe;
   DSMIL_RETURN_IF_ERROR(ep->Start());
   ep->Wake();
+  bool timed_out = false;
   {
-    std::unique_lock<std::mutex> lock(c->mu);
+    MutexLock lock(c->mu);
     // The loop enforces handshake_timeout; the extra second only guards against a stuck loop.
     auto deadline = std::chrono::steady_clock::now() + options.handshake_timeout + std::chrono::seconds(1);
     while (c->state == ConnState::kHandshake) {
-      if (c->cv.wait_until(lock, deadline) == std::cv_status::timeout) break;
+      if (!c->cv.WaitUntil(c->mu, deadline)) break;
     }
-    if (c->state == ConnState::kHandshake) {
-      lock.unlock();
-      ep->RequestClose(*c);
-      return Status::DeadlineExceeded("quic: " + c->describe + ": handshake timed out after " +
-                                      std::to_string(options.handshake_timeout.count()) + " ms");
-    }
+    timed_out = c->state == ConnState::kHandshake;
     if (c->state == ConnState::kClosed) return c->close_status;
+  }
+  if (timed_out) {
+    ep->RequestClose(*c);
+    return Status::DeadlineExceeded("quic: " + describe + ": handshake timed out after " +
+                                    std::to_string(options.handshake_timeout.count()) + " ms");
   }
   return std::unique_ptr<Connection>(std::make_unique<QuicConnection>(std::move(ep), std::move(c)));
 }

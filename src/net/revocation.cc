@@ -7,11 +7,11 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <mutex>
 #include <sstream>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/mutex.h"
 #include "crypto/x509.h"
 
 namespace dsmil::net {
@@ -95,15 +95,15 @@ struct RevocationList::Impl {
   Options options;
   std::unique_ptr<Logger> own_logger;  // when options.logger is null
 
-  std::atomic<int64_t> next_check_ns{0};  // steady clock; the next lookup that may stat the file
-  std::mutex reload_mu;                   // one reload at a time
-  FileStamp stamp;                        // GUARDED_BY(reload_mu): the version in force, or the last refused one
-  mutable std::mutex mu;
-  Parsed current;          // GUARDED_BY(mu)
-  std::string last_error;  // GUARDED_BY(mu)
+  std::atomic<int64_t> next_check_ns{0};        // steady clock; the next lookup that may stat the file
+  Mutex reload_mu;                              // one reload at a time
+  FileStamp stamp DSMIL_GUARDED_BY(reload_mu);  // the version in force, or the last refused one
+  mutable Mutex mu;
+  Parsed current DSMIL_GUARDED_BY(mu);
+  std::string last_error DSMIL_GUARDED_BY(mu);
   // When each refused serial was last logged (a peer retrying in a loop gets
   // one line per kRefusalLogInterval). Holds revoked serials only.
-  std::unordered_map<std::string, Clock::time_point> refusal_logged;  // GUARDED_BY(mu)
+  std::unordered_map<std::string, Clock::time_point> refusal_logged DSMIL_GUARDED_BY(mu);
 
   const Logger& log() const { return options.logger ? *options.logger : *own_logger; }
 
@@ -112,7 +112,7 @@ struct RevocationList::Impl {
   }
 
   Status Check() {
-    std::lock_guard reload(reload_mu);
+    MutexLock reload(reload_mu);
     next_check_ns.store(Now() + std::chrono::nanoseconds(options.reload_interval).count());
     auto st = Stat(crl_file);
     if (st.ok() && *st == stamp) return Status::Ok();
@@ -124,7 +124,7 @@ struct RevocationList::Impl {
         size_t n = parsed->serials->size();
         uint64_t number = parsed->number;
         {
-          std::lock_guard lock(mu);
+          MutexLock lock(mu);
           current = std::move(*parsed);
           last_error.clear();
         }
@@ -139,7 +139,7 @@ struct RevocationList::Impl {
     }
     bool first = false;
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       first = last_error != s.message();
       last_error = s.message();
     }
@@ -167,8 +167,13 @@ Result<std::shared_ptr<RevocationList>> RevocationList::Load(const std::string& 
   if (!options.logger) impl->own_logger = std::make_unique<Logger>();
   DSMIL_ASSIGN_OR_RETURN(FileStamp stamp, Stat(crl_file));
   DSMIL_ASSIGN_OR_RETURN(Parsed parsed, ReadCrl(crl_file, ca_file));
-  impl->stamp = stamp;
-  impl->current = std::move(parsed);
+  {
+    // Not shared yet; the locks are held all the same, as for every use.
+    MutexLock reload(impl->reload_mu);
+    MutexLock lock(impl->mu);
+    impl->stamp = stamp;
+    impl->current = std::move(parsed);
+  }
   impl->next_check_ns.store(Impl::Now() + std::chrono::nanoseconds(options.reload_interval).count());
   return std::shared_ptr<RevocationList>(new RevocationList(std::move(impl)));
 }
@@ -183,7 +188,7 @@ bool RevocationList::IsRevoked(std::string_view serial_hex) {
   }
   std::shared_ptr<const std::unordered_set<std::string>> serials;
   {
-    std::lock_guard lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     serials = impl_->current.serials;
   }
   return serials && serials->count(std::string(serial_hex)) != 0;
@@ -195,7 +200,7 @@ void RevocationList::LogRefused(std::string_view where, std::string_view subject
                                 std::string_view serial_hex) const {
   {
     auto now = Clock::now();
-    std::lock_guard lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     auto [it, inserted] = impl_->refusal_logged.try_emplace(std::string(serial_hex), now);
     if (!inserted) {
       if (now - it->second < kRefusalLogInterval) return;
@@ -207,17 +212,17 @@ void RevocationList::LogRefused(std::string_view where, std::string_view subject
 }
 
 size_t RevocationList::size() const {
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   return impl_->current.serials ? impl_->current.serials->size() : 0;
 }
 
 uint64_t RevocationList::crl_number() const {
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   return impl_->current.number;
 }
 
 std::string RevocationList::last_error() const {
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   return impl_->last_error;
 }
 

@@ -87,7 +87,7 @@ Result<std::unique_ptr<SecureSession>> SecureSession::Accept(Connection& conn, c
 }
 
 Status SecureSession::Send(const dbe::Message& msg) {
-  std::lock_guard lock(send_mu_);
+  MutexLock lock(send_mu_);
   if (closed_) return Status::Unavailable("dbe-session: session to " + peer_ + " is closed");
   if (state_->RekeyDue()) {
     DSMIL_ASSIGN_OR_RETURN(Bytes rekey, state_->MakeRekey());
@@ -98,7 +98,7 @@ Status SecureSession::Send(const dbe::Message& msg) {
 }
 
 Status SecureSession::Rekey() {
-  std::lock_guard lock(send_mu_);
+  MutexLock lock(send_mu_);
   if (closed_) return Status::Unavailable("dbe-session: session to " + peer_ + " is closed");
   DSMIL_ASSIGN_OR_RETURN(Bytes rekey, state_->MakeRekey());
   return conn_.Send(rekey);
@@ -123,7 +123,7 @@ Result<dbe::Message> SecureSession::Receive(std::chrono::milliseconds timeout) {
 }
 
 void SecureSession::Close() {
-  std::lock_guard lock(send_mu_);
+  MutexLock lock(send_mu_);
   if (closed_) return;
   closed_ = true;
   auto record = state_->MakeClose();

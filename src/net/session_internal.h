@@ -1,6 +1,11 @@
 // Helpers shared by the session sources (session_*.cc). Internal to src/net.
 #pragma once
 
+#ifndef DSMIL_INTERNAL_NET
+#error \
+    "net/session_internal.h is internal to dsmil_net: include its public headers (a white-box test opts in with dsmil_white_box)"
+#endif
+
 #include <string_view>
 
 #include "core/status.h"

@@ -12,12 +12,11 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
-#include <condition_variable>
 #include <deque>
 #include <future>
-#include <mutex>
 #include <thread>
 
+#include "core/mutex.h"
 #include "net/tls_internal.h"
 
 namespace dsmil::net {
@@ -64,15 +63,15 @@ struct ConnImpl : std::enable_shared_from_this<ConnImpl> {
   std::string peer_serial;
   std::chrono::steady_clock::time_point next_revocation_check;  // I/O thread only
 
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<Bytes> inbox;     // GUARDED_BY(mu)
-  bool local_closed = false;   // GUARDED_BY(mu)
-  bool remote_closed = false;  // GUARDED_BY(mu)
-  Status read_error;           // GUARDED_BY(mu): DataLoss once, then Unavailable
-  std::deque<Bytes> outbox;    // GUARDED_BY(mu)
-  size_t out_bytes = 0;        // GUARDED_BY(mu)
-  bool writing = false;        // GUARDED_BY(mu)
+  Mutex mu;
+  CondVar cv;
+  std::deque<Bytes> inbox DSMIL_GUARDED_BY(mu);
+  bool local_closed DSMIL_GUARDED_BY(mu) = false;
+  bool remote_closed DSMIL_GUARDED_BY(mu) = false;
+  Status read_error DSMIL_GUARDED_BY(mu);  // DataLoss once, then Unavailable
+  std::deque<Bytes> outbox DSMIL_GUARDED_BY(mu);
+  size_t out_bytes DSMIL_GUARDED_BY(mu) = 0;
+  bool writing DSMIL_GUARDED_BY(mu) = false;
 
   // I/O thread only.
   uint8_t len_buf[4];
@@ -86,11 +85,11 @@ struct ConnImpl : std::enable_shared_from_this<ConnImpl> {
 
   void MarkRemoteClosed(Status error) {
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       remote_closed = true;
       if (!error.ok() && read_error.ok()) read_error = std::move(error);
     }
-    cv.notify_all();
+    cv.NotifyAll();
   }
 
   // Called once the handshake verified the peer.
@@ -132,11 +131,11 @@ struct ConnImpl : std::enable_shared_from_this<ConnImpl> {
           return;
         }
         {
-          std::lock_guard lock(self->mu);
+          MutexLock lock(self->mu);
           self->inbox.push_back(std::move(self->body));
           self->body = Bytes();
         }
-        self->cv.notify_one();
+        self->cv.NotifyOne();
         self->StartRead();
       });
     });
@@ -149,7 +148,7 @@ struct ConnImpl : std::enable_shared_from_this<ConnImpl> {
 
   void WriteNext() {
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       if (outbox.empty()) {
         writing = false;
         if (local_closed) CloseSocket();
@@ -168,7 +167,7 @@ struct ConnImpl : std::enable_shared_from_this<ConnImpl> {
     auto self = shared_from_this();
     asio::async_write(stream, asio::buffer(batch), [self](boost::system::error_code ec, size_t) {
       {
-        std::lock_guard lock(self->mu);
+        MutexLock lock(self->mu);
         self->out_bytes -= self->batch.size();
         if (ec) {
           self->outbox.clear();
@@ -178,7 +177,7 @@ struct ConnImpl : std::enable_shared_from_this<ConnImpl> {
         }
       }
       if (ec) {
-        self->cv.notify_all();
+        self->cv.NotifyAll();
         self->CloseSocket();
         return;
       }
@@ -193,7 +192,7 @@ struct ConnImpl : std::enable_shared_from_this<ConnImpl> {
     }
     bool kick = false;
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       if (local_closed || remote_closed) return Status::Unavailable("tcp+tls: connection " + describe + " closed");
       if (out_bytes + frame.size() + 4 > max_send) {
         return Status::ResourceExhausted("tcp+tls: send buffer of " + describe + " full");
@@ -213,16 +212,20 @@ struct ConnImpl : std::enable_shared_from_this<ConnImpl> {
   }
 
   Result<Bytes> Receive(std::chrono::milliseconds timeout) {
-    std::unique_lock lock(mu);
-    if (!cv.wait_for(lock, timeout, [&] { return !inbox.empty() || local_closed || remote_closed; })) {
-      return Status::DeadlineExceeded("tcp+tls: no frame from " + describe + " within " +
-                                      std::to_string(timeout.count()) + " ms");
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    MutexLock lock(mu);
+    while (inbox.empty() && !local_closed && !remote_closed) {
+      if (!cv.WaitUntil(mu, deadline)) break;
     }
     if (local_closed) return Status::Unavailable("tcp+tls: connection " + describe + " closed");
     if (!inbox.empty()) {
       Bytes f = std::move(inbox.front());
       inbox.pop_front();
       return f;
+    }
+    if (!remote_closed) {
+      return Status::DeadlineExceeded("tcp+tls: no frame from " + describe + " within " +
+                                      std::to_string(timeout.count()) + " ms");
     }
     if (!read_error.ok()) {
       Status s = std::move(read_error);
@@ -235,12 +238,12 @@ struct ConnImpl : std::enable_shared_from_this<ConnImpl> {
   void Close() {
     bool close_now = false;
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       if (local_closed) return;
       local_closed = true;
       close_now = !writing;  // otherwise WriteNext closes once the outbox is flushed
     }
-    cv.notify_all();
+    cv.NotifyAll();
     if (close_now) asio::post(stream.get_executor(), [self = shared_from_this()] { self->CloseSocket(); });
   }
 };
@@ -254,7 +257,7 @@ class TcpTlsConnection final : public Connection {
     // Let the I/O thread flush (bounded) before the last reference to it goes.
     for (int i = 0; i < 200; ++i) {
       {
-        std::lock_guard lock(impl_->mu);
+        MutexLock lock(impl_->mu);
         if (!impl_->writing) break;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -278,16 +281,16 @@ struct ListenerImpl : std::enable_shared_from_this<ListenerImpl> {
   tcp::acceptor acceptor;
   std::shared_ptr<ssl::context> ctx;
   TcpTlsListenOptions options;
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<std::shared_ptr<ConnImpl>> ready;  // GUARDED_BY(mu)
-  bool closed = false;                          // GUARDED_BY(mu)
+  Mutex mu;
+  CondVar cv;
+  std::deque<std::shared_ptr<ConnImpl>> ready DSMIL_GUARDED_BY(mu);
+  bool closed DSMIL_GUARDED_BY(mu) = false;
 
   void DoAccept() {
     auto self = shared_from_this();
     acceptor.async_accept([self](boost::system::error_code ec, tcp::socket socket) {
       {
-        std::lock_guard lock(self->mu);
+        MutexLock lock(self->mu);
         if (self->closed) return;
       }
       if (!ec) self->Handshake(std::move(socket));
@@ -315,11 +318,11 @@ struct ListenerImpl : std::enable_shared_from_this<ListenerImpl> {
       conn->describe = "tcp+tls " + remote + " (" + *cn + ")";
       conn->NotePeerCertificate();
       {
-        std::lock_guard lock(self->mu);
+        MutexLock lock(self->mu);
         if (self->closed || self->ready.size() >= self->options.accept_backlog) return conn->CloseSocket();
         self->ready.push_back(conn);
       }
-      self->cv.notify_one();
+      self->cv.NotifyOne();
       conn->StartRead();
     });
   }
@@ -332,12 +335,16 @@ class TcpTlsListener final : public Listener {
   ~TcpTlsListener() override { Close(); }
 
   Result<std::unique_ptr<Connection>> Accept(std::chrono::milliseconds timeout) override {
-    std::unique_lock lock(impl_->mu);
-    if (!impl_->cv.wait_for(lock, timeout, [&] { return !impl_->ready.empty() || impl_->closed; })) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    MutexLock lock(impl_->mu);
+    while (impl_->ready.empty() && !impl_->closed) {
+      if (!impl_->cv.WaitUntil(impl_->mu, deadline)) break;
+    }
+    if (impl_->closed) return Status::Unavailable("tcp+tls: listener on port " + std::to_string(port_) + " closed");
+    if (impl_->ready.empty()) {
       return Status::DeadlineExceeded("tcp+tls: no connection on port " + std::to_string(port_) + " within " +
                                       std::to_string(timeout.count()) + " ms");
     }
-    if (impl_->closed) return Status::Unavailable("tcp+tls: listener on port " + std::to_string(port_) + " closed");
     auto conn = std::move(impl_->ready.front());
     impl_->ready.pop_front();
     return std::unique_ptr<Connection>(new TcpTlsConnection(io_, std::move(conn)));
@@ -346,12 +353,12 @@ class TcpTlsListener final : public Listener {
   void Close() override {
     std::deque<std::shared_ptr<ConnImpl>> pending;
     {
-      std::lock_guard lock(impl_->mu);
+      MutexLock lock(impl_->mu);
       if (impl_->closed) return;
       impl_->closed = true;
       pending.swap(impl_->ready);
     }
-    impl_->cv.notify_all();
+    impl_->cv.NotifyAll();
     std::promise<void> done;
     asio::post(io_->ioc, [impl = impl_, &pending, &done] {
       boost::system::error_code ec;

@@ -2,6 +2,11 @@
 // http_server.cc and http_client.cc include it.
 #pragma once
 
+#ifndef DSMIL_INTERNAL_NET
+#error \
+    "net/tls_internal.h is internal to dsmil_net: include its public headers (a white-box test opts in with dsmil_white_box)"
+#endif
+
 #include <openssl/ssl.h>
 
 #include <memory>

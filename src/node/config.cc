@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 
+#include "devices/device.h"
 #include "net/revocation.h"
 #include "store/audit_checkpoint.h"
 
@@ -22,7 +23,8 @@ namespace fs = std::filesystem;
 
 std::string_view kKnownTop[] = {"node", "listen", "tls", "peers", "tenants", "devices",  "stores", "logging",
                                 "dbe",  "soc",    "l7",  "llm",   "rag",     "policies", "audit"};
-// Sections handed to the devices as JSON (DeviceContext::sections).
+// Sections handed to the devices, each parsed once here by the parser its
+// device group registered (devices/config_section.h; DeviceContext::config).
 std::string_view kDeviceSections[] = {"soc", "l7", "llm", "rag", "policies"};
 
 // A YAML node as JSON: plain scalars that read as booleans, null or numbers
@@ -480,7 +482,13 @@ class Parser {
       YAML::Node sec = root[std::string(name)];
       if (!sec) continue;
       if (!sec.IsMap()) return Error(std::string(name), "must be a mapping");
-      c.sections[std::string(name)] = YamlToJson(sec).dump();
+      if (!devices::IsConfigSectionRegistered(name)) {
+        return Status::Internal(source_ + ": " + std::string(name) + ": no device group parses this section");
+      }
+      // The parser's message starts with the key ("soc.batch: ...").
+      auto parsed = devices::ParseConfigSection(name, YamlToJson(sec).dump(), base_);
+      if (!parsed.ok()) return Status::InvalidArgument(source_ + ": " + parsed.status().message());
+      c.device_sections.Put(std::string(name), std::move(*parsed));
     }
     c.base_dir = base_;
     // logging
@@ -561,6 +569,8 @@ Result<NodeConfig> ParseNodeConfig(std::string_view yaml, std::string_view sourc
     return Status::InvalidArgument(std::string(source) + ": " + std::to_string(yaml.size()) +
                                    " bytes, over the limit of " + std::to_string(kMaxConfigBytes));
   }
+  // The device groups register the parsers of their config sections.
+  devices::RegisterBuiltinDevices();
   try {
     YAML::Node root = YAML::Load(std::string(yaml));
     auto c = parser.Parse(root);

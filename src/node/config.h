@@ -11,7 +11,7 @@
 //   devices: [{id: 18, tenant: ALPHA}, {range: 14-22}]      (default: the role's devices)
 //   stores:  {kind: embedded|servers, path: var/node-c, secrets_dir, redis, postgres, qdrant, loki}
 //   audit:   {checkpoint_dir: audit-checkpoints/node-c, signing_key, interval_s: 60, enabled: true}
-//   soc: {...}, l7: {...}, llm: {...}, rag: {...}, policies: {...}   (free-form, for the devices)
+//   soc: {...}, l7: {...}, llm: {...}, rag: {...}, policies: {...}   (the devices' sections)
 //   logging: {level: info, file: var/node-a.log}
 //
 // Relative paths are resolved against the directory of the config file. Every
@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "devices/config_section.h"
 #include "store/config.h"
 
 namespace dsmil::node {
@@ -106,8 +107,10 @@ struct NodeConfig {
   AuditConfig audit;
   std::string log_level = "info";
   std::string log_file;  // "" = stderr only
-  // Sections soc, l7, llm, rag, policies as JSON text (devices read them).
-  std::map<std::string, std::string> sections;
+  // Sections soc, l7, llm, rag, policies, each parsed once by the parser its
+  // device group registered (devices/config_section.h); each device gets the
+  // ones it declared.
+  devices::ConfigSections device_sections;
   std::string base_dir;  // directory relative paths were resolved against
 };
 

@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -16,6 +15,7 @@
 #include "core/dsmil_metrics.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/mutex.h"
 #include "devices/authz.h"
 #include "devices/catalog.h"
 #include "devices/device.h"
@@ -81,33 +81,29 @@ uint64_t MemTotalBytes() {
   return uint64_t(si.totalram) * si.mem_unit;
 }
 
-// Copies every log line labelled with a tenant into that tenant's log
+// Copies every log event labelled with a tenant into that tenant's log
 // (store/tenant_log.h): the per-tenant files `dsmilctl logs` reads, and Loki
-// when configured. Lines without a tenant stay in the node's own log only.
+// when configured. Events without a tenant stay in the node's own log only.
+// The labels come with the record (core/log.h); the line is not parsed back.
 class TenantLogTee final : public LogSink {
  public:
   explicit TenantLogTee(std::unique_ptr<store::TenantLogSink> sink, std::string node)
       : sink_(std::move(sink)), node_(std::move(node)) {}
   ~TenantLogTee() override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     (void)sink_->Flush();
   }
-  void Write(std::string_view line) override {
-    if (line.find("\"tenant\"") == std::string_view::npos) return;  // cheap pre-check
-    auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (!j.is_object() || !j.contains("tenant") || !j["tenant"].is_string()) return;
+  void Write(const LogRecord& r) override {
+    if (r.tenant.empty()) return;
     store::TenantLogLine t;
-    t.ts_ns = DefaultClock().NowUnixNanos();
-    t.tenant = j["tenant"].get<std::string>();
+    t.ts_ns = r.ts_ns;
+    t.tenant = std::string(r.tenant);
     t.node = node_;
-    if (j.contains("layer") && j["layer"].is_string()) t.layer = j["layer"].get<std::string>();
-    if (j.contains("device") && j["device"].is_string()) {
-      const std::string& d = j["device"].get_ref<const std::string&>();
-      t.device = std::atoi(d.c_str());
-    }
-    t.line = std::string(line);
+    t.layer = std::string(r.layer);
+    t.device = r.device.value_or(-1);
+    t.line = std::string(r.line);
     while (!t.line.empty() && t.line.back() == '\n') t.line.pop_back();
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     Note(sink_->Write(t));
     if (++since_flush_ >= 64) {
       Note(sink_->Flush());
@@ -115,7 +111,7 @@ class TenantLogTee final : public LogSink {
     }
   }
   void Flush() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     Note(sink_->Flush());
     since_flush_ = 0;
   }
@@ -123,25 +119,25 @@ class TenantLogTee final : public LogSink {
   // counted in dsmil_tenant_log_write_errors_total): never dropped silently.
   uint64_t write_errors() const { return errors_.load(); }
   std::string last_error() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     return last_error_;
   }
   void set_error_counter(Counter* c) { error_counter_ = c; }
 
  private:
-  void Note(const Status& st) {  // called with mu_ held
+  void Note(const Status& st) DSMIL_REQUIRES(mu_) {
     if (st.ok()) return;
     errors_++;
     last_error_ = st.message();
     if (error_counter_ != nullptr) error_counter_->Inc();
   }
 
-  mutable std::mutex mu_;
-  std::unique_ptr<store::TenantLogSink> sink_;  // GUARDED_BY(mu_)
-  std::string node_;
-  int since_flush_ = 0;
+  mutable Mutex mu_;
+  std::unique_ptr<store::TenantLogSink> sink_ DSMIL_GUARDED_BY(mu_);
+  const std::string node_;
+  int since_flush_ DSMIL_GUARDED_BY(mu_) = 0;
   std::atomic<uint64_t> errors_{0};
-  std::string last_error_;  // GUARDED_BY(mu_)
+  std::string last_error_ DSMIL_GUARDED_BY(mu_);
   Counter* error_counter_ = nullptr;
 };
 
@@ -157,6 +153,7 @@ struct Node::Impl {
   std::unique_ptr<StandardMetrics> metrics;
   Family<Counter>* http_requests = nullptr;
   std::shared_ptr<TenantLogTee> tenant_logs;  // null without stores.path
+  std::shared_ptr<FileSink> log_file;         // null without logging.file
   std::unique_ptr<store::AuditSink> audit;
   std::unique_ptr<store::AuditCheckpointer> audit_checkpoints;  // null when off
   // Claim keys of the tenants (<secrets_dir>/claims): POST /v1/dbe issues an
@@ -193,6 +190,16 @@ struct Node::Impl {
       out.push_back(dir);
       StoreComponents(out);
     }
+    if (log_file) {
+      // The node's own log file: lines that could not be written are shown
+      // here (the logger itself must not fail its caller).
+      ComponentStatus file{"Node log", std::string(kHealthy), log_file->path()};
+      if (uint64_t failed = log_file->failed_writes(); failed > 0) {
+        file.health = kDegraded;
+        file.detail = log_file->path() + ": " + std::to_string(failed) + " line(s) could not be written";
+      }
+      out.push_back(file);
+    }
     return out;
   }
 
@@ -204,8 +211,8 @@ struct Node::Impl {
     std::unique_ptr<store::Archive> archive;
     std::unique_ptr<store::Vectors> vectors;
   };
-  mutable std::mutex status_mu;
-  mutable std::map<std::string, StatusHandles> status_handles;  // GUARDED_BY(status_mu)
+  mutable Mutex status_mu;
+  mutable std::map<std::string, StatusHandles> status_handles DSMIL_GUARDED_BY(status_mu);
 
   // One line per store, each asked a cheap question for every tenant, so the
   // status shows a store that cannot be reached for any of them.
@@ -229,7 +236,7 @@ struct Node::Impl {
     std::string tenants = std::to_string(config.tenants.size()) + " tenant(s)";
     std::string streams_detail, archive_detail, vectors_detail, streams_err, archive_err, vectors_err;
     auto add = [](std::string& to, const std::string& what) { to += (to.empty() ? "" : ", ") + what; };
-    std::lock_guard<std::mutex> lock(status_mu);
+    MutexLock lock(status_mu);
     for (const auto& t : config.tenants) {
       auto scope = store::TenantScope::For(t.id);
       if (!scope.ok()) continue;
@@ -583,6 +590,7 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
       std::filesystem::create_directories(std::filesystem::path(c.log_file).parent_path(), ec);
       auto file = FileSink::Open(c.log_file);
       if (!file.ok()) return file.status().WithContext("logging.file");
+      m.log_file = *file;
       sinks.push_back(*file);
     }
     if (!c.stores.path.empty()) {
@@ -643,7 +651,8 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
     ctx.node = c.name;
     ctx.stores = c.stores;
     for (const auto& t : c.tenants) ctx.tenants.push_back({t.id, t.roe_level, t.compartments});
-    ctx.sections = c.sections;
+    // Only the sections the device declared (devices/config_section.h).
+    ctx.config = c.device_sections.Select(devices::DeclaredSections(dc.id));
     ctx.config_dir = c.base_dir.empty() ? std::string(".") : c.base_dir;
     ctx.call = m.Caller();
     ctx.local = [&m](int id, const std::string& tenant) -> devices::Device* {

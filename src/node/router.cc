@@ -5,13 +5,12 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <deque>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <thread>
 
+#include "core/mutex.h"
 #include "dbe/registry.h"
 
 namespace dsmil::node {
@@ -49,7 +48,9 @@ struct Router::Impl {
     std::string peer;  // known after the handshake
     bool outbound = false;
     std::unique_ptr<net::Connection> conn;
-    std::unique_ptr<net::SecureSession> session;  // destroyed before conn
+    // Destroyed before conn. Set once: before the link is in `links` (dialled)
+    // or under Impl::mu (accepted, on the reader thread: Stop reads it).
+    std::unique_ptr<net::SecureSession> session;
     std::thread reader;
     std::atomic<bool> finished{false};
     ~Link() {
@@ -63,6 +64,8 @@ struct Router::Impl {
     std::optional<std::string> request_id;  // registered in pending
   };
 
+  // cfg, the gauges and dialer are fixed after Start; the rest is guarded by
+  // Impl::mu (which the analysis cannot name from here).
   struct Peer {
     RouterPeer cfg;
     std::deque<Queued> queue;
@@ -84,13 +87,13 @@ struct Router::Impl {
   const Logger* log = nullptr;
   Registry* registry = nullptr;
 
-  mutable std::mutex mu;
-  std::condition_variable cv;
-  bool stopping = false;
-  std::vector<std::unique_ptr<Peer>> peers;  // fixed after Start
-  std::map<int, Peer*> remote;               // device -> peer
-  std::map<std::string, Pending> pending;    // REQUEST_ID -> waiting request
-  std::vector<std::shared_ptr<Link>> links;  // every live or unjoined link
+  mutable Mutex mu;
+  CondVar cv;
+  bool stopping DSMIL_GUARDED_BY(mu) = false;
+  std::vector<std::unique_ptr<Peer>> peers;                       // fixed after Start
+  std::map<int, Peer*> remote;                                    // device -> peer; fixed after Start
+  std::map<std::string, Pending> pending DSMIL_GUARDED_BY(mu);    // REQUEST_ID -> waiting request
+  std::vector<std::shared_ptr<Link>> links DSMIL_GUARDED_BY(mu);  // every live or unjoined link
   std::thread acceptor;
 
   Peer* FindPeer(std::string_view name) {
@@ -134,14 +137,14 @@ struct Router::Impl {
     return std::move(*r);
   }
 
-  void UpdateGauges(Peer& p) {
+  void UpdateGauges(Peer& p) DSMIL_REQUIRES(mu) {
     p.up_gauge->Set(p.Active() ? 1 : 0);
     p.queued_gauge->Set(double(p.queue.size()));
   }
 
-  // Answers every pending request that went out on `link` (mu held); the
-  // callbacks are returned to be run without the lock.
-  std::vector<ReplyCallback> FailPendingOn(Link* link) {
+  // Answers every pending request that went out on `link`; the callbacks are
+  // returned to be run without the lock.
+  std::vector<ReplyCallback> FailPendingOn(Link* link) DSMIL_REQUIRES(mu) {
     std::vector<ReplyCallback> out;
     for (auto it = pending.begin(); it != pending.end();) {
       if (it->second.link == link) {
@@ -158,7 +161,7 @@ struct Router::Impl {
     auto id = RequestId(reply);
     ReplyCallback cb;
     if (id) {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       auto it = pending.find(*id);
       if (it != pending.end() && it->second.link != nullptr) {
         cb = std::move(it->second.callback);
@@ -210,7 +213,7 @@ struct Router::Impl {
       hosted.insert(int(id));
     }
     std::string missing;
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(mu);
     for (const auto& [device, p] : remote) {
       if (p->cfg.name == peer && !hosted.count(device))
         missing += (missing.empty() ? "" : ",") + std::to_string(device);
@@ -228,7 +231,7 @@ struct Router::Impl {
     Status why;
     while (true) {
       {
-        std::lock_guard<std::mutex> lock(mu);
+        MutexLock lock(mu);
         if (stopping) break;
       }
       auto r = link->session->Receive(kPoll);
@@ -264,7 +267,7 @@ struct Router::Impl {
     std::vector<ReplyCallback> failed;
     bool was_stopping = false;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       was_stopping = stopping;
       if (Peer* p = FindPeer(link->peer)) {
         if (p->out == link) p->out.reset();
@@ -276,18 +279,18 @@ struct Router::Impl {
       failed = FailPendingOn(link.get());
       link->finished = true;
     }
-    cv.notify_all();
+    cv.NotifyAll();
     if (!was_stopping) log->Warn("dbe session down", {{"peer", link->peer}, {"error", why.ToString()}});
     for (auto& cb : failed) {
       cb(Status::Unavailable("dbe: session to " + link->peer + " was lost before the reply: " + why.ToString()));
     }
   }
 
-  // Joins links whose reader has finished (mu not held).
-  void Reap() {
+  // Joins links whose reader has finished.
+  void Reap() DSMIL_EXCLUDES(mu) {
     std::vector<std::shared_ptr<Link>> done;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       for (auto it = links.begin(); it != links.end();) {
         if ((*it)->finished) {
           done.push_back(*it);
@@ -309,7 +312,7 @@ struct Router::Impl {
   void AcceptLoop() {
     while (true) {
       {
-        std::lock_guard<std::mutex> lock(mu);
+        MutexLock lock(mu);
         if (stopping) return;
       }
       Reap();
@@ -322,7 +325,7 @@ struct Router::Impl {
       }
       auto link = std::make_shared<Link>();
       link->conn = std::move(*c);
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       if (stopping) return;
       links.push_back(link);
       // The handshake runs on the link's own thread, then its read loop.
@@ -334,9 +337,9 @@ struct Router::Impl {
           link->finished = true;
           return;
         }
-        link->session = std::move(*s);
         {
-          std::lock_guard<std::mutex> l2(mu);
+          MutexLock l2(mu);
+          link->session = std::move(*s);
           link->peer = link->session->peer();
           if (Peer* p = FindPeer(link->peer)) {
             p->in = link;
@@ -344,7 +347,7 @@ struct Router::Impl {
             UpdateGauges(*p);
           }
         }
-        cv.notify_all();
+        cv.NotifyAll();
         if (Status a = link->session->Send(DeviceAnnouncement()); !a.ok()) {
           log->Warn("dbe device announcement not sent", {{"peer", link->peer}, {"error", a.ToString()}});
         }
@@ -358,10 +361,10 @@ struct Router::Impl {
   // session is up.
   void DialLoop(Peer& p) {
     auto backoff = opt.backoff_initial;
-    std::unique_lock<std::mutex> lock(mu);
+    mu.Lock();
     while (!stopping) {
       if (p.cfg.dial && !p.out) {
-        lock.unlock();
+        mu.Unlock();
         Reap();
         Status failure;
         auto conn = p.cfg.dial();
@@ -376,7 +379,7 @@ struct Router::Impl {
           } else if (s.ok()) {
             link->session = std::move(*s);
             link->peer = p.cfg.name;
-            lock.lock();
+            mu.Lock();
             if (stopping) break;
             links.push_back(link);
             p.out = link;
@@ -388,7 +391,7 @@ struct Router::Impl {
             }
             log->Info("dbe session up", {{"peer", p.cfg.name}, {"transport", p.cfg.transport}});
             backoff = opt.backoff_initial;
-            cv.notify_all();
+            cv.NotifyAll();
             continue;
           } else {
             failure = s.status();
@@ -397,13 +400,13 @@ struct Router::Impl {
         } else {
           failure = conn.status();
         }
-        lock.lock();
+        mu.Lock();
         if (p.reason != failure.ToString()) {
           log->Warn("dbe dial failed", {{"peer", p.cfg.name}, {"error", failure.ToString()}});
         }
         p.reason = failure.ToString();
         UpdateGauges(p);
-        cv.wait_for(lock, backoff, [&] { return stopping; });
+        WaitForStop(backoff);
         backoff = std::min(backoff * 2, opt.backoff_max);
         continue;
       }
@@ -417,9 +420,9 @@ struct Router::Impl {
           if (it != pending.end()) it->second.link = active.get();
         }
         UpdateGauges(p);
-        lock.unlock();
+        mu.Unlock();
         Status s = active->session->Send(q.msg);
-        lock.lock();
+        mu.Lock();
         if (!s.ok()) {
           // Not sent: back to the head of the queue; the session is closed
           // so that the reader notices and the dialer reconnects.
@@ -430,11 +433,24 @@ struct Router::Impl {
           p.queue.push_front(std::move(q));
           UpdateGauges(p);
           active->conn->Close();
-          cv.wait_for(lock, kPoll, [&] { return stopping; });
+          WaitForStop(kPoll);
         }
         continue;
       }
-      cv.wait_for(lock, kPoll, [&] { return stopping || (p.cfg.dial && !p.out) || (p.Active() && !p.queue.empty()); });
+      const auto deadline = std::chrono::steady_clock::now() + kPoll;
+      while (!stopping && !(p.cfg.dial && !p.out) && !(p.Active() && !p.queue.empty())) {
+        if (!cv.WaitUntil(mu, deadline)) break;
+      }
+    }
+    mu.Unlock();
+  }
+
+  // Waits on cv until stopping is set or `timeout` passes.
+  template <class Duration>
+  void WaitForStop(Duration timeout) DSMIL_REQUIRES(mu) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!stopping) {
+      if (!cv.WaitUntil(mu, deadline)) break;
     }
   }
 
@@ -448,68 +464,75 @@ struct Router::Impl {
     int dst = msg.header().dst_device;
     if (HostsLocally(dst)) {
       {
-        std::lock_guard<std::mutex> lock(mu);
+        MutexLock lock(mu);
         if (stopping) return Status::Unavailable("router: " + opt.node + " is stopping");
       }
       dbe::Message reply = HandleLocal(msg);
       if (cb) cb(std::move(reply));
       return Status::Ok();
     }
-    std::unique_lock<std::mutex> lock(mu);
-    if (stopping) return Status::Unavailable("router: " + opt.node + " is stopping");
-    auto it = remote.find(dst);
-    if (it == remote.end()) {
-      return Status::NotFound("router: no node hosts device " + std::to_string(dst) + " (not on " + opt.node +
-                              " nor on any configured peer)");
-    }
-    Peer& p = *it->second;
-    if (p.queue.size() >= opt.max_queue) {
-      return Status::ResourceExhausted("router: queue for " + p.cfg.name + " is full (" +
-                                       std::to_string(opt.max_queue) + " envelopes; session " +
-                                       (p.Active() ? "up" : "down: " + p.reason) + ")");
-    }
-    std::optional<std::string> registered;
-    if (cb) {
-      if (pending.count(*id)) {
-        return Status::InvalidArgument("router: a request with REQUEST_ID " + *id + " is still waiting for its reply");
+    {
+      MutexLock lock(mu);
+      if (stopping) return Status::Unavailable("router: " + opt.node + " is stopping");
+      auto it = remote.find(dst);
+      if (it == remote.end()) {
+        return Status::NotFound("router: no node hosts device " + std::to_string(dst) + " (not on " + opt.node +
+                                " nor on any configured peer)");
       }
-      pending[*id] = Pending{std::move(cb), nullptr};
-      registered = id;
+      Peer& p = *it->second;
+      if (p.queue.size() >= opt.max_queue) {
+        return Status::ResourceExhausted("router: queue for " + p.cfg.name + " is full (" +
+                                         std::to_string(opt.max_queue) + " envelopes; session " +
+                                         (p.Active() ? "up" : "down: " + p.reason) + ")");
+      }
+      std::optional<std::string> registered;
+      if (cb) {
+        if (pending.count(*id)) {
+          return Status::InvalidArgument("router: a request with REQUEST_ID " + *id +
+                                         " is still waiting for its reply");
+        }
+        pending[*id] = Pending{std::move(cb), nullptr};
+        registered = id;
+      }
+      p.queue.push_back(Queued{msg, registered});
+      UpdateGauges(p);
     }
-    p.queue.push_back(Queued{msg, registered});
-    UpdateGauges(p);
-    lock.unlock();
-    cv.notify_all();
+    cv.NotifyAll();
     return Status::Ok();
   }
 
   void Stop() {
     std::vector<std::shared_ptr<Link>> all;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       if (stopping) return;
       stopping = true;
     }
-    cv.notify_all();
+    cv.NotifyAll();
     if (opt.listener) opt.listener->Close();
     if (acceptor.joinable()) acceptor.join();
     for (auto& p : peers) {
       if (p->dialer.joinable()) p->dialer.join();
     }
+    // An accepted link's reader sets its session under mu (it may still be
+    // in the handshake): read them under the lock too. A session, once set,
+    // lives as long as its link.
+    std::vector<net::SecureSession*> sessions;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       all = links;
+      for (auto& l : all) sessions.push_back(l->session.get());
     }
-    for (auto& l : all) {
-      if (l->session) l->session->Close();
-      l->conn->Close();
+    for (size_t i = 0; i < all.size(); ++i) {
+      if (sessions[i]) sessions[i]->Close();
+      all[i]->conn->Close();
     }
     for (auto& l : all) {
       if (l->reader.joinable()) l->reader.join();
     }
     std::vector<ReplyCallback> failed;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       links.clear();
       for (auto& [id, w] : pending) {
         if (w.callback) failed.push_back(std::move(w.callback));
@@ -547,7 +570,10 @@ Result<std::unique_ptr<Router>> Router::Start(RouterOptions options) {
     p->cfg = pc;
     p->up_gauge = &up.Labels({m.opt.node, pc.name});
     p->queued_gauge = &queued.Labels({m.opt.node, pc.name});
-    m.UpdateGauges(*p);
+    {
+      MutexLock lock(m.mu);  // not shared yet; held all the same
+      m.UpdateGauges(*p);
+    }
     for (int d : pc.devices) {
       if (m.HostsLocally(d)) {
         return Status::InvalidArgument("router: device " + std::to_string(d) + " is hosted here and on " + pc.name);
@@ -572,39 +598,42 @@ Status Router::Send(const dbe::Message& msg, ReplyCallback on_reply) { return im
 
 Result<dbe::Message> Router::Call(const dbe::Message& request, std::chrono::milliseconds timeout) {
   struct Waiter {
-    std::mutex mu;
-    std::condition_variable cv;
-    std::optional<Result<dbe::Message>> result;
+    Mutex mu;
+    CondVar cv;
+    std::optional<Result<dbe::Message>> result DSMIL_GUARDED_BY(mu);
   };
   auto w = std::make_shared<Waiter>();
   DSMIL_RETURN_IF_ERROR(Send(request, [w](Result<dbe::Message> r) {
-    std::lock_guard<std::mutex> lock(w->mu);
+    MutexLock lock(w->mu);
     w->result = std::move(r);
-    w->cv.notify_all();
+    w->cv.NotifyAll();
   }));
-  std::unique_lock<std::mutex> lock(w->mu);
-  if (!w->cv.wait_for(lock, timeout, [&] { return w->result.has_value(); })) {
-    lock.unlock();
-    if (auto id = RequestId(request)) {
-      std::lock_guard<std::mutex> l2(impl_->mu);
-      impl_->pending.erase(*id);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  {
+    MutexLock lock(w->mu);
+    while (!w->result.has_value()) {
+      if (!w->cv.WaitUntil(w->mu, deadline)) break;
     }
-    return Status::DeadlineExceeded("router: no reply from device " + std::to_string(request.header().dst_device) +
-                                    " on " + HostOf(request.header().dst_device) + " within " +
-                                    std::to_string(timeout.count()) + " ms");
+    if (w->result.has_value()) return std::move(*w->result);
   }
-  return std::move(*w->result);
+  if (auto id = RequestId(request)) {
+    MutexLock l2(impl_->mu);
+    impl_->pending.erase(*id);
+  }
+  return Status::DeadlineExceeded("router: no reply from device " + std::to_string(request.header().dst_device) +
+                                  " on " + HostOf(request.header().dst_device) + " within " +
+                                  std::to_string(timeout.count()) + " ms");
 }
 
 std::string Router::HostOf(int device) const {
   if (impl_->HostsLocally(device)) return impl_->opt.node;
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   auto it = impl_->remote.find(device);
   return it == impl_->remote.end() ? "" : it->second->cfg.name;
 }
 
 std::vector<PeerSessionInfo> Router::Peers() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   std::vector<PeerSessionInfo> out;
   for (const auto& p : impl_->peers) {
     PeerSessionInfo i;

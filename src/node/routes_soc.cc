@@ -16,10 +16,10 @@
 #include <chrono>
 #include <map>
 #include <memory>
-#include <mutex>
 
 #include <nlohmann/json.hpp>
 
+#include "core/mutex.h"
 #include "devices/soc/event.h"
 #include "node/control_routes.h"
 #include "store/audit_sink.h"
@@ -43,28 +43,28 @@ int64_t NowMs() {
 // One Streams connection per (tenant, access), shared by the handlers under a
 // mutex (a Streams object is single-threaded).
 struct Conn {
-  std::mutex mu;
-  std::unique_ptr<store::Streams> streams;
+  explicit Conn(std::unique_ptr<store::Streams> s) : streams(std::move(s)) {}
+  Mutex mu;
+  std::unique_ptr<store::Streams> streams DSMIL_GUARDED_BY(mu);
 };
-std::mutex g_conns_mu;
-std::map<std::string, std::shared_ptr<Conn>> g_conns;
+Mutex g_conns_mu;
+std::map<std::string, std::shared_ptr<Conn>> g_conns DSMIL_GUARDED_BY(g_conns_mu);
 
 Result<std::shared_ptr<Conn>> ConnFor(const NodeConfig& config, const std::string& tenant, store::Access access) {
   std::string key = config.name + "/" + tenant + (access == store::Access::kWriter ? "/w" : "/r");
-  std::lock_guard<std::mutex> lock(g_conns_mu);
+  MutexLock lock(g_conns_mu);
   auto it = g_conns.find(key);
   if (it != g_conns.end()) return it->second;
   DSMIL_ASSIGN_OR_RETURN(auto scope, store::TenantScope::For(tenant));
   DSMIL_ASSIGN_OR_RETURN(auto streams, store::OpenStreams(config.stores, scope, access));
-  auto c = std::make_shared<Conn>();
-  c->streams = std::move(streams);
+  auto c = std::make_shared<Conn>(std::move(streams));
   g_conns[key] = c;
   return c;
 }
 
 void DropConn(const NodeConfig& config, const std::string& tenant, store::Access access) {
   std::string key = config.name + "/" + tenant + (access == store::Access::kWriter ? "/w" : "/r");
-  std::lock_guard<std::mutex> lock(g_conns_mu);
+  MutexLock lock(g_conns_mu);
   g_conns.erase(key);
 }
 
@@ -204,7 +204,7 @@ net::HttpResponse PostEvents(const ControlContext& ctx, const net::HttpRequest& 
   auto conn = ConnFor(ctx.config, tenant, store::Access::kWriter);
   if (!conn.ok()) return net::HttpResponse::JsonError(503, "streams: " + conn.status().message());
   {
-    std::lock_guard<std::mutex> lock((*conn)->mu);
+    MutexLock lock((*conn)->mu);
     if (!good.empty()) {
       auto r = (*conn)->streams->Append(store::StreamKind::kL3In, good);
       if (!r.ok()) {
@@ -261,7 +261,7 @@ net::HttpResponse GetTop(const ControlContext& ctx, const net::HttpRequest& req)
   if (!conn.ok()) return net::HttpResponse::JsonError(503, "streams: " + conn.status().message());
   std::vector<store::StreamEntry> latest;
   {
-    std::lock_guard<std::mutex> lock((*conn)->mu);
+    MutexLock lock((*conn)->mu);
     auto r = (*conn)->streams->Latest(store::StreamKind::kSocEvents, 5000);
     if (!r.ok()) {
       DropConn(ctx.config, tenant, store::Access::kReader);

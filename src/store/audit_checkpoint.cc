@@ -319,7 +319,7 @@ AuditCheckpointer::AuditCheckpointer(AuditCheckpointerOptions options, AuditChec
 AuditCheckpointer::~AuditCheckpointer() { Stop(); }
 
 Status AuditCheckpointer::Start() {
-  std::lock_guard<std::mutex> lock(thread_mu_);
+  MutexLock lock(thread_mu_);
   if (stopped_) return Status::FailedPrecondition("audit checkpointer already stopped");
   if (started_) return Status::Ok();
   started_ = true;
@@ -329,30 +329,35 @@ Status AuditCheckpointer::Start() {
 
 void AuditCheckpointer::Stop() {
   {
-    std::lock_guard<std::mutex> lock(thread_mu_);
+    MutexLock lock(thread_mu_);
     if (stopped_) return;
     stopped_ = true;
     stop_requested_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   if (thread_.joinable()) thread_.join();
   RunAll(/*final_round=*/true);
 }
 
 void AuditCheckpointer::Loop() {
-  std::unique_lock<std::mutex> lock(thread_mu_);
+  thread_mu_.Lock();
   while (!stop_requested_) {
-    if (cv_.wait_for(lock, options_.interval, [this] { return stop_requested_; })) break;
-    lock.unlock();
+    const auto deadline = std::chrono::steady_clock::now() + options_.interval;
+    while (!stop_requested_) {
+      if (!cv_.WaitUntil(thread_mu_, deadline)) break;
+    }
+    if (stop_requested_) break;
+    thread_mu_.Unlock();
     RunAll(/*final_round=*/false);
-    lock.lock();
+    thread_mu_.Lock();
   }
+  thread_mu_.Unlock();
 }
 
 void AuditCheckpointer::RunAll(bool final_round) {
   for (const auto& t : options_.tenants) {
     auto r = Checkpoint(t);
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     std::string& last = last_error_[t];
     if (!r.ok()) {
       // Logged when it changes (and always at shutdown), not every interval.
@@ -371,7 +376,7 @@ void AuditCheckpointer::RunAll(bool final_round) {
 }
 
 Result<std::optional<AuditCheckpoint>> AuditCheckpointer::Checkpoint(const std::string& tenant) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   TenantState& st = tenants_[tenant];
   return CheckpointLocked(tenant, st);
 }

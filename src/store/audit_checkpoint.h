@@ -21,10 +21,8 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -34,6 +32,7 @@
 #include "core/clock.h"
 #include "core/coding.h"
 #include "core/log.h"
+#include "core/mutex.h"
 #include "core/status.h"
 #include "crypto/ossl.h"
 #include "store/archive.h"
@@ -158,9 +157,11 @@ class AuditCheckpointer {
   };
 
   explicit AuditCheckpointer(AuditCheckpointerOptions options, AuditCheckpointKey key);
-  Result<std::optional<AuditCheckpoint>> CheckpointLocked(const std::string& tenant, TenantState& st);
-  Status LoadState(const std::string& tenant, TenantState& st);
-  Status Append(const std::string& tenant, const std::string& line, TenantState& st);
+  // `st` is an entry of tenants_: these run with mu_ held.
+  Result<std::optional<AuditCheckpoint>> CheckpointLocked(const std::string& tenant, TenantState& st)
+      DSMIL_REQUIRES(mu_);
+  Status LoadState(const std::string& tenant, TenantState& st) DSMIL_REQUIRES(mu_);
+  Status Append(const std::string& tenant, const std::string& line, TenantState& st) DSMIL_REQUIRES(mu_);
   void RunAll(bool final_round);
   void Loop();
 
@@ -169,15 +170,15 @@ class AuditCheckpointer {
   const Clock& clock_;
   const Logger& log_;
 
-  std::mutex mu_;                                  // serialises checkpoints
-  std::map<std::string, TenantState> tenants_;     // GUARDED_BY(mu_)
-  std::map<std::string, std::string> last_error_;  // GUARDED_BY(mu_), for logging changes only
+  Mutex mu_;  // serialises checkpoints
+  std::map<std::string, TenantState> tenants_ DSMIL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> last_error_ DSMIL_GUARDED_BY(mu_);  // for logging changes only
 
-  std::mutex thread_mu_;
-  std::condition_variable cv_;
-  bool stop_requested_ = false;  // GUARDED_BY(thread_mu_)
-  bool started_ = false;         // GUARDED_BY(thread_mu_)
-  bool stopped_ = false;         // GUARDED_BY(thread_mu_)
+  Mutex thread_mu_;
+  CondVar cv_;
+  bool stop_requested_ DSMIL_GUARDED_BY(thread_mu_) = false;
+  bool started_ DSMIL_GUARDED_BY(thread_mu_) = false;
+  bool stopped_ DSMIL_GUARDED_BY(thread_mu_) = false;
   std::thread thread_;
 };
 

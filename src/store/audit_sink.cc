@@ -28,7 +28,7 @@ Status AuditSink::Append(const std::string& tenant, const std::string& event_typ
   if (stores_.kind != "servers" && stores_.path.empty()) {
     return Status::FailedPrecondition("no stores.path: the audit log of " + tenant + " is not available here");
   }
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   auto it = archives_.find(tenant);
   Status st;
   if (it == archives_.end()) {
@@ -66,7 +66,7 @@ Status AuditSink::Record(const Refusal& r) {
 }
 
 uint64_t AuditSink::write_errors() const {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   return write_errors_;
 }
 

@@ -11,9 +11,9 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
+#include "core/mutex.h"
 #include "core/status.h"
 #include "store/config.h"
 
@@ -64,9 +64,9 @@ class AuditSink {
   StoresConfig stores_;
   Family<Counter>* refusals_ = nullptr;
   Family<Counter>* write_errors_metric_ = nullptr;
-  mutable std::mutex mu_;
-  std::map<std::string, std::unique_ptr<Archive>> archives_;  // GUARDED_BY(mu_)
-  uint64_t write_errors_ = 0;                                 // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::map<std::string, std::unique_ptr<Archive>> archives_ DSMIL_GUARDED_BY(mu_);
+  uint64_t write_errors_ DSMIL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace dsmil::store

@@ -83,4 +83,12 @@ class Streams {
 // configured backend. Errors name the backend, address and user.
 Result<std::unique_ptr<Streams>> OpenStreams(const StoresConfig& config, const TenantScope& scope, Access access);
 
+// Opens the streams of `scope` authenticating as another server user `user`
+// with `password`, for the isolation probes of `dsmilctl tenant list --probe`
+// and the tests of the server's ACLs (one tenant's user asking for another
+// tenant's streams must be refused by Redis itself). Only for stores.kind
+// "servers": FailedPrecondition otherwise (embedded streams have no users).
+Result<std::unique_ptr<Streams>> OpenStreamsAsUser(const StoresConfig& config, const TenantScope& scope, Access access,
+                                                   const std::string& user, const std::string& password);
+
 }  // namespace dsmil::store

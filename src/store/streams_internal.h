@@ -2,6 +2,11 @@
 // streams_sqlite.cc, streams_open.cc). Not part of the store's interface.
 #pragma once
 
+#ifndef DSMIL_INTERNAL_STORE
+#error \
+    "store/streams_internal.h is internal to dsmil_store: include its public headers (a white-box test opts in with dsmil_white_box)"
+#endif
+
 #include <chrono>
 #include <cstdint>
 #include <memory>

@@ -36,7 +36,7 @@ std::string FormatStreamId(StreamId id) { return std::to_string(id.ms) + "-" + s
 StreamId TrimCut(StreamKind s, std::chrono::system_clock::time_point now) {
   int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
   int64_t cut = now_ms - StreamRetentionSeconds(s) * 1000;
-  return StreamId{cut > 0 ? uint64_t(cut) : 0, 0};
+  return StreamId{cut > 0 ? static_cast<uint64_t>(cut) : 0, 0};
 }
 
 std::string_view AccessName(Access a) {
@@ -70,11 +70,21 @@ Result<std::unique_ptr<Streams>> OpenStreams(const StoresConfig& config, const T
   }
   if (config.kind == "embedded") return internal::OpenSqliteStreams(config, scope, access);
   if (config.kind == "servers") {
-    if (access == Access::kWriter && !config.buffer_dir.empty())
+    if (access == Access::kWriter && !config.buffer_dir.empty()) {
       return internal::OpenBufferedRedisStreams(config, scope);
+    }
     return internal::OpenRedisStreams(config, scope, access);
   }
   return Status::InvalidArgument("stores.kind: '" + config.kind + "' is not one of embedded, servers");
+}
+
+Result<std::unique_ptr<Streams>> OpenStreamsAsUser(const StoresConfig& config, const TenantScope& scope, Access access,
+                                                   const std::string& user, const std::string& password) {
+  if (config.kind != "servers") {
+    return Status::FailedPrecondition("streams: stores.kind is '" + config.kind +
+                                      "': only server stores have per-tenant users to open streams as");
+  }
+  return internal::OpenRedisStreamsAs(config, scope, access, user, password);
 }
 
 }  // namespace dsmil::store

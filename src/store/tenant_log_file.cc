@@ -10,9 +10,9 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "core/mutex.h"
 #include "store/file_mode.h"
 #include "store/scope.h"
 #include "store/tenant_log.h"
@@ -41,7 +41,7 @@ class FileTenantLog final : public TenantLogSink {
   FileTenantLog(std::string root, std::string node, FileLogOptions options)
       : root_(std::move(root)), node_(std::move(node)), options_(options) {}
   ~FileTenantLog() override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     for (auto& [tenant, f] : files_) {
       if (f.fd >= 0) {
         ::fsync(f.fd);
@@ -57,7 +57,7 @@ class FileTenantLog final : public TenantLogSink {
               {"layer", line.layer}, {"device", line.device},    {"line", line.line}};
     std::string text = j.dump(-1, ' ', false, json::error_handler_t::replace);
     text += '\n';
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     File& f = files_[scope.tenant()];
     if (f.fd >= 0 && f.size > 0 && f.size + text.size() > options_.max_file_bytes) {
       DSMIL_RETURN_IF_ERROR(Rotate(scope.tenant(), f));
@@ -78,7 +78,7 @@ class FileTenantLog final : public TenantLogSink {
   }
 
   Status Flush() override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     for (auto& [tenant, f] : files_) {
       if (f.fd >= 0 && f.dirty) {
         if (::fsync(f.fd) != 0) return Status::Unavailable("tenant log: fsync " + Path(tenant) + ": " + Errno(errno));
@@ -98,7 +98,8 @@ class FileTenantLog final : public TenantLogSink {
   std::string Dir(const std::string& tenant) const { return root_ + "/" + tenant; }
   std::string Path(const std::string& tenant) const { return Dir(tenant) + "/" + node_ + ".log"; }
 
-  Status OpenFile(const std::string& tenant, File& f) {
+  // `f` is an entry of files_.
+  Status OpenFile(const std::string& tenant, File& f) DSMIL_REQUIRES(mu_) {
     // The tenant's lines: directory 0700, file 0600, whatever the umask.
     Status made = MakePrivateDirs(Dir(tenant));
     if (!made.ok()) return Status::Unavailable("tenant log: " + made.message());
@@ -113,7 +114,7 @@ class FileTenantLog final : public TenantLogSink {
     return Status::Ok();
   }
 
-  Status Rotate(const std::string& tenant, File& f) {
+  Status Rotate(const std::string& tenant, File& f) DSMIL_REQUIRES(mu_) {
     ::fsync(f.fd);
     ::close(f.fd);
     f.fd = -1;
@@ -137,8 +138,8 @@ class FileTenantLog final : public TenantLogSink {
 
   const std::string root_, node_;
   const FileLogOptions options_;
-  std::mutex mu_;
-  std::map<std::string, File> files_;
+  Mutex mu_;
+  std::map<std::string, File> files_ DSMIL_GUARDED_BY(mu_);
 };
 
 // Parses one stored line; false for a line that is not ours (skipped).

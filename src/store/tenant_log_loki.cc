@@ -7,17 +7,16 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
 #include "core/log.h"
+#include "core/mutex.h"
 #include "net/http_client.h"
 #include "store/file_mode.h"
 #include "store/scope.h"
@@ -100,15 +99,19 @@ class LokiSink final : public LokiTenantLog {
     Status made = MakePrivateDirs(o_.spool_dir);
     if (!made.ok()) return Status::Unavailable("loki spool: " + made.message());
     std::error_code ec;
-    // Pick up what an earlier run left in the spool.
-    for (const auto& entry : fs::directory_iterator(o_.spool_dir, ec)) {
-      std::string tenant = entry.path().filename().string();
-      if (!entry.is_directory() || !TenantScope::For(tenant).ok()) continue;
-      for (const auto& f : fs::directory_iterator(entry.path(), ec)) {
-        std::string name = f.path().filename().string();
-        if (name.size() > 6 && name.ends_with(".jsonl")) {
-          spooled_tenants_.insert(tenant);
-          next_seq_ = std::max<uint64_t>(next_seq_, std::strtoull(name.c_str(), nullptr, 10) + 1);
+    // Pick up what an earlier run left in the spool (before the sender thread
+    // starts; io_mu_ is taken all the same, as for every use of the spool state).
+    {
+      MutexLock io(io_mu_);
+      for (const auto& entry : fs::directory_iterator(o_.spool_dir, ec)) {
+        std::string tenant = entry.path().filename().string();
+        if (!entry.is_directory() || !TenantScope::For(tenant).ok()) continue;
+        for (const auto& f : fs::directory_iterator(entry.path(), ec)) {
+          std::string name = f.path().filename().string();
+          if (name.size() > 6 && name.ends_with(".jsonl")) {
+            spooled_tenants_.insert(tenant);
+            next_seq_ = std::max<uint64_t>(next_seq_, std::strtoull(name.c_str(), nullptr, 10) + 1);
+          }
         }
       }
     }
@@ -118,10 +121,10 @@ class LokiSink final : public LokiTenantLog {
 
   ~LokiSink() override {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       stop_ = true;
     }
-    cv_.notify_all();
+    cv_.NotifyAll();
     if (thread_.joinable()) thread_.join();
     (void)Process(true);
   }
@@ -135,21 +138,21 @@ class LokiSink final : public LokiTenantLog {
     if (l.node.empty()) l.node = node_;
     bool wake = false;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       Pending& p = pending_[l.tenant];
       if (p.lines.empty()) p.first = SteadyClock::now();
       p.bytes += l.line.size() + 64;
       p.lines.push_back(std::move(l));
       wake = p.lines.size() >= o_.batch_lines || p.bytes >= o_.batch_bytes;
     }
-    if (wake) cv_.notify_all();
+    if (wake) cv_.NotifyAll();
     return Status::Ok();
   }
 
   Status Flush() override { return Process(true); }
 
   LokiSinkStats stats() const override {
-    std::lock_guard<std::mutex> lock(stats_mu_);
+    MutexLock lock(stats_mu_);
     return stats_;
   }
 
@@ -176,22 +179,23 @@ class LokiSink final : public LokiTenantLog {
   };
 
   void Run() {
-    std::unique_lock<std::mutex> lock(mu_);
+    mu_.Lock();
     while (!stop_) {
-      cv_.wait_for(lock, std::min(o_.batch_interval, o_.retry_interval) / 2 + std::chrono::milliseconds(1));
+      cv_.WaitFor(mu_, std::min(o_.batch_interval, o_.retry_interval) / 2 + std::chrono::milliseconds(1));
       if (stop_) break;
-      lock.unlock();
+      mu_.Unlock();
       (void)Process(false);
-      lock.lock();
+      mu_.Lock();
     }
+    mu_.Unlock();
   }
 
   // Sends (or spools) the batches that are due; all of them when `force`.
   Status Process(bool force) {
-    std::lock_guard<std::mutex> io(io_mu_);
+    MutexLock io(io_mu_);
     std::map<std::string, std::vector<TenantLogLine>> batches;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       auto now = SteadyClock::now();
       for (auto it = pending_.begin(); it != pending_.end();) {
         Pending& p = it->second;
@@ -216,7 +220,7 @@ class LokiSink final : public LokiTenantLog {
 
   // Replays the tenant's spool, then sends `lines`; what cannot be sent now
   // goes to the spool behind what is already there.
-  Status Deliver(const std::string& tenant, std::vector<TenantLogLine> lines) {
+  Status Deliver(const std::string& tenant, std::vector<TenantLogLine> lines) DSMIL_REQUIRES(io_mu_) {
     bool reachable = SteadyClock::now() >= retry_after_;
     if (reachable && spooled_tenants_.count(tenant)) reachable = ReplaySpool(tenant);
     if (lines.empty()) return Status::Ok();
@@ -234,7 +238,7 @@ class LokiSink final : public LokiTenantLog {
 
   // Pushes the spooled batches of `tenant` oldest first. False as soon as one
   // fails for a reason worth retrying.
-  bool ReplaySpool(const std::string& tenant) {
+  bool ReplaySpool(const std::string& tenant) DSMIL_REQUIRES(io_mu_) {
     std::string dir = o_.spool_dir + "/" + tenant;
     std::vector<std::string> files;
     std::error_code ec;
@@ -262,7 +266,7 @@ class LokiSink final : public LokiTenantLog {
     return true;
   }
 
-  Status Spool(const std::string& tenant, const std::vector<TenantLogLine>& lines) {
+  Status Spool(const std::string& tenant, const std::vector<TenantLogLine>& lines) DSMIL_REQUIRES(io_mu_) {
     std::string dir = o_.spool_dir + "/" + tenant;
     Status made = MakePrivateDirs(dir);
     if (!made.ok()) return Status::Unavailable("loki spool: " + made.message());
@@ -272,13 +276,14 @@ class LokiSink final : public LokiTenantLog {
     std::snprintf(name, sizeof(name), "%020llu.jsonl", static_cast<unsigned long long>(next_seq_++));
     DSMIL_RETURN_IF_ERROR(WriteFileAtomic(dir + "/" + name, data));
     spooled_tenants_.insert(tenant);
-    std::lock_guard<std::mutex> lock(stats_mu_);
+    MutexLock lock(stats_mu_);
     stats_.spooled_lines += lines.size();
     return Status::Ok();
   }
 
   // One push of lines that all belong to `tenant`.
-  PushOutcome Push(const std::string& tenant, const std::vector<TenantLogLine>& lines, bool replay) {
+  PushOutcome Push(const std::string& tenant, const std::vector<TenantLogLine>& lines, bool replay)
+      DSMIL_REQUIRES(io_mu_) {
     // Streams keyed by their label set, in order of first appearance.
     std::vector<std::pair<std::string, json>> streams;
     std::map<std::string, size_t> index;
@@ -302,7 +307,7 @@ class LokiSink final : public LokiTenantLog {
     req.timeout = o_.timeout;
     auto resp = net::HttpFetch(req);
     if (resp.ok() && resp->status >= 200 && resp->status < 300) {
-      std::lock_guard<std::mutex> lock(stats_mu_);
+      MutexLock lock(stats_mu_);
       stats_.pushes++;
       stats_.pushed_lines += lines.size();
       if (replay) stats_.replayed_lines += lines.size();
@@ -344,7 +349,7 @@ class LokiSink final : public LokiTenantLog {
                            {"status", status},
                            {"reason", body.substr(0, 512)},
                            {"file", written ? path : "(could not be written)"}});
-    std::lock_guard<std::mutex> lock(stats_mu_);
+    MutexLock lock(stats_mu_);
     stats_.rejected_lines += lines.size();
   }
 
@@ -352,18 +357,18 @@ class LokiSink final : public LokiTenantLog {
   LokiOptions o_;
   std::string push_url_;
 
-  std::mutex mu_;  // pending_, stop_
-  std::condition_variable cv_;
-  std::map<std::string, Pending> pending_;
-  bool stop_ = false;
+  Mutex mu_;
+  CondVar cv_;
+  std::map<std::string, Pending> pending_ DSMIL_GUARDED_BY(mu_);
+  bool stop_ DSMIL_GUARDED_BY(mu_) = false;
 
-  std::mutex io_mu_;  // everything below: one sender at a time
-  std::set<std::string> spooled_tenants_;
-  uint64_t next_seq_ = 1;
-  SteadyClock::time_point retry_after_{};
+  Mutex io_mu_;  // one sender at a time
+  std::set<std::string> spooled_tenants_ DSMIL_GUARDED_BY(io_mu_);
+  uint64_t next_seq_ DSMIL_GUARDED_BY(io_mu_) = 1;
+  SteadyClock::time_point retry_after_ DSMIL_GUARDED_BY(io_mu_){};
 
-  mutable std::mutex stats_mu_;
-  LokiSinkStats stats_;
+  mutable Mutex stats_mu_;
+  LokiSinkStats stats_ DSMIL_GUARDED_BY(stats_mu_);
 
   std::thread thread_;
 };

@@ -46,13 +46,12 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
-#include <shared_mutex>
 #include <sstream>
 #include <thread>
 #include <unordered_map>
 
 #include "core/coding.h"
+#include "core/mutex.h"
 #include "store/file_mode.h"
 #include "store/vectors.h"
 #include "store/vectors_internal.h"
@@ -79,13 +78,13 @@ constexpr size_t kAccessLogMax = 4096;
 
 // ---- access record ---------------------------------------------------------
 
-std::mutex g_log_mu;
-std::deque<std::string>& AccessLog() {
+Mutex g_log_mu;
+std::deque<std::string>& AccessLog() DSMIL_REQUIRES(g_log_mu) {
   static auto* log = new std::deque<std::string>();
   return *log;
 }
 void Record(std::string entry) {
-  std::lock_guard<std::mutex> lock(g_log_mu);
+  MutexLock lock(g_log_mu);
   auto& log = AccessLog();
   log.push_back(std::move(entry));
   while (log.size() > kAccessLogMax) log.pop_front();
@@ -329,28 +328,48 @@ struct Collection {
   std::string dir;
   const size_t dim;
   // Exclusive: Upsert (adds, resizes). Shared: Search, Count, saving. Taken
-  // through ReadLock/WriteLock only, which pass `gate` first so that a waiting
-  // writer is not starved by a steady stream of searches.
-  std::shared_mutex mu;
-  std::mutex gate;
+  // through CollectionReadLock/CollectionWriteLock only, which pass `gate`
+  // first so that a waiting writer is not starved by a steady stream of searches.
+  SharedMutex mu;
+  Mutex gate;
   // One save of this collection at a time.
-  std::mutex save_mu;
-  hnswlib::InnerProductSpace space;                    // must outlive `index`
-  std::unique_ptr<Index> index;                        // guarded by mu
-  std::unordered_map<uint64_t, std::string> payloads;  // guarded by mu
-  uint64_t version = 0;                                // guarded by mu; bumped by Upsert
-  uint64_t saved_version = 0;                          // guarded by save_mu
+  Mutex save_mu;
+  hnswlib::InnerProductSpace space;  // must outlive `index`
+  std::unique_ptr<Index> index DSMIL_GUARDED_BY(mu);
+  std::unordered_map<uint64_t, std::string> payloads DSMIL_GUARDED_BY(mu);
+  uint64_t version DSMIL_GUARDED_BY(mu) = 0;  // bumped by Upsert
+  uint64_t saved_version DSMIL_GUARDED_BY(save_mu) = 0;
 };
 
-std::shared_lock<std::shared_mutex> ReadLock(Collection& c) {
-  std::lock_guard<std::mutex> gate(c.gate);
-  return std::shared_lock<std::shared_mutex>(c.mu);
-}
+// Holds c.mu shared for its scope (through c.gate).
+class DSMIL_SCOPED_CAPABILITY CollectionReadLock {
+ public:
+  explicit CollectionReadLock(Collection& c) DSMIL_ACQUIRE_SHARED(c.mu) : mu_(c.mu) {
+    MutexLock gate(c.gate);
+    mu_.LockShared();
+  }
+  ~CollectionReadLock() DSMIL_RELEASE() { mu_.UnlockShared(); }
+  CollectionReadLock(const CollectionReadLock&) = delete;
+  CollectionReadLock& operator=(const CollectionReadLock&) = delete;
 
-std::unique_lock<std::shared_mutex> WriteLock(Collection& c) {
-  std::lock_guard<std::mutex> gate(c.gate);
-  return std::unique_lock<std::shared_mutex>(c.mu);
-}
+ private:
+  SharedMutex& mu_;
+};
+
+// Holds c.mu exclusively for its scope (through c.gate).
+class DSMIL_SCOPED_CAPABILITY CollectionWriteLock {
+ public:
+  explicit CollectionWriteLock(Collection& c) DSMIL_ACQUIRE(c.mu) : mu_(c.mu) {
+    MutexLock gate(c.gate);
+    mu_.Lock();
+  }
+  ~CollectionWriteLock() DSMIL_RELEASE() { mu_.Unlock(); }
+  CollectionWriteLock(const CollectionWriteLock&) = delete;
+  CollectionWriteLock& operator=(const CollectionWriteLock&) = delete;
+
+ private:
+  SharedMutex& mu_;
+};
 
 // The size saveIndex writes for `index` (used to detect a short write: hnswlib
 // writes through an unchecked std::ofstream).
@@ -416,7 +435,8 @@ Status DecodePayloads(const std::string& data, const std::string& path,
 // save protocol above (the directory holds a live collection); without, writes
 // them directly (a fresh snapshot directory). Caller holds c.mu (shared or
 // exclusive) and c.save_mu.
-Status SaveFiles(Collection& c, const std::string& dir, bool journal) {
+Status SaveFiles(Collection& c, const std::string& dir, bool journal) DSMIL_REQUIRES_SHARED(c.mu)
+    DSMIL_REQUIRES(c.save_mu) {
   const std::string suffix = journal ? ".new" : "";
   const std::string index_path = dir + "/index.bin" + suffix;
   const std::string payload_path = dir + "/payloads.bin" + suffix;
@@ -595,6 +615,7 @@ Result<std::shared_ptr<Collection>> LoadCollection(const std::string& dir, const
   auto c = std::make_shared<Collection>(m.dim);
   c->full_name = full_name;
   c->dir = dir;
+  CollectionWriteLock lock(*c);  // not shared yet; held all the same, as for every use
   DSMIL_ASSIGN_OR_RETURN(c->index, LoadIndexFile(&c->space, dir + "/index.bin", m.dim, m.count));
   if (c->index->data_size_ != m.dim * sizeof(float) || c->index->cur_element_count != m.count) {
     return Status::DataLoss("vectors: index file " + dir + "/index.bin holds " +
@@ -623,8 +644,8 @@ Result<std::shared_ptr<Collection>> LoadCollection(const std::string& dir, const
 }
 
 // Process-wide registry: collection directory -> the loaded collection.
-std::mutex g_registry_mu;
-std::map<std::string, std::weak_ptr<Collection>>& Registry() {
+Mutex g_registry_mu;
+std::map<std::string, std::weak_ptr<Collection>>& Registry() DSMIL_REQUIRES(g_registry_mu) {
   static auto* r = new std::map<std::string, std::weak_ptr<Collection>>();
   return *r;
 }
@@ -677,12 +698,12 @@ class HnswVectors final : public Vectors {
       info.name = name;
       std::shared_ptr<Collection> open;
       {
-        std::lock_guard<std::mutex> lock(g_registry_mu);
+        MutexLock lock(g_registry_mu);
         auto r = Registry().find(entry.path().string());
         if (r != Registry().end()) open = r->second.lock();
       }
       if (open) {
-        auto lock = ReadLock(*open);
+        CollectionReadLock lock(*open);
         info.dim = open->dim;
         info.count = open->index->cur_element_count;
       } else {
@@ -716,7 +737,7 @@ class HnswVectors final : public Vectors {
     last.reserve(points.size());
     for (size_t i = 0; i < points.size(); ++i) last[points[i].id] = i;
 
-    auto lock = WriteLock(*c);
+    CollectionWriteLock lock(*c);
     Index& index = *c->index;
     std::vector<size_t> fresh, replace;
     for (size_t i = 0; i < points.size(); ++i) {
@@ -737,7 +758,7 @@ class HnswVectors final : public Vectors {
       } else {
         // hnswlib's addPoint is safe for concurrent inserts of distinct labels.
         std::atomic<size_t> next{0};
-        std::mutex err_mu;
+        Mutex err_mu;
         std::string err;
         std::vector<std::thread> pool;
         for (unsigned t = 0; t < threads; ++t) {
@@ -746,7 +767,7 @@ class HnswVectors final : public Vectors {
               try {
                 add(fresh[j]);
               } catch (const std::exception& e) {
-                std::lock_guard<std::mutex> g(err_mu);
+                MutexLock g(err_mu);
                 if (err.empty()) err = e.what();
                 next = fresh.size();
               }
@@ -778,7 +799,7 @@ class HnswVectors final : public Vectors {
     std::vector<float> q = Normalized(query);
     Record("search " + c->full_name);
     std::vector<VectorHit> hits;
-    auto lock = ReadLock(*c);
+    CollectionReadLock lock(*c);
     try {
       auto top = c->index->searchKnn(q.data(), k);
       hits.resize(top.size());
@@ -799,20 +820,20 @@ class HnswVectors final : public Vectors {
 
   Result<uint64_t> Count(const std::string& name) override {
     DSMIL_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, Get(name, 0));
-    auto lock = ReadLock(*c);
+    CollectionReadLock lock(*c);
     return uint64_t(c->index->cur_element_count);
   }
 
   Status Flush() override {
     std::vector<std::shared_ptr<Collection>> held;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       for (const auto& kv : held_) held.push_back(kv.second);
     }
     Status first;
     for (const auto& c : held) {
-      std::lock_guard<std::mutex> save(c->save_mu);
-      auto lock = ReadLock(*c);
+      MutexLock save(c->save_mu);
+      CollectionReadLock lock(*c);
       if (c->version == c->saved_version) continue;
       Status s = SaveFiles(*c, c->dir, /*journal=*/true);
       if (s.ok()) {
@@ -829,8 +850,8 @@ class HnswVectors final : public Vectors {
     const std::string snap_root = root_ + "/snapshots";
     DSMIL_RETURN_IF_ERROR(MakePrivateDirs(snap_root).WithContext("vectors"));
     std::error_code ec;
-    std::lock_guard<std::mutex> save(c->save_mu);
-    auto lock = ReadLock(*c);  // no upsert while copying
+    MutexLock save(c->save_mu);
+    CollectionReadLock lock(*c);  // no upsert while copying
     std::string base = snap_root + "/" + c->full_name + "-" + UtcStamp();
     std::string final_dir = base;
     for (int i = 2; fs::exists(final_dir, ec); ++i) final_dir = base + "-" + std::to_string(i);
@@ -858,7 +879,7 @@ class HnswVectors final : public Vectors {
   Result<std::shared_ptr<Collection>> Get(const std::string& name, size_t create_dim) {
     DSMIL_ASSIGN_OR_RETURN(std::string full, ResolveCollection(scope_, name));
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       auto it = held_.find(full);
       if (it != held_.end()) return it->second;
     }
@@ -866,7 +887,7 @@ class HnswVectors final : public Vectors {
     const std::string dir = root_ + "/" + full;
     std::shared_ptr<Collection> c;
     {
-      std::lock_guard<std::mutex> lock(g_registry_mu);
+      MutexLock lock(g_registry_mu);
       auto& reg = Registry();
       auto r = reg.find(dir);
       if (r != reg.end()) c = r->second.lock();
@@ -882,7 +903,7 @@ class HnswVectors final : public Vectors {
         reg[dir] = c;
       }
     }
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     return held_.emplace(full, c).first->second;
   }
 
@@ -904,21 +925,23 @@ class HnswVectors final : public Vectors {
     auto c = std::make_shared<Collection>(dim);
     c->full_name = full;
     c->dir = dir;
+    // Not shared yet; both locks held all the same (in the usual order).
+    MutexLock save(c->save_mu);
+    CollectionWriteLock lock(*c);
     try {
       c->index = std::make_unique<Index>(&c->space, kInitialCapacity, kM, kEfConstruction);
     } catch (const std::exception& e) {
       return Status::ResourceExhausted("vectors: creating " + full + ": " + e.what());
     }
     c->index->setEf(kEfSearch);
-    std::lock_guard<std::mutex> save(c->save_mu);
     DSMIL_RETURN_IF_ERROR(SaveFiles(*c, dir, /*journal=*/true));
     return c;
   }
 
   const TenantScope scope_;
   const std::string root_;
-  std::mutex mu_;
-  std::map<std::string, std::shared_ptr<Collection>> held_;  // guarded by mu_
+  Mutex mu_;
+  std::map<std::string, std::shared_ptr<Collection>> held_ DSMIL_GUARDED_BY(mu_);
 };
 
 }  // namespace
@@ -939,12 +962,12 @@ Status ResealCollectionFiles(const std::string& dir) {
 }
 
 std::vector<std::string> HnswAccessLog() {
-  std::lock_guard<std::mutex> lock(g_log_mu);
+  MutexLock lock(g_log_mu);
   return {AccessLog().begin(), AccessLog().end()};
 }
 
 void ClearHnswAccessLog() {
-  std::lock_guard<std::mutex> lock(g_log_mu);
+  MutexLock lock(g_log_mu);
   AccessLog().clear();
 }
 

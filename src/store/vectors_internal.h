@@ -4,6 +4,11 @@
 // Not part of the store's public interface (that is vectors.h).
 #pragma once
 
+#ifndef DSMIL_INTERNAL_STORE
+#error \
+    "store/vectors_internal.h is internal to dsmil_store: include its public headers (a white-box test opts in with dsmil_white_box)"
+#endif
+
 #include <cstddef>
 #include <memory>
 #include <span>

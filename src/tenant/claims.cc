@@ -108,7 +108,7 @@ Result<Claim> VerifyClaim(ByteView token, ByteView public_key, int64_t now_s) {
 
 Result<crypto::SecretBytes> ClaimKeyring::SigningKey(const std::string& tenant) {
   if (!IsTenantId(tenant)) return Status::InvalidArgument("claim keys: invalid tenant id '" + tenant + "'");
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   std::string prefix = dir_ + "/" + Lower(tenant);
   std::error_code ec;
   if (!std::filesystem::exists(prefix + ".key", ec)) {
@@ -125,7 +125,7 @@ Result<crypto::SecretBytes> ClaimKeyring::SigningKey(const std::string& tenant) 
 
 Result<Bytes> ClaimKeyring::PublicKey(const std::string& tenant) {
   if (!IsTenantId(tenant)) return Status::InvalidArgument("claim keys: invalid tenant id '" + tenant + "'");
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   auto it = public_keys_.find(tenant);
   if (it != public_keys_.end()) return it->second;
   std::string path = dir_ + "/" + Lower(tenant) + ".pub";
@@ -145,7 +145,7 @@ Result<Claim> ClaimVerifier::Verify(ByteView token, const std::string& expected_
   std::string key(reinterpret_cast<const char*>(token.data() + (token.size() > 32 ? token.size() - 32 : 0)),
                   std::min<size_t>(token.size(), 32));
   {
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock g(mu_);
     auto it = cache_.find(key);
     if (it != cache_.end() &&
         !std::equal(token.begin(), token.end(), it->second.token.begin(), it->second.token.end())) {
@@ -174,7 +174,7 @@ Result<Claim> ClaimVerifier::Verify(ByteView token, const std::string& expected_
   auto pk = public_key_(peek.tenant_id);
   if (!pk.ok()) return Status::Unauthenticated("claim token: no key for tenant " + peek.tenant_id);
   DSMIL_ASSIGN_OR_RETURN(Claim c, VerifyClaim(token, *pk, now_s));
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   ++verifications_;
   if (auto old = cache_.find(key); old != cache_.end()) {
     lru_.erase(old->second.pos);
@@ -192,25 +192,25 @@ Result<Claim> ClaimVerifier::Verify(ByteView token, const std::string& expected_
 }
 
 uint64_t ClaimVerifier::cache_hits() const {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   return hits_;
 }
 
 uint64_t ClaimVerifier::verifications() const {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   return verifications_;
 }
 
 Result<Bytes> ClaimIssuer::TokenFor(const std::string& tenant, const std::string& user_id, int64_t now_s) {
   {
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock g(mu_);
     auto it = issued_.find({tenant, user_id});
     if (it != issued_.end() && now_s < it->second.renew_at) return it->second.token;
   }
   DSMIL_ASSIGN_OR_RETURN(crypto::SecretBytes sk, keyring_->SigningKey(tenant));
   Claim c{tenant, user_id, now_s, now_s + lifetime_.count()};
   DSMIL_ASSIGN_OR_RETURN(Bytes token, SignClaim(c, sk));
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   issued_[{tenant, user_id}] = Issued{token, now_s + lifetime_.count() - lifetime_.count() / 10};
   return token;
 }

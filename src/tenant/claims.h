@@ -21,12 +21,12 @@
 #include <list>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
 #include "core/coding.h"
+#include "core/mutex.h"
 #include "core/status.h"
 #include "crypto/ossl.h"
 
@@ -71,8 +71,8 @@ class ClaimKeyring {
 
  private:
   std::string dir_;
-  std::mutex mu_;
-  std::map<std::string, Bytes> public_keys_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::map<std::string, Bytes> public_keys_ DSMIL_GUARDED_BY(mu_);
 };
 
 // Verifies tokens, caching the verified ones (compared byte for byte; until
@@ -95,15 +95,16 @@ class ClaimVerifier {
  private:
   KeyLookup public_key_;
   size_t capacity_;
-  mutable std::mutex mu_;
-  std::list<std::string> lru_;  // GUARDED_BY(mu_), most recent first
+  mutable Mutex mu_;
+  std::list<std::string> lru_ DSMIL_GUARDED_BY(mu_);  // most recent first
   struct Entry {
     Claim claim;
     Bytes token;  // the verified token, compared whole on a hit
     std::list<std::string>::iterator pos;
   };
-  std::unordered_map<std::string, Entry> cache_;  // GUARDED_BY(mu_)
-  uint64_t hits_ = 0, verifications_ = 0;         // GUARDED_BY(mu_)
+  std::unordered_map<std::string, Entry> cache_ DSMIL_GUARDED_BY(mu_);
+  uint64_t hits_ DSMIL_GUARDED_BY(mu_) = 0;
+  uint64_t verifications_ DSMIL_GUARDED_BY(mu_) = 0;
 };
 
 // Issues tokens, reusing one per (tenant, user) until `lifetime` minus a
@@ -117,12 +118,12 @@ class ClaimIssuer {
  private:
   ClaimKeyring* keyring_;
   std::chrono::seconds lifetime_;
-  std::mutex mu_;
+  Mutex mu_;
   struct Issued {
     Bytes token;
     int64_t renew_at = 0;
   };
-  std::map<std::pair<std::string, std::string>, Issued> issued_;  // GUARDED_BY(mu_)
+  std::map<std::pair<std::string, std::string>, Issued> issued_ DSMIL_GUARDED_BY(mu_);
 };
 
 }  // namespace dsmil::tenant

@@ -12,11 +12,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <sstream>
 #include <unordered_map>
 
 #include "core/coding.h"
+#include "core/mutex.h"
 #include "crypto/ossl.h"
 #include "crypto/sha3.h"
 
@@ -153,13 +153,13 @@ bool IsTenantId(std::string_view t) {
 std::string HashApiKey(std::string_view key) { return ToHex(crypto::Sha3_256(AsBytes(key))); }
 
 struct ApiKeyStore::State {
-  std::mutex mu;
-  FileId loaded;                                    // GUARDED_BY(mu)
-  std::vector<ApiKeyInfo> keys;                     // GUARDED_BY(mu)
-  std::unordered_map<std::string, size_t> by_hash;  // GUARDED_BY(mu)
+  Mutex mu;
+  FileId loaded DSMIL_GUARDED_BY(mu);
+  std::vector<ApiKeyInfo> keys DSMIL_GUARDED_BY(mu);
+  std::unordered_map<std::string, size_t> by_hash DSMIL_GUARDED_BY(mu);
 
-  // Re-reads the file when it changed. Requires mu.
-  Status RefreshLocked(const std::string& path) {
+  // Re-reads the file when it changed.
+  Status RefreshLocked(const std::string& path) DSMIL_REQUIRES(mu) {
     FileId now = StatFile(path);
     if (now == loaded && now.size >= 0) return Status::Ok();
     DSMIL_ASSIGN_OR_RETURN(std::vector<ApiKeyInfo> parsed, ParseFile(path));
@@ -185,7 +185,7 @@ Result<std::unique_ptr<ApiKeyStore>> ApiKeyStore::Open(std::string path) {
     if (StatFile(path).size < 0) DSMIL_RETURN_IF_ERROR(WriteFile(path, {}));
   }
   std::unique_ptr<ApiKeyStore> store(new ApiKeyStore(std::move(path)));
-  std::lock_guard<std::mutex> g(store->state_->mu);
+  MutexLock g(store->state_->mu);
   DSMIL_RETURN_IF_ERROR(store->state_->RefreshLocked(store->path_));
   return store;
 }
@@ -241,7 +241,7 @@ Result<ApiKeyInfo> ApiKeyStore::Import(std::string_view tenant, std::string_view
 }
 
 Result<std::vector<ApiKeyInfo>> ApiKeyStore::List(std::string_view tenant) {
-  std::lock_guard<std::mutex> g(state_->mu);
+  MutexLock g(state_->mu);
   DSMIL_RETURN_IF_ERROR(state_->RefreshLocked(path_));
   std::vector<ApiKeyInfo> out;
   for (const ApiKeyInfo& k : state_->keys) {
@@ -268,7 +268,7 @@ Result<ApiKeyInfo> ApiKeyStore::Resolve(std::string_view key) {
     return Status::Unauthenticated("invalid API key");
   }
   std::string hash = HashApiKey(key);
-  std::lock_guard<std::mutex> g(state_->mu);
+  MutexLock g(state_->mu);
   DSMIL_RETURN_IF_ERROR(state_->RefreshLocked(path_));
   auto it = state_->by_hash.find(hash);
   if (it == state_->by_hash.end()) return Status::Unauthenticated("invalid API key");

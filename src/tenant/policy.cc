@@ -144,7 +144,7 @@ std::string PolicyStore::PathFor(const std::string& tenant) const {
 
 Result<std::shared_ptr<const PolicyBundle>> PolicyStore::Get(const std::string& tenant) {
   if (!ValidTenant(tenant)) return Status::InvalidArgument("policy: invalid tenant id '" + tenant + "'");
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Entry& e = entries_[tenant];
   auto now = std::chrono::steady_clock::now();
   if (e.good && now - e.checked < poll_) return e.good;
@@ -183,7 +183,7 @@ Result<std::shared_ptr<const PolicyBundle>> PolicyStore::Get(const std::string& 
 }
 
 std::string PolicyStore::LastError(const std::string& tenant) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = entries_.find(tenant);
   return it == entries_.end() ? std::string() : it->second.error;
 }

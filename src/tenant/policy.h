@@ -21,11 +21,11 @@
 #include <chrono>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "core/mutex.h"
 #include "core/status.h"
 
 namespace dsmil {
@@ -88,8 +88,8 @@ class PolicyStore {
   std::string dir_;
   std::chrono::milliseconds poll_;
   const Logger* log_;
-  mutable std::mutex mu_;
-  std::map<std::string, Entry> entries_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::map<std::string, Entry> entries_ DSMIL_GUARDED_BY(mu_);
 };
 
 }  // namespace dsmil::tenant

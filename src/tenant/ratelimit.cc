@@ -13,6 +13,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/mutex.h"
+
 namespace dsmil::tenant {
 namespace {
 
@@ -54,16 +56,16 @@ struct RateLimiter::Shared {
 namespace {
 
 // Holds the process mutex and the file lock.
-class Locked {
+class DSMIL_SCOPED_CAPABILITY Locked {
  public:
-  Locked(std::mutex& mu, int fd) : g_(mu), fd_(fd) {
+  Locked(Mutex& mu, int fd) DSMIL_ACQUIRE(mu) : g_(mu), fd_(fd) {
     while (::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
     }
   }
-  ~Locked() { ::flock(fd_, LOCK_UN); }
+  ~Locked() DSMIL_RELEASE() { ::flock(fd_, LOCK_UN); }
 
  private:
-  std::lock_guard<std::mutex> g_;
+  MutexLock g_;
   int fd_;
 };
 

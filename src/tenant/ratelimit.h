@@ -19,9 +19,9 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
+#include "core/mutex.h"
 #include "core/status.h"
 
 namespace dsmil::tenant {
@@ -99,9 +99,9 @@ class RateLimiter {
   RateLimiter() = default;
   void ReleaseLease(Lease& lease);
   int fd_ = -1;
-  Shared* shared_ = nullptr;
+  Mutex mu_;  // with a flock of fd_: the counters in the shared mapping
+  Shared* shared_ DSMIL_PT_GUARDED_BY(mu_) = nullptr;
   size_t map_size_ = 0;
-  std::mutex mu_;
   std::map<std::string, TenantLimits> limits_;
   TenantLimits defaults_;
 };

@@ -398,13 +398,8 @@ Result<StoredCoa> CoaStore::Decide(const std::string& id, bool accept, const std
 // ---- the device ----
 
 CoaDevice::CoaDevice(DeviceContext ctx, CoaOptions options) : ctx_(std::move(ctx)), options_(std::move(options)) {
-  if (auto p = ctx_.sections.find("policies"); p != ctx_.sections.end()) {
-    auto dir = tenant::PolicyDirFromSection(p->second, ctx_.config_dir);
-    if (dir.ok()) {
-      policies_ = std::make_unique<tenant::PolicyStore>(*dir, std::chrono::seconds(1), ctx_.log);
-    } else {
-      policy_error_ = dir.status().message();
-    }
+  if (const auto* p = ctx_.Section<PoliciesConfig>("policies")) {
+    policies_ = std::make_unique<tenant::PolicyStore>(p->dir, std::chrono::seconds(1), ctx_.log);
   } else {
     policy_error_ = "the node config has no policies section (policies.dir)";
   }
@@ -427,12 +422,12 @@ CoaDevice::~CoaDevice() = default;
 Status CoaDevice::Start() { return Status::Ok(); }
 
 void CoaDevice::Stop() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   stopped_ = true;
 }
 
 DeviceHealth CoaDevice::Health() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (stopped_) return {DeviceState::kStopped, "stopped"};
   if (ctx_.stores.path.empty()) {
     return {DeviceState::kNotImplemented,
@@ -466,7 +461,7 @@ int64_t CoaDevice::NowMs() const {
 void CoaDevice::WatchPending(const std::string& tenant) {
   if (!ctx_.metrics || ctx_.stores.path.empty() || !store::TenantScope::For(tenant).ok()) return;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!watched_.insert(tenant).second) return;
   }
   store::StoresConfig stores = ctx_.stores;
@@ -518,7 +513,7 @@ Result<dbe::Message> CoaDevice::Handle(const dbe::Message& request) {
   const auto t0 = std::chrono::steady_clock::now();
   std::string tenant(request.tenant_id());
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (stopped_) return Status::Unavailable("device 59 is stopped");
   }
   if (auto refused = AdmitL9Request(ctx_, kCoaDeviceId, dbe::MsgType::kL9CoaReq, request, refused_))

@@ -24,7 +24,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -32,6 +31,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/metrics.h"
+#include "core/mutex.h"
 #include "devices/device.h"
 #include "devices/soc/event.h"
 
@@ -164,15 +164,17 @@ class CoaDevice final : public Device {
   DeviceContext ctx_;
   CoaOptions options_;
   std::unique_ptr<tenant::PolicyStore> policies_;
-  std::string policy_error_;  // why the policies section was not usable
+  std::string policy_error_;  // set when the node config has no policies section
   Family<Counter>* generated_ = nullptr;
   Family<Counter>* refused_ = nullptr;
   Histogram* latency_ = nullptr;
-  mutable std::mutex mu_;
-  bool stopped_ = false;           // GUARDED_BY(mu_)
-  std::set<std::string> watched_;  // GUARDED_BY(mu_): tenants with a pending gauge
+  mutable Mutex mu_;
+  bool stopped_ DSMIL_GUARDED_BY(mu_) = false;
+  std::set<std::string> watched_ DSMIL_GUARDED_BY(mu_);  // tenants with a pending gauge
 };
 
+// Factory of device 59, which reads config section "policies"
+// (devices::PoliciesConfig; RegisterL9Devices declares it).
 Result<std::unique_ptr<Device>> CreateCoaDevice(const DeviceContext& ctx);
 
 }  // namespace dsmil::devices::l9

@@ -289,12 +289,12 @@ CoalitionDevice::~CoalitionDevice() = default;
 Status CoalitionDevice::Start() { return Status::Ok(); }
 
 void CoalitionDevice::Stop() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   stopped_ = true;
 }
 
 DeviceHealth CoalitionDevice::Health() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (stopped_) return {DeviceState::kStopped, "stopped"};
   if (ctx_.stores.path.empty()) {
     return {DeviceState::kNotImplemented,
@@ -362,7 +362,7 @@ dbe::Message CoalitionDevice::Reply(const dbe::Message& request, const std::stri
 Result<dbe::Message> CoalitionDevice::Handle(const dbe::Message& request) {
   std::string tenant(request.tenant_id());
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (stopped_) return Status::Unavailable("device 62 is stopped");
   }
   if (auto refused = AdmitL9Request(ctx_, kCoalitionDeviceId, dbe::MsgType::kL9CoalitionReq, request, refused_))

@@ -28,13 +28,13 @@
 
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "core/metrics.h"
+#include "core/mutex.h"
 #include "devices/device.h"
 
 namespace dsmil::devices::l9 {
@@ -131,8 +131,8 @@ class CoalitionDevice final : public Device {
   CoalitionOptions options_;
   Family<Counter>* releases_ = nullptr;
   Family<Counter>* refused_ = nullptr;
-  mutable std::mutex mu_;
-  bool stopped_ = false;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  bool stopped_ DSMIL_GUARDED_BY(mu_) = false;
 };
 
 Result<std::unique_ptr<Device>> CreateCoalitionDevice(const DeviceContext& ctx);

@@ -35,12 +35,12 @@ Nc3Device::~Nc3Device() = default;
 Status Nc3Device::Start() { return Status::Ok(); }
 
 void Nc3Device::Stop() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   stopped_ = true;
 }
 
 DeviceHealth Nc3Device::Health() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (stopped_) return {DeviceState::kStopped, "stopped"};
   if (ctx_.stores.path.empty()) {
     return {DeviceState::kNotImplemented,
@@ -84,7 +84,7 @@ dbe::Message Nc3Device::Refuse(const dbe::Message& request, const std::string& t
 }
 
 bool Nc3Device::RememberRequest(const std::string& key, int64_t timestamp_ms, int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   const std::string path = ctx_.stores.path.empty() ? std::string() : ctx_.stores.path + "/l9/nc3_requests";
   std::optional<tenant::internal::FileLock> file_lock;
   if (!path.empty()) {
@@ -124,7 +124,7 @@ Result<dbe::Message> Nc3Device::Handle(const dbe::Message& request) {
     if (c.ok()) actor = c->user_id;
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (stopped_) return Status::Unavailable("device 61 is stopped");
   }
   if (request.type() != dbe::MsgType::kL9Nc3Query) {

@@ -22,9 +22,9 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
+#include "core/mutex.h"
 #include "devices/device.h"
 #include "devices/l9/nc3_request.h"
 
@@ -70,11 +70,11 @@ class Nc3Device final : public Device {
   DeviceContext ctx_;
   Nc3Options options_;
   Family<Counter>* queries_ = nullptr;
-  mutable std::mutex mu_;
-  bool stopped_ = false;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  bool stopped_ DSMIL_GUARDED_BY(mu_) = false;
   // Accepted "<tenant>/<request id>" -> TIMESTAMP ms, for twice the window;
   // kept in <stores.path>/l9/nc3_requests so that a restart does not forget them.
-  std::map<std::string, int64_t> seen_;  // GUARDED_BY(mu_)
+  std::map<std::string, int64_t> seen_ DSMIL_GUARDED_BY(mu_);
 };
 
 Result<std::unique_ptr<Device>> CreateNc3Device(const DeviceContext& ctx);

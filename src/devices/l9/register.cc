@@ -9,7 +9,7 @@
 namespace dsmil::devices {
 
 void RegisterL9Devices() {
-  RegisterDeviceFactory(l9::kCoaDeviceId, l9::CreateCoaDevice);
+  RegisterDeviceFactory(l9::kCoaDeviceId, l9::CreateCoaDevice, {"policies"});
   RegisterDeviceFactory(l9::kStrategyDeviceId, l9::CreateStrategyDevice);
   RegisterDeviceFactory(l9::kNc3DeviceId, l9::CreateNc3Device);
   RegisterDeviceFactory(l9::kCoalitionDeviceId, l9::CreateCoalitionDevice);

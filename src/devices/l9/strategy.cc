@@ -265,12 +265,12 @@ StrategyDevice::~StrategyDevice() = default;
 Status StrategyDevice::Start() { return Status::Ok(); }
 
 void StrategyDevice::Stop() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   stopped_ = true;
 }
 
 DeviceHealth StrategyDevice::Health() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (stopped_) return {DeviceState::kStopped, "stopped"};
   if (ctx_.stores.path.empty()) {
     return {DeviceState::kNotImplemented,
@@ -309,7 +309,7 @@ dbe::Message StrategyDevice::Refuse(const dbe::Message& request, const std::stri
 Result<dbe::Message> StrategyDevice::Handle(const dbe::Message& request) {
   std::string tenant(request.tenant_id());
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (stopped_) return Status::Unavailable("device 60 is stopped");
   }
   if (auto refused = AdmitL9Request(ctx_, kStrategyDeviceId, dbe::MsgType::kL9StrategyReq, request, requests_))

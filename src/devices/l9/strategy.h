@@ -16,13 +16,13 @@
 
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "core/metrics.h"
+#include "core/mutex.h"
 #include "devices/device.h"
 #include "devices/soc/event.h"
 
@@ -66,8 +66,8 @@ class StrategyDevice final : public Device {
   DeviceContext ctx_;
   StrategyOptions options_;
   Family<Counter>* requests_ = nullptr;
-  mutable std::mutex mu_;
-  bool stopped_ = false;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  bool stopped_ DSMIL_GUARDED_BY(mu_) = false;
 };
 
 Result<std::unique_ptr<Device>> CreateStrategyDevice(const DeviceContext& ctx);

@@ -1,15 +1,14 @@
 #include "devices/llm/llm_worker.h"
 
 #include <atomic>
-#include <condition_variable>
 #include <deque>
 #include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
 #include "core/log.h"
+#include "core/mutex.h"
 #include "devices/authz.h"
 #include "llm/engine.h"
 
@@ -33,17 +32,17 @@ Result<int64_t> IntField(const json& j, const std::string& key, int64_t lo, int6
 
 }  // namespace
 
-Result<ModelConfig> ParseModelConfig(const std::string& section_json, int device, const std::string& config_dir) {
+Result<LlmConfig> ParseLlmConfig(const std::string& section_json, const std::string& config_dir) {
   json root = json::parse(section_json, nullptr, false);
   if (root.is_discarded() || !root.is_object()) return Bad("llm", "must be a map");
   for (auto it = root.begin(); it != root.end(); ++it) {
     if (it.key() != "models") return Bad("llm." + it.key(), "unknown key (known: models)");
   }
+  LlmConfig out;
   auto models = root.find("models");
-  if (models == root.end())
-    return Status::NotFound("no model configured for device " + std::to_string(device) + " (llm.models)");
+  if (models == root.end()) return out;
+  out.has_models = true;
   if (!models->is_array()) return Bad("llm.models", "must be a list");
-  std::optional<ModelConfig> found;
   for (size_t i = 0; i < models->size(); ++i) {
     const json& m = (*models)[i];
     const std::string p = "llm.models[" + std::to_string(i) + "]";
@@ -92,13 +91,26 @@ Result<ModelConfig> ParseModelConfig(const std::string& section_json, int device
     if (!has_device) return Bad(p + ".device", "is required");
     if (!has_path) return Bad(p + ".path", "is required");
     if (c.device != 47 && c.device != 44) return Bad(p + ".device", "must be 47 or 44 (the LLM worker devices)");
-    if (c.device != device) continue;
-    if (found) return Bad(p + ".device", "device " + std::to_string(device) + " is configured twice");
+    for (const ModelConfig& earlier : out.models) {
+      if (earlier.device == c.device) {
+        return Bad(p + ".device", "device " + std::to_string(c.device) + " is configured twice");
+      }
+    }
     if (c.path[0] != '/' && !config_dir.empty()) c.path = config_dir + "/" + c.path;
-    found = std::move(c);
+    out.models.push_back(std::move(c));
   }
-  if (!found) return Status::NotFound("no model configured for device " + std::to_string(device) + " (llm.models)");
-  return *found;
+  return out;
+}
+
+Result<ModelConfig> ModelConfigFor(const LlmConfig* section, int device) {
+  if (!section) {
+    return Status::NotFound("no model configured for device " + std::to_string(device) +
+                            " (the node config has no llm section)");
+  }
+  for (const ModelConfig& m : section->models) {
+    if (m.device == device) return m;
+  }
+  return Status::NotFound("no model configured for device " + std::to_string(device) + " (llm.models)");
 }
 
 namespace {
@@ -259,7 +271,7 @@ class LlmWorker final : public Device {
   Status Start() override {
     if (!config_.ok()) return Status::Ok();  // health says why: no model configured
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       state_ = DeviceState::kStarting;
       reason_ = "loading " + config_->path;
     }
@@ -269,26 +281,26 @@ class LlmWorker final : public Device {
 
   void Stop() override {
     {
-      std::unique_lock<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (stopped_) return;
       stopped_ = true;
     }
     if (loader_.joinable()) loader_.join();
     std::shared_ptr<llm::Engine> engine;
     {
-      std::unique_lock<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       engine = engine_;
     }
     if (engine) engine->Shutdown();  // in-flight waits end with Unavailable
-    std::unique_lock<std::mutex> lock(mu_);
-    idle_.wait(lock, [&] { return in_flight_ == 0; });
+    MutexLock lock(mu_);
+    while (in_flight_ != 0) idle_.Wait(mu_);
     engine_.reset();
     state_ = DeviceState::kStopped;
     reason_ = "stopped";
   }
 
   DeviceHealth Health() const override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     DeviceHealth h{state_, reason_};
     if (state_ == DeviceState::kStarting && progress_ >= 0) {
       h.reason += ": " + std::to_string(int(progress_ * 100)) + "%";
@@ -297,7 +309,7 @@ class LlmWorker final : public Device {
   }
 
   uint64_t MemoryUsedBytes() const override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!engine_) return 0;
     return engine_->model().WeightBytes() + engine_->kv_bytes();
   }
@@ -330,10 +342,10 @@ class LlmWorker final : public Device {
     opt.metrics = ctx_.metrics;
     opt.device_id = std::to_string(ctx_.id);
     auto engine = llm::Engine::Load(c.path, opt, [this](double f) {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       progress_ = f;
     });
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     progress_ = -1;
     if (!engine.ok()) {
       state_ = DeviceState::kFailed;
@@ -387,7 +399,7 @@ class LlmWorker final : public Device {
     }
     std::shared_ptr<llm::Engine> engine;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (!engine_ || stopped_) {
         std::string why = reason_.empty() ? std::string(DeviceStateName(state_)) : reason_;
         const char* r = state_ == DeviceState::kStarting ? "MODEL_LOADING"
@@ -413,9 +425,9 @@ class LlmWorker final : public Device {
       LlmWorker* w;
       const std::string& tenant;
       ~Done() {
-        std::lock_guard<std::mutex> lock(w->mu_);
+        MutexLock lock(w->mu_);
         if (--w->tenant_in_flight_[tenant] == 0) w->tenant_in_flight_.erase(tenant);
-        if (--w->in_flight_ == 0) w->idle_.notify_all();
+        if (--w->in_flight_ == 0) w->idle_.NotifyAll();
       }
     } done{this, tenant};
     auto call = ParseChat(req);
@@ -434,37 +446,39 @@ class LlmWorker final : public Device {
     // Streaming: the engine's scheduler thread queues pieces; this thread
     // sends them, so a slow reader never stalls other sequences.
     struct Queue {
-      std::mutex mu;
-      std::condition_variable cv;
-      std::deque<std::string> pieces;
-      bool reader_gone = false;
+      Mutex mu;
+      CondVar cv;
+      std::deque<std::string> pieces DSMIL_GUARDED_BY(mu);
+      bool reader_gone DSMIL_GUARDED_BY(mu) = false;
+      std::optional<Result<llm::GenerationResult>> result DSMIL_GUARDED_BY(mu);
     };
     auto q = std::make_shared<Queue>();
     auto gen = engine->Submit(std::move(g), [q](const llm::TokenEvent& e) {
-      std::lock_guard<std::mutex> lock(q->mu);
+      MutexLock lock(q->mu);
       if (q->reader_gone) return false;
       q->pieces.push_back(e.text);
-      q->cv.notify_one();
+      q->cv.NotifyOne();
       return true;
     });
     if (!gen.ok()) return fail(gen.status());
-    std::optional<Result<llm::GenerationResult>> result;  // GUARDED_BY(q->mu)
     // Wait for the result on a helper so this thread can keep draining.
-    std::thread waiter([&, gen = *gen] {
+    std::thread waiter([q, gen = *gen] {
       auto r = gen->Wait();
-      std::lock_guard<std::mutex> lock(q->mu);
-      result = std::move(r);
-      q->cv.notify_one();
+      MutexLock lock(q->mu);
+      q->result = std::move(r);
+      q->cv.NotifyOne();
     });
+    std::optional<Result<llm::GenerationResult>> result;  // taken from q->result once it is set
     bool gone = false;
     for (;;) {
       std::deque<std::string> batch;
       bool finished;
       {
-        std::unique_lock<std::mutex> lock(q->mu);
-        q->cv.wait(lock, [&] { return !q->pieces.empty() || result.has_value(); });
+        MutexLock lock(q->mu);
+        while (q->pieces.empty() && !q->result.has_value()) q->cv.Wait(q->mu);
         batch.swap(q->pieces);
-        finished = result.has_value();
+        finished = q->result.has_value();
+        if (finished) result = std::move(q->result);
       }
       for (std::string& piece : batch) {
         if (gone) break;
@@ -474,7 +488,7 @@ class LlmWorker final : public Device {
         chunk.SetString(dbe::TlvType::kPayload, j.dump(-1, ' ', false, json::error_handler_t::replace));
         if (!(*on_chunk)(chunk)) {
           gone = true;
-          std::lock_guard<std::mutex> lock(q->mu);
+          MutexLock lock(q->mu);
           q->reader_gone = true;
           (*gen)->Cancel();
         }
@@ -492,7 +506,7 @@ class LlmWorker final : public Device {
   }
 
   // The KV slots one tenant may hold (ModelConfig::tenant_max_sequences).
-  uint32_t TenantQuotaLocked() const {
+  uint32_t TenantQuotaLocked() const DSMIL_REQUIRES(mu_) {
     uint32_t pool = engine_ ? engine_->max_sequences() : 1;
     if (config_.ok() && config_->tenant_max_sequences > 0) return std::min(config_->tenant_max_sequences, pool);
     size_t tenants = std::max<size_t>(1, ctx_.tenants.size());
@@ -501,29 +515,25 @@ class LlmWorker final : public Device {
 
   const DeviceContext ctx_;
   const Result<ModelConfig> config_;
-  mutable std::mutex mu_;
-  std::condition_variable idle_;
-  DeviceState state_ = DeviceState::kStarting;        // GUARDED_BY(mu_)
-  std::string reason_;                                // GUARDED_BY(mu_)
-  double progress_ = -1;                              // GUARDED_BY(mu_); -1 = not loading
-  bool stopped_ = false;                              // GUARDED_BY(mu_)
-  int in_flight_ = 0;                                 // GUARDED_BY(mu_)
-  std::map<std::string, uint32_t> tenant_in_flight_;  // GUARDED_BY(mu_)
-  uint64_t tenant_busy_ = 0;                          // GUARDED_BY(mu_)
-  std::shared_ptr<llm::Engine> engine_;               // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  CondVar idle_;
+  DeviceState state_ DSMIL_GUARDED_BY(mu_) = DeviceState::kStarting;
+  std::string reason_ DSMIL_GUARDED_BY(mu_);
+  double progress_ DSMIL_GUARDED_BY(mu_) = -1;  // -1 = not loading
+  bool stopped_ DSMIL_GUARDED_BY(mu_) = false;
+  int in_flight_ DSMIL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, uint32_t> tenant_in_flight_ DSMIL_GUARDED_BY(mu_);
+  uint64_t tenant_busy_ DSMIL_GUARDED_BY(mu_) = 0;
+  std::shared_ptr<llm::Engine> engine_ DSMIL_GUARDED_BY(mu_);
   std::thread loader_;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<Device>> CreateLlmWorker(const DeviceContext& ctx) {
-  auto it = ctx.sections.find("llm");
-  Result<ModelConfig> config =
-      it == ctx.sections.end()
-          ? Result<ModelConfig>(Status::NotFound("no model configured for device " + std::to_string(ctx.id) +
-                                                 " (the node config has no llm section)"))
-          : ParseModelConfig(it->second, ctx.id, ctx.config_dir);
-  if (!config.ok() && config.status().code() != StatusCode::kNotFound) return config.status();
+  // The section was parsed and checked at config load; without an entry for
+  // this device the worker reports NOT_IMPLEMENTED.
+  Result<ModelConfig> config = ModelConfigFor(ctx.Section<LlmConfig>("llm"), ctx.id);
   return std::unique_ptr<Device>(new LlmWorker(ctx, std::move(config)));
 }
 

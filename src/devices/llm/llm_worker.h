@@ -6,9 +6,11 @@
 //     models:
 //       - {device: 47, profile: llm-7b-amx, path: /opt/dsmil/models/x.gguf,
 //          threads: 2, max_sequences: 8, ctx: 2048, kv_f16: true, max_kv_mb: 0}
-// A relative path is taken from the node config's directory. Unknown keys and
-// wrong types are refused at creation with the key named ("llm.models[0].threads:
-// must be an integer between 1 and 256").
+// A relative path is taken from the node config's directory. The section is
+// parsed once when the node loads its config (ParseLlmConfig, registered as
+// config section "llm"; devices/config_section.h): unknown keys and wrong
+// types stop the node with the key named ("llm.models[0].threads: must be an
+// integer between 1 and 256").
 //
 // Health: NOT_IMPLEMENTED ("no model configured for device 47 (llm.models)")
 // when the section has no entry for the device; STARTING while the model
@@ -34,6 +36,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "devices/device.h"
@@ -57,10 +60,21 @@ struct ModelConfig {
   uint32_t tenant_max_sequences = 0;
 };
 
-// The entry of `section_json` (the `llm:` section as JSON text) for `device`;
-// nullopt-like NotFound when there is none. InvalidArgument naming the key for
-// a malformed section.
-Result<ModelConfig> ParseModelConfig(const std::string& section_json, int device, const std::string& config_dir);
+// The node config's `llm:` section.
+struct LlmConfig {
+  bool has_models = false;          // the `models` key is present
+  std::vector<ModelConfig> models;  // at most one per device
+};
+
+// Parses the `llm:` section given as JSON text; relative paths are resolved
+// against `config_dir`. InvalidArgument naming the key for a malformed
+// section ("llm.models[1].device: device 47 is configured twice").
+Result<LlmConfig> ParseLlmConfig(const std::string& section_json, const std::string& config_dir);
+
+// The entry of `section` (null: the node config has no llm section) for
+// `device`; NotFound ("no model configured for device 47 (llm.models)") when
+// there is none.
+Result<ModelConfig> ModelConfigFor(const LlmConfig* section, int device);
 
 // A chat request as the worker runs it.
 struct ChatCall {
@@ -75,7 +89,8 @@ struct ChatCall {
 // InvalidArgument naming the field ("messages[1].role: must be a string").
 Result<ChatCall> ParseChatPayload(std::string_view payload, uint32_t max_tokens_tlv);
 
-// Factory for devices 47 and 44 (RegisterLlmDevices registers it).
+// Factory for devices 47 and 44, which read config section "llm"
+// (RegisterLlmDevices registers both).
 Result<std::unique_ptr<Device>> CreateLlmWorker(const DeviceContext& ctx);
 
 }  // namespace dsmil::devices::llm_worker

@@ -80,6 +80,7 @@ StageWorker::StageWorker(WorkerOptions options, StageModels models, std::unique_
       metrics_(metrics),
       log_(log) {
   if (!options_.now_ms) options_.now_ms = WallMs;
+  if (models_.l8_mu == nullptr) models_.l8_mu = &own_l8_mu_;
   if (options_.consumer.empty())
     options_.consumer = std::string(StageName(options_.stage)) + "-" + std::to_string(options_.device);
 }
@@ -99,7 +100,7 @@ store::StreamKind StageWorker::Input() const {
 }
 
 std::string StageWorker::last_error() const {
-  std::lock_guard<std::mutex> lock(error_mu_);
+  MutexLock lock(error_mu_);
   return last_error_;
 }
 
@@ -220,7 +221,10 @@ Result<size_t> StageWorker::Process(std::vector<store::StreamEntry> entries) {
           ++dead_n;
           break;
         }
-        proposals += ApplyL8(*models_.l8, allowed, now, e);
+        {
+          MutexLock lock(*models_.l8_mu);  // the analyzer is single-threaded
+          proposals += ApplyL8(*models_.l8, allowed, now, e);
+        }
         std::string j = EventToJson(e);
         store::ArchivedEvent a;
         a.event_id = e.event_id;
@@ -239,7 +243,7 @@ Result<size_t> StageWorker::Process(std::vector<store::StreamEntry> entries) {
   auto fail = [&](const Status& s) -> Status {
     ++stats_.errors;
     {
-      std::lock_guard<std::mutex> lock(error_mu_);
+      MutexLock lock(error_mu_);
       last_error_ = s.message();
     }
     if (metrics_) metrics_->CountError(tenant, options_.device, "store");

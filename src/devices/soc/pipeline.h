@@ -26,11 +26,11 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "core/mutex.h"
 #include "core/status.h"
 #include "devices/soc/event.h"
 #include "devices/soc/l8_analytics.h"
@@ -59,6 +59,9 @@ struct StageModels {
   const L4Model* l4 = nullptr;
   L8Analyzer* l8 = nullptr;                 // owned by the one L8 worker of the tenant
   tenant::PolicyStore* policies = nullptr;  // L8: allowed SOAR actions
+  // L8: held around each use of `l8` when others use the analyzer too (the
+  // device's DBE requests); null: the worker is its only user.
+  Mutex* l8_mu = nullptr;
 };
 
 struct WorkerOptions {
@@ -132,8 +135,9 @@ class StageWorker {
   std::chrono::steady_clock::time_point last_claim_{};
   std::atomic<bool> running_{false}, stop_{false};
   std::thread thread_;
-  mutable std::mutex error_mu_;
-  std::string last_error_;  // GUARDED_BY(error_mu_)
+  mutable Mutex error_mu_;
+  std::string last_error_ DSMIL_GUARDED_BY(error_mu_);
+  Mutex own_l8_mu_;  // models_.l8_mu when none was given
 };
 
 // The stage's transformation of one valid event (exposed for benchmarks and

@@ -6,12 +6,12 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 
 #include <nlohmann/json.hpp>
 
 #include "core/dsmil_metrics.h"
 #include "core/log.h"
+#include "core/mutex.h"
 #include "devices/device.h"
 #include "devices/l8/injection.h"
 #include "devices/soc/pipeline.h"
@@ -72,9 +72,9 @@ class SocDevice final : public devices::Device {
   const std::string& tenant() const override { return ctx_.tenant; }
 
   Status Start() override {
-    auto section = ctx_.sections.find("soc");
-    DSMIL_ASSIGN_OR_RETURN(
-        config_, ParseSocConfig(section == ctx_.sections.end() ? std::string() : section->second, ctx_.config_dir));
+    // Parsed once at config load (RegisterSocDeviceFactories registers the parser).
+    const SocConfig* section = ctx_.Section<SocConfig>("soc");
+    config_ = section ? *section : SocConfig{};
     if (ctx_.metrics) metrics_ = std::make_unique<StandardMetrics>(*ctx_.metrics);
     // Models.
     if (kind_ == Kind::kL3) {
@@ -110,10 +110,8 @@ class SocDevice final : public devices::Device {
       }
     }
     if (kind_ == Kind::kL8) {
-      auto pol = ctx_.sections.find("policies");
-      if (pol != ctx_.sections.end()) {
-        DSMIL_ASSIGN_OR_RETURN(std::string dir, tenant::PolicyDirFromSection(pol->second, ctx_.config_dir));
-        policies_ = std::make_unique<tenant::PolicyStore>(dir, config_.policy_poll, ctx_.log);
+      if (const auto* pol = ctx_.Section<devices::PoliciesConfig>("policies")) {
+        policies_ = std::make_unique<tenant::PolicyStore>(pol->dir, config_.policy_poll, ctx_.log);
       }
     }
     // Pipeline workers.
@@ -139,19 +137,27 @@ class SocDevice final : public devices::Device {
         }
       }
     }
-    if (health_.state == DeviceState::kStarting) SetHealth(DeviceState::kHealthy, "");
+    MutexLock lock(mu_);
+    if (health_.state == DeviceState::kStarting) health_ = {DeviceState::kHealthy, ""};
     return Status::Ok();
   }
 
   void Stop() override {
-    for (auto& w : workers_) w->Stop();
-    workers_.clear();
-    std::lock_guard<std::mutex> lock(mu_);
+    // Health() reads workers_ meanwhile: they are taken out under the lock and
+    // stopped (joined) outside it.
+    std::vector<std::unique_ptr<StageWorker>> workers;
+    {
+      MutexLock lock(mu_);
+      workers.swap(workers_);
+    }
+    for (auto& w : workers) w->Stop();
+    workers.clear();
+    MutexLock lock(mu_);
     if (health_.state != DeviceState::kStarting) health_ = {DeviceState::kStopped, ""};
   }
 
   DeviceHealth Health() const override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     DeviceHealth h = health_;
     if (h.state == DeviceState::kHealthy) {
       for (const auto& w : workers_) {
@@ -176,10 +182,13 @@ class SocDevice final : public devices::Device {
   }
 
  private:
-  void SetHealth(DeviceState s, std::string reason) {
-    std::lock_guard<std::mutex> lock(mu_);
-    health_ = {s, std::move(reason)};
-  }
+  // A tenant's L8 analyzer. It is single-threaded: the tenant's pipeline
+  // worker and the device's DBE requests take turns through `mu`.
+  struct Analyzer {
+    Analyzer(L8Config config, std::shared_ptr<const IocSet> iocs) : analyzer(config, std::move(iocs)) {}
+    Mutex mu;
+    L8Analyzer analyzer DSMIL_GUARDED_BY(mu);
+  };
 
   Status StartWorker(const std::string& tenant) {
     DSMIL_ASSIGN_OR_RETURN(auto scope, store::TenantScope::For(tenant));
@@ -203,19 +212,22 @@ class SocDevice final : public devices::Device {
     } else {
       o.stage = Stage::kL8;
       DSMIL_ASSIGN_OR_RETURN(archive, store::OpenArchive(ctx_.stores, scope));
-      m.l8 = AnalyzerFor(tenant);
+      Analyzer* a = AnalyzerFor(tenant);
+      m.l8 = &a->analyzer;
+      m.l8_mu = &a->mu;
       m.policies = policies_.get();
     }
     auto w = std::make_unique<StageWorker>(o, m, std::move(reader), std::move(writer), std::move(archive),
                                            metrics_.get(), ctx_.log);
     DSMIL_RETURN_IF_ERROR(w->Start());
+    MutexLock lock(mu_);
     workers_.push_back(std::move(w));
     return Status::Ok();
   }
 
   // The tenant's analyzer (created on first use with its indicator file).
-  L8Analyzer* AnalyzerFor(const std::string& tenant) {
-    std::lock_guard<std::mutex> lock(analyzers_mu_);
+  Analyzer* AnalyzerFor(const std::string& tenant) {
+    MutexLock lock(analyzers_mu_);
     auto it = analyzers_.find(tenant);
     if (it != analyzers_.end()) return it->second.get();
     std::shared_ptr<const IocSet> iocs;
@@ -230,8 +242,8 @@ class SocDevice final : public devices::Device {
     }
     L8Config c;
     c.window_ms = config_.window_ms;
-    auto a = std::make_unique<L8Analyzer>(c, std::move(iocs));
-    L8Analyzer* p = a.get();
+    auto a = std::make_unique<Analyzer>(c, std::move(iocs));
+    Analyzer* p = a.get();
     analyzers_.emplace(tenant, std::move(a));
     return p;
   }
@@ -295,12 +307,12 @@ class SocDevice final : public devices::Device {
           auto p = policies_->Get(t);
           if (p.ok()) allowed = (*p)->allowed_actions;
         }
-        L8Analyzer* a = AnalyzerFor(t);
-        std::lock_guard<std::mutex> lock(analyze_mu_);  // the analyzer is single-threaded
+        Analyzer* a = AnalyzerFor(t);
+        MutexLock lock(a->mu);
         if (!e.l4.present) {
           // Classify-less enrichment: analytics that need L4 are skipped.
         }
-        ApplyL8(*a, allowed, NowMs(), e);
+        ApplyL8(a->analyzer, allowed, NowMs(), e);
         return Reply(req, dbe::MsgType::kL8Proposal, EventToJson(e));
       }
     }
@@ -319,12 +331,11 @@ class SocDevice final : public devices::Device {
   L3Model l3_ = L3Model::Default();
   std::unique_ptr<L4Model> l4_;
   std::unique_ptr<tenant::PolicyStore> policies_;
-  std::mutex analyzers_mu_;
-  std::map<std::string, std::unique_ptr<L8Analyzer>> analyzers_;  // GUARDED_BY(analyzers_mu_)
-  std::mutex analyze_mu_;
-  std::vector<std::unique_ptr<StageWorker>> workers_;
-  mutable std::mutex mu_;
-  DeviceHealth health_;  // GUARDED_BY(mu_)
+  Mutex analyzers_mu_;
+  std::map<std::string, std::unique_ptr<Analyzer>> analyzers_ DSMIL_GUARDED_BY(analyzers_mu_);
+  mutable Mutex mu_;
+  std::vector<std::unique_ptr<StageWorker>> workers_ DSMIL_GUARDED_BY(mu_);
+  DeviceHealth health_ DSMIL_GUARDED_BY(mu_);
 };
 
 }  // namespace
@@ -395,8 +406,10 @@ void RegisterSocDeviceFactories() {
   auto factory = [](const DeviceContext& ctx) -> Result<std::unique_ptr<devices::Device>> {
     return std::unique_ptr<devices::Device>(new SocDevice(ctx));
   };
-  for (int id = 14; id <= 32; ++id) devices::RegisterDeviceFactory(id, factory);
-  for (int id = 51; id <= 58; ++id) devices::RegisterDeviceFactory(id, factory);
+  devices::RegisterConfigSection<SocConfig>("soc", ParseSocConfig);
+  const std::vector<std::string> sections = {"soc", "policies"};
+  for (int id = 14; id <= 32; ++id) devices::RegisterDeviceFactory(id, factory, sections);
+  for (int id = 51; id <= 58; ++id) devices::RegisterDeviceFactory(id, factory, sections);
 }
 
 }  // namespace dsmil::soc

@@ -40,9 +40,13 @@ struct SocConfig {
 
 // Parses the section's JSON text ("" = absent: the defaults). Relative paths
 // are resolved against `config_dir`. Errors name the key ("soc.batch: ...").
+// Registered as the parser of config section "soc" (devices/config_section.h):
+// the node runs it once at config load; the devices read the result with
+// ctx.Section<SocConfig>("soc").
 Result<SocConfig> ParseSocConfig(const std::string& section_json, const std::string& config_dir);
 
-// Registers the factories of devices 14-32 and 51-58 (called by
+// Registers the "soc" config section and the factories of devices 14-32 and
+// 51-58, which read sections "soc" and "policies" (called by
 // devices::RegisterSocDevices).
 void RegisterSocDeviceFactories();
 
