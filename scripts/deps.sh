@@ -13,7 +13,7 @@ build_pkgs=(
 )
 test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev libprotobuf-dev protobuf-compiler
-  clang-14 libclang-rt-14-dev valgrind prometheus
+  clang-14 libclang-rt-14-dev clang-format-14 clang-tidy-14 valgrind prometheus
   redis-server redis-tools postgresql-15 haproxy wrk
 )
 pkgs=("${build_pkgs[@]}")

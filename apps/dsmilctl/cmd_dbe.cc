@@ -17,6 +17,7 @@
 #include "dbe/registry.h"
 #include "net/http_client.h"
 #include "node/status.h"
+#include "node_target.h"
 
 namespace dsmil::ctl {
 namespace {
@@ -107,48 +108,6 @@ Status SetTlv(dbe::Message& m, const std::string& arg) {
       m.SetString(t, value);
   }
   return Status::Ok();
-}
-
-struct Target {
-  CtlNode node;
-  std::string why;  // how it was chosen
-};
-
-net::HttpClientRequest BaseRequest(const CtlConfig& cfg, const CtlNode& n) {
-  net::HttpClientRequest req;
-  req.ca_file = n.cert;
-  req.cert_file = cfg.operator_cert;
-  req.key_file = cfg.operator_key;
-  req.timeout = std::chrono::seconds(10);
-  return req;
-}
-
-// The configured node whose /v1/status lists `device`, or the first node
-// that answers (its router knows the host) when none lists it.
-Result<Target> FindTarget(const CtlConfig& cfg, int device) {
-  std::string errors;
-  const CtlNode* first_up = nullptr;
-  for (const auto& n : cfg.nodes) {
-    auto req = BaseRequest(cfg, n);
-    req.url = n.url + "/v1/status";
-    req.max_response_bytes = node::kMaxStatusJsonBytes;
-    auto resp = net::HttpFetch(req);
-    if (!resp.ok() || resp->status != 200) {
-      errors += "\n  " + n.name + ": " + (resp.ok() ? "HTTP " + std::to_string(resp->status) : resp.status().message());
-      continue;
-    }
-    auto st = node::NodeStatusFromJson(resp->body);
-    if (!st.ok()) {
-      errors += "\n  " + n.name + ": " + st.status().message();
-      continue;
-    }
-    if (!first_up) first_up = &n;
-    for (const auto& d : st->devices) {
-      if (d.id == device) return Target{n, "hosts device " + std::to_string(device)};
-    }
-  }
-  if (first_up) return Target{*first_up, "no node lists device " + std::to_string(device) + "; its router decides"};
-  return Status::Unavailable("no configured node answered /v1/status" + errors);
 }
 
 void PrintMessage(std::ostream& os, const dbe::Message& m) {

@@ -28,6 +28,7 @@
 #include "devices/l9/nc3_request.h"
 #include "net/http_client.h"
 #include "node/status.h"
+#include "node_target.h"
 
 namespace dsmil::ctl {
 namespace {
@@ -109,42 +110,6 @@ void Sign(Context& ctx, const Nc3Args& a) {
   ctx.exit_code = 0;
 }
 
-net::HttpClientRequest BaseRequest(const CtlConfig& cfg, const CtlNode& n) {
-  net::HttpClientRequest req;
-  req.ca_file = n.cert;
-  req.cert_file = cfg.operator_cert;
-  req.key_file = cfg.operator_key;
-  req.timeout = std::chrono::seconds(10);
-  return req;
-}
-
-// --node, else the configured node whose /v1/status lists device 61.
-Result<CtlNode> FindNode(const CtlConfig& cfg, const std::string& name) {
-  if (!name.empty()) {
-    for (const auto& n : cfg.nodes) {
-      if (n.name == name) return n;
-    }
-    return Status::InvalidArgument("--node " + name + " is not a configured node");
-  }
-  std::string errors;
-  for (const auto& n : cfg.nodes) {
-    auto req = BaseRequest(cfg, n);
-    req.url = n.url + "/v1/status";
-    req.max_response_bytes = node::kMaxStatusJsonBytes;
-    auto resp = net::HttpFetch(req);
-    if (!resp.ok() || resp->status != 200) {
-      errors += "\n  " + n.name + ": " + (resp.ok() ? "HTTP " + std::to_string(resp->status) : resp.status().message());
-      continue;
-    }
-    auto st = node::NodeStatusFromJson(resp->body);
-    if (!st.ok()) continue;
-    for (const auto& d : st->devices) {
-      if (d.id == devices::l9::kNc3DeviceId) return n;
-    }
-  }
-  return Status::Unavailable("no configured node lists device 61 (give --node)" + errors);
-}
-
 void Query(Context& ctx, const Nc3Args& a) {
   auto m = ReadRequest(a.in);
   if (!m.ok()) return Fail(ctx, 2, m.status().message());
@@ -162,8 +127,9 @@ void Query(Context& ctx, const Nc3Args& a) {
   auto cfg = LoadCtlConfig(ctx.config_path);
   if (!cfg.ok()) return Fail(ctx, 2, cfg.status().message());
   if (cfg->nodes.empty()) return Fail(ctx, 2, "no nodes configured (dsmilctl config add-node NAME URL --cert CA)");
-  auto node = FindNode(*cfg, a.node);
-  if (!node.ok()) return Fail(ctx, 2, node.status().message());
+  auto target = FindTarget(*cfg, devices::l9::kNc3DeviceId, a.node, Fallback::kNone);
+  if (!target.ok()) return Fail(ctx, 2, target.status().message());
+  const CtlNode* node = &target->node;
   auto req = BaseRequest(*cfg, *node);
   req.method = "POST";
   req.url = node->url + "/v1/dbe";

@@ -58,7 +58,6 @@
 #include "store/archive.h"
 #include "store/scope.h"
 #include "store/streams.h"
-#include "store/streams_internal.h"
 #include "store/vectors.h"
 #include "tenant/keys.h"
 
@@ -135,7 +134,7 @@ void RedisProbes(const store::StoresConfig& c, const store::TenantScope& t, cons
       out.push_back({"redis: " + user, false, "could not be checked: " + password.status().message()});
       continue;
     }
-    auto s = store::internal::OpenRedisStreamsAs(c, u, a, user, *password);
+    auto s = store::OpenStreamsAsUser(c, u, a, user, *password);
     if (!s.ok()) {
       out.push_back(RedisProbe("redis: " + user + " AUTH", s.status(), ""));
       continue;

@@ -80,6 +80,8 @@ int main() {
   ctx.stores.path = dir;
   ctx.tenants = {{"ALPHA", "SOC_ASSIST", {"SOC"}}};
   ctx.claims = &verifier;
+  devices::RegisterBuiltinDevices();
+  ctx.config = devices::ConfigSections().Select(devices::DeclaredSections(50));  // no rag section
   auto rag = devices::l7::CreateRagDevice(ctx);
   if (!rag.ok() || !(*rag)->Start().ok()) {
     std::fprintf(stderr, "authz_bench: device 50 did not start\n");

@@ -11,11 +11,8 @@
 // with ratios; then the injection detector's rates on data/injection/.
 //
 //   l7_bench [seconds per run, default 5]
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,6 +30,7 @@
 #include "devices/l8/injection.h"
 #include "net/http_client.h"
 #include "net/http_server.h"
+#include "support/ports.h"
 #include "tenant/keys.h"
 
 using namespace dsmil;
@@ -44,16 +42,17 @@ constexpr char kKey[] = "sk-alpha-0000b001-benchmarkkeybenchmarkkey01";
 const char kBody[] =
     R"({"model":"bench","max_tokens":16,"messages":[{"role":"user","content":"Summarize the current threat landscape in 3 sentences."}]})";
 
-uint16_t FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
+// A port for the router, HAProxy or Portkey, which must be told a number:
+// reserved (tests/support/ports.h) until the benchmark exits.
+uint16_t ReservedPort() {
+  static std::vector<dsmil::testing::PortReservation> reserved;
+  auto r = dsmil::testing::ReservePort();
+  if (!r.ok()) {
+    std::fprintf(stderr, "l7_bench: %s\n", r.status().ToString().c_str());
+    std::exit(1);
+  }
+  reserved.push_back(std::move(*r));
+  return reserved.back().port();
 }
 
 struct WrkResult {
@@ -166,16 +165,24 @@ int main(int argc, char** argv) {
   // Device 43.
   auto keys = tenant::ApiKeyStore::Open(dir + "/tenant/api_keys");
   if (!keys.ok() || !(*keys)->Import("ALPHA", kKey).ok()) return 1;
-  uint16_t port = FreePort();
+  uint16_t port = ReservedPort();
   devices::DeviceContext ctx;
   ctx.id = 43;
   ctx.stores.kind = "embedded";
   ctx.stores.path = dir;
   ctx.tenants = {{"ALPHA", "SOC_ASSIST", {"SOC"}}};
-  ctx.sections["l7"] = json({{"listen", "127.0.0.1:" + std::to_string(port)},
-                             {"threads", 8},
-                             {"workers", {{{"model", "bench"}, {"upstream", up + "/v1"}}}}})
-                           .dump();
+  devices::RegisterBuiltinDevices();
+  ctx.config = devices::ConfigSections().Select(devices::DeclaredSections(43));
+  if (Status s = ctx.config.PutJson("l7",
+                                    json({{"listen", "127.0.0.1:" + std::to_string(port)},
+                                          {"threads", 8},
+                                          {"workers", {{{"model", "bench"}, {"upstream", up + "/v1"}}}}})
+                                        .dump(),
+                                    dir);
+      !s.ok()) {
+    std::fprintf(stderr, "l7 section: %s\n", s.message().c_str());
+    return 1;
+  }
   ctx.call = [](const dbe::Message& m, std::chrono::milliseconds) -> Result<dbe::Message> {
     if (m.header().dst_device == 51) return devices::HandlePromptCheck(m);
     return Status::Unavailable("no route");
@@ -187,7 +194,7 @@ int main(int argc, char** argv) {
   }
 
   // HAProxy.
-  uint16_t hp_port = FreePort();
+  uint16_t hp_port = ReservedPort();
   std::string hp_cfg = dir + "/haproxy.cfg";
   {
     std::ofstream f(hp_cfg);
@@ -205,7 +212,7 @@ int main(int argc, char** argv) {
   std::string pk_note;
   const char* pk_dir = std::getenv("DSMIL_PORTKEY_DIR");
   if (pk_dir != nullptr) {
-    pk_port = FreePort();
+    pk_port = ReservedPort();
     std::string start = std::string(pk_dir) + "/node_modules/@portkey-ai/gateway/build/start-server.js";
     portkey = Spawn({"node", start, "--port=" + std::to_string(pk_port), "--headless"});
     if (!WaitHttp("http://127.0.0.1:" + std::to_string(pk_port) + "/")) pk_note = "did not start";

@@ -126,7 +126,7 @@ int main() {
     DeviceContext ctx(l9::kCoaDeviceId, "", "node-a");
     ctx.stores = stores;
     ctx.tenants = {{"ALPHA", "SOC_ASSIST", {"SOC"}}};
-    ctx.sections["policies"] = json{{"dir", (dir / "policies").string()}}.dump();
+    ctx.config.Put("policies", devices::PoliciesConfig{(dir / "policies").string()});
     ctx.metrics = &metrics;
     ctx.audit = &audit;
     ctx.claims = &verifier;

@@ -32,15 +32,12 @@ ROLES = {"node-a": "soc", "node-b": "ai", "node-c": "data"}
 
 
 def free_ports(n):
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
+    """n loopback ports for dsmild, reserved (tests/support/ports.h) until this process ends."""
+    tool = os.path.join(BIN, "dsmil_test_ports")
+    p = subprocess.run([tool, str(n), "--hold-for", str(os.getpid())], capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        raise AssertionError(f"{tool} exited {p.returncode}: {p.stderr}")
+    return [int(x) for x in p.stdout.split()]
 
 
 def run(args, env=None, check=True, timeout=60):

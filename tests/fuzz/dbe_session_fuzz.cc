@@ -30,7 +30,7 @@ namespace dsmil::net::fuzz {
 
 class NullSink final : public LogSink {
  public:
-  void Write(std::string_view) override {}
+  void Write(const LogRecord&) override {}
 };
 
 struct Fixture {

@@ -16,8 +16,10 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$dir"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-L7=$(free_port); HTTP=$(free_port); CONTROL=$(free_port)
+# dsmild is told its ports: reserved (tests/support/ports.h) until this script ends.
+ports=$("$(dirname "$DSMILD")/dsmil_test_ports" 3 --hold-for $$)
+set -- $ports
+L7=$1; HTTP=$2; CONTROL=$3
 "$CTL" pki init --dir pki --nodes node-b --operators admin --tenants '*' >/dev/null
 "$CTL" llm mkmodel --out tiny.gguf --shape tiny --quiet >/dev/null
 KEY=$("$CTL" tenant key create --tenant ALPHA --data-dir data 2>/dev/null)

@@ -1,5 +1,5 @@
 // The L7 plane of a node, in one process, for the openai-client tests: device
-// 43 (router + OpenAI front on a free loopback port), device 50 (RAG), device
+// 43 (router + OpenAI front on a reserved loopback port), device 50 (RAG), device
 // 51's prompt check, and an OpenAI-compatible upstream worker that echoes the
 // last user message and counts what it receives.
 //
@@ -23,13 +23,9 @@
 #include "devices/l7/router.h"
 #include "devices/l8/injection.h"
 #include "net/http_server.h"
+#include "support/ports.h"
 #include "tenant/claims.h"
 #include "tenant/keys.h"
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 using nlohmann::json;
 using namespace dsmil;
@@ -38,18 +34,6 @@ namespace {
 
 constexpr char kAlphaKey[] = "sk-alpha-0000000a-openaiclienttestalpha0123";
 constexpr char kBravoKey[] = "sk-bravo-0000000b-openaiclienttestbravo0123";
-
-uint16_t FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 std::mutex mu;
 std::vector<std::string> prompts;
@@ -136,22 +120,38 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cannot provision the test keys under %s\n", dir.c_str());
     return 1;
   }
-  uint16_t port = FreePort();
+  // The router binds the address of its l7 section and does not report the
+  // port, so the number is reserved here for as long as the process serves.
+  auto reserved = testing::ReservePort();
+  if (!reserved.ok()) {
+    std::fprintf(stderr, "l7 port: %s\n", reserved.status().ToString().c_str());
+    return 1;
+  }
+  const uint16_t port = reserved->port();
   devices::DeviceContext ctx;
   ctx.id = 43;
   ctx.node = "node-b";
   ctx.stores.kind = "embedded";
   ctx.stores.path = dir;
   ctx.tenants = {{"ALPHA", "SOC_ASSIST", {"SOC", "SIGNALS"}}, {"BRAVO", "ANALYSIS_ONLY", {"SOC"}}};
-  ctx.sections["l7"] = json({{"listen", "127.0.0.1:" + std::to_string(port)},
-                             {"threads", 8},
-                             {"workers", {{{"model", "gpt-test"}, {"upstream", up + "/v1"}}}}})
-                           .dump();
+  devices::RegisterBuiltinDevices();
+  ctx.config = devices::ConfigSections().Select(devices::DeclaredSections(43));
+  if (Status s = ctx.config.PutJson("l7",
+                                    json({{"listen", "127.0.0.1:" + std::to_string(port)},
+                                          {"threads", 8},
+                                          {"workers", {{{"model", "gpt-test"}, {"upstream", up + "/v1"}}}}})
+                                        .dump(),
+                                    dir);
+      !s.ok()) {
+    std::fprintf(stderr, "l7 section: %s\n", s.message().c_str());
+    return 1;
+  }
   // Device 50 verifies the router's claims with the keys the router signs with.
   tenant::ClaimKeyring claim_keys(dir + "/secrets/claims");
   tenant::ClaimVerifier claims([&claim_keys](const std::string& t) { return claim_keys.PublicKey(t); });
   devices::DeviceContext rag_ctx = ctx;
   rag_ctx.id = 50;
+  rag_ctx.config = devices::ConfigSections().Select(devices::DeclaredSections(50));
   rag_ctx.claims = &claims;
   auto rag = devices::l7::CreateRagDevice(rag_ctx);
   if (!rag.ok() || !(*rag)->Start().ok()) {

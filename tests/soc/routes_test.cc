@@ -17,6 +17,7 @@
 #include "store/archive.h"
 #include "store/audit_sink.h"
 #include "store/streams.h"
+#include "support/clock_util.h"
 #include "tenant/policy.h"
 
 namespace dsmil::node {
@@ -78,10 +79,6 @@ class SocRoutes : public ::testing::Test {
     EXPECT_TRUE(rows.ok()) << rows.status().ToString();
     return rows.ok() ? *rows : std::vector<store::AuditRow>{};
   }
-  static int64_t NowMs() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  }
 
   fs::path dir_;
   NodeConfig config_;
@@ -137,9 +134,7 @@ TEST_F(SocRoutes, TopShowsEnrichedEventsAndStats) {
   e.l4 = {true, soc::Category::kNetwork, soc::Severity::kCritical, 0.9, 25, 1};
   e.l8.present = true;
   e.l8.flags = soc::kFlagCampaignSuspected | soc::kFlagMultiVector;
-  e.l8.ts_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count();
+  e.l8.ts_ms = dsmil::testing::UnixMillis();
   e.proposals = {{"ISOLATE_HOST", "ws-17", "CAMPAIGN_SUSPECTED"}};
   e.enriched = true;
   auto w = store::OpenStreams(config_.stores, *store::TenantScope::For("ALPHA"), store::Access::kWriter);
@@ -206,13 +201,13 @@ TEST_F(SocRoutes, RefusesEventTimesInSecondsOrFarAhead) {
   EXPECT_EQ(old.status, 400) << old.body;
   EXPECT_NE(old.body.find("2000-01-01"), std::string::npos) << old.body;
 
-  std::string ahead = std::to_string(NowMs() + 3 * 86400000LL);
+  std::string ahead = std::to_string(dsmil::testing::UnixMillis() + 3 * 86400000LL);
   auto future = Call("POST", "/v1/events?tenant=ALPHA", {"ALPHA"}, R"({"ts_ms":)" + ahead + R"(,"source":"fw"})");
   EXPECT_EQ(future.status, 400) << future.body;
   EXPECT_NE(future.body.find("event: ts_ms: "), std::string::npos) << future.body;
   EXPECT_NE(future.body.find("in the future"), std::string::npos) << future.body;
 
-  std::string soon = std::to_string(NowMs() + 3600000);
+  std::string soon = std::to_string(dsmil::testing::UnixMillis() + 3600000);
   EXPECT_EQ(Call("POST", "/v1/events?tenant=ALPHA", {"ALPHA"}, R"({"ts_ms":)" + soon + R"(,"source":"fw"})").status,
             202);
   EXPECT_EQ(Length("ALPHA", store::StreamKind::kL3In), 1u);

@@ -1,12 +1,9 @@
 #include "postgres_server.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,24 +19,6 @@
 
 namespace dsmil::testing {
 namespace {
-
-Result<uint16_t> FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return Status::Unavailable(std::string("socket: ") + std::strerror(errno));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof(a);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    close(fd);
-    return Status::Unavailable(std::string("bind 127.0.0.1:0: ") + std::strerror(errno));
-  }
-  uint16_t port = ntohs(a.sin_port);
-  close(fd);
-  return port;
-}
 
 [[noreturn]] void ExecChild(const std::vector<std::string>& argv, bool drop, uid_t uid, gid_t gid) {
   if (drop && (setgid(gid) != 0 || setuid(uid) != 0)) _exit(126);
@@ -120,7 +99,8 @@ Result<std::unique_ptr<PostgresServer>> PostgresServer::Start(const PostgresServ
   if (s->drop_privileges_ && chown(tmpl, s->run_uid_, s->run_gid_) != 0) {
     return Status::Unavailable("chown " + s->dir_ + ": " + std::strerror(errno));
   }
-  DSMIL_ASSIGN_OR_RETURN(s->port_, FreePort());
+  DSMIL_ASSIGN_OR_RETURN(s->reservation_, ReservePort());
+  s->port_ = s->reservation_.port();
 
   DSMIL_ASSIGN_OR_RETURN(ProgramResult init,
                          RunProgram({s->Binary("initdb"), "-D", s->dir_ + "/data", "-U", "postgres", "-E", "UTF8",

@@ -1,7 +1,8 @@
 // A real PostgreSQL 15 server for tests: initdb into a temporary directory,
-// postgres on a free loopback port (unix socket in the same directory), a
+// postgres on a loopback port (unix socket in the same directory), a
 // database `dsmil`, and the init SQL the test renders applied as the
-// superuser. Local (socket) connections are trusted for the superuser
+// superuser. The port is reserved through ports.h for the life of the
+// object, restarts included. Local (socket) connections are trusted for the superuser
 // `postgres`; TCP connections need a SCRAM password, as in production.
 //
 // When the process runs as root, the directory is chowned to the `postgres`
@@ -29,6 +30,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "ports.h"
 
 namespace dsmil::testing {
 
@@ -90,6 +92,7 @@ class PostgresServer {
   PostgresServerOptions options_;
   std::string bindir_;
   std::string host_ = "127.0.0.1";
+  PortReservation reservation_;  // port_, held until the object goes
   uint16_t port_ = 0;
   std::string dir_;
   std::string dbname_ = "dsmil";

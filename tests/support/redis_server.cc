@@ -23,24 +23,6 @@
 namespace dsmil::testing {
 namespace {
 
-Result<uint16_t> FreeLoopbackPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Status::Unavailable(std::string("socket: ") + std::strerror(errno));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    std::string e = std::strerror(errno);
-    ::close(fd);
-    return Status::Unavailable("bind to a free loopback port: " + e);
-  }
-  ::close(fd);
-  return uint16_t(ntohs(a.sin_port));
-}
-
 // Sends `request` and reads one reply line (up to 2 s). "" on failure.
 std::string Exchange(int fd, const std::string& request) {
   if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) != ssize_t(request.size())) return "";
@@ -71,7 +53,8 @@ Result<std::unique_ptr<RedisServer>> RedisServer::Start(const RedisServerOptions
   char tmpl[] = "/tmp/dsmil-redis-XXXXXX";
   if (::mkdtemp(tmpl) == nullptr) return Status::Unavailable(std::string("mkdtemp: ") + std::strerror(errno));
   s->dir_ = tmpl;
-  DSMIL_ASSIGN_OR_RETURN(s->port_, FreeLoopbackPort());
+  DSMIL_ASSIGN_OR_RETURN(s->reservation_, ReservePort());
+  s->port_ = s->reservation_.port();
 
   std::ostringstream conf;
   conf << "bind 127.0.0.1\n"

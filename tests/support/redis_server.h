@@ -1,5 +1,6 @@
-// A real Redis server for tests: /usr/bin/redis-server on a free loopback
-// port with a temporary data directory, AOF on with appendfsync always, and
+// A real Redis server for tests: /usr/bin/redis-server on a loopback port
+// reserved through ports.h for the life of the object (restarts included),
+// with a temporary data directory, AOF on with appendfsync always, and
 // the ACL file the test renders. Start() returns once the server answers
 // PING; the destructor stops it and removes the directory.
 //
@@ -13,6 +14,7 @@
 #include <string>
 
 #include "core/status.h"
+#include "ports.h"
 
 namespace dsmil::testing {
 
@@ -60,6 +62,7 @@ class RedisServer {
 
   RedisServerOptions options_;
   std::string host_ = "127.0.0.1";
+  PortReservation reservation_;  // port_, held until the object goes
   uint16_t port_ = 0;
   std::string dir_;
   pid_t pid_ = -1;

@@ -12,16 +12,12 @@
 #include <string>
 #include <vector>
 
-#include "crypto/x509.h"
-#include "postgres_server.h"
-#include "redis_server.h"
 #include "shell_util.h"
 #include "store/archive.h"
-#include "store/pg_init.h"
-#include "store/redis_acl.h"
 #include "store/scope.h"
 #include "store/streams.h"
 #include "store/vectors.h"
+#include "tenant_servers.h"
 
 namespace dsmil {
 namespace {
@@ -30,54 +26,23 @@ namespace fs = std::filesystem;
 
 using testutil::RunResult;
 using testutil::RunShell;
+using testutil::TenantServers;
 using testutil::Write;
 
 TEST(Backup, RedisPostgresAndVectorsBackUpAndRestore) {
   char tmpl[] = "/tmp/dsmil-backup-test-XXXXXX";
   std::string dir = mkdtemp(tmpl);
-  std::string secrets = dir + "/secrets";
-  fs::create_directories(secrets + "/postgres");
-  ::chmod(secrets.c_str(), 0700);
-  std::vector<std::string> tenants = {"ALPHA", "BRAVO"};
-  auto passwords = store::EnsureRedisPasswords(secrets, tenants);
-  ASSERT_TRUE(passwords.ok()) << passwords.status().ToString();
-  testing::RedisServerOptions ro;
-  ro.acl = store::RenderRedisAcl(tenants, *passwords).value();
-  ro.ping_user = store::kRedisAdminUser;
-  ro.ping_password = passwords->at(store::kRedisAdminUser);
-  auto redis = testing::RedisServer::Start(ro);
-  ASSERT_TRUE(redis.ok()) << redis.status().ToString();
-  std::vector<store::TenantScope> scopes = {store::TenantScope::For("ALPHA").value(),
-                                            store::TenantScope::For("BRAVO").value()};
-  testing::PostgresServerOptions po;
-  po.init_sql = store::RenderPgInitSql(scopes, secrets).value() +
-                "CREATE ROLE dsmil_backup LOGIN SUPERUSER PASSWORD 'backup-test-pw';\n";
-  auto pg = testing::PostgresServer::Start(po);
-  ASSERT_TRUE(pg.ok()) << pg.status().ToString();
-  Write(secrets + "/postgres/dsmil_backup.pass", "backup-test-pw\n", 0600);
-
-  auto ca = crypto::CreateCa("Test CA", 10);
-  auto node = crypto::IssueCertificate(*ca, {"node-c", {"localhost"}, {"127.0.0.1"}, crypto::CertUsage::kBoth, 10});
-  ASSERT_TRUE(node.ok());
-  Write(dir + "/ca.crt", ca->cert_pem, 0644);
-  Write(dir + "/node-c.crt", node->cert_pem, 0644);
-  Write(dir + "/node-c.key", node->key_pem, 0600);
-  fs::create_directories(dir + "/data");
+  TenantServers env;
+  ASSERT_NO_FATAL_FAILURE(env.Start(dir, "CREATE ROLE dsmil_backup LOGIN SUPERUSER PASSWORD 'backup-test-pw';\n"));
+  Write(env.secrets + "/postgres/dsmil_backup.pass", "backup-test-pw\n", 0600);
   std::string config = Write(dir + "/node-c.yaml",
                              "node: {name: node-c, role: data}\n"
                              "tls: {ca: ca.crt, cert: node-c.crt, key: node-c.key}\n"
-                             "tenants: [{id: ALPHA}, {id: BRAVO}]\n"
-                             "stores:\n  kind: servers\n  path: data\n  secrets_dir: secrets\n"
-                             "  redis: {host: 127.0.0.1, port: " +
-                                 std::to_string((*redis)->port()) + "}\n  postgres: {host: 127.0.0.1, port: " +
-                                 std::to_string((*pg)->port()) + ", dbname: dsmil}\n",
+                             "tenants: [{id: ALPHA}, {id: BRAVO}]\n" +
+                                 env.StoresYaml(),
                              0644);
-  store::StoresConfig sc;
-  sc.kind = "servers";
-  sc.path = dir + "/data";
-  sc.secrets_dir = secrets;
-  sc.redis.port = (*redis)->port();
-  sc.postgres.port = (*pg)->port();
+  const store::StoresConfig& sc = env.stores;
+  const std::vector<store::TenantScope>& scopes = env.scopes;
 
   // Data: stream entries, archived events, a collection.
   auto w = store::OpenStreams(sc, scopes[0], store::Access::kWriter);
@@ -116,7 +81,7 @@ TEST(Backup, RedisPostgresAndVectorsBackUpAndRestore) {
   for (const char* s : {"dsmil_alpha", "dsmil_bravo", "dsmil_shared"}) {
     EXPECT_GT(fs::file_size(out + "/postgres/" + s + ".dump"), 0u) << s << "\n" << r.out;
   }
-  auto deleted = (*pg)->Psql("DELETE FROM dsmil_alpha.events");
+  auto deleted = env.pg->Psql("DELETE FROM dsmil_alpha.events");
   ASSERT_TRUE(deleted.ok()) << deleted.status().ToString();
   ASSERT_EQ(*(*archive)->Count(), 0u);
   archive->reset();
@@ -144,8 +109,8 @@ TEST(Backup, RedisPostgresAndVectorsBackUpAndRestore) {
   again->reset();
   v->reset();
   w->reset();
-  redis->reset();
-  pg->reset();
+  env.redis.reset();
+  env.pg.reset();
   fs::remove_all(dir);
 }
 

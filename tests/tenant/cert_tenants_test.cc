@@ -5,17 +5,16 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "crypto/x509.h"
 #include "net/http_client.h"
 #include "net/http_server.h"
+#include "support/test_pki.h"
 
 namespace dsmil {
 namespace {
@@ -30,12 +29,7 @@ class Dir {
     path_ = mkdtemp(tmpl);
   }
   ~Dir() { std::filesystem::remove_all(path_); }
-  std::string Write(const std::string& name, const std::string& data, mode_t mode) {
-    std::string p = path_ + "/" + name;
-    std::ofstream(p) << data;
-    chmod(p.c_str(), mode);
-    return p;
-  }
+  const std::string& path() const { return path_; }
 
  private:
   std::string path_;
@@ -74,18 +68,17 @@ TEST(CertTenants, BadTenantIsRefusedByName) {
 
 TEST(CertTenants, ServerSeesTheTenantsOfTheVerifiedClientCertificate) {
   Dir dir;
-  auto ca = crypto::CreateCa("Test CA", 10);
-  ASSERT_TRUE(ca.ok());
-  auto node = crypto::IssueCertificate(*ca, {"node-a", {"localhost"}, {"127.0.0.1"}, CertUsage::kBoth, 10});
-  auto bravo = crypto::IssueCertificate(*ca, {"operator-bravo", {}, {}, CertUsage::kClient, 10}, {"BRAVO"});
-  auto star = crypto::IssueCertificate(*ca, {"operator-admin", {}, {}, CertUsage::kClient, 10}, {"*"});
-  auto none = crypto::IssueCertificate(*ca, {"operator-none", {}, {}, CertUsage::kClient, 10});
+  auto pki = dsmil::testing::TestPki::Create(dir.path(), "Test CA", 10);
+  ASSERT_TRUE(pki.ok()) << pki.status().ToString();
+  auto node = pki->IssueNode("n", "node-a", {"localhost"}, 10);
+  auto bravo = pki->IssueOperator("b", "operator-bravo", {"BRAVO"}, 10);
+  auto star = pki->IssueOperator("s", "operator-admin", {"*"}, 10);
+  auto none = pki->IssueOperator("z", "operator-none", {}, 10);
   ASSERT_TRUE(node.ok() && bravo.ok() && star.ok() && none.ok());
-  std::string ca_file = dir.Write("ca.crt", ca->cert_pem, 0644);
+  std::string ca_file = pki->ca_file();
 
   net::HttpServerOptions o;
-  o.tls = net::TlsOptions{dir.Write("n.crt", node->cert_pem, 0644), dir.Write("n.key", node->key_pem, 0600), ca_file,
-                          false};
+  o.tls = net::TlsOptions{pki->crt("n"), pki->key("n"), ca_file, false};
   o.handler = [](const net::HttpRequest& req) {
     net::HttpResponse r;
     r.content_type = "text/plain";
@@ -109,9 +102,9 @@ TEST(CertTenants, ServerSeesTheTenantsOfTheVerifiedClientCertificate) {
     EXPECT_TRUE(resp.ok()) << resp.status().ToString();
     return resp.ok() ? resp->body : std::string("<error>");
   };
-  EXPECT_EQ(fetch(dir.Write("b.crt", bravo->cert_pem, 0644), dir.Write("b.key", bravo->key_pem, 0600)), "BRAVO|-B-");
-  EXPECT_EQ(fetch(dir.Write("s.crt", star->cert_pem, 0644), dir.Write("s.key", star->key_pem, 0600)), "*|AB-");
-  EXPECT_EQ(fetch(dir.Write("z.crt", none->cert_pem, 0644), dir.Write("z.key", none->key_pem, 0600)), "|---");
+  EXPECT_EQ(fetch(pki->crt("b"), pki->key("b")), "BRAVO|-B-");
+  EXPECT_EQ(fetch(pki->crt("s"), pki->key("s")), "*|AB-");
+  EXPECT_EQ(fetch(pki->crt("z"), pki->key("z")), "|---");
   EXPECT_EQ(fetch("", ""), "|---");  // no client certificate at all
 }
 

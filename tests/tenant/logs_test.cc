@@ -17,18 +17,17 @@
 #include <vector>
 
 #include "core/clock.h"
-#include "crypto/x509.h"
 #include "net/http_server.h"
 #include "node/control_routes.h"
 #include "shell_util.h"
 #include "store/archive.h"
 #include "store/audit_sink.h"
 #include "store/tenant_log.h"
+#include "support/test_pki.h"
 
 namespace dsmil {
 namespace {
 
-using crypto::CertUsage;
 namespace fs = std::filesystem;
 
 using testutil::RunResult;
@@ -40,18 +39,16 @@ class LogsTest : public ::testing::Test {
   void SetUp() override {
     char tmpl[] = "/tmp/dsmil-logs-test-XXXXXX";
     dir_ = mkdtemp(tmpl);
-    auto ca = crypto::CreateCa("Test CA", 10);
-    ASSERT_TRUE(ca.ok());
-    auto node = crypto::IssueCertificate(*ca, {"node-c", {"localhost"}, {"127.0.0.1"}, CertUsage::kBoth, 10});
-    ASSERT_TRUE(node.ok());
-    ca_ = Write(dir_ + "/ca.crt", ca->cert_pem, 0644);
+    auto pki = dsmil::testing::TestPki::Create(dir_, "Test CA", 10);
+    ASSERT_TRUE(pki.ok()) << pki.status().ToString();
+    auto node = pki->IssueNode("node", "node-c", {"localhost"}, 10);
+    ASSERT_TRUE(node.ok()) << node.status().ToString();
+    ca_ = pki->ca_file();
     for (auto [name, tenants] : {std::pair<std::string, std::vector<std::string>>{"alpha", {"ALPHA"}},
                                  {"bravo", {"BRAVO"}},
                                  {"admin", {"*"}}}) {
-      auto op = crypto::IssueCertificate(*ca, {"operator-" + name, {}, {}, CertUsage::kClient, 10}, tenants);
-      ASSERT_TRUE(op.ok());
-      Write(dir_ + "/" + name + ".crt", op->cert_pem, 0644);
-      Write(dir_ + "/" + name + ".key", op->key_pem, 0600);
+      auto op = pki->IssueOperator(name, "operator-" + name, tenants, 10);
+      ASSERT_TRUE(op.ok()) << op.status().ToString();
     }
 
     config_.name = "node-c";
@@ -79,8 +76,7 @@ class LogsTest : public ::testing::Test {
 
     node::RegisterBuiltinControlRoutes();
     net::HttpServerOptions o;
-    o.tls = net::TlsOptions{Write(dir_ + "/node.crt", node->cert_pem, 0644),
-                            Write(dir_ + "/node.key", node->key_pem, 0600), ca_, true};
+    o.tls = net::TlsOptions{dir_ + "/node.crt", dir_ + "/node.key", ca_, true};
     o.handler = [this](const net::HttpRequest& req) {
       bool mismatch = false;
       const node::ControlRoute* r = node::FindControlRoute(req.method, req.path, &mismatch);

@@ -8,11 +8,11 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "crypto/x509.h"
 #include "net/http_server.h"
 #include "node/config.h"
 #include "node/node.h"
 #include "shell_util.h"
+#include "support/test_pki.h"
 
 namespace dsmil {
 namespace {
@@ -27,25 +27,13 @@ class TenantListEntry : public ::testing::Test {
     char tmpl[] = "/tmp/dsmil-tenant-entry-XXXXXX";
     dir_ = mkdtemp(tmpl);
     pki_ = dir_ + "/pki";
-    fs::create_directories(pki_);
-    auto ca = crypto::CreateCa("DSMIL Test CA");
-    ASSERT_TRUE(ca.ok());
-    Write(pki_ + "/ca.crt", ca->cert_pem, 0644);
-    Write(pki_ + "/ca.key", ca->key_pem, 0600);
-    crypto::CertificateRequest nr;
-    nr.common_name = "node-c";
-    nr.ip_sans = {"127.0.0.1"};
-    auto node = crypto::IssueCertificate(*ca, nr);
-    ASSERT_TRUE(node.ok());
-    Write(pki_ + "/node-c.crt", node->cert_pem, 0644);
-    Write(pki_ + "/node-c.key", node->key_pem, 0600);
-    crypto::CertificateRequest op;
-    op.common_name = "admin";
-    op.usage = crypto::CertUsage::kClient;
-    auto admin = crypto::IssueCertificate(*ca, op, {"*"});
-    ASSERT_TRUE(admin.ok());
-    Write(pki_ + "/operator-admin.crt", admin->cert_pem, 0644);
-    Write(pki_ + "/operator-admin.key", admin->key_pem, 0600);
+    auto pki = dsmil::testing::TestPki::Create(pki_);
+    ASSERT_TRUE(pki.ok()) << pki.status().ToString();
+    ASSERT_TRUE(pki->WriteCaKey().ok());
+    auto node = pki->IssueNode("node-c", "node-c");
+    ASSERT_TRUE(node.ok()) << node.status().ToString();
+    auto admin = pki->IssueOperator("operator-admin", "admin", {"*"});
+    ASSERT_TRUE(admin.ok()) << admin.status().ToString();
     fs::create_directories(dir_ + "/data");
     yaml_ = Write(dir_ + "/node-c.yaml", R"(
 node: {name: node-c, role: data, address: 127.0.0.1}

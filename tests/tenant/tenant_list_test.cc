@@ -12,15 +12,11 @@
 #include <string>
 #include <vector>
 
-#include "crypto/x509.h"
-#include "postgres_server.h"
-#include "redis_server.h"
 #include "shell_util.h"
-#include "store/archive.h"
-#include "store/pg_init.h"
 #include "store/redis_acl.h"
 #include "store/scope.h"
 #include "store/streams.h"
+#include "tenant_servers.h"
 
 namespace dsmil {
 namespace {
@@ -29,70 +25,26 @@ namespace fs = std::filesystem;
 
 using testutil::RunResult;
 using testutil::RunShell;
+using testutil::TenantServers;
 using testutil::Write;
 
 TEST(TenantList, PassOnRealServersThenFailNamingACrossTenantRedisGrant) {
   char tmpl[] = "/tmp/dsmil-tenant-list-XXXXXX";
   std::string dir = mkdtemp(tmpl);
-  std::string secrets = dir + "/secrets";
-  fs::create_directories(secrets);
-  ::chmod(secrets.c_str(), 0700);
-  std::vector<std::string> tenants = {"ALPHA", "BRAVO"};
-
-  auto passwords = store::EnsureRedisPasswords(secrets, tenants);
-  ASSERT_TRUE(passwords.ok()) << passwords.status().ToString();
-  auto acl = store::RenderRedisAcl(tenants, *passwords);
-  ASSERT_TRUE(acl.ok()) << acl.status().ToString();
-  testing::RedisServerOptions ro;
-  ro.acl = *acl;
-  ro.ping_user = store::kRedisAdminUser;
-  ro.ping_password = passwords->at(store::kRedisAdminUser);
-  auto redis = testing::RedisServer::Start(ro);
-  ASSERT_TRUE(redis.ok()) << redis.status().ToString();
-
-  std::vector<store::TenantScope> scopes = {store::TenantScope::For("ALPHA").value(),
-                                            store::TenantScope::For("BRAVO").value()};
-  auto sql = store::RenderPgInitSql(scopes, secrets);
-  ASSERT_TRUE(sql.ok()) << sql.status().ToString();
-  testing::PostgresServerOptions po;
-  po.init_sql = *sql;
-  auto pg = testing::PostgresServer::Start(po);
-  ASSERT_TRUE(pg.ok()) << pg.status().ToString();
-
-  auto ca = crypto::CreateCa("Test CA", 10);
-  ASSERT_TRUE(ca.ok());
-  auto node = crypto::IssueCertificate(*ca, {"node-c", {"localhost"}, {"127.0.0.1"}, crypto::CertUsage::kBoth, 10});
-  ASSERT_TRUE(node.ok());
-  Write(dir + "/ca.crt", ca->cert_pem, 0644);
-  Write(dir + "/node-c.crt", node->cert_pem, 0644);
-  Write(dir + "/node-c.key", node->key_pem, 0600);
-  fs::create_directories(dir + "/data");
+  TenantServers env;
+  ASSERT_NO_FATAL_FAILURE(env.Start(dir));
   std::string config = Write(dir + "/node-c.yaml",
                              "node: {name: node-c, role: data, address: 127.0.0.1}\n"
                              "tls: {ca: ca.crt, cert: node-c.crt, key: node-c.key}\n"
                              "tenants:\n"
                              "  - {id: ALPHA, roe_level: SOC_ASSIST, compartments: [SOC]}\n"
-                             "  - {id: BRAVO, roe_level: ANALYSIS_ONLY, compartments: [SOC]}\n"
-                             "stores:\n"
-                             "  kind: servers\n"
-                             "  path: data\n"
-                             "  secrets_dir: secrets\n"
-                             "  redis: {host: 127.0.0.1, port: " +
-                                 std::to_string((*redis)->port()) +
-                                 "}\n"
-                                 "  postgres: {host: 127.0.0.1, port: " +
-                                 std::to_string((*pg)->port()) + ", dbname: " + (*pg)->dbname() + "}\n",
+                             "  - {id: BRAVO, roe_level: ANALYSIS_ONLY, compartments: [SOC]}\n" +
+                                 env.StoresYaml(),
                              0644);
 
   // Some data of each tenant, written with its own credentials.
-  store::StoresConfig sc;
-  sc.kind = "servers";
-  sc.path = dir + "/data";
-  sc.secrets_dir = secrets;
-  sc.redis.port = (*redis)->port();
-  sc.postgres.port = (*pg)->port();
-  sc.postgres.dbname = (*pg)->dbname();
-  for (const auto& scope : scopes) {
+  const store::StoresConfig& sc = env.stores;
+  for (const auto& scope : env.scopes) {
     auto w = store::OpenStreams(sc, scope, store::Access::kWriter);
     ASSERT_TRUE(w.ok()) << w.status().ToString();
     std::vector<std::string> payloads(scope.tenant() == "ALPHA" ? 6 : 3, "{\"e\":1}");
@@ -125,9 +77,9 @@ TEST(TenantList, PassOnRealServersThenFailNamingACrossTenantRedisGrant) {
   }
 
   // Grant ALPHA's reader BRAVO's keys: the audit must fail and name the path.
-  RunResult grant = RunShell("REDISCLI_AUTH=" + passwords->at(store::kRedisAdminUser) + " redis-cli -h 127.0.0.1 -p " +
-                             std::to_string((*redis)->port()) + " --user " + store::kRedisAdminUser +
-                             " ACL SETUSER alpha_reader '~BRAVO_*'");
+  RunResult grant = RunShell("REDISCLI_AUTH=" + env.passwords.at(store::kRedisAdminUser) +
+                             " redis-cli -h 127.0.0.1 -p " + std::to_string(env.redis->port()) + " --user " +
+                             store::kRedisAdminUser + " ACL SETUSER alpha_reader '~BRAVO_*'");
   ASSERT_NE(grant.out.find("OK"), std::string::npos) << grant.out;
   RunResult fail = RunShell(ctl);
   EXPECT_EQ(fail.exit_code, 1) << fail.out;
@@ -137,8 +89,8 @@ TEST(TenantList, PassOnRealServersThenFailNamingACrossTenantRedisGrant) {
       << fail.out;
   EXPECT_NE(fail.out.find("Isolation Status: ✓ PASS"), std::string::npos) << "BRAVO's own credentials still refused";
 
-  redis->reset();
-  pg->reset();
+  env.redis.reset();
+  env.pg.reset();
   fs::remove_all(dir);
 }
 

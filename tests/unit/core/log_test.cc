@@ -17,18 +17,32 @@ using nlohmann::json;
 
 class CaptureSink final : public LogSink {
  public:
-  void Write(std::string_view line) override {
+  // The labels of a record, as the sink saw them.
+  struct Labels {
+    std::string node, tenant, layer, msg;
+    std::optional<int> device;
+    LogLevel level;
+    int64_t ts_ns;
+  };
+  void Write(const LogRecord& r) override {
     std::lock_guard lock(mu_);
-    lines_.emplace_back(line);
+    lines_.emplace_back(r.line);
+    records_.push_back({std::string(r.node), std::string(r.tenant), std::string(r.layer), std::string(r.msg), r.device,
+                        r.level, r.ts_ns});
   }
   std::vector<std::string> lines() {
     std::lock_guard lock(mu_);
     return lines_;
   }
+  std::vector<Labels> records() {
+    std::lock_guard lock(mu_);
+    return records_;
+  }
 
  private:
   std::mutex mu_;
   std::vector<std::string> lines_;
+  std::vector<Labels> records_;
 };
 
 struct Fixture {
@@ -127,6 +141,31 @@ TEST(Log, AStringTenantFieldFillsAnUnsetTenantLabel) {
             "\"msg\":\"refused\",\"_tenant\":\"ALPHA\"}\n");
 }
 
+TEST(Log, SinksReceiveTheLabelsAsDataMatchingTheLine) {
+  Fixture f;
+  Logger node({.node = "n"}, f.Options());
+  node.Warn("refused", {{"tenant", "ALPHA"}, {"layer", "L7"}});
+  node.With({.tenant = "BRAVO", .device = 43}).Error("down", {{"tenant", "ALPHA"}});
+  node.Info("plain");
+  auto records = f.sink->records();
+  auto lines = f.sink->lines();
+  ASSERT_EQ(records.size(), 3u);
+  for (size_t i = 0; i < records.size(); ++i) {
+    auto j = json::parse(lines[i]);
+    EXPECT_EQ(records[i].tenant, j.value("tenant", "")) << lines[i];
+    EXPECT_EQ(records[i].layer, j.value("layer", "")) << lines[i];
+    EXPECT_EQ(records[i].msg, j["msg"]) << lines[i];
+    EXPECT_EQ(records[i].node, "n");
+    EXPECT_EQ(records[i].ts_ns, FakeClock::kDefaultUnixNanos + 123456789);
+  }
+  EXPECT_EQ(records[0].tenant, "ALPHA");
+  EXPECT_EQ(records[0].level, LogLevel::kWarn);
+  EXPECT_EQ(records[1].tenant, "BRAVO");  // the bound label wins; the field is renamed in the line
+  EXPECT_EQ(records[1].device, 43);
+  EXPECT_EQ(records[2].tenant, "");
+  EXPECT_FALSE(records[2].device.has_value());
+}
+
 TEST(Log, MinimumLevelIsSharedWithDerivedLoggers) {
   Fixture f;
   Logger root({.node = "n"}, f.Options(LogLevel::kWarn));
@@ -204,6 +243,16 @@ TEST(Log, ConcurrentLinesDoNotInterleaveInFile) {
   }
   EXPECT_EQ(count, 4 * 500 + 1);
   std::remove(path.c_str());
+}
+
+TEST(Log, FileSinkCountsLinesItCouldNotWrite) {
+  auto sink = FileSink::Open("/dev/full");  // every write fails with ENOSPC
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+  Fixture f;
+  Logger logger({.node = "n"}, LoggerOptions{.sink = *sink, .clock = &f.clock});
+  logger.Info("one");
+  logger.Warn("two");
+  EXPECT_EQ((*sink)->failed_writes(), 2u);
 }
 
 TEST(Log, FileSinkOpenErrorNamesPath) {

@@ -4,7 +4,6 @@
 // affected.
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -12,6 +11,7 @@
 #include "dbe/message.h"
 #include "devices/device.h"
 #include "devices/l7/rag.h"
+#include "support/clock_util.h"
 #include "tenant/claims.h"
 
 namespace dsmil::devices {
@@ -41,7 +41,8 @@ class RagQuotaTest : public ::testing::Test {
     ctx.stores.kind = "embedded";
     ctx.stores.path = dir_;
     ctx.tenants = {{"ALPHA", "SOC_ASSIST", {"SOC"}}, {"BRAVO", "ANALYSIS_ONLY", {"SOC"}}};
-    ctx.sections["rag"] = section.dump();
+    RegisterBuiltinDevices();
+    ASSERT_TRUE(ctx.config.PutJson("rag", section.dump(), "").ok());
     ctx.claims = verifier_.get();
     auto dev = l7::CreateRagDevice(ctx);
     ASSERT_TRUE(dev.ok());
@@ -59,8 +60,7 @@ class RagQuotaTest : public ::testing::Test {
     m.SetString(dbe::TlvType::kTenantId, tenant);
     m.SetString(dbe::TlvType::kRequestId, "q-" + tag);
     m.SetString(dbe::TlvType::kPayload, json({{"op", "ingest"}, {"documents", docs}}).dump());
-    int64_t now =
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    int64_t now = dsmil::testing::UnixSeconds();
     auto token = issuer_->TokenFor(tenant, "key:test", now);
     EXPECT_TRUE(token.ok());
     m.SetBytes(dbe::TlvType::kL7ClaimToken, *token);
@@ -105,13 +105,11 @@ TEST_F(RagQuotaTest, IngestRateIsBounded) {
 }
 
 TEST_F(RagQuotaTest, BadQuotaConfigNamesTheKey) {
-  DeviceContext ctx(50, "", "node-b");
-  ctx.stores.path = dir_;
-  ctx.sections["rag"] = R"({"max_chunks_per_tenant": -1})";
-  auto dev = l7::CreateRagDevice(ctx);
-  ASSERT_TRUE(dev.ok());
-  Status s = (*dev)->Start();
-  EXPECT_FALSE(s.ok());
+  // Refused when the node loads its config, before any device starts.
+  RegisterBuiltinDevices();
+  auto parsed = ParseConfigSection("rag", R"({"max_chunks_per_tenant": -1})", "");
+  ASSERT_FALSE(parsed.ok());
+  const Status& s = parsed.status();
   EXPECT_NE(s.message().find("rag.max_chunks_per_tenant"), std::string::npos) << s.ToString();
 }
 

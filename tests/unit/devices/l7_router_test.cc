@@ -23,6 +23,8 @@
 #include "net/http_client.h"
 #include "net/http_server.h"
 #include "store/archive.h"
+#include "support/clock_util.h"
+#include "support/ports.h"
 #include "tenant/claims.h"
 #include "tenant/keys.h"
 
@@ -33,18 +35,6 @@ using nlohmann::json;
 
 constexpr char kAlphaKey[] = "sk-alpha-00000001-testkeyalpha0123456789";
 constexpr char kBravoKey[] = "sk-bravo-00000002-testkeybravo0123456789";
-
-uint16_t FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 // An OpenAI-compatible upstream that answers "echo: <last user message>" and
 // records every prompt it receives.
@@ -131,7 +121,12 @@ class L7RouterTest : public ::testing::Test {
     ASSERT_TRUE(keys.ok());
     ASSERT_TRUE((*keys)->Import("ALPHA", kAlphaKey).ok());
     ASSERT_TRUE((*keys)->Import("BRAVO", kBravoKey).ok());
-    port_ = FreePort();
+    // The router binds the address of its l7 section and does not report
+    // the port: the number is reserved for the life of the test.
+    auto reserved = dsmil::testing::ReservePort();
+    ASSERT_TRUE(reserved.ok()) << reserved.status().ToString();
+    port_reservation_ = std::move(*reserved);
+    port_ = port_reservation_.port();
     json l7 = {{"listen", "127.0.0.1:" + std::to_string(port_)},
                {"threads", 4},
                {"max_body_bytes", 65536},
@@ -147,13 +142,16 @@ class L7RouterTest : public ::testing::Test {
     ctx.stores.kind = "embedded";
     ctx.stores.path = dir_;
     ctx.tenants = {{"ALPHA", "SOC_ASSIST", {"SOC", "SIGNALS"}}, {"BRAVO", "ANALYSIS_ONLY", {"SOC"}}};
-    ctx.sections["l7"] = l7.dump();
+    RegisterBuiltinDevices();
+    ctx.config = ConfigSections().Select(DeclaredSections(43));
+    ASSERT_TRUE(ctx.config.PutJson("l7", l7.dump(), "").ok());
     keyring_ = std::make_unique<tenant::ClaimKeyring>(dir_ + "/secrets/claims");
     verifier_ =
         std::make_unique<tenant::ClaimVerifier>([k = keyring_.get()](const std::string& t) { return k->PublicKey(t); });
     ctx.metrics = &registry_;
     DeviceContext rag_ctx = ctx;
     rag_ctx.id = 50;
+    rag_ctx.config = ConfigSections().Select(DeclaredSections(50));
     rag_ctx.claims = verifier_.get();
     auto rag = l7::CreateRagDevice(rag_ctx);
     ASSERT_TRUE(rag.ok());
@@ -251,6 +249,7 @@ class L7RouterTest : public ::testing::Test {
   std::mutex dev_mu_;
   std::string dev_claim_;  // GUARDED_BY(dev_mu_)
   std::string dir_;
+  dsmil::testing::PortReservation port_reservation_;
   uint16_t port_ = 0;
   Registry registry_;
   std::unique_ptr<tenant::ClaimKeyring> keyring_;
@@ -452,8 +451,7 @@ TEST_F(L7RouterTest, ForgedExpiredAndOtherTenantClaimTokensAreRefused) {
   auto alpha_sk = keyring.SigningKey("ALPHA");
   auto bravo_sk = keyring.SigningKey("BRAVO");
   ASSERT_TRUE(alpha_sk.ok() && bravo_sk.ok());
-  int64_t now =
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  int64_t now = dsmil::testing::UnixSeconds();
   auto send = [&](const Bytes& token) {
     dbe::Message m(dbe::MsgType::kL7ChatReq);
     m.header().src_device = 48;

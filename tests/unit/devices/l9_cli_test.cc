@@ -18,26 +18,16 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "store/archive.h"
 #include "store/scope.h"
+#include "support/ports.h"
 
 namespace dsmil::devices {
 namespace {
 
 namespace fs = std::filesystem;
-
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t n = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 bool Accepts(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -66,7 +56,12 @@ class Nc3CliTest : public ::testing::Test {
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     ASSERT_EQ(Run("pki init --dir pki --nodes node-a --operators admin --tenants ALPHA --ip node-a=127.0.0.1").rc, 0);
-    int http = FreePort(), control = FreePort(), dbe = FreePort();
+    // dsmild is a program of its own: it is told numbers, reserved for the
+    // life of the test.
+    auto ports = dsmil::testing::ReservePorts(3);
+    ASSERT_TRUE(ports.ok()) << ports.status().ToString();
+    ports_ = std::move(*ports);
+    int http = ports_[0].port(), control = ports_[1].port(), dbe = ports_[2].port();
     std::ofstream(dir_ + "/node-a.yaml") << "node: {name: node-a, role: soc, address: 127.0.0.1}\n"
                                          << "listen: {http: \"127.0.0.1:" << http
                                          << "\", control: \"127.0.0.1:" << control << "\", dbe: \"127.0.0.1:" << dbe
@@ -122,6 +117,7 @@ class Nc3CliTest : public ::testing::Test {
   }
 
   std::string dir_, ctl_;
+  std::vector<dsmil::testing::PortReservation> ports_;
   pid_t pid_ = -1;
 };
 
@@ -150,8 +146,9 @@ TEST_F(Nc3CliTest, OperatorWorkflowThroughTheControlApi) {
 
   ASSERT_EQ(Run("nc3 request --tenant ALPHA --roe-token " + token + " -o req.dbe").rc, 0);
   for (const char* who : {"alice", "bob", "mallory"}) {
-    std::string w(who);
-    ASSERT_EQ(Run("nc3 sign req.dbe --key " + w + ".key --name " + w + " -o " + w + ".sig").rc, 0);
+    std::string args = "nc3 sign req.dbe --key ";
+    args.append(who).append(".key --name ").append(who).append(" -o ").append(who).append(".sig");
+    ASSERT_EQ(Run(args).rc, 0);
   }
   // Drill 6: one signature.
   Out d6 = Run("nc3 query req.dbe --sig alice.sig");

@@ -29,7 +29,7 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-using testing::NowMs;
+using dsmil::testing::UnixMillis;
 
 std::string Uuid(int n) {
   char buf[40];
@@ -45,14 +45,14 @@ json Event(int n, const std::string& host, const std::string& category, const st
   f.update(features);
   json e = {
       {"event_id", Uuid(n)},
-      {"ts_ms", NowMs() - 60000 + n},
+      {"ts_ms", UnixMillis() - 60000 + n},
       {"source", "edr-01"},
       {"features", f},
       {"l4",
-       {{"category", category}, {"severity", severity}, {"confidence", 0.9}, {"device", 25}, {"ts_ms", NowMs()}}}};
+       {{"category", category}, {"severity", severity}, {"confidence", 0.9}, {"device", 25}, {"ts_ms", UnixMillis()}}}};
   if (!l8.empty()) {
     json g = l8;
-    g["ts_ms"] = NowMs();
+    g["ts_ms"] = UnixMillis();
     e["l8_enrichment"] = g;
     e["enriched"] = true;
   }
@@ -91,7 +91,7 @@ class CoaTest : public ::testing::Test {
   DeviceContext Context() {
     DeviceContext ctx =
         env_.Context(kCoaDeviceId, {{"ALPHA", "SOC_ASSIST", {"SOC"}}, {"BRAVO", "ANALYSIS_ONLY", {"SOC"}}});
-    ctx.sections["policies"] = json{{"dir", (dir_ / "policies").string()}}.dump();
+    ctx.config.Put("policies", PoliciesConfig{(dir_ / "policies").string()});
     return ctx;
   }
 
@@ -268,12 +268,12 @@ TEST_F(CoaTest, AcceptAndRejectAreStoredAndListed) {
   ASSERT_EQ(store->List("pending")->size(), 3u);
   EXPECT_EQ(dev_->StatusDetail(), "COAs: 3 pending");  // the L9 line of dsmilctl status
   std::string a = body["coas"][0]["id"], b = body["coas"][1]["id"];
-  auto acc = store->Decide(a, true, "local:alice", NowMs());
+  auto acc = store->Decide(a, true, "local:alice", UnixMillis());
   ASSERT_TRUE(acc.ok()) << acc.status().ToString();
   EXPECT_EQ(acc->state, "accepted");
-  EXPECT_TRUE(store->Decide(b, false, "local:bob", NowMs()).ok());
-  EXPECT_EQ(store->Decide(a, false, "local:bob", NowMs()).status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_EQ(store->Decide("coa-0000000000000000", true, "x", NowMs()).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store->Decide(b, false, "local:bob", UnixMillis()).ok());
+  EXPECT_EQ(store->Decide(a, false, "local:bob", UnixMillis()).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store->Decide("coa-0000000000000000", true, "x", UnixMillis()).status().code(), StatusCode::kNotFound);
   auto accepted = store->List("accepted");
   ASSERT_EQ(accepted->size(), 1u);
   EXPECT_EQ((*accepted)[0].decided_by, "local:alice");
@@ -295,11 +295,13 @@ TEST_F(CoaTest, AcceptAndRejectAreStoredAndListed) {
 TEST_F(CoaTest, HealthNeedsStoresAndTheDeviceIsRegistered) {
   EXPECT_EQ(dev_->Health().state, DeviceState::kHealthy);
   DeviceContext bare(kCoaDeviceId, "", "node-a");
+  bare.config.Declare<PoliciesConfig>("policies");  // declared, absent from the node config
   CoaDevice unconfigured(bare);
   EXPECT_EQ(unconfigured.Health().state, DeviceState::kNotImplemented);
   EXPECT_EQ(unconfigured.Health().reason.rfind("not configured: ", 0), 0u);
   RegisterBuiltinDevices();
   EXPECT_TRUE(IsImplemented(kCoaDeviceId));
+  EXPECT_EQ(DeclaredSections(kCoaDeviceId), std::vector<std::string>{"policies"});
   EXPECT_EQ(CallerRuleFor(kCoaDeviceId), CallerRule::kTenantClaim);
 }
 

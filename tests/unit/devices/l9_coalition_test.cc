@@ -26,8 +26,6 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-using testing::NowMs;
-
 const json kIndicators =
     json::array({"203.0.113.7", "2001:DB8::1", "C2.Example.ORG", "d41d8cd98f00b204e9800998ecf8427e", "203.0.113.7"});
 

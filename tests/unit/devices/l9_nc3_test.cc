@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 
+#include "core/clock.h"
 #include "core/metrics.h"
 #include "crypto/keyfile.h"
 #include "crypto/mldsa.h"
@@ -15,6 +17,7 @@
 #include "store/archive.h"
 #include "store/audit_sink.h"
 #include "store/scope.h"
+#include "support/clock_util.h"
 #include "tenant/operators.h"
 #include "tenant/roe.h"
 
@@ -63,7 +66,7 @@ class Nc3Test : public ::testing::Test {
     ctx.metrics = &metrics_;
     ctx_ = ctx;
     Nc3Options o;
-    o.now_ms = [this] { return now_ms_; };
+    o.now_ms = dsmil::testing::NowMsOf(clock_);
     dev_ = std::make_unique<Nc3Device>(ctx, o);
     ASSERT_TRUE(dev_->Start().ok());
   }
@@ -154,8 +157,8 @@ class Nc3Test : public ::testing::Test {
   Registry metrics_;
   std::unique_ptr<store::AuditSink> audit_;
   DeviceContext ctx_;
+  FakeClock clock_{dsmil::testing::MillisToNanos(kNowMs)};  // read by the device through now_ms
   std::unique_ptr<Nc3Device> dev_;
-  int64_t now_ms_ = kNowMs;
 };
 
 TEST_F(Nc3Test, Drill5NoRoeTokenIsInvalidRoeToken) {
@@ -269,8 +272,9 @@ TEST_F(Nc3Test, ReplayedRequestIdIsRefused) {
   EXPECT_EQ(Send(m).type(), dbe::MsgType::kL9Nc3Resp);
   ExpectRefused(Send(m), "REPLAYED_REQUEST");
   // Freshly signed, but the same REQUEST_ID.
-  now_ms_ += 5000;
-  ExpectRefused(Send(Signed(Request(token, "nc3-0001", now_ms_), {"bob", "carol"})), "REPLAYED_REQUEST");
+  clock_.Advance(std::chrono::milliseconds(5000));
+  ExpectRefused(Send(Signed(Request(token, "nc3-0001", dsmil::testing::UnixMillis(clock_)), {"bob", "carol"})),
+                "REPLAYED_REQUEST");
 }
 
 TEST_F(Nc3Test, ReplayIsRefusedAfterARestartToo) {
@@ -278,10 +282,10 @@ TEST_F(Nc3Test, ReplayIsRefusedAfterARestartToo) {
   EXPECT_EQ(Send(m).type(), dbe::MsgType::kL9Nc3Resp);
   dev_->Stop();
   Nc3Options o;
-  o.now_ms = [this] { return now_ms_; };
+  o.now_ms = dsmil::testing::NowMsOf(clock_);
   dev_ = std::make_unique<Nc3Device>(ctx_, o);
   ASSERT_TRUE(dev_->Start().ok());
-  now_ms_ += 10000;
+  clock_.Advance(std::chrono::milliseconds(10000));
   ExpectRefused(Send(m), "REPLAYED_REQUEST");
 }
 

@@ -26,7 +26,7 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-using testing::NowMs;
+using dsmil::testing::UnixMillis;
 
 std::string Uuid(int n) {
   char buf[40];
@@ -125,7 +125,7 @@ class StrategyTest : public ::testing::Test {
 };
 
 TEST_F(StrategyTest, CampaignsFoundInTheTenantsArchive) {
-  Seed("ALPHA", Seeded(NowMs()));
+  Seed("ALPHA", Seeded(UnixMillis()));
   json s = Summary(Request({{"window_hours", 1}}));
   EXPECT_EQ(s["tenant"], "ALPHA");
   EXPECT_EQ(s["events"], 8);

@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -18,14 +17,10 @@
 #include "store/archive.h"
 #include "store/audit_sink.h"
 #include "store/scope.h"
+#include "support/clock_util.h"
 #include "tenant/claims.h"
 
 namespace dsmil::devices::l9::testing {
-
-inline int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 inline std::string Reason(const dbe::Message& m) {
   auto r = m.GetString(dbe::TlvType::kErrorReason);
@@ -71,7 +66,7 @@ class L9Env {
   std::string Token(const std::string& tenant, const std::string& user = "operator:op-admin") {
     auto key = keyring_->SigningKey(tenant);
     EXPECT_TRUE(key.ok());
-    int64_t now = NowMs() / 1000;
+    int64_t now = dsmil::testing::UnixSeconds();  // the verifier reads the real clock
     auto t = tenant::SignClaim({tenant, user, now, now + 600}, ByteView(key->data(), key->size()));
     EXPECT_TRUE(t.ok());
     return std::string(reinterpret_cast<const char*>(t->data()), t->size());

@@ -11,6 +11,7 @@
 
 #include "core/metrics.h"
 #include "llm/gguf_writer.h"
+#include "support/clock_util.h"
 #include "tenant/claims.h"
 
 namespace dsmil::devices {
@@ -43,17 +44,24 @@ class LlmWorkerTest : public ::testing::Test {
   static std::string Token(const std::string& tenant, const std::string& user = "key:0badc0de") {
     auto key = keyring_->SigningKey(tenant);
     EXPECT_TRUE(key.ok());
-    int64_t now =
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    int64_t now = dsmil::testing::UnixSeconds();
     auto t = tenant::SignClaim({tenant, user, now, now + 600}, ByteView(key->data(), key->size()));
     EXPECT_TRUE(t.ok());
     return std::string(reinterpret_cast<const char*>(t->data()), t->size());
   }
 
+  // `llm_section`: the `llm:` section as JSON text, parsed as the node does
+  // at config load; "" = the node config has no llm section.
   static DeviceContext Context(int id, const std::string& llm_section, const std::string& tenant = "") {
     DeviceContext ctx(id, tenant, "node-b");
-    if (!llm_section.empty()) ctx.sections["llm"] = llm_section;
     ctx.config_dir = dir_->string();
+    if (llm_section.empty()) {
+      ctx.config.Declare<llm_worker::LlmConfig>("llm");
+    } else {
+      auto parsed = llm_worker::ParseLlmConfig(llm_section, ctx.config_dir);
+      EXPECT_TRUE(parsed.ok()) << parsed.status().ToString();
+      if (parsed.ok()) ctx.config.Put("llm", *parsed);
+    }
     ctx.claims = verifier_;
     ctx.tenants = {{"ALPHA", "SOC_ASSIST", {"SOC"}}, {"BRAVO", "ANALYSIS_ONLY", {"SOC"}}};
     return ctx;
@@ -102,6 +110,9 @@ TEST_F(LlmWorkerTest, BothWorkerDevicesAreRegistered) {
   RegisterBuiltinDevices();
   EXPECT_TRUE(IsImplemented(47));
   EXPECT_TRUE(IsImplemented(44));
+  EXPECT_EQ(DeclaredSections(47), std::vector<std::string>{"llm"});
+  EXPECT_EQ(DeclaredSections(44), std::vector<std::string>{"llm"});
+  EXPECT_TRUE(IsConfigSectionRegistered("llm"));
 }
 
 TEST_F(LlmWorkerTest, NoModelConfiguredIsNotImplementedAndNeverAnswersText) {
@@ -119,15 +130,28 @@ TEST_F(LlmWorkerTest, NoModelConfiguredIsNotImplementedAndNeverAnswersText) {
 }
 
 TEST_F(LlmWorkerTest, BadConfigNamesTheKey) {
-  auto bad = llm_worker::CreateLlmWorker(Context(47, R"({"models":[{"device":47,"path":"x","threads":0}]})"));
+  const std::string dir = dir_->string();
+  auto bad = llm_worker::ParseLlmConfig(R"({"models":[{"device":47,"path":"x","threads":0}]})", dir);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("llm.models[0].threads"), std::string::npos) << bad.status().message();
-  auto unknown = llm_worker::CreateLlmWorker(Context(47, R"({"models":[{"device":47,"path":"x","gpu":1}]})"));
+  auto unknown = llm_worker::ParseLlmConfig(R"({"models":[{"device":47,"path":"x","gpu":1}]})", dir);
   EXPECT_NE(unknown.status().message().find("llm.models[0].gpu: unknown key"), std::string::npos);
-  auto no_path = llm_worker::CreateLlmWorker(Context(47, R"({"models":[{"device":47}]})"));
+  auto no_path = llm_worker::ParseLlmConfig(R"({"models":[{"device":47}]})", dir);
   EXPECT_NE(no_path.status().message().find("llm.models[0].path: is required"), std::string::npos);
-  auto top = llm_worker::CreateLlmWorker(Context(47, R"({"model":[]})"));
+  auto top = llm_worker::ParseLlmConfig(R"({"model":[]})", dir);
   EXPECT_NE(top.status().message().find("llm.model: unknown key"), std::string::npos);
+  auto twice = llm_worker::ParseLlmConfig(R"({"models":[{"device":44,"path":"a"},{"device":44,"path":"b"}]})", dir);
+  EXPECT_EQ(twice.status().message(), "llm.models[1].device: device 44 is configured twice");
+  // Parsed once: relative paths resolved, one entry per device.
+  auto good = llm_worker::ParseLlmConfig(R"({"models":[{"device":44,"path":"tiny.gguf"}]})", dir);
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  auto m44 = llm_worker::ModelConfigFor(&*good, 44);
+  ASSERT_TRUE(m44.ok());
+  EXPECT_EQ(m44->path, dir + "/tiny.gguf");
+  EXPECT_EQ(llm_worker::ModelConfigFor(&*good, 47).status().message(),
+            "no model configured for device 47 (llm.models)");
+  EXPECT_EQ(llm_worker::ModelConfigFor(nullptr, 47).status().message(),
+            "no model configured for device 47 (the node config has no llm section)");
 }
 
 TEST_F(LlmWorkerTest, BadModelFileFailsWithTheReason) {

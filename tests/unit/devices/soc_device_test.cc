@@ -21,8 +21,11 @@ std::unique_ptr<devices::Device> Make(int id, const std::string& tenant) {
   ctx.tenant = tenant;
   ctx.node = "node-a";
   ctx.config_dir = DSMIL_SOURCE_DIR "/deploy";
-  ctx.sections["soc"] = R"({"l4_model":"../models/l4_classifier.json"})";
-  ctx.sections["policies"] = R"({"dir":"policies"})";
+  // The soc section as the node parses it from JSON text, the policies
+  // section handed in typed.
+  Status parsed = ctx.config.PutJson("soc", R"({"l4_model":"../models/l4_classifier.json"})", ctx.config_dir);
+  EXPECT_TRUE(parsed.ok()) << parsed.ToString();
+  ctx.config.Put("policies", devices::PoliciesConfig{DSMIL_SOURCE_DIR "/deploy/policies"});
   auto d = devices::CreateDevice(ctx);
   EXPECT_TRUE(d.ok());
   Status s = (*d)->Start();
@@ -105,10 +108,23 @@ TEST(SocDevice, WithoutAModelFileL4ClassifiesWithTheShippedModel) {
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->type(), dbe::MsgType::kL4Classification) << dbe::ToDebugString(*r);
   // A model file that is configured but missing stops the device from starting.
-  ctx.sections["soc"] = R"({"l4_model": "/nonexistent/l4.json"})";
+  SocConfig missing;
+  missing.present = true;
+  missing.l4_model = "/nonexistent/l4.json";
+  ctx.config.Put("soc", missing);
   auto strict = devices::CreateDevice(ctx);
   ASSERT_TRUE(strict.ok());
   EXPECT_FALSE((*strict)->Start().ok());
+}
+
+TEST(SocDevice, DeclaresTheSectionsItReads) {
+  RegisterSocDeviceFactories();
+  const std::vector<std::string> want = {"soc", "policies"};
+  for (int id : {14, 22, 23, 32, 51, 58}) EXPECT_EQ(devices::DeclaredSections(id), want) << id;
+  EXPECT_TRUE(devices::IsConfigSectionRegistered("soc"));
+  // Parsed once by the registered parser: errors name the key.
+  EXPECT_EQ(devices::ParseConfigSection("soc", R"({"batch":0})", "/x").status().message(),
+            "soc.batch: must be an integer in 1..10000");
 }
 
 TEST(SocDevice, ConfigErrorsNameTheKey) {

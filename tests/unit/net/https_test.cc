@@ -8,6 +8,7 @@
 #include "crypto/x509.h"
 #include "net/http_client.h"
 #include "net/http_server.h"
+#include "support/test_pki.h"
 #include "test_util.h"
 
 namespace dsmil::net {
@@ -22,26 +23,26 @@ using testing::TempDir;
 class HttpsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto ca = crypto::CreateCa("DSMIL Test CA", 30);
-    ASSERT_TRUE(ca.ok()) << ca.status().ToString();
-    auto node = crypto::IssueCertificate(
-        *ca, {"node-a", {"node-a.dsmil.local", "localhost"}, {"127.0.0.1"}, CertUsage::kBoth, 30});
-    auto op = crypto::IssueCertificate(*ca, {"operator-admin", {}, {}, CertUsage::kClient, 30});
-    auto rogue_ca = crypto::CreateCa("Rogue CA", 30);
-    ASSERT_TRUE(node.ok() && op.ok() && rogue_ca.ok());
-    auto rogue = crypto::IssueCertificate(*rogue_ca, {"operator-admin", {}, {"127.0.0.1"}, CertUsage::kBoth, 30});
-    auto dns_only = crypto::IssueCertificate(*ca, {"node-b", {"node-b.dsmil.local"}, {}, CertUsage::kBoth, 30});
+    auto pki = dsmil::testing::TestPki::Create(dir_.path(), "DSMIL Test CA", 30);
+    ASSERT_TRUE(pki.ok()) << pki.status().ToString();
+    auto rogue_pki = dsmil::testing::TestPki::Create(dir_.path(), "Rogue CA", 30, "rogue-ca");
+    ASSERT_TRUE(rogue_pki.ok()) << rogue_pki.status().ToString();
+    auto node = pki->IssueNode("node-a", "node-a", {"node-a.dsmil.local", "localhost"}, 30);
+    auto op = pki->IssueOperator("operator-admin", "operator-admin", {}, 30);
+    ASSERT_TRUE(node.ok() && op.ok());
+    auto rogue = rogue_pki->Issue("rogue", {"operator-admin", {}, {"127.0.0.1"}, CertUsage::kBoth, 30});
+    auto dns_only = pki->Issue("node-b", {"node-b", {"node-b.dsmil.local"}, {}, CertUsage::kBoth, 30});
     ASSERT_TRUE(rogue.ok() && dns_only.ok());
-    ca_file_ = dir_.Write("ca.crt", ca->cert_pem, 0644);
-    node_crt_ = dir_.Write("node-a.crt", node->cert_pem, 0644);
-    node_key_ = dir_.Write("node-a.key", node->key_pem, 0600);
-    op_crt_ = dir_.Write("operator-admin.crt", op->cert_pem, 0644);
-    op_key_ = dir_.Write("operator-admin.key", op->key_pem, 0600);
-    rogue_ca_file_ = dir_.Write("rogue-ca.crt", rogue_ca->cert_pem, 0644);
-    rogue_crt_ = dir_.Write("rogue.crt", rogue->cert_pem, 0644);
-    rogue_key_ = dir_.Write("rogue.key", rogue->key_pem, 0600);
-    dns_crt_ = dir_.Write("node-b.crt", dns_only->cert_pem, 0644);
-    dns_key_ = dir_.Write("node-b.key", dns_only->key_pem, 0600);
+    ca_file_ = pki->ca_file();
+    node_crt_ = pki->crt("node-a");
+    node_key_ = pki->key("node-a");
+    op_crt_ = pki->crt("operator-admin");
+    op_key_ = pki->key("operator-admin");
+    rogue_ca_file_ = rogue_pki->ca_file();
+    rogue_crt_ = rogue_pki->crt("rogue");
+    rogue_key_ = rogue_pki->key("rogue");
+    dns_crt_ = pki->crt("node-b");
+    dns_key_ = pki->key("node-b");
   }
 
   HttpServerOptions ServerOptions(std::string cert, std::string key) {

@@ -6,8 +6,10 @@
 #include <future>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "crypto/x509.h"
+#include "support/test_pki.h"
 #include "test_util.h"
 
 namespace dsmil::net {
@@ -28,26 +30,25 @@ Bytes Pattern(size_t n, uint8_t seed) {
 class QuicTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto ca = crypto::CreateCa("DSMIL Test CA", 30);
-    ASSERT_TRUE(ca.ok()) << ca.status().ToString();
-    auto a = crypto::IssueCertificate(
-        *ca, {"node-a", {"node-a.dsmil.local", "localhost"}, {"127.0.0.1"}, CertUsage::kBoth, 30});
-    auto b = crypto::IssueCertificate(*ca, {"node-b", {"node-b.dsmil.local"}, {}, CertUsage::kBoth, 30});
-    auto op = crypto::IssueCertificate(*ca, {"operator-admin", {}, {}, CertUsage::kClient, 30});
-    auto rogue_ca = crypto::CreateCa("Rogue CA", 30);
-    ASSERT_TRUE(a.ok() && b.ok() && op.ok() && rogue_ca.ok());
-    auto rogue = crypto::IssueCertificate(*rogue_ca, {"node-a", {"localhost"}, {"127.0.0.1"}, CertUsage::kBoth, 30});
-    ASSERT_TRUE(rogue.ok());
-    ca_ = dir_.Write("ca.crt", ca->cert_pem, 0644);
-    a_crt_ = dir_.Write("node-a.crt", a->cert_pem, 0644);
-    a_key_ = dir_.Write("node-a.key", a->key_pem, 0600);
-    b_crt_ = dir_.Write("node-b.crt", b->cert_pem, 0644);
-    b_key_ = dir_.Write("node-b.key", b->key_pem, 0600);
-    op_crt_ = dir_.Write("op.crt", op->cert_pem, 0644);
-    op_key_ = dir_.Write("op.key", op->key_pem, 0600);
-    rogue_ca_ = dir_.Write("rogue-ca.crt", rogue_ca->cert_pem, 0644);
-    rogue_crt_ = dir_.Write("rogue.crt", rogue->cert_pem, 0644);
-    rogue_key_ = dir_.Write("rogue.key", rogue->key_pem, 0600);
+    auto pki = dsmil::testing::TestPki::Create(dir_.path(), "DSMIL Test CA", 30);
+    ASSERT_TRUE(pki.ok()) << pki.status().ToString();
+    auto rogue_pki = dsmil::testing::TestPki::Create(dir_.path(), "Rogue CA", 30, "rogue-ca");
+    ASSERT_TRUE(rogue_pki.ok()) << rogue_pki.status().ToString();
+    auto a = pki->IssueNode("node-a", "node-a", {"node-a.dsmil.local", "localhost"}, 30);
+    auto b = pki->Issue("node-b", {"node-b", {"node-b.dsmil.local"}, {}, CertUsage::kBoth, 30});
+    auto op = pki->IssueOperator("op", "operator-admin", {}, 30);
+    auto rogue = rogue_pki->IssueNode("rogue", "node-a", {"localhost"}, 30);
+    ASSERT_TRUE(a.ok() && b.ok() && op.ok() && rogue.ok());
+    ca_ = pki->ca_file();
+    a_crt_ = pki->crt("node-a");
+    a_key_ = pki->key("node-a");
+    b_crt_ = pki->crt("node-b");
+    b_key_ = pki->key("node-b");
+    op_crt_ = pki->crt("op");
+    op_key_ = pki->key("op");
+    rogue_ca_ = rogue_pki->ca_file();
+    rogue_crt_ = rogue_pki->crt("rogue");
+    rogue_key_ = rogue_pki->key("rogue");
   }
 
   QuicOptions ServerOptions() {
@@ -84,19 +85,31 @@ class QuicTest : public ::testing::Test {
     return {std::move(client).value(), std::move(server).value()};
   }
 
+  // A listener with ServerOptions() and one connection to it with
+  // ClientOptions(), both ends accepted; all null when any step failed.
+  struct Linked {
+    std::unique_ptr<Listener> listener;
+    std::unique_ptr<Connection> client, server;
+    bool ok() const { return listener && client && server; }
+  };
+  Linked Link() {
+    Linked link;
+    link.listener = Listen(ServerOptions());
+    if (!link.listener) return link;
+    std::tie(link.client, link.server) = Connect(*link.listener);
+    return link;
+  }
+
   TempDir dir_;
   std::string ca_, a_crt_, a_key_, b_crt_, b_key_, op_crt_, op_key_, rogue_ca_, rogue_crt_, rogue_key_;
 };
 
 TEST_F(QuicTest, RoundTripSmallAndLargeFramesBothWays) {
-  auto l = Listen(ServerOptions());
-  ASSERT_NE(l, nullptr);
-  EXPECT_NE(l->port(), 0);
-  auto conns = Connect(*l);
-  auto& client = conns.first;
-  auto& server = conns.second;
-  ASSERT_NE(client, nullptr);
-  ASSERT_NE(server, nullptr);
+  Linked link = Link();
+  ASSERT_TRUE(link.ok());
+  EXPECT_NE(link.listener->port(), 0);
+  auto& client = link.client;
+  auto& server = link.server;
 
   Bytes small = Pattern(64, 1);
   ASSERT_TRUE(client->Send(small).ok());
@@ -127,12 +140,10 @@ TEST_F(QuicTest, RoundTripSmallAndLargeFramesBothWays) {
 }
 
 TEST_F(QuicTest, ServerMaySendFirst) {
-  auto l = Listen(ServerOptions());
-  ASSERT_NE(l, nullptr);
-  auto conns = Connect(*l);
-  auto& client = conns.first;
-  auto& server = conns.second;
-  ASSERT_NE(client, nullptr);
+  Linked link = Link();
+  ASSERT_TRUE(link.ok());
+  auto& client = link.client;
+  auto& server = link.server;
   ASSERT_TRUE(server->Send(AsBytes("hello from the listener")).ok());
   auto got = client->Receive(5s);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
@@ -140,12 +151,10 @@ TEST_F(QuicTest, ServerMaySendFirst) {
 }
 
 TEST_F(QuicTest, OversizedFrameRefusedBySend) {
-  auto l = Listen(ServerOptions());
-  ASSERT_NE(l, nullptr);
-  auto conns = Connect(*l);
-  auto& client = conns.first;
-  auto& server = conns.second;
-  ASSERT_NE(client, nullptr);
+  Linked link = Link();
+  ASSERT_TRUE(link.ok());
+  auto& client = link.client;
+  auto& server = link.server;
   Bytes too_big(kMaxConnectionFrame + 1);
   Status s = client->Send(too_big);
   EXPECT_EQ(s.code(), StatusCode::kResourceExhausted) << s.ToString();
@@ -156,12 +165,10 @@ TEST_F(QuicTest, OversizedFrameRefusedBySend) {
 }
 
 TEST_F(QuicTest, ManyFramesArriveInOrderFromSeveralThreads) {
-  auto l = Listen(ServerOptions());
-  ASSERT_NE(l, nullptr);
-  auto conns = Connect(*l);
-  auto& client = conns.first;
-  auto& server = conns.second;
-  ASSERT_NE(client, nullptr);
+  Linked link = Link();
+  ASSERT_TRUE(link.ok());
+  auto& client = link.client;
+  auto& server = link.server;
   constexpr int kFrames = 2000;
   std::thread sender([&] {
     for (int i = 0; i < kFrames; ++i) {
@@ -202,15 +209,13 @@ TEST_F(QuicTest, ManyFramesArriveInOrderFromSeveralThreads) {
 }
 
 TEST_F(QuicTest, PeerNameIsTheVerifiedCommonName) {
-  auto l = Listen(ServerOptions());
-  ASSERT_NE(l, nullptr);
-  auto conns = Connect(*l);
-  auto& client = conns.first;
-  auto& server = conns.second;
-  ASSERT_NE(client, nullptr);
+  Linked link = Link();
+  ASSERT_TRUE(link.ok());
+  auto& client = link.client;
+  auto& server = link.server;
   EXPECT_EQ(client->PeerName(), "node-a");
   EXPECT_EQ(server->PeerName(), "node-b");
-  EXPECT_NE(client->Describe().find("quic 127.0.0.1:" + std::to_string(l->port())), std::string::npos)
+  EXPECT_NE(client->Describe().find("quic 127.0.0.1:" + std::to_string(link.listener->port())), std::string::npos)
       << client->Describe();
   EXPECT_NE(client->Describe().find("(node-a)"), std::string::npos) << client->Describe();
   EXPECT_NE(server->Describe().find("(node-b)"), std::string::npos) << server->Describe();
@@ -298,12 +303,10 @@ TEST_F(QuicTest, ListenerPinsPeerName) {
 }
 
 TEST_F(QuicTest, CloseWakesReceive) {
-  auto l = Listen(ServerOptions());
-  ASSERT_NE(l, nullptr);
-  auto conns = Connect(*l);
-  auto& client = conns.first;
-  auto& server = conns.second;
-  ASSERT_NE(client, nullptr);
+  Linked link = Link();
+  ASSERT_TRUE(link.ok());
+  auto& client = link.client;
+  auto& server = link.server;
   auto start = std::chrono::steady_clock::now();
   auto waiter = std::async(std::launch::async, [&] { return client->Receive(30s); });
   std::this_thread::sleep_for(50ms);
@@ -320,12 +323,10 @@ TEST_F(QuicTest, CloseWakesReceive) {
 }
 
 TEST_F(QuicTest, FramesSentBeforeCloseAreDelivered) {
-  auto l = Listen(ServerOptions());
-  ASSERT_NE(l, nullptr);
-  auto conns = Connect(*l);
-  auto& client = conns.first;
-  auto& server = conns.second;
-  ASSERT_NE(client, nullptr);
+  Linked link = Link();
+  ASSERT_TRUE(link.ok());
+  auto& client = link.client;
+  auto& server = link.server;
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(client->Send(Pattern(10000, uint8_t(i))).ok());
   client.reset();  // destructor closes
   for (int i = 0; i < 10; ++i) {
@@ -338,12 +339,10 @@ TEST_F(QuicTest, FramesSentBeforeCloseAreDelivered) {
 }
 
 TEST_F(QuicTest, ReceiveTimesOut) {
-  auto l = Listen(ServerOptions());
-  ASSERT_NE(l, nullptr);
-  auto conns = Connect(*l);
-  auto& client = conns.first;
-  auto& server = conns.second;
-  ASSERT_NE(client, nullptr);
+  Linked link = Link();
+  ASSERT_TRUE(link.ok());
+  auto& client = link.client;
+  auto& server = link.server;
   auto got = client->Receive(50ms);
   EXPECT_EQ(got.status().code(), StatusCode::kDeadlineExceeded);
   ASSERT_TRUE(server->Send(AsBytes("after timeout")).ok());
@@ -506,10 +505,7 @@ TEST_F(QuicTest, BadOptionsAndFilesRefused) {
 }
 
 TEST_F(QuicTest, DialTimesOutWithoutListener) {
-  // A bound UDP socket that never answers.
-  auto l = Listen(ServerOptions());
-  ASSERT_NE(l, nullptr);
-  uint16_t port = l->port();
+  // A bound UDP socket that never answers, held open while the dial runs.
   int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -517,8 +513,8 @@ TEST_F(QuicTest, DialTimesOutWithoutListener) {
   addr.sin_port = 0;
   ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  port = ntohs(addr.sin_port);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const uint16_t port = ntohs(addr.sin_port);
   QuicOptions o = ClientOptions();
   o.handshake_timeout = 300ms;
   auto start = std::chrono::steady_clock::now();

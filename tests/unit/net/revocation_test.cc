@@ -21,36 +21,32 @@
 #include "net/http_server.h"
 #include "net/quic.h"
 #include "net/tcp_tls.h"
+#include "support/test_pki.h"
 #include "test_util.h"
 
 namespace dsmil::net {
 namespace {
 
 using namespace std::chrono_literals;
-using crypto::CertUsage;
 using testing::TempDir;
 
 class RevocationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto ca = crypto::CreateCa("DSMIL Test CA", 30);
+    auto pki = dsmil::testing::TestPki::Create(dir_.path(), "DSMIL Test CA", 30);
     auto rogue_ca = crypto::CreateCa("DSMIL Test CA", 30);  // same name, other key
-    ASSERT_TRUE(ca.ok() && rogue_ca.ok());
-    ca_ = *ca;
+    ASSERT_TRUE(pki.ok() && rogue_ca.ok());
+    ca_ = pki->ca();
     rogue_ca_ = *rogue_ca;
-    ca_file_ = dir_.Write("ca.crt", ca_.cert_pem, 0644);
+    ca_file_ = pki->ca_file();
     for (const char* node : {"node-a", "node-b", "node-c"}) {
-      auto c = crypto::IssueCertificate(ca_, {node, {"localhost"}, {"127.0.0.1"}, CertUsage::kBoth, 30});
+      auto c = pki->IssueNode(node, node, {"localhost"}, 30);
       ASSERT_TRUE(c.ok());
-      dir_.Write(std::string(node) + ".crt", c->cert_pem, 0644);
-      dir_.Write(std::string(node) + ".key", c->key_pem, 0600);
       serial_[node] = crypto::ParseCertificatePem(c->cert_pem)->serial_hex;
     }
     for (const char* op : {"operator-alice", "operator-bob"}) {
-      auto c = crypto::IssueCertificate(ca_, {op, {}, {}, CertUsage::kClient, 30});
+      auto c = pki->IssueOperator(op, op, {}, 30);
       ASSERT_TRUE(c.ok());
-      dir_.Write(std::string(op) + ".crt", c->cert_pem, 0644);
-      dir_.Write(std::string(op) + ".key", c->key_pem, 0600);
       serial_[op] = crypto::ParseCertificatePem(c->cert_pem)->serial_hex;
     }
     crl_file_ = dir_.path() + "/crl.pem";

@@ -9,13 +9,13 @@
 #include "crypto/x509.h"
 #include "net/session.h"
 #include "session_test_util.h"
+#include "support/test_pki.h"
 #include "test_util.h"
 
 namespace dsmil::net {
 namespace {
 
 using namespace std::chrono_literals;
-using crypto::CertUsage;
 using testing::Ping;
 using testing::TestNodes;
 
@@ -23,20 +23,14 @@ class TcpTlsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new testing::TempDir();
-    auto ca = crypto::CreateCa("DSMIL Test CA", 30);
-    auto rogue_ca = crypto::CreateCa("Rogue CA", 30);
-    ASSERT_TRUE(ca.ok() && rogue_ca.ok());
-    ca_file_ = dir_->Write("ca.crt", ca->cert_pem, 0644);
+    auto pki = dsmil::testing::TestPki::Create(dir_->path(), "DSMIL Test CA", 30);
+    auto rogue_pki = dsmil::testing::TestPki::Create(dir_->path(), "Rogue CA", 30, "rogue-ca");
+    ASSERT_TRUE(pki.ok() && rogue_pki.ok());
+    ca_file_ = pki->ca_file();
     for (const char* node : {"node-a", "node-b", "node-c"}) {
-      auto c = crypto::IssueCertificate(*ca, {node, {"localhost"}, {"127.0.0.1"}, CertUsage::kBoth, 30});
-      ASSERT_TRUE(c.ok());
-      dir_->Write(std::string(node) + ".crt", c->cert_pem, 0644);
-      dir_->Write(std::string(node) + ".key", c->key_pem, 0600);
+      ASSERT_TRUE(pki->IssueNode(node, node, {"localhost"}, 30).ok());
     }
-    auto rogue = crypto::IssueCertificate(*rogue_ca, {"node-a", {"localhost"}, {"127.0.0.1"}, CertUsage::kBoth, 30});
-    ASSERT_TRUE(rogue.ok());
-    dir_->Write("rogue.crt", rogue->cert_pem, 0644);
-    dir_->Write("rogue.key", rogue->key_pem, 0600);
+    ASSERT_TRUE(rogue_pki->IssueNode("rogue", "node-a", {"localhost"}, 30).ok());
   }
   static void TearDownTestSuite() { delete dir_; }
 

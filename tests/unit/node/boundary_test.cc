@@ -6,18 +6,17 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
-#include "crypto/x509.h"
 #include "dbe/message.h"
 #include "net/http_client.h"
 #include "node/config.h"
 #include "node/node.h"
 #include "store/archive.h"
 #include "store/scope.h"
+#include "support/test_pki.h"
 
 namespace dsmil::node {
 namespace {
@@ -25,37 +24,20 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string WriteFile(const std::string& path, const std::string& data, fs::perms mode) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
-  fs::permissions(path, mode);
-  return path;
-}
-
 class BoundaryTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string tmpl = (fs::temp_directory_path() / "dsmil-boundary-XXXXXX").string();
     dir_ = mkdtemp(tmpl.data());
-    auto ca = crypto::CreateCa("DSMIL Test CA");
-    ASSERT_TRUE(ca.ok()) << ca.status().ToString();
-    ca_ = WriteFile(dir_ + "/ca.crt", ca->cert_pem, fs::perms(0644));
-    crypto::CertificateRequest nr;
-    nr.common_name = "node-b";
-    nr.ip_sans = {"127.0.0.1"};
-    nr.usage = crypto::CertUsage::kBoth;
-    auto node = crypto::IssueCertificate(*ca, nr);
-    ASSERT_TRUE(node.ok());
-    WriteFile(dir_ + "/node.crt", node->cert_pem, fs::perms(0644));
-    WriteFile(dir_ + "/node.key", node->key_pem, fs::perms(0600));
+    auto pki = dsmil::testing::TestPki::Create(dir_);
+    ASSERT_TRUE(pki.ok()) << pki.status().ToString();
+    ca_ = pki->ca_file();
+    auto node = pki->IssueNode("node", "node-b");
+    ASSERT_TRUE(node.ok()) << node.status().ToString();
     for (const auto& [name, tenants] : std::vector<std::pair<std::string, std::vector<std::string>>>{
              {"alpha", {"ALPHA"}}, {"none", {}}, {"all", {"*"}}}) {
-      crypto::CertificateRequest r;
-      r.common_name = "op-" + name;
-      r.usage = crypto::CertUsage::kClient;
-      auto op = crypto::IssueCertificate(*ca, r, tenants);
+      auto op = pki->IssueOperator(name, "op-" + name, tenants);
       ASSERT_TRUE(op.ok()) << op.status().ToString();
-      WriteFile(dir_ + "/" + name + ".crt", op->cert_pem, fs::perms(0644));
-      WriteFile(dir_ + "/" + name + ".key", op->key_pem, fs::perms(0600));
     }
     fs::create_directories(dir_ + "/data");
     std::string yaml = R"(
@@ -104,7 +86,7 @@ logging: {level: warn}
   std::pair<int, dbe::Message> Dbe(const std::string& who, dbe::MsgType type, int dst, const std::string& tenant,
                                    const std::string& payload) {
     dbe::Message m(type);
-    m.header().dst_device = uint16_t(dst);
+    m.header().dst_device = static_cast<uint16_t>(dst);
     m.SetString(dbe::TlvType::kTenantId, tenant);
     m.SetString(dbe::TlvType::kRequestId, "req-" + std::to_string(++seq_));
     m.SetString(dbe::TlvType::kPayload, payload);
@@ -138,21 +120,24 @@ logging: {level: warn}
 };
 
 constexpr char kSecret[] = "BRAVO-SECRET-7f3a: the vault code is 9931";
-const std::string kIngest = json({{"op", "ingest"}, {"documents", {{{"source", "vault"}, {"text", kSecret}}}}}).dump();
-const std::string kQuery = json({{"op", "query"}, {"query", "vault code"}, {"k", 4}}).dump();
+// RAG payloads: plant the secret; ask for it.
+std::string Ingest() {
+  return json({{"op", "ingest"}, {"documents", {{{"source", "vault"}, {"text", kSecret}}}}}).dump();
+}
+std::string Query() { return json({{"op", "query"}, {"query", "vault code"}, {"k", 4}}).dump(); }
 
 TEST_F(BoundaryTest, DbeRefusesATenantTheCertificateDoesNotCover) {
   // The operator covering every tenant plants a secret in BRAVO's knowledge base.
-  auto [st, ok] = Dbe("all", dbe::MsgType::kL7RagQuery, 50, "BRAVO", kIngest);
+  auto [st, ok] = Dbe("all", dbe::MsgType::kL7RagQuery, 50, "BRAVO", Ingest());
   ASSERT_EQ(st, 200) << Reason(ok);
   ASSERT_EQ(ok.type(), dbe::MsgType::kL7RagResult) << Reason(ok);
-  auto [st2, back] = Dbe("all", dbe::MsgType::kL7RagQuery, 50, "BRAVO", kQuery);
+  auto [st2, back] = Dbe("all", dbe::MsgType::kL7RagQuery, 50, "BRAVO", Query());
   ASSERT_EQ(back.type(), dbe::MsgType::kL7RagResult);
   ASSERT_NE(std::string(AsString(*back.GetBytes(dbe::TlvType::kPayload))).find("9931"), std::string::npos);
 
   size_t before = Audit("BRAVO").size();
   for (const std::string who : {"alpha", "none"}) {
-    auto [s, r] = Dbe(who, dbe::MsgType::kL7RagQuery, 50, "BRAVO", kQuery);
+    auto [s, r] = Dbe(who, dbe::MsgType::kL7RagQuery, 50, "BRAVO", Query());
     EXPECT_EQ(s, 403) << who;
     EXPECT_EQ(r.type(), dbe::MsgType::kError) << who;
     EXPECT_EQ(Reason(r), "CERT_DOES_NOT_COVER_TENANT") << who;
@@ -178,7 +163,7 @@ TEST_F(BoundaryTest, DbeRefusesATenantTheCertificateDoesNotCover) {
 }
 
 TEST_F(BoundaryTest, OwnTenantServedWithAnOperatorClaim) {
-  auto [s, r] = Dbe("alpha", dbe::MsgType::kL7RagQuery, 50, "ALPHA", kIngest);
+  auto [s, r] = Dbe("alpha", dbe::MsgType::kL7RagQuery, 50, "ALPHA", Ingest());
   EXPECT_EQ(s, 200);
   EXPECT_EQ(r.type(), dbe::MsgType::kL7RagResult) << Reason(r);
 }
@@ -197,11 +182,11 @@ TEST_F(BoundaryTest, GenerationDevicesOnlyBehindTheRouter) {
 
 TEST_F(BoundaryTest, ReservedAndUnknownTenantsRefused) {
   for (const std::string t : {"SYSTEM", "ALL"}) {
-    auto [s, r] = Dbe("all", dbe::MsgType::kL7RagQuery, 50, t, kQuery);
+    auto [s, r] = Dbe("all", dbe::MsgType::kL7RagQuery, 50, t, Query());
     EXPECT_EQ(s, 403) << t;
     EXPECT_EQ(Reason(r), "RESERVED_TENANT") << t;
   }
-  auto [s, r] = Dbe("all", dbe::MsgType::kL7RagQuery, 50, "CHARLIE", kQuery);
+  auto [s, r] = Dbe("all", dbe::MsgType::kL7RagQuery, 50, "CHARLIE", Query());
   EXPECT_EQ(s, 403);
   EXPECT_EQ(Reason(r), "UNKNOWN_TENANT");
 }
@@ -217,7 +202,7 @@ TEST_F(BoundaryTest, StatusShowsOnlyCoveredTenants) {
 }
 
 TEST_F(BoundaryTest, RefusalsAreCounted) {
-  (void)Dbe("none", dbe::MsgType::kL7RagQuery, 50, "BRAVO", kQuery);
+  (void)Dbe("none", dbe::MsgType::kL7RagQuery, 50, "BRAVO", Query());
   net::HttpClientRequest r;
   r.url = "http://127.0.0.1:" + std::to_string(node_->http_port()) + "/metrics";
   auto m = net::HttpFetch(r);

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include "devices/config_section.h"
+#include "devices/llm/llm_worker.h"
+#include "devices/soc/soc_device.h"
+
 namespace dsmil::node {
 namespace {
 
@@ -70,6 +74,13 @@ TEST(NodeConfig, BadConfigNamesTheProblem) {
       {"node: {name: a, role: soc}\npeers: [{name: b, role: ai, control: 'http://x:1'}]\n", "must be an https:// URL"},
       {"node: {name: a, role: soc}\nstores: {kind: redis}\n", "stores.kind: unknown kind 'redis'"},
       {"node: [unclosed\n", "t.yaml:"},
+      // The devices' sections are parsed once, here, with the key named.
+      {"node: {name: a, role: soc}\nsoc: {batch: 0}\n", "t.yaml: soc.batch: must be an integer in 1..10000"},
+      {"node: {name: a, role: soc}\nsoc: {colour: red}\n", "t.yaml: soc.colour: unknown key"},
+      {"node: {name: a, role: ai}\nllm: {models: [{device: 47}]}\n", "t.yaml: llm.models[0].path: is required"},
+      {"node: {name: a, role: soc}\npolicies: {}\n", "t.yaml: policies.dir: must name the directory"},
+      {"node: {name: a, role: soc}\nsoc: [1]\n", "t.yaml: soc: must be a mapping"},
+      {"node: {name: a, role: soc}\nwidgets: {}\n", "t.yaml: widgets: unknown key"},
   };
   for (const auto& bc : cases) {
     std::string text = bc.yaml;
@@ -82,6 +93,33 @@ TEST(NodeConfig, BadConfigNamesTheProblem) {
     EXPECT_NE(c.status().message().find(bc.expect), std::string::npos)
         << "yaml: " << bc.yaml << "\nerror: " << c.status().message();
   }
+}
+
+TEST(NodeConfig, DeviceSectionsAreParsedOnce) {
+  auto c = ParseNodeConfig(
+      "node: {name: a, role: soc}\ntls: {ca: a, cert: b, key: c}\n"
+      "soc: {batch: 64, l4_model: models/l4.json}\npolicies: {dir: pol}\n"
+      "llm: {models: [{device: 44, path: m.gguf}]}\nl7: {listen: 127.0.0.1:8001}\n",
+      "t.yaml", "/srv/dsmil");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const soc::SocConfig* s = c->device_sections.Get<soc::SocConfig>("soc", 0);
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(s->present);
+  EXPECT_EQ(s->batch, 64u);
+  EXPECT_EQ(s->l4_model, "/srv/dsmil/models/l4.json");
+  EXPECT_EQ(c->device_sections.Get<devices::PoliciesConfig>("policies", 0)->dir, "/srv/dsmil/pol");
+  const auto* llm = c->device_sections.Get<devices::llm_worker::LlmConfig>("llm", 0);
+  ASSERT_NE(llm, nullptr);
+  ASSERT_EQ(llm->models.size(), 1u);
+  EXPECT_EQ(llm->models[0].path, "/srv/dsmil/m.gguf");
+  // The l7 section is typed too; device 43 is handed it with policies.
+  EXPECT_TRUE(c->device_sections.present("l7"));
+  EXPECT_EQ(devices::DeclaredSections(43), (std::vector<std::string>{"l7", "policies"}));
+  // What device 52 is handed: only its declared sections.
+  devices::ConfigSections for52 = c->device_sections.Select(devices::DeclaredSections(52));
+  EXPECT_EQ(for52.names(), (std::vector<std::string>{"policies", "soc"}));
+  devices::ConfigSections for59 = c->device_sections.Select(devices::DeclaredSections(59));
+  EXPECT_EQ(for59.names(), std::vector<std::string>{"policies"});
 }
 
 TEST(NodeConfig, MissingFileIsNotFound) {

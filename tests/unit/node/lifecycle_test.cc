@@ -10,13 +10,12 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <thread>
 
-#include "crypto/x509.h"
 #include "net/http_client.h"
 #include "node/config.h"
 #include "node/node.h"
+#include "support/test_pki.h"
 
 namespace dsmil::node {
 namespace {
@@ -44,17 +43,10 @@ class LifecycleTest : public ::testing::Test {
   void SetUp() override {
     std::string tmpl = (fs::temp_directory_path() / "dsmil-lifecycle-XXXXXX").string();
     dir_ = mkdtemp(tmpl.data());
-    auto ca = crypto::CreateCa("DSMIL Test CA");
-    ASSERT_TRUE(ca.ok());
-    crypto::CertificateRequest nr;
-    nr.common_name = "node-a";
-    nr.ip_sans = {"127.0.0.1"};
-    auto node = crypto::IssueCertificate(*ca, nr);
-    ASSERT_TRUE(node.ok());
-    std::ofstream(dir_ + "/ca.crt") << ca->cert_pem;
-    std::ofstream(dir_ + "/node.crt") << node->cert_pem;
-    std::ofstream(dir_ + "/node.key") << node->key_pem;
-    fs::permissions(dir_ + "/node.key", fs::perms(0600));
+    auto pki = dsmil::testing::TestPki::Create(dir_);
+    ASSERT_TRUE(pki.ok()) << pki.status().ToString();
+    auto node = pki->IssueNode("node", "node-a");
+    ASSERT_TRUE(node.ok()) << node.status().ToString();
     fs::create_directories(dir_ + "/data");
   }
   void TearDown() override {
@@ -113,8 +105,10 @@ TEST_F(LifecycleTest, StartStopUnderLoad) {
     uint16_t port = (*n)->http_port();
     std::atomic<bool> done{false};
     std::atomic<int> answered{0};
+    constexpr int kClients = 4;
     std::vector<std::thread> clients;
-    for (int t = 0; t < 4; ++t) {
+    clients.reserve(kClients);
+    for (int t = 0; t < kClients; ++t) {
       clients.emplace_back([&] {
         while (!done) {
           net::HttpClientRequest r;

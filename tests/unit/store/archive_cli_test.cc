@@ -11,48 +11,19 @@
 #include <fstream>
 #include <string>
 
-#include "postgres_server.h"
+#include "ctl_test_env.h"
 #include "store/archive.h"
 
 namespace dsmil::store {
 namespace {
 
-const std::string kCtl = std::string(DSMIL_BINARY_DIR) + "/bin/dsmilctl";
-
-class ArchiveCli : public ::testing::Test {
+class ArchiveCli : public testenv::CtlArchiveTest {
  protected:
-  void SetUp() override {
-    ASSERT_EQ(access(kCtl.c_str(), X_OK), 0) << kCtl << " is missing: build the dsmilctl target first";
-    char tmpl[] = "/tmp/dsmil-archive-cli-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    config_path_ = dir_ + "/node-c.yaml";
-    std::ofstream(config_path_) << "node: {name: node-c, role: data}\n"
-                                   "tenants: [{id: ALPHA, roe_level: SOC_ASSIST, compartments: [SOC]}]\n"
-                                   "tls: {ca: pki/ca.crt, cert: pki/node-c.crt, key: pki/node-c.key}\n"
-                                   "stores: {kind: embedded, path: data}\n";
-    stores_.kind = "embedded";
-    stores_.path = dir_ + "/data";
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  testing::ProgramResult Ctl(std::vector<std::string> args) {
-    args.insert(args.begin(), kCtl);
-    auto r = testing::RunProgram(args);
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : testing::ProgramResult{};
-  }
-
-  std::string dir_, config_path_;
-  StoresConfig stores_;
+  ArchiveCli() : CtlArchiveTest("dsmil-archive-cli") {}
 };
 
 TEST_F(ArchiveCli, AuditVerifyIntactThenBroken) {
-  {
-    auto a = OpenArchive(stores_, TenantScope::For("ALPHA").value());
-    ASSERT_TRUE(a.ok()) << a.status().ToString();
-    for (int i = 0; i < 6; ++i) ASSERT_TRUE((*a)->AppendAudit(i, "AUTH_FAILED", "cn=op", "{}").ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(AppendAlphaAudit(6));
   auto ok = Ctl({"audit", "verify", "--tenant", "ALPHA", "--node-config", config_path_});
   EXPECT_EQ(ok.exit_code, 0) << ok.output;
   EXPECT_NE(ok.output.find("audit log of ALPHA: 6 rows checked"), std::string::npos) << ok.output;

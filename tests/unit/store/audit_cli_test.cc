@@ -14,55 +14,20 @@
 
 #include "crypto/keyfile.h"
 #include "crypto/mldsa.h"
-#include "postgres_server.h"
+#include "ctl_test_env.h"
 #include "store/archive.h"
 #include "store/audit_checkpoint.h"
 
 namespace dsmil::store {
 namespace {
 
-const std::string kCtl = std::string(DSMIL_BINARY_DIR) + "/bin/dsmilctl";
-
-class AuditCli : public ::testing::Test {
+class AuditCli : public testenv::CtlArchiveTest {
  protected:
-  void SetUp() override {
-    ASSERT_EQ(access(kCtl.c_str(), X_OK), 0) << kCtl << " is missing: build the dsmilctl target first";
-    char tmpl[] = "/tmp/dsmil-audit-cli-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    config_path_ = WriteConfig("node-c.yaml", "");
-    stores_.kind = "embedded";
-    stores_.path = dir_ + "/data";
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::string WriteConfig(const std::string& name, const std::string& extra) {
-    std::string path = dir_ + "/" + name;
-    std::ofstream(path) << "node: {name: node-c, role: data}\n"
-                           "tenants: [{id: ALPHA, roe_level: SOC_ASSIST, compartments: [SOC]}]\n"
-                           "tls: {ca: pki/ca.crt, cert: pki/node-c.crt, key: pki/node-c.key}\n"
-                           "stores: {kind: embedded, path: data}\n"
-                        << extra;
-    return path;
-  }
-
-  testing::ProgramResult Ctl(std::vector<std::string> args) {
-    args.insert(args.begin(), kCtl);
-    auto r = testing::RunProgram(args);
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : testing::ProgramResult{};
-  }
-
-  std::string dir_, config_path_;
-  StoresConfig stores_;
+  AuditCli() : CtlArchiveTest("dsmil-audit-cli") {}
 };
 
 TEST_F(AuditCli, VerifyTrustsTheNodesCheckpointAndFailsOnTruncation) {
-  {
-    auto a = OpenArchive(stores_, TenantScope::For("ALPHA").value());
-    ASSERT_TRUE(a.ok()) << a.status().ToString();
-    for (int i = 0; i < 6; ++i) ASSERT_TRUE((*a)->AppendAudit(i, "AUTH_FAILED", "cn=op", "{}").ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(AppendAlphaAudit(6));
   const std::vector<std::string> verify = {"audit", "verify", "--tenant", "ALPHA", "--node-config", config_path_};
   auto none = Ctl(verify);
   EXPECT_EQ(none.exit_code, 0) << none.output;

@@ -195,7 +195,7 @@ TEST_F(FileModes, StartCheckRepairsWhatIsOpenToOthersAndSaysSo) {
   ::chmod(db.c_str(), 0640);
   struct Capture : LogSink {
     std::vector<std::string> lines;
-    void Write(std::string_view l) override { lines.emplace_back(l); }
+    void Write(const LogRecord& r) override { lines.emplace_back(r.line); }
   };
   auto capture = std::make_shared<Capture>();
   LoggerOptions o;

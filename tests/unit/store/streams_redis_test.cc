@@ -7,7 +7,6 @@
 #include <fstream>
 
 #include "store/streams.h"
-#include "store/streams_internal.h"
 #include "streams_test_util.h"
 
 namespace dsmil::store {
@@ -37,7 +36,7 @@ class StreamsRedisTest : public ::testing::Test {
 
 TEST_F(StreamsRedisTest, Drill1AlphaWriterCannotWriteBravoStreamThroughOurClient) {
   auto as_alpha =
-      internal::OpenRedisStreamsAs(config_, bravo_, Access::kWriter, "alpha_writer", redis_->passwords["alpha_writer"]);
+      OpenStreamsAsUser(config_, bravo_, Access::kWriter, "alpha_writer", redis_->passwords["alpha_writer"]);
   ASSERT_TRUE(as_alpha.ok()) << as_alpha.status().ToString();
   auto r = (*as_alpha)->Append(StreamKind::kSocEvents, std::vector<std::string>{"{\"event_id\":\"test\"}"});
   ASSERT_FALSE(r.ok());
@@ -65,7 +64,7 @@ TEST_F(StreamsRedisTest, Drill1AlphaWriterCannotWriteBravoStreamWithRedisCli) {
 
 TEST_F(StreamsRedisTest, AlphaReaderCannotReadBravoNorAppendAnything) {
   auto reader_on_bravo =
-      internal::OpenRedisStreamsAs(config_, bravo_, Access::kReader, "alpha_reader", redis_->passwords["alpha_reader"]);
+      OpenStreamsAsUser(config_, bravo_, Access::kReader, "alpha_reader", redis_->passwords["alpha_reader"]);
   ASSERT_TRUE(reader_on_bravo.ok());
   auto& s = *reader_on_bravo;
   EXPECT_EQ(s->Range(StreamKind::kSocEvents, "0", 10).status().code(), StatusCode::kPermissionDenied);
@@ -94,9 +93,9 @@ TEST_F(StreamsRedisTest, DefaultUserAndWrongPasswordsAreRefused) {
                                       " --user default --pass '' --no-auth-warning PING");
   EXPECT_EQ(as_default.find("PONG"), std::string::npos) << as_default;
 
-  auto def = internal::OpenRedisStreamsAs(config_, alpha_, Access::kWriter, "default", "x");
+  auto def = OpenStreamsAsUser(config_, alpha_, Access::kWriter, "default", "x");
   EXPECT_EQ(def.status().code(), StatusCode::kUnauthenticated) << def.status().ToString();
-  auto wrong = internal::OpenRedisStreamsAs(config_, alpha_, Access::kWriter, "alpha_writer", "wrong");
+  auto wrong = OpenStreamsAsUser(config_, alpha_, Access::kWriter, "alpha_writer", "wrong");
   EXPECT_EQ(wrong.status().code(), StatusCode::kUnauthenticated);
   EXPECT_NE(wrong.status().message().find("alpha_writer"), std::string::npos) << wrong.status().message();
 
