@@ -19,6 +19,7 @@
 #include "core/mutex.h"
 #include "crypto/ossl.h"
 #include "crypto/sha3.h"
+#include "tenant/registry_file.h"
 
 namespace dsmil::tenant {
 namespace {
@@ -31,36 +32,10 @@ int64_t NowMs() {
 std::string Lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = char(c + 32);
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
   }
   return out;
 }
-
-// An exclusive flock on a lock file, released on destruction.
-class FileLock {
- public:
-  static Result<FileLock> Take(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return Status::Internal("api keys: open " + path + ": " + std::strerror(errno));
-    while (::flock(fd, LOCK_EX) != 0) {
-      if (errno != EINTR) {
-        int e = errno;
-        ::close(fd);
-        return Status::Internal("api keys: lock " + path + ": " + std::strerror(e));
-      }
-    }
-    return FileLock(fd);
-  }
-  FileLock(FileLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  FileLock& operator=(FileLock&&) = delete;
-  ~FileLock() {
-    if (fd_ >= 0) ::close(fd_);  // closing releases the flock
-  }
-
- private:
-  explicit FileLock(int fd) : fd_(fd) {}
-  int fd_;
-};
 
 struct FileId {
   ino_t ino = 0;
@@ -72,7 +47,7 @@ struct FileId {
 FileId StatFile(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return {};
-  return FileId{st.st_ino, st.st_size, int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+  return FileId{st.st_ino, st.st_size, static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
 }
 
 Result<std::vector<ApiKeyInfo>> ParseFile(const std::string& path) {
@@ -97,34 +72,12 @@ Result<std::vector<ApiKeyInfo>> ParseFile(const std::string& path) {
 }
 
 Status WriteFile(const std::string& path, const std::vector<ApiKeyInfo>& keys) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::Internal("api keys: create " + tmp + ": " + std::strerror(errno));
   std::string text = "# id tenant sha3-256(key) created_ms revoked_ms label\n";
   for (const ApiKeyInfo& k : keys) {
     text += k.id + " " + k.tenant + " " + k.hash + " " + std::to_string(k.created_ms) + " " +
             std::to_string(k.revoked_ms) + " " + k.label + "\n";
   }
-  size_t off = 0;
-  while (off < text.size()) {
-    ssize_t w = ::write(fd, text.data() + off, text.size() - off);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return Status::Internal("api keys: write " + tmp + ": " + std::strerror(e));
-    }
-    off += size_t(w);
-  }
-  ::fsync(fd);
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int e = errno;
-    ::unlink(tmp.c_str());
-    return Status::Internal("api keys: rename " + tmp + ": " + std::strerror(e));
-  }
-  return Status::Ok();
+  return internal::ReplaceFile(path, text, "api keys");
 }
 
 Result<std::string> RandomHex(size_t bytes) {
@@ -181,7 +134,7 @@ Result<std::unique_ptr<ApiKeyStore>> ApiKeyStore::Open(std::string path) {
   if (!dir.empty()) std::filesystem::create_directories(dir, ec);
   if (ec) return Status::Internal("api keys: create directory " + dir.string() + ": " + ec.message());
   {
-    DSMIL_ASSIGN_OR_RETURN(FileLock lock, FileLock::Take(path + ".lock"));
+    DSMIL_ASSIGN_OR_RETURN(internal::FileLock lock, internal::FileLock::Take(path, "api keys"));
     if (StatFile(path).size < 0) DSMIL_RETURN_IF_ERROR(WriteFile(path, {}));
   }
   std::unique_ptr<ApiKeyStore> store(new ApiKeyStore(std::move(path)));
@@ -215,7 +168,7 @@ Result<ApiKeyInfo> ApiKeyStore::Import(std::string_view tenant, std::string_view
   info.hash = HashApiKey(key);
   info.created_ms = NowMs();
   info.label = std::string(label);
-  DSMIL_ASSIGN_OR_RETURN(FileLock lock, FileLock::Take(path_ + ".lock"));
+  DSMIL_ASSIGN_OR_RETURN(internal::FileLock lock, internal::FileLock::Take(path_, "api keys"));
   DSMIL_ASSIGN_OR_RETURN(std::vector<ApiKeyInfo> keys, ParseFile(path_));
   for (const ApiKeyInfo& k : keys) {
     if (k.hash == info.hash) return Status::AlreadyExists("api keys: this key is already stored (id " + k.id + ")");
@@ -223,7 +176,7 @@ Result<ApiKeyInfo> ApiKeyStore::Import(std::string_view tenant, std::string_view
   // The id: from the key when it has the "sk-<t>-<8 hex>-" form, else random.
   std::string_view rest = key.substr(prefix.size());
   bool hex_id = rest.size() > 9 && rest[8] == '-';
-  for (size_t i = 0; hex_id && i < 8; ++i) hex_id = std::isxdigit(uint8_t(rest[i])) != 0;
+  for (size_t i = 0; hex_id && i < 8; ++i) hex_id = std::isxdigit(static_cast<unsigned char>(rest[i])) != 0;
   if (hex_id) {
     info.id = Lower(rest.substr(0, 8));
   } else {
@@ -251,7 +204,7 @@ Result<std::vector<ApiKeyInfo>> ApiKeyStore::List(std::string_view tenant) {
 }
 
 Status ApiKeyStore::Revoke(std::string_view tenant, std::string_view id) {
-  DSMIL_ASSIGN_OR_RETURN(FileLock lock, FileLock::Take(path_ + ".lock"));
+  DSMIL_ASSIGN_OR_RETURN(internal::FileLock lock, internal::FileLock::Take(path_, "api keys"));
   DSMIL_ASSIGN_OR_RETURN(std::vector<ApiKeyInfo> keys, ParseFile(path_));
   for (ApiKeyInfo& k : keys) {
     if (k.tenant == tenant && k.id == id) {

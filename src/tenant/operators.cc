@@ -12,27 +12,22 @@ namespace {
 constexpr std::string_view kWhat = "operators";
 
 Result<std::vector<OperatorInfo>> Parse(const std::string& path) {
-  DSMIL_ASSIGN_OR_RETURN(std::string text, internal::ReadWholeFile(path, kWhat));
   std::vector<OperatorInfo> out;
-  std::istringstream in(text);
-  std::string line;
-  size_t n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream ls(line);
-    OperatorInfo op;
-    std::string key_hex;
-    if (!(ls >> op.name >> key_hex >> op.registered_s >> op.removed_s)) {
-      return Status::DataLoss("operators: " + path + ": line " + std::to_string(n) + " is malformed");
-    }
-    auto key = FromHex(key_hex);
-    if (!key.ok() || key->size() != crypto::kMlDsa87PublicKeyBytes) {
-      return Status::DataLoss("operators: " + path + ": line " + std::to_string(n) + ": bad public key");
-    }
-    op.public_key = std::move(*key);
-    out.push_back(std::move(op));
-  }
+  DSMIL_RETURN_IF_ERROR(
+      internal::ForEachRecordLine(path, kWhat, [&](std::istringstream& ls, const std::string& where) -> Status {
+        OperatorInfo op;
+        std::string key_hex;
+        if (!(ls >> op.name >> key_hex >> op.registered_s >> op.removed_s)) {
+          return Status::DataLoss(where + " is malformed");
+        }
+        auto key = FromHex(key_hex);
+        if (!key.ok() || key->size() != crypto::kMlDsa87PublicKeyBytes) {
+          return Status::DataLoss(where + ": bad public key");
+        }
+        op.public_key = std::move(*key);
+        out.push_back(std::move(op));
+        return Status::Ok();
+      }));
   return out;
 }
 

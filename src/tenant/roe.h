@@ -26,6 +26,7 @@
 #include "core/coding.h"
 #include "core/status.h"
 #include "store/config.h"
+#include "tenant/registry_file.h"
 
 namespace dsmil::tenant {
 
@@ -94,28 +95,5 @@ class RoeTokenStore {
   explicit RoeTokenStore(std::string path) : path_(std::move(path)) {}
   std::string path_;
 };
-
-namespace internal {
-// Registry-file discipline shared by roe.cc and operators.cc: an exclusive
-// flock on "<path>.lock" held by the returned guard (released on destruction).
-class FileLock {
- public:
-  static Result<FileLock> Take(const std::string& path, std::string_view what);
-  FileLock(FileLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  FileLock& operator=(FileLock&&) = delete;
-  ~FileLock();
-
- private:
-  explicit FileLock(int fd) : fd_(fd) {}
-  int fd_;
-};
-// Creates the parent directory of `path` (0700) if absent.
-Status EnsureParentDir(const std::string& path, std::string_view what);
-// Writes `text` to a fresh 0600 file beside `path`, fsyncs it and renames it
-// over `path`. Creates the parent directory (0700) if absent.
-Status ReplaceFile(const std::string& path, std::string_view text, std::string_view what);
-// Reads the file (absent = ""), Internal naming the path on I/O errors.
-Result<std::string> ReadWholeFile(const std::string& path, std::string_view what);
-}  // namespace internal
 
 }  // namespace dsmil::tenant
