@@ -31,11 +31,7 @@ namespace fs = std::filesystem;
 
 using dsmil::testing::UnixMillis;
 
-std::string Uuid(int n) {
-  char buf[40];
-  std::snprintf(buf, sizeof(buf), "00000000-0000-4000-8000-%012d", n);
-  return buf;
-}
+using testing::Uuid;
 
 // One SOC event as archived (docs/events.md), with L4 and L8 parts.
 json Event(int n, const std::string& host, const std::string& category, const std::string& severity,
@@ -155,8 +151,9 @@ TEST_F(CoaTest, ThreeRankedCoasForRansomwareWithLateralMovement) {
   EXPECT_EQ(top["kind"], "CONTAIN");
   EXPECT_EQ(top["roe_level"], "SOC_ASSIST");
   std::set<std::string> targets;
-  for (const json& a : top["actions"])
+  for (const json& a : top["actions"]) {
     targets.insert(a["action"].get<std::string>() + " " + a["target"].get<std::string>());
+  }
   EXPECT_TRUE(targets.count("ISOLATE_HOST ws-17") && targets.count("ISOLATE_HOST ws-22") &&
               targets.count("BLOCK_DOMAIN c2.example"))
       << top.dump();

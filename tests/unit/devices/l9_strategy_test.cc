@@ -28,11 +28,7 @@ namespace fs = std::filesystem;
 
 using dsmil::testing::UnixMillis;
 
-std::string Uuid(int n) {
-  char buf[40];
-  std::snprintf(buf, sizeof(buf), "00000000-0000-4000-8000-%012d", n);
-  return buf;
-}
+using testing::Uuid;
 
 json Event(int n, int64_t ts, const std::string& host, const std::string& category, const std::string& severity,
            const json& l8 = json::object(), const json& features = json::object()) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -21,6 +22,13 @@
 #include "tenant/claims.h"
 
 namespace dsmil::devices::l9::testing {
+
+// The event id of the n-th seeded event (a UUID v4 shape).
+inline std::string Uuid(int n) {
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "00000000-0000-4000-8000-%012d", n);
+  return buf;
+}
 
 inline std::string Reason(const dbe::Message& m) {
   auto r = m.GetString(dbe::TlvType::kErrorReason);
