@@ -11,6 +11,7 @@
 #include "store/archive_backends.h"
 #include "store/audit.h"
 #include "store/file_mode.h"
+#include "store/sqlite_shared.h"
 
 namespace dsmil::store {
 namespace {
@@ -56,12 +57,9 @@ class SqliteArchive final : public Archive {
     int rc =
         sqlite3_open_v2(file_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) return Err("open", rc);
-    sqlite3_busy_timeout(db_, kBusyTimeoutMs);
     const std::string t = scope_.tenant();
     const std::string check = "CHECK (tenant_id = '" + t + "')";
     std::string ddl =
-        "PRAGMA journal_mode=WAL;"
-        "PRAGMA synchronous=NORMAL;"
         "CREATE TABLE IF NOT EXISTS events ("
         " event_id TEXT PRIMARY KEY NOT NULL,"
         " tenant_id TEXT NOT NULL DEFAULT '" +
@@ -90,7 +88,8 @@ class SqliteArchive final : public Archive {
         " mac TEXT NOT NULL,"
         " tenant_id TEXT NOT NULL DEFAULT '" +
         t + "' " + check + ");";
-    DSMIL_RETURN_IF_ERROR(Exec(ddl, "create tables"));
+    SqliteSetupError set_up = PrepareSharedSqlite(db_, kBusyTimeoutMs, "NORMAL", ddl);
+    if (set_up.rc != SQLITE_OK) return Err(set_up.step, set_up.rc, set_up.message);
     DSMIL_ASSIGN_OR_RETURN(insert_event_,
                            Prepare("INSERT INTO events (event_id, tenant_id, ts_ms, category, severity, body) "
                                    "VALUES (?1, '" +
@@ -271,11 +270,14 @@ class SqliteArchive final : public Archive {
     return r;
   }
 
-  Status Err(const std::string& what, int rc) const {
+  Status Err(const std::string& what, int rc, const std::string& detail = {}) const {
     std::string msg = "archive " + scope_.tenant() + " (" + file_ + "): " + what + ": " +
-                      (db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
-    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) return Status::Unavailable(msg);
-    if (rc == SQLITE_CONSTRAINT) return Status::InvalidArgument(msg);
+                      (!detail.empty() ? detail
+                       : db_           ? sqlite3_errmsg(db_)
+                                       : sqlite3_errstr(rc));
+    const int primary = rc & 0xff;
+    if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return Status::Unavailable(msg);
+    if (primary == SQLITE_CONSTRAINT) return Status::InvalidArgument(msg);
     return Status::Internal(msg);
   }
   Status Exec(const std::string& sql, const std::string& what) {

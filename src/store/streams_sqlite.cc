@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "store/file_mode.h"
+#include "store/sqlite_shared.h"
 #include "store/streams.h"
 #include "store/streams_internal.h"
 
@@ -74,10 +75,9 @@ class SqliteStreams final : public Streams {
     if (rc != SQLITE_OK) {
       return Status::Unavailable(Where() + ": cannot open: " + (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
     }
-    sqlite3_busy_timeout(db_.get(), kBusyTimeoutMs);
-    DSMIL_RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL", "set WAL mode"));
-    DSMIL_RETURN_IF_ERROR(Exec("PRAGMA synchronous=FULL", "set synchronous=FULL"));
-    return Exec(kSchema, "create the tables");
+    SqliteSetupError set_up = PrepareSharedSqlite(db_.get(), kBusyTimeoutMs, "FULL", kSchema);
+    if (set_up.rc != SQLITE_OK) return Error(set_up.rc, set_up.step, set_up.message);
+    return Status::Ok();
   }
 
   const TenantScope& scope() const override { return scope_; }
@@ -357,8 +357,8 @@ class SqliteStreams final : public Streams {
                                     " may not do this (" + std::string(AccessName(a)) + " access needed)");
   }
 
-  Status Error(int rc, const std::string& what) const {
-    std::string msg = Where() + ": " + what + ": " + sqlite3_errmsg(db_.get());
+  Status Error(int rc, const std::string& what, const std::string& detail = {}) const {
+    std::string msg = Where() + ": " + what + ": " + (detail.empty() ? sqlite3_errmsg(db_.get()) : detail);
     int primary = rc & 0xff;
     if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return Status::Unavailable(msg);
     if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB) return Status::DataLoss(msg);

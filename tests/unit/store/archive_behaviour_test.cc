@@ -1,6 +1,9 @@
 // The Archive contract, run against both backends: PostgreSQL (a real
 // server, as the tenant's own role) and the embedded SQLite file.
 #include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include "archive_test_env.h"
@@ -245,6 +248,45 @@ TEST_P(ArchiveBehaviour, TenantsAreSeparate) {
   ASSERT_TRUE(cross.ok());
   EXPECT_FALSE(cross->has_value());
   EXPECT_EQ((*bravo)->scope().tenant(), "BRAVO");
+}
+
+// Two processes opening a new embedded archive at the same moment both set it
+// up (WAL switch, tables) and ingest; nothing is lost. Several fresh files, as
+// the race is in the first open.
+TEST(ArchiveEmbedded, TwoProcessesOpenANewFileAtOnce) {
+  for (int round = 0; round < 8; ++round) {
+    StoresConfig c = kEnv->Embedded("race-" + std::to_string(round));
+    auto ingest = [&](const std::string& prefix) -> std::string {
+      auto a = OpenArchive(c, Scope("ALPHA"));
+      if (!a.ok()) return "open: " + a.status().ToString();
+      auto n = (*a)->Ingest(Batch(prefix, 0, 50));
+      if (!n.ok()) return "ingest: " + n.status().ToString();
+      return *n == 50u ? "" : "ingest stored " + std::to_string(*n);
+    };
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      close(fds[0]);
+      std::string err = ingest("child");
+      (void)!write(fds[1], err.data(), err.size());
+      _exit(err.empty() ? 0 : 1);
+    }
+    close(fds[1]);
+    std::string parent_err = ingest("parent");
+    std::string child_err(512, '\0');
+    ssize_t got = read(fds[0], child_err.data(), child_err.size());
+    child_err.resize(got > 0 ? size_t(got) : 0);
+    close(fds[0]);
+    int wstatus = 0;
+    ASSERT_EQ(waitpid(child, &wstatus, 0), child);
+    EXPECT_EQ(parent_err, "") << "round " << round;
+    EXPECT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) << "round " << round << ": " << child_err;
+    auto a = OpenArchive(c, Scope("ALPHA"));
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    EXPECT_EQ(*(*a)->Count(), 100u) << "round " << round;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ArchiveBehaviour, ::testing::Values("postgres", "embedded"),

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <set>
 #include <thread>
 
@@ -330,10 +331,17 @@ TEST(OpenStreamsTest, EmbeddedFileIsSharedBetweenProcesses) {
   constexpr int kBatches = 40, kBatch = 10;
   auto append_all = [&](const std::string& who) -> bool {
     auto w = OpenStreams(c, scope, Access::kWriter);
-    if (!w.ok()) return false;
+    if (!w.ok()) {
+      std::fprintf(stderr, "%s: open: %s\n", who.c_str(), w.status().ToString().c_str());
+      return false;
+    }
     for (int b = 0; b < kBatches; ++b) {
       std::vector<std::string> batch(kBatch, who);
-      if (!(*w)->Append(StreamKind::kL3In, batch).ok()) return false;
+      auto a = (*w)->Append(StreamKind::kL3In, batch);
+      if (!a.ok()) {
+        std::fprintf(stderr, "%s: append: %s\n", who.c_str(), a.status().ToString().c_str());
+        return false;
+      }
     }
     return true;
   };
