@@ -306,8 +306,9 @@ class SqliteArchive final : public Archive {
 }  // namespace
 
 Result<std::unique_ptr<Archive>> OpenSqliteArchive(const StoresConfig& config, const TenantScope& scope) {
-  if (config.path.empty())
+  if (config.path.empty()) {
     return Status::InvalidArgument("stores.path: empty (the embedded archive needs a directory)");
+  }
   const std::string dir = config.path + "/archive";
   Status made = MakePrivateDirs(dir);
   if (!made.ok()) return Status::Unavailable("archive: " + made.message());

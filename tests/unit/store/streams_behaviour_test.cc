@@ -58,6 +58,7 @@ class StreamsTest : public ::testing::TestWithParam<std::string> {
 
   static std::vector<std::string> Ids(const std::vector<StreamEntry>& entries) {
     std::vector<std::string> ids;
+    ids.reserve(entries.size());
     for (const auto& e : entries) ids.push_back(e.id);
     return ids;
   }
