@@ -4,12 +4,17 @@
 #   scripts/cluster.sh up       (re)start the three nodes, register them in dsmilctl
 #   scripts/cluster.sh down     stop them
 #   scripts/cluster.sh status   dsmilctl status
+# Environment: DSMIL_CLUSTER_DIR (state directory, default var/cluster);
+# DSMIL_CLUSTER_PORTS (ten loopback ports: http, control and dbe of node-a,
+# node-b, node-c, then the L7 API; default 8080 8099 8100 8180 ... 8001), so a
+# second cluster (the red-team test's) can run beside the first;
+# DSMIL_POLICIES_DIR (tenant policy bundles, default deploy/policies).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 build=${BUILD:-build}
 bin="$root/$build/bin"
-dir="$root/var/cluster"
+dir=${DSMIL_CLUSTER_DIR:-$root/var/cluster}
 # Node state (keys, stores, logs, captured stderr) is this user's alone: files
 # 0600, directories 0700, also for what an earlier run left.
 umask 077
@@ -19,9 +24,19 @@ chmod 700 "$dir"
 nodes=(node-a node-b node-c)
 declare -A role=([node-a]=soc [node-b]=ai [node-c]=data)
 declare -A base=([node-a]=8000 [node-b]=8100 [node-c]=8200)  # http = base+80, control = base+99, dbe = base+100
-http_port()    { echo $(( ${base[$1]} + 80 )); }
-control_port() { echo $(( ${base[$1]} + 99 )); }
-dbe_port()     { echo $(( ${base[$1]} + 100 )); }
+declare -A index=([node-a]=0 [node-b]=1 [node-c]=2)
+read -r -a ports <<< "${DSMIL_CLUSTER_PORTS:-}"
+if [ ${#ports[@]} -ne 0 ] && [ ${#ports[@]} -ne 10 ]; then
+  echo "cluster: DSMIL_CLUSTER_PORTS needs ten ports (got ${#ports[@]})" >&2
+  exit 2
+fi
+port() { # node offset-in-base index-in-DSMIL_CLUSTER_PORTS
+  if [ ${#ports[@]} -eq 10 ]; then echo "${ports[$(( ${index[$1]} * 3 + $3 ))]}"; else echo $(( ${base[$1]} + $2 )); fi
+}
+http_port()    { port "$1" 80 0; }
+control_port() { port "$1" 99 1; }
+dbe_port()     { port "$1" 100 2; }
+l7_port()      { if [ ${#ports[@]} -eq 10 ]; then echo "${ports[9]}"; else echo "${DSMIL_L7_PORT:-8001}"; fi; }
 
 stop_nodes() {
   local n pid
@@ -57,7 +72,7 @@ write_config() {
     # On one machine every node uses NODE-C's embedded stores (SQLite files shared by the
     # processes); across machines the nodes use `stores: {kind: servers, ...}` instead.
     echo "stores: {kind: embedded, path: node-c/data}"
-    echo "policies: {dir: \"$root/deploy/policies\"}"
+    echo "policies: {dir: \"${DSMIL_POLICIES_DIR:-$root/deploy/policies}\"}"
     case "${role[$n]}" in
       soc)
         echo "soc: {l3_model: \"$root/models/l3_router.json\", l4_model: \"$root/models/l4_classifier.json\","
@@ -65,7 +80,7 @@ write_config() {
         ;;
       ai)
         echo "l7:"
-        echo "  listen: \"127.0.0.1:${DSMIL_L7_PORT:-8001}\""
+        echo "  listen: \"127.0.0.1:$(l7_port)\""
         echo "  workers: [{model: \"$model_name\", device: 47}]"
         # Every tenant is limited by default (docs/security.md): 20 requests/s, bursts of 40,
         # 8 in flight, 2M tokens a day; a tenant over its limit gets 429 with Retry-After.
@@ -151,7 +166,7 @@ up() {
     printf '  %-7s %-5s pid %-7s health+metrics http://127.0.0.1:%s/healthz /metrics   control https://127.0.0.1:%s/v1/status (mTLS)\n' \
       "${n^^}" "${role[$n]}" "$(cat "$dir/$n.pid")" "$(http_port "$n")" "$(control_port "$n")"
   done
-  echo "  OpenAI-compatible API: http://127.0.0.1:${DSMIL_L7_PORT:-8001}/v1 (model $model_name;"
+  echo "  OpenAI-compatible API: http://127.0.0.1:$(l7_port)/v1 (model $model_name;"
   echo "    key: $bin/dsmilctl tenant key create --tenant ALPHA --data-dir $dir/node-c/data)"
   echo "  CA: $dir/pki/ca.crt   operator cert: $dir/pki/operator-admin.crt"
   echo "  dsmilctl: $bin/dsmilctl (config ${DSMILCTL_CONFIG:-$HOME/.config/dsmil/dsmilctl.yaml})"

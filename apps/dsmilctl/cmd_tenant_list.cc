@@ -33,7 +33,6 @@
 // Exit 0 every tenant PASS, 1 a tenant FAIL, 2 bad input.
 #include <postgresql/libpq-fe.h>
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -49,7 +48,6 @@
 #include "commands.h"
 #include "core/clock.h"
 #include "crypto/keyfile.h"
-#include "crypto/x509.h"
 #include "ctl_config.h"
 #include "dbe/message.h"
 #include "file_util.h"
@@ -59,6 +57,7 @@
 #include "store/scope.h"
 #include "store/streams.h"
 #include "store/vectors.h"
+#include "temp_cert.h"
 #include "tenant/keys.h"
 
 namespace dsmil::ctl {
@@ -370,52 +369,12 @@ std::map<std::string, std::vector<Probe>> EntryProbes(const Context& ctx, const 
   if (ca_dir.empty() && !ctl->operator_cert.empty()) {
     ca_dir = std::filesystem::path(ctl->operator_cert).parent_path().string();
   }
-  std::error_code ec;
-  if (ca_dir.empty() || !std::filesystem::exists(ca_dir + "/ca.key", ec)) {
-    *note = "entry points not probed: no CA key in " + (ca_dir.empty() ? std::string("(unknown)") : ca_dir) +
-            " to issue a tenant-less audit certificate (--ca-dir)";
+  auto audit = TempOperatorCert::Issue(ca_dir, "isolation-audit", {});
+  if (!audit.ok()) {
+    *note = "entry points not probed: " + audit.status().message();
     return out;
   }
-  auto ca_key = crypto::ReadPrivateFile(ca_dir + "/ca.key");
-  auto ca_text = ReadText(ca_dir + "/ca.crt");
-  std::string ca_cert = ca_text.ok() ? *ca_text : std::string();
-  if (!ca_key.ok() || ca_cert.empty()) {
-    *note = "entry points not probed: " + (ca_key.ok() ? ca_dir + "/ca.crt is unreadable" : ca_key.status().message());
-    return out;
-  }
-  crypto::CertificateRequest req;
-  req.common_name = "isolation-audit";
-  req.usage = crypto::CertUsage::kClient;
-  req.days = 1;
-  auto cert = crypto::IssueCertificate(crypto::PemCertificate{ca_cert, std::string(AsString(*ca_key))}, req,
-                                       std::vector<std::string>{});
-  if (!cert.ok()) {
-    *note = "entry points not probed: " + cert.status().message();
-    return out;
-  }
-  std::string tmpl = (std::filesystem::temp_directory_path() / "dsmil-audit-XXXXXX").string();
-  if (mkdtemp(tmpl.data()) == nullptr) {
-    *note = "entry points not probed: cannot make a temporary directory";
-    return out;
-  }
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() {
-      std::error_code e;
-      std::filesystem::remove_all(dir, e);
-    }
-  } cleanup{tmpl};
-  const std::string cert_file = tmpl + "/audit.crt", key_file = tmpl + "/audit.key";
-  {
-    std::ofstream(cert_file) << cert->cert_pem;
-    int fd = ::open(key_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0 || ::write(fd, cert->key_pem.data(), cert->key_pem.size()) != ssize_t(cert->key_pem.size())) {
-      if (fd >= 0) ::close(fd);
-      *note = "entry points not probed: cannot write " + key_file;
-      return out;
-    }
-    ::close(fd);
-  }
+  const std::string cert_file = (*audit)->cert_file(), key_file = (*audit)->key_file();
   int64_t now_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count();

@@ -81,8 +81,9 @@ StageWorker::StageWorker(WorkerOptions options, StageModels models, std::unique_
       log_(log) {
   if (!options_.now_ms) options_.now_ms = WallMs;
   if (models_.l8_mu == nullptr) models_.l8_mu = &own_l8_mu_;
-  if (options_.consumer.empty())
+  if (options_.consumer.empty()) {
     options_.consumer = std::string(StageName(options_.stage)) + "-" + std::to_string(options_.device);
+  }
 }
 
 StageWorker::~StageWorker() { Stop(); }
@@ -105,12 +106,14 @@ std::string StageWorker::last_error() const {
 }
 
 Status StageWorker::Prepare() {
-  if (!reader_ || !writer_)
+  if (!reader_ || !writer_) {
     return Status::FailedPrecondition("soc " + std::string(StageName(options_.stage)) + ": no streams");
+  }
   if (options_.stage == Stage::kL3 && !models_.l3) return Status::FailedPrecondition("soc l3: no L3 model");
   if (options_.stage == Stage::kL4 && !models_.l4) return Status::FailedPrecondition("soc l4: no L4 model");
-  if (options_.stage == Stage::kL8 && (!models_.l8 || !archive_))
+  if (options_.stage == Stage::kL8 && (!models_.l8 || !archive_)) {
     return Status::FailedPrecondition("soc l8: needs the analyzer and the archive");
+  }
   DSMIL_RETURN_IF_ERROR(reader_->EnsureGroup(Input(), std::string(StageName(options_.stage))));
   auto claimed = ClaimBacklog();
   if (!claimed.ok()) return claimed.status();
@@ -123,9 +126,10 @@ Result<size_t> StageWorker::ClaimBacklog() {
                                                   options_.claim_min_idle, options_.batch));
   stats_.claimed += got.size();
   for (auto& e : got) backlog_.push_back(std::move(e));
-  if (!got.empty() && log_)
+  if (!got.empty() && log_) {
     log_->Info("claimed pending entries of a stopped consumer",
                {{"tenant", options_.tenant}, {"stage", StageName(options_.stage)}, {"count", got.size()}});
+  }
   return got.size();
 }
 
@@ -148,7 +152,7 @@ Result<size_t> StageWorker::Process(std::vector<store::StreamEntry> entries) {
   const std::string& tenant = options_.tenant;
   const int64_t now = options_.now_ms();
   auto t0 = std::chrono::steady_clock::now();
-  std::vector<std::string> out_a, out_b, dead, ids;
+  std::vector<std::string> out_a, out_b, dead, ids, discrepancies;
   std::vector<store::ArchivedEvent> archived;
   ids.reserve(entries.size());
   uint64_t dead_n = 0, skipped = 0, proposals = 0;
@@ -225,6 +229,7 @@ Result<size_t> StageWorker::Process(std::vector<store::StreamEntry> entries) {
           MutexLock lock(*models_.l8_mu);  // the analyzer is single-threaded
           proposals += ApplyL8(*models_.l8, allowed, now, e);
         }
+        if (e.l8.flags & kFlagLayerDiscrepancy) discrepancies.push_back(e.event_id);
         std::string j = EventToJson(e);
         store::ArchivedEvent a;
         a.event_id = e.event_id;
@@ -280,6 +285,15 @@ Result<size_t> StageWorker::Process(std::vector<store::StreamEntry> entries) {
   if (!s.ok()) return fail(s);
   auto acked = reader_->Ack(Input(), std::string(StageName(options_.stage)), ids);
   if (!acked.ok()) return fail(acked.status().WithContext("ack"));
+  // One line per event device 51 found inconsistent between L3 and L4 (spec
+  // §9.2 drill 2): the tenant's log stream carries it to Loki, where
+  // deploy/loki/rules/dsmil-advml.yaml alerts on it.
+  if (!discrepancies.empty() && log_ != nullptr) {
+    Logger l = log_->With(LogLabels{.tenant = tenant, .layer = "L8", .device = 51});
+    for (const auto& id : discrepancies) {
+      l.Warn("advml flag LAYER_DISCREPANCY", {{"event_id", id}, {"advml_flags", "LAYER_DISCREPANCY"}});
+    }
+  }
 
   stats_.processed += ids.size();
   stats_.dead_lettered += dead_n;
@@ -315,11 +329,13 @@ void StageWorker::Loop() {
       backoff_ms = 50;
       continue;
     }
-    if (log_)
+    if (log_) {
       log_->Warn("soc stage batch failed; retrying",
                  {{"tenant", options_.tenant}, {"stage", StageName(options_.stage)}, {"reason", r.status().message()}});
-    for (int waited = 0; waited < backoff_ms && !stop_.load(); waited += 10)
+    }
+    for (int waited = 0; waited < backoff_ms && !stop_.load(); waited += 10) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     backoff_ms = std::min(backoff_ms * 2, 2000);
   }
   running_ = false;
