@@ -8,7 +8,8 @@
 //   haproxy   HAProxy (a generated config, keep-alive to the upstream) -> upstream
 //   portkey   @portkey-ai/gateway -> upstream, when DSMIL_PORTKEY_DIR holds it
 // and prints req/s, p50/p99 and the latency each adds over the upstream alone,
-// with ratios; then the injection detector's rates on data/injection/.
+// with ratios; then the injection detector: prompts/s, p50/p99 latency and
+// rates of the rules alone and of the full check (views + roles + model).
 //
 //   l7_bench [seconds per run, default 5]
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -28,6 +30,8 @@
 #include "devices/device.h"
 #include "devices/l7/router.h"
 #include "devices/l8/injection.h"
+#include "devices/l8/injection_check.h"
+#include "devices/l8/injection_corpus.h"
 #include "net/http_client.h"
 #include "net/http_server.h"
 #include "support/ports.h"
@@ -123,16 +127,6 @@ bool WaitHttp(const std::string& url, const net::HttpHeaders& headers = {}) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return false;
-}
-
-std::vector<std::string> Corpus(const std::string& name) {
-  std::ifstream in(std::string(DSMIL_SOURCE_DIR) + "/data/injection/" + name);
-  std::vector<std::string> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line[0] != '#') out.push_back(line);
-  }
-  return out;
 }
 
 }  // namespace
@@ -287,30 +281,61 @@ int main(int argc, char** argv) {
     }
   }
 
-  // Injection detector.
-  auto attacks = Corpus("attacks.txt");
-  auto benign = Corpus("benign.txt");
-  size_t tp = 0, fp = 0, bytes = 0;
-  auto t0 = std::chrono::steady_clock::now();
-  int rounds = 20;
-  for (int r = 0; r < rounds; ++r) {
-    for (const auto& a : attacks) {
-      bool hit = devices::DetectPromptInjection(a).injection;
-      if (r == 0) tp += hit, bytes += a.size();
-    }
-    for (const auto& b : benign) {
-      bool hit = devices::DetectPromptInjection(b).injection;
-      if (r == 0) fp += hit, bytes += b.size();
+  // Injection detector: the phrase rules alone, and the full check device 51
+  // runs (decoding views, roles, the learned component), over the old
+  // corpus and the dev set, one core.
+  std::vector<std::vector<devices::PromptMessage>> prompts;
+  std::vector<bool> is_attack;
+  for (bool attack : {true, false}) {
+    auto old = devices::ReadLegacyInjectionText(
+        std::string(DSMIL_SOURCE_DIR) + "/data/injection/" + (attack ? "attacks.txt" : "benign.txt"), attack);
+    if (old.ok()) {
+      for (const auto& e : *old) prompts.push_back(e.messages), is_attack.push_back(attack);
     }
   }
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  double prompts = double(rounds) * double(attacks.size() + benign.size());
-  std::printf(
-      "\ninjection detector on data/injection/: detection %zu/%zu = %.1f%%, false positives %zu/%zu = %.1f%%; "
-      "%.0f prompts/s (%.1f MB/s, one core)\n",
-      tp, attacks.size(), attacks.empty() ? 0.0 : 100.0 * double(tp) / double(attacks.size()), fp, benign.size(),
-      benign.empty() ? 0.0 : 100.0 * double(fp) / double(benign.size()), prompts / secs,
-      double(bytes) * rounds / secs / 1e6);
+  size_t old_count = prompts.size();
+  if (auto dev = devices::ReadInjectionDir(std::string(DSMIL_SOURCE_DIR) + "/data/injection/dev"); dev.ok()) {
+    for (const auto& e : *dev) prompts.push_back(e.messages), is_attack.push_back(e.attack);
+  }
+  std::printf("\ninjection detector, one core, %zu prompts (old corpus %zu, dev %zu), 5 rounds:\n", prompts.size(),
+              old_count, prompts.size() - old_count);
+  std::printf("%-28s %12s %10s %10s %12s %12s\n", "detector", "prompts/s", "p50 us", "p99 us", "detection",
+              "false pos");
+  for (int full = 0; full < 2; ++full) {
+    std::vector<double> us;
+    size_t tp = 0, fp = 0, attacks = 0, benign = 0;
+    const int rounds = 5;
+    auto t0 = std::chrono::steady_clock::now();
+    for (int r = 0; r < rounds; ++r) {
+      for (size_t i = 0; i < prompts.size(); ++i) {
+        auto a = std::chrono::steady_clock::now();
+        bool hit = false;
+        if (full) {
+          hit = devices::CheckPromptMessages(prompts[i]).injection;
+        } else {
+          std::string text;
+          for (const auto& m : prompts[i]) text += (text.empty() ? "" : "\n") + m.content;
+          hit = devices::DetectPromptInjection(text).injection;
+        }
+        us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - a).count());
+        if (r == 0) {
+          if (is_attack[i]) {
+            tp += hit, ++attacks;
+          } else {
+            fp += hit, ++benign;
+          }
+        }
+      }
+    }
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::sort(us.begin(), us.end());
+    auto pct = [&](double q) { return us.empty() ? 0.0 : us[std::min(us.size() - 1, size_t(q * double(us.size())))]; };
+    std::printf("%-28s %12.0f %10.1f %10.1f %5zu/%-5zu %6zu/%-5zu\n",
+                full ? "rules + views + model" : "rules alone (text)", double(us.size()) / secs, pct(0.50), pct(0.99),
+                tp, attacks, fp, benign);
+  }
+  std::printf("(threshold: rules %.2f, full check %.4f chosen on dev)\n", devices::kInjectionThreshold,
+              devices::DefaultInjectionThreshold());
 
   (*router)->Stop();
   (*upstream)->Stop();

@@ -76,7 +76,7 @@ Result<PolicyBundle> ParsePolicyBundle(std::string_view text, std::string_view s
     for (auto it = root.begin(); it != root.end(); ++it) {
       std::string key = it->first.as<std::string>();
       if (key != "tenant" && key != "version" && key != "roe_level" && key != "compartments" &&
-          key != "allowed_actions" && key != "description")
+          key != "allowed_actions" && key != "injection_threshold" && key != "description")
         return Bad(source, "unknown key '" + key + "'");
     }
     if (!root["tenant"] || !root["tenant"].IsScalar()) return Bad(source, "tenant is required");
@@ -107,6 +107,22 @@ Result<PolicyBundle> ParsePolicyBundle(std::string_view text, std::string_view s
         return Bad(source,
                    "allowed_actions[" + std::to_string(i) + "]: unknown action '" + b.allowed_actions[i] +
                        "' (ISOLATE_HOST, BLOCK_DOMAIN, BLOCK_IP, DISABLE_ACCOUNT, QUARANTINE_FILE, ALERT_ONLY)");
+    }
+    if (const YAML::Node t = root["injection_threshold"]) {
+      double v = 0;
+      bool ok = t.IsScalar();
+      if (ok) {
+        try {
+          v = t.as<double>();
+        } catch (const YAML::Exception&) {
+          ok = false;
+        }
+      }
+      if (!ok || !(v > 0 && v <= 1)) {
+        return Bad(source, "injection_threshold must be a number in (0, 1]" +
+                               (t.IsScalar() ? ", got '" + t.as<std::string>() + "'" : std::string()));
+      }
+      b.injection_threshold = v;
     }
   } catch (const YAML::Exception& e) {
     return Bad(source, std::string("malformed: ") + e.what());

@@ -7,6 +7,9 @@
 //   roe_level: SOC_ASSIST               # ANALYSIS_ONLY, SOC_ASSIST, TRAINING, ...
 //   compartments: [SOC, SIGNALS]        # names of the DBE compartment bits
 //   allowed_actions: [ISOLATE_HOST, BLOCK_DOMAIN]
+//   injection_threshold: 0.5            # optional; device 51's prompt-injection
+//                                       # threshold for the tenant (0 < t <= 1;
+//                                       # default: the model's, docs/injection.md)
 //
 // PolicyStore loads <dir>/<tenant lower>.yaml on first use and re-reads it
 // when its modification time or size changes (checked at most once per
@@ -21,6 +24,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,7 +44,8 @@ struct PolicyBundle {
   std::string roe_level;
   std::vector<std::string> compartments;
   std::vector<std::string> allowed_actions;
-  std::string source;  // the file it was read from
+  std::optional<double> injection_threshold;  // nullopt = the detector's default
+  std::string source;                         // the file it was read from
 
   bool Allows(std::string_view action) const;
 };

@@ -5,7 +5,7 @@
 #include <string_view>
 
 #include "devices/l7/openai.h"
-#include "devices/l8/injection.h"
+#include "devices/l8/injection_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);

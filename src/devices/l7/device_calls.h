@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "core/clock.h"
 #include "core/status.h"
@@ -27,15 +28,21 @@ Result<dbe::Message> CallDevice(const DeviceContext& ctx, const dbe::Message& ms
 std::string NewRequestId(const Clock& clock);
 
 // Device 51's prompt check: L8_PROMPT_CHECK (0x52) answered by
-// L8_PROMPT_VERDICT (0x53), whose PAYLOAD is the verdict JSON. An error when
-// the device cannot be reached or answers anything else. `ctx` must outlive
-// the detector.
+// L8_PROMPT_VERDICT (0x53), whose PAYLOAD is the verdict JSON. Check sends
+// the text (CONTENT_TYPE TEXT); CheckMessages sends the chat messages with
+// their roles (CONTENT_TYPE JSON, {"messages":[{"role","content"}]};
+// docs/dbe.md "Prompt checks"). An error when the device cannot be reached or
+// answers anything else. `ctx` must outlive the detector.
 class DevicePromptDetector final : public PromptDetector {
  public:
   DevicePromptDetector(const DeviceContext* ctx, DeviceCallConfig detector) : ctx_(ctx), detector_(detector) {}
   Result<std::string> Check(const std::string& tenant, const std::string& request_id, const std::string& text) override;
+  Result<std::string> CheckMessages(const std::string& tenant, const std::string& request_id,
+                                    const std::vector<ChatMessage>& messages) override;
 
  private:
+  Result<std::string> Send(const std::string& tenant, const std::string& request_id, dbe::ContentType content_type,
+                           const std::string& payload);
   const DeviceContext* ctx_;
   DeviceCallConfig detector_;
 };

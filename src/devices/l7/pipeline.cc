@@ -20,6 +20,7 @@ ChatFacts FactsOf(const dbe::Message& msg, const ChatRequest& chat, const std::s
   if (auto m = msg.GetU64(dbe::TlvType::kCompartmentMask); m.ok()) f.compartments = *m;
   if (auto r = msg.GetString(dbe::TlvType::kRoeLevel); r.ok()) f.roe_level = std::string(*r);
   f.prompt = PromptText(chat);
+  f.messages = chat.messages;
   f.now_s = now_s;
   return f;
 }

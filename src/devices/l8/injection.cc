@@ -2,11 +2,8 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdio>
 #include <set>
 #include <unordered_map>
-
-#include "net/http.h"
 
 namespace dsmil::devices {
 namespace {
@@ -962,38 +959,6 @@ std::vector<InjectionRuleInfo> InjectionRules() {
   std::vector<InjectionRuleInfo> out;
   for (const Rule& r : Rules()) out.push_back({r.id, r.weight, r.description});
   return out;
-}
-
-std::string VerdictJson(const InjectionVerdict& v) {
-  char score[32];
-  std::snprintf(score, sizeof(score), "%.3f", v.score);
-  std::string out = std::string("{\"injection\":") + (v.injection ? "true" : "false") + ",\"score\":" + score +
-                    ",\"reason\":" + net::JsonQuote(v.reason) + ",\"rules\":[";
-  for (size_t i = 0; i < v.matches.size(); ++i) {
-    if (i > 0) out += ",";
-    out += net::JsonQuote(v.matches[i].rule);
-  }
-  out += std::string("],\"obfuscated\":") + (v.obfuscated ? "true" : "false") + "}";
-  return out;
-}
-
-Result<dbe::Message> HandlePromptCheck(const dbe::Message& request, double threshold) {
-  if (request.type() != dbe::MsgType::kL8PromptCheck) {
-    return Status::InvalidArgument("prompt check: message type is not L8_PROMPT_CHECK");
-  }
-  auto payload = request.GetBytes(dbe::TlvType::kPayload);
-  if (!payload.ok()) return Status::InvalidArgument("prompt check: no PAYLOAD");
-  InjectionVerdict v = DetectPromptInjection(AsString(*payload), threshold);
-  dbe::Message reply(dbe::MsgType::kL8PromptVerdict);
-  reply.header().src_device = request.header().dst_device;
-  reply.header().dst_device = request.header().src_device;
-  reply.SetString(dbe::TlvType::kTenantId, request.tenant_id());
-  if (auto rid = request.GetString(dbe::TlvType::kRequestId); rid.ok()) {
-    reply.SetString(dbe::TlvType::kRequestId, *rid);
-  }
-  reply.SetU8(dbe::TlvType::kContentType, uint8_t(dbe::ContentType::kJson));
-  reply.SetString(dbe::TlvType::kPayload, VerdictJson(v));
-  return reply;
 }
 
 }  // namespace dsmil::devices

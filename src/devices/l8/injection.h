@@ -23,12 +23,11 @@
 #include <string_view>
 #include <vector>
 
-#include "core/status.h"
-#include "dbe/message.h"
-
 namespace dsmil::devices {
 
-// Default decision threshold on InjectionVerdict::score.
+// Decision threshold of the rules alone (DetectPromptInjection). The full
+// check (injection_check.h) uses the threshold chosen when the model was
+// trained, or the tenant's.
 inline constexpr double kInjectionThreshold = 0.5;
 // Prompts longer than this are checked on their first kInjectionMaxBytes
 // bytes plus their last kInjectionMaxBytes bytes.
@@ -47,6 +46,13 @@ struct InjectionVerdict {
   bool obfuscated = false;  // look-alikes, invisible characters, spaced or leet letters were found
   // "Prompt injection pattern detected" when injection; "" otherwise.
   std::string reason;
+  // Filled by the full check (injection_check.h); the rules alone leave them
+  // empty: the learned component's probability, the views examined, and the
+  // unit and view that gave the score.
+  double model = 0;
+  std::vector<std::string> views;
+  std::string view;
+  std::string unit;
 };
 
 // The normalised form the rules see: lower-case ASCII words separated by
@@ -54,8 +60,9 @@ struct InjectionVerdict {
 // more than case and spacing.
 std::string NormalizeForInjection(std::string_view text, bool* obfuscated = nullptr);
 
-// Runs every rule over `text` (a whole prompt; for chat requests the caller
-// joins the messages' contents with newlines).
+// The phrase rules alone over `text`. The check device 51 runs is
+// CheckPromptMessages (injection_check.h): decoding views, the learned
+// component and roles on top of these rules.
 InjectionVerdict DetectPromptInjection(std::string_view text, double threshold = kInjectionThreshold);
 
 // The rule ids with their weights, for documentation and metrics labels.
@@ -65,15 +72,5 @@ struct InjectionRuleInfo {
   std::string description;
 };
 std::vector<InjectionRuleInfo> InjectionRules();
-
-// Device 51's answer to an L8_PROMPT_CHECK (0x52) request: an
-// L8_PROMPT_VERDICT (0x53) reply (source/destination swapped, TENANT_ID and
-// REQUEST_ID copied) whose PAYLOAD is the verdict JSON of docs/dbe.md
-// ("Prompt checks"). InvalidArgument when the request is not 0x52 or has no
-// PAYLOAD.
-Result<dbe::Message> HandlePromptCheck(const dbe::Message& request, double threshold = kInjectionThreshold);
-
-// The verdict JSON carried by L8_PROMPT_VERDICT.
-std::string VerdictJson(const InjectionVerdict& v);
 
 }  // namespace dsmil::devices

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -13,7 +14,7 @@
 #include "core/log.h"
 #include "core/mutex.h"
 #include "devices/device.h"
-#include "devices/l8/injection.h"
+#include "devices/l8/injection_check.h"
 #include "devices/soc/pipeline.h"
 #include "store/scope.h"
 #include "tenant/policy.h"
@@ -272,8 +273,13 @@ class SocDevice final : public devices::Device {
       return r;
     }
     if (ctx_.id == 51 && req.type() == dbe::MsgType::kL8PromptCheck) {
-      // Device 51 screens L7 prompts (spec §9.2 drill 3; devices/l8/injection.h).
-      auto verdict = devices::HandlePromptCheck(req);
+      // Device 51 screens L7 prompts (spec §9.2 drill 3; devices/l8/injection_check.h)
+      // with the tenant's injection_threshold when its policy bundle sets one.
+      std::optional<double> threshold;
+      if (policies_) {
+        if (auto b = policies_->Get(t); b.ok()) threshold = (*b)->injection_threshold;
+      }
+      auto verdict = devices::HandlePromptCheck(req, threshold);
       if (!verdict.ok())
         return dbe::MakeErrorReply(req, StatusCode::kInvalidArgument, "INVALID_PROMPT_CHECK",
                                    verdict.status().message());

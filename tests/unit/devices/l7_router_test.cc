@@ -19,7 +19,7 @@
 #include "devices/device.h"
 #include "devices/l7/rag.h"
 #include "devices/l7/router.h"
-#include "devices/l8/injection.h"
+#include "devices/l8/injection_check.h"
 #include "net/http_client.h"
 #include "net/http_server.h"
 #include "store/archive.h"

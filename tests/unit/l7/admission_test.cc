@@ -16,7 +16,7 @@
 #include "core/coding.h"
 #include "core/mutex.h"
 #include "dbe/format.h"
-#include "devices/l8/injection.h"
+#include "devices/l8/injection_check.h"
 #include "tenant/claims.h"
 #include "tenant/keys.h"
 #include "tenant/ratelimit.h"
