@@ -7,8 +7,8 @@
 //   L4 (23-32)  L3_DECISION (0x21, PAYLOAD = event JSON)    -> L4_CLASSIFICATION (0x23, PAYLOAD = classified event)
 //   L8 (51-58)  L8_SOC_EVENT_ENRICHMENT (0x50, PAYLOAD)     -> L8_PROPOSAL (0x51, PAYLOAD = enriched event
 //                                                              with soar.proposals)
-//   51          L8_PROMPT_CHECK (0x52, PAYLOAD = prompt or messages JSON) -> L8_PROMPT_VERDICT (0x53; devices/l8/injection_check.h)
-//   all         HEALTH_PING -> HEALTH_PONG
+//   51          L8_PROMPT_CHECK (0x52, PAYLOAD = prompt or messages JSON) -> L8_PROMPT_VERDICT (0x53;
+//   devices/l8/injection_check.h) all         HEALTH_PING -> HEALTH_PONG
 // and, when the node config has a `soc:` section and stores, the device
 // named in soc.workers runs the stage's consumer loop for each of its
 // tenants (pipeline.h). A request whose TENANT_ID is not the device's tenant
