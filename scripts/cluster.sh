@@ -76,7 +76,8 @@ write_config() {
     case "${role[$n]}" in
       soc)
         echo "soc: {l3_model: \"$root/models/l3_router.json\", l4_model: \"$root/models/l4_classifier.json\","
-        echo "      indicators_dir: \"$root/deploy/indicators\"}"
+        echo "      indicators_dir: \"$root/deploy/indicators\","
+        echo "      sigma_rules: \"$root/deploy/sigma/rules\", sigma_fieldmap: \"$root/deploy/sigma/fieldmap.yaml\"}"
         ;;
       ai)
         echo "l7:"

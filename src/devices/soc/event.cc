@@ -48,8 +48,9 @@ std::string TypeName(const json& v) { return v.type_name(); }
 // Printable, no control characters, bounded.
 Status CheckString(std::string_view field, const std::string& s, size_t min_len, size_t max_len) {
   if (s.size() < min_len) return Bad(field, "must not be empty");
-  if (s.size() > max_len)
+  if (s.size() > max_len) {
     return Bad(field, "is " + std::to_string(s.size()) + " bytes, at most " + std::to_string(max_len) + " allowed");
+  }
   for (unsigned char c : s) {
     if (c < 0x20 || c == 0x7f) return Bad(field, "contains a control character");
   }
@@ -74,15 +75,17 @@ Result<int64_t> GetInt(const json& v, std::string_view field, int64_t lo, int64_
     x = v.get<int64_t>();
   } else if (v.is_number_float()) {
     double d = v.get<double>();
-    if (!std::isfinite(d) || d != std::floor(d) || std::fabs(d) > 9.0e15)
+    if (!std::isfinite(d) || d != std::floor(d) || std::fabs(d) > 9.0e15) {
       return Bad(field, "must be an integer, got " + v.dump());
+    }
     x = int64_t(d);
   } else {
     return Bad(field, "must be an integer, got " + TypeName(v));
   }
-  if (x < lo || x > hi)
+  if (x < lo || x > hi) {
     return Bad(field, "must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " +
                           std::to_string(x));
+  }
   return x;
 }
 
@@ -121,18 +124,20 @@ Status PipelineOnly(const PipelineFieldInfo& f) {
 Status CheckEventTime(int64_t ts, const ParseOptions& o) {
   const std::string got = std::to_string(ts);
   if (ts < kMinEventTsMs) {
-    if (ts >= kMinEventTsMs / 1000 && ts < kMaxEventTsMs / 1000)
+    if (ts >= kMinEventTsMs / 1000 && ts < kMaxEventTsMs / 1000) {
       return Bad("ts_ms", got +
                               " is before 2000-01-01: it looks like seconds since the Unix epoch; send milliseconds (" +
                               got + "000)");
+    }
     return Bad("ts_ms", "must be milliseconds since the Unix epoch from 2000-01-01 (" + std::to_string(kMinEventTsMs) +
                             ") on, got " + got);
   }
   if (ts >= kMaxEventTsMs) {
-    if (ts / 1000 >= kMinEventTsMs && ts / 1000 < kMaxEventTsMs)
+    if (ts / 1000 >= kMinEventTsMs && ts / 1000 < kMaxEventTsMs) {
       return Bad("ts_ms",
                  got + " is after 2100-01-01: it looks like microseconds since the Unix epoch; send milliseconds (" +
                      std::to_string(ts / 1000) + ")");
+    }
     return Bad("ts_ms", "must be milliseconds since the Unix epoch before 2100-01-01 (" +
                             std::to_string(kMaxEventTsMs) + "), got " + got);
   }
@@ -209,15 +214,17 @@ Status ParseFeatures(const json& f, Features& out) {
       continue;
     }
     DSMIL_RETURN_IF_ERROR(CheckString("features key", key, 1, 64));
-    if (out.extra.size() >= kMaxExtraFeatures)
+    if (out.extra.size() >= kMaxExtraFeatures) {
       return Bad("features", "more than " + std::to_string(kMaxExtraFeatures) + " unknown keys");
+    }
     std::string text = it->dump(-1, ' ', false, json::error_handler_t::replace);
     if (text.size() > 4096) return Bad(field, "value is larger than 4096 bytes");
     out.extra.emplace_back(key, std::move(text));
   }
   if (!out.enclave_attestation.empty() && out.enclave_attestation != "ok" && out.enclave_attestation != "failed" &&
-      out.enclave_attestation != "unknown")
+      out.enclave_attestation != "unknown") {
     return Bad("features.enclave_attestation", "must be ok, failed or unknown, got '" + out.enclave_attestation + "'");
+  }
   return Status::Ok();
 }
 
@@ -279,6 +286,39 @@ Status ParseL8(const json& v, L8Enrichment& out) {
       DSMIL_ASSIGN_OR_RETURN(out.ts_ms, GetInt(*it, field, 0, kMaxTsMs));
       continue;
     }
+    if (key == "sigma") {
+      if (!it->is_array()) return Bad(field, "must be an array of rule hits");
+      if (it->size() > kMaxSigmaHits) return Bad(field, "has more than " + std::to_string(kMaxSigmaHits) + " items");
+      for (size_t i = 0; i < it->size(); ++i) {
+        const json& h = (*it)[i];
+        std::string at = field + "[" + std::to_string(i) + "]";
+        if (!h.is_object()) return Bad(at, "must be an object {id, title, level, attack}");
+        SigmaHit hit;
+        for (auto f = h.begin(); f != h.end(); ++f) {
+          std::string fk = at + "." + f.key();
+          if (f.key() == "id") {
+            DSMIL_ASSIGN_OR_RETURN(hit.id, GetString(*f, fk, 1, 128));
+          } else if (f.key() == "title") {
+            DSMIL_ASSIGN_OR_RETURN(hit.title, GetString(*f, fk, 0, 256));
+          } else if (f.key() == "level") {
+            DSMIL_ASSIGN_OR_RETURN(hit.level, GetString(*f, fk, 0, 16));
+          } else if (f.key() == "attack") {
+            if (!f->is_array() || f->size() > kMaxSigmaHitTags) {
+              return Bad(fk, "must be an array of at most " + std::to_string(kMaxSigmaHitTags) + " tags");
+            }
+            for (const auto& t : *f) {
+              DSMIL_ASSIGN_OR_RETURN(std::string tag, GetString(t, fk, 1, 128));
+              hit.attack.push_back(std::move(tag));
+            }
+          } else {
+            return Bad(fk, "unknown key");
+          }
+        }
+        if (hit.id.empty()) return Bad(at + ".id", "missing");
+        out.sigma.push_back(std::move(hit));
+      }
+      continue;
+    }
     if (key == "ioc_matches") {
       if (!it->is_array()) return Bad(field, "must be an array");
       if (it->size() > kMaxIocMatches) return Bad(field, "has more than " + std::to_string(kMaxIocMatches) + " items");
@@ -310,8 +350,9 @@ Status ParseSoar(const json& v, std::vector<Proposal>& out) {
   if (!v.contains("proposals")) return Status::Ok();
   const json& p = v["proposals"];
   if (!p.is_array()) return Bad("soar.proposals", "must be an array");
-  if (p.size() > kMaxProposals)
+  if (p.size() > kMaxProposals) {
     return Bad("soar.proposals", "has more than " + std::to_string(kMaxProposals) + " items");
+  }
   for (size_t i = 0; i < p.size(); ++i) {
     std::string f = "soar.proposals[" + std::to_string(i) + "]";
     if (!p[i].is_object()) return Bad(f, "must be an object");
@@ -353,26 +394,30 @@ void AppendKey(std::string& out, bool& first, std::string_view key) {
 }  // namespace
 
 std::string_view PipelineFieldKey(uint32_t field) {
-  for (const auto& f : kPipelineFields)
+  for (const auto& f : kPipelineFields) {
     if (f.bit == field) return f.key;
+  }
   return {};
 }
 std::string_view PipelineFieldWriter(uint32_t field) {
-  for (const auto& f : kPipelineFields)
+  for (const auto& f : kPipelineFields) {
     if (f.bit == field) return f.writer;
+  }
   return {};
 }
 
 std::string_view CategoryName(Category c) { return kCategoryNames[int(c)]; }
 std::string_view SeverityName(Severity s) { return kSeverityNames[int(s)]; }
 std::optional<Category> ParseCategory(std::string_view name) {
-  for (int i = 0; i < kCategoryCount; ++i)
+  for (int i = 0; i < kCategoryCount; ++i) {
     if (kCategoryNames[i] == name) return Category(i);
+  }
   return std::nullopt;
 }
 std::optional<Severity> ParseSeverity(std::string_view name) {
-  for (int i = 0; i < kSeverityCount; ++i)
+  for (int i = 0; i < kSeverityCount; ++i) {
     if (kSeverityNames[i] == name) return Severity(i);
+  }
   return std::nullopt;
 }
 
@@ -381,8 +426,9 @@ std::string_view FlagName(uint32_t bit) {
   return i < 0 ? std::string_view() : kFlags[i].name;
 }
 uint32_t ParseFlag(std::string_view name) {
-  for (int i = 0; i < kFlagCount; ++i)
+  for (int i = 0; i < kFlagCount; ++i) {
     if (kFlags[i].name == name) return 1u << i;
+  }
   return 0;
 }
 int FlagDevice(uint32_t bit) {
@@ -428,9 +474,10 @@ std::string NewUuid() {
 }
 
 Result<SocEvent> ParseEvent(std::string_view text, std::string_view tenant, const ParseOptions& options) {
-  if (text.size() > kMaxEventBytes)
+  if (text.size() > kMaxEventBytes) {
     return Status::InvalidArgument("event: " + std::to_string(text.size()) + " bytes, at most " +
                                    std::to_string(kMaxEventBytes) + " allowed");
+  }
   json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Status::InvalidArgument("event: not valid JSON");
   if (!j.is_object()) return Status::InvalidArgument("event: must be a JSON object, got " + TypeName(j));
@@ -449,8 +496,9 @@ Result<SocEvent> ParseEvent(std::string_view text, std::string_view tenant, cons
       if (!IsUuid(e.event_id)) return Bad("event_id", "must be a UUID (8-4-4-4-12 hex), got '" + e.event_id + "'");
     } else if (key == "tenant") {
       DSMIL_ASSIGN_OR_RETURN(e.tenant, GetString(*it, "tenant", 1, 32));
-      if (e.tenant != tenant)
+      if (e.tenant != tenant) {
         return Bad("tenant", "'" + e.tenant + "' does not match the stream's tenant '" + std::string(tenant) + "'");
+      }
     } else if (key == "ts_ms") {
       DSMIL_ASSIGN_OR_RETURN(e.ts_ms, GetInt(*it, "ts_ms", INT64_MIN, INT64_MAX));
       DSMIL_RETURN_IF_ERROR(CheckEventTime(e.ts_ms, options));
@@ -640,6 +688,27 @@ std::string EventToJson(const SocEvent& e) {
       AppendJsonString(out, e.l8.ioc_matches[i]);
     }
     out.push_back(']');
+    if (!e.l8.sigma.empty()) {
+      AppendKey(out, lf, "sigma");
+      out.push_back('[');
+      for (size_t i = 0; i < e.l8.sigma.size(); ++i) {
+        const SigmaHit& h = e.l8.sigma[i];
+        if (i) out.push_back(',');
+        out += "{\"id\":";
+        AppendJsonString(out, h.id);
+        out += ",\"title\":";
+        AppendJsonString(out, h.title);
+        out += ",\"level\":";
+        AppendJsonString(out, h.level);
+        out += ",\"attack\":[";
+        for (size_t j = 0; j < h.attack.size(); ++j) {
+          if (j) out.push_back(',');
+          AppendJsonString(out, h.attack[j]);
+        }
+        out += "]}";
+      }
+      out.push_back(']');
+    }
     if (e.l8.ts_ms) {
       AppendKey(out, lf, "ts_ms");
       out += std::to_string(e.l8.ts_ms);

@@ -27,6 +27,10 @@ inline constexpr size_t kMaxStringBytes = 256;
 inline constexpr size_t kMaxExtraFeatures = 32;
 inline constexpr size_t kMaxProposals = 16;
 inline constexpr size_t kMaxIocMatches = 16;
+// l8_enrichment.sigma: at most this many rule hits, each with at most
+// kMaxSigmaHitTags ATT&CK tags.
+inline constexpr size_t kMaxSigmaHits = 32;
+inline constexpr size_t kMaxSigmaHitTags = 16;
 
 enum class Category : uint8_t { kNetwork, kCrypto, kSoc, kIdentity, kMalware, kInsider };
 inline constexpr int kCategoryCount = 6;
@@ -92,10 +96,20 @@ struct L4Result {
   int64_t ts_ms = 0;
 };
 
+// A Sigma rule of the tenant that matched the event (soc/sigma.h;
+// l8_enrichment.sigma in the event JSON).
+struct SigmaHit {
+  std::string id;                   // the rule's id
+  std::string title;                // its title
+  std::string level;                // informational, low, medium, high, critical
+  std::vector<std::string> attack;  // its ATT&CK tags: "attack.t1110", "attack.credential_access"
+};
+
 struct L8Enrichment {
   bool present = false;
   uint32_t flags = 0;                    // L8Flag bits
   std::vector<std::string> ioc_matches;  // indicators that matched (device 54)
+  std::vector<SigmaHit> sigma;           // the tenant's Sigma rules that matched
   int64_t ts_ms = 0;
 };
 

@@ -5,6 +5,7 @@
 #include "core/dsmil_metrics.h"
 #include "core/log.h"
 #include "dbe/registry.h"
+#include "devices/soc/sigma.h"
 #include "tenant/policy.h"
 
 namespace dsmil::soc {
@@ -228,6 +229,15 @@ Result<size_t> StageWorker::Process(std::vector<store::StreamEntry> entries) {
         {
           MutexLock lock(*models_.l8_mu);  // the analyzer is single-threaded
           proposals += ApplyL8(*models_.l8, allowed, now, e);
+        }
+        if (models_.sigma != nullptr) {
+          // The tenant's own Sigma rules (soc/sigma.h); their hits travel
+          // as l8_enrichment.sigma with the rules' ATT&CK tags.
+          for (SigmaMatch& h : models_.sigma->Match(tenant, e)) {
+            if (e.l8.sigma.size() >= kMaxSigmaHits) break;
+            e.l8.sigma.push_back(SigmaHit{std::move(h.id), std::move(h.title), std::string(SigmaLevelName(h.level)),
+                                          std::move(h.attack_tags)});
+          }
         }
         if (e.l8.flags & kFlagLayerDiscrepancy) discrepancies.push_back(e.event_id);
         std::string j = EventToJson(e);

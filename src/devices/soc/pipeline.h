@@ -49,6 +49,8 @@ class PolicyStore;
 
 namespace dsmil::soc {
 
+class SigmaRuleStore;
+
 enum class Stage { kL3, kL4, kL8 };
 std::string_view StageName(Stage s);  // "l3", "l4", "l8" (also the consumer group)
 
@@ -59,6 +61,7 @@ struct StageModels {
   const L4Model* l4 = nullptr;
   L8Analyzer* l8 = nullptr;                 // owned by the one L8 worker of the tenant
   tenant::PolicyStore* policies = nullptr;  // L8: allowed SOAR actions
+  SigmaRuleStore* sigma = nullptr;          // L8: the tenant's Sigma rules (null: none)
   // L8: held around each use of `l8` when others use the analyzer too (the
   // device's DBE requests); null: the worker is its only user.
   Mutex* l8_mu = nullptr;

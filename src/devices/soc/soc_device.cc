@@ -16,6 +16,7 @@
 #include "devices/device.h"
 #include "devices/l8/injection_check.h"
 #include "devices/soc/pipeline.h"
+#include "devices/soc/sigma.h"
 #include "store/scope.h"
 #include "tenant/policy.h"
 
@@ -58,9 +59,10 @@ Result<std::vector<int>> IntList(const json& v, const std::string& key) {
 
 Result<int64_t> PosInt(const json& j, const char* key, int64_t lo, int64_t hi) {
   const json& v = j[key];
-  if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > hi)
+  if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > hi) {
     return Status::InvalidArgument(std::string("soc.") + key + ": must be an integer in " + std::to_string(lo) + ".." +
                                    std::to_string(hi));
+  }
   return v.get<int64_t>();
 }
 
@@ -89,8 +91,9 @@ class SocDevice final : public devices::Device {
       std::string path = config_.l4_model;
       if (path.empty()) {
         std::vector<std::string> candidates;
-        if (const char* env = std::getenv("DSMIL_MODELS_DIR"); env && *env)
+        if (const char* env = std::getenv("DSMIL_MODELS_DIR"); env && *env) {
           candidates.push_back(std::string(env) + "/l4_classifier.json");
+        }
         candidates.push_back(Resolve("models/l4_classifier.json", ctx_.config_dir));
         candidates.push_back(Resolve("../models/l4_classifier.json", ctx_.config_dir));
         for (const auto& c : candidates) {
@@ -114,6 +117,12 @@ class SocDevice final : public devices::Device {
       if (const auto* pol = ctx_.Section<devices::PoliciesConfig>("policies")) {
         policies_ = std::make_unique<tenant::PolicyStore>(pol->dir, config_.policy_poll, ctx_.log);
       }
+      if (!config_.sigma_rules.empty()) {
+        // The field map is read once; the rule files are re-read when they change.
+        DSMIL_ASSIGN_OR_RETURN(SigmaFieldMap fields, SigmaFieldMap::Load(config_.sigma_fieldmap));
+        sigma_ =
+            std::make_unique<SigmaRuleStore>(config_.sigma_rules, std::move(fields), config_.policy_poll, ctx_.log);
+      }
     }
     // Pipeline workers.
     bool has_stores = !ctx_.stores.path.empty() || ctx_.stores.kind == "servers";
@@ -123,13 +132,15 @@ class SocDevice final : public devices::Device {
     bool runs = config_.present && config_.pipeline && has_stores &&
                 std::find(workers.begin(), workers.end(), ctx_.id) != workers.end();
     if (runs) {
-      if (kind_ == Kind::kL4 && !l4_)
+      if (kind_ == Kind::kL4 && !l4_) {
         return Status::FailedPrecondition("soc: no L4 model for the pipeline (soc.l4_model)");
+      }
       std::vector<std::string> tenants;
-      if (!ctx_.tenant.empty())
+      if (!ctx_.tenant.empty()) {
         tenants.push_back(ctx_.tenant);
-      else
+      } else {
         for (const auto& t : ctx_.tenants) tenants.push_back(t.id);
+      }
       for (const auto& t : tenants) {
         Status s = StartWorker(t);
         if (!s.ok()) {
@@ -164,8 +175,9 @@ class SocDevice final : public devices::Device {
       for (const auto& w : workers_) {
         if (!w->running()) return {DeviceState::kFailed, "soc " + w->options().tenant + " worker stopped"};
         std::string err = w->last_error();
-        if (w->stats().errors.load() > 0 && !err.empty() && w->stats().processed.load() == 0)
+        if (w->stats().errors.load() > 0 && !err.empty() && w->stats().processed.load() == 0) {
           return {DeviceState::kDegraded, "soc " + w->options().tenant + ": " + err};
+        }
       }
     }
     return h;
@@ -217,6 +229,7 @@ class SocDevice final : public devices::Device {
       m.l8 = &a->analyzer;
       m.l8_mu = &a->mu;
       m.policies = policies_.get();
+      m.sigma = sigma_.get();
     }
     auto w = std::make_unique<StageWorker>(o, m, std::move(reader), std::move(writer), std::move(archive),
                                            metrics_.get(), ctx_.log);
@@ -236,10 +249,11 @@ class SocDevice final : public devices::Device {
       std::string lower = tenant;
       for (char& c : lower) c = char(std::tolower(static_cast<unsigned char>(c)));
       auto set = IocSet::Load(config_.indicators_dir + "/" + lower + ".txt");
-      if (set.ok())
+      if (set.ok()) {
         iocs = std::make_shared<const IocSet>(std::move(*set));
-      else if (ctx_.log)
+      } else if (ctx_.log) {
         ctx_.log->Warn("no indicators for tenant", {{"tenant", tenant}, {"reason", set.status().message()}});
+      }
     }
     L8Config c;
     c.window_ms = config_.window_ms;
@@ -262,9 +276,10 @@ class SocDevice final : public devices::Device {
 
   Result<dbe::Message> HandleInner(const dbe::Message& req, const std::string& t) {
     if (t.empty()) return dbe::MakeErrorReply(req, StatusCode::kInvalidArgument, "MISSING_TENANT_ID");
-    if (!ctx_.tenant.empty() && t != ctx_.tenant)
+    if (!ctx_.tenant.empty() && t != ctx_.tenant) {
       return dbe::MakeErrorReply(req, StatusCode::kPermissionDenied, "TENANT_MISMATCH",
                                  "device " + std::to_string(ctx_.id) + " serves tenant " + ctx_.tenant);
+    }
     if (req.type() == dbe::MsgType::kHealthPing) {
       dbe::Message r(dbe::MsgType::kHealthPong);
       r.header().src_device = uint16_t(ctx_.id);
@@ -280,22 +295,25 @@ class SocDevice final : public devices::Device {
         if (auto b = policies_->Get(t); b.ok()) threshold = (*b)->injection_threshold;
       }
       auto verdict = devices::HandlePromptCheck(req, threshold);
-      if (!verdict.ok())
+      if (!verdict.ok()) {
         return dbe::MakeErrorReply(req, StatusCode::kInvalidArgument, "INVALID_PROMPT_CHECK",
                                    verdict.status().message());
+      }
       verdict->header().src_device = uint16_t(ctx_.id);
       return verdict;
     }
     dbe::MsgType want = kind_ == Kind::kL3   ? dbe::MsgType::kL3Event
                         : kind_ == Kind::kL4 ? dbe::MsgType::kL3Decision
                                              : dbe::MsgType::kL8SocEventEnrichment;
-    if (req.type() != want)
+    if (req.type() != want) {
       return dbe::MakeErrorReply(
           req, StatusCode::kInvalidArgument, "UNSUPPORTED_MESSAGE",
           "device " + std::to_string(ctx_.id) + " answers " + std::string(dbe::MsgTypeName(want)));
+    }
     auto payload = req.GetBytes(dbe::TlvType::kPayload);
-    if (!payload.ok())
+    if (!payload.ok()) {
       return dbe::MakeErrorReply(req, StatusCode::kInvalidArgument, "MISSING_PAYLOAD", "PAYLOAD: the event JSON");
+    }
     auto ev = ParseEvent(AsString(*payload), t, ParseOptions{.assign_missing_id = true, .now_ms = NowMs()});
     if (!ev.ok()) return dbe::MakeErrorReply(req, StatusCode::kInvalidArgument, "INVALID_EVENT", ev.status().message());
     SocEvent& e = *ev;
@@ -337,6 +355,7 @@ class SocDevice final : public devices::Device {
   L3Model l3_ = L3Model::Default();
   std::unique_ptr<L4Model> l4_;
   std::unique_ptr<tenant::PolicyStore> policies_;
+  std::unique_ptr<SigmaRuleStore> sigma_;  // L8: the tenants' Sigma rules (soc.sigma_rules)
   Mutex analyzers_mu_;
   std::map<std::string, std::unique_ptr<Analyzer>> analyzers_ DSMIL_GUARDED_BY(analyzers_mu_);
   mutable Mutex mu_;
@@ -362,16 +381,23 @@ Result<SocConfig> ParseSocConfig(const std::string& section_json, const std::str
     if (k == "pipeline") {
       if (!it->is_boolean()) return Status::InvalidArgument("soc.pipeline: must be true or false");
       c.pipeline = it->get<bool>();
-    } else if (k == "l3_model" || k == "l4_model" || k == "indicators_dir") {
-      if (!it->is_string() || it->get<std::string>().empty())
+    } else if (k == "l3_model" || k == "l4_model" || k == "indicators_dir" || k == "sigma_rules" ||
+               k == "sigma_fieldmap") {
+      if (!it->is_string() || it->get<std::string>().empty()) {
         return Status::InvalidArgument("soc." + k + ": must be a path");
+      }
       std::string p = Resolve(it->get<std::string>(), config_dir);
-      if (k == "l3_model")
+      if (k == "l3_model") {
         c.l3_model = p;
-      else if (k == "l4_model")
+      } else if (k == "l4_model") {
         c.l4_model = p;
-      else
+      } else if (k == "indicators_dir") {
         c.indicators_dir = p;
+      } else if (k == "sigma_rules") {
+        c.sigma_rules = p;
+      } else {
+        c.sigma_fieldmap = p;
+      }
     } else if (k == "workers") {
       if (!it->is_object()) return Status::InvalidArgument("soc.workers: must be a mapping {l3, l4, l8}");
       for (auto w = it->begin(); w != it->end(); ++w) {
@@ -379,12 +405,15 @@ Result<SocConfig> ParseSocConfig(const std::string& section_json, const std::str
         DSMIL_ASSIGN_OR_RETURN(auto ids, IntList(*w, key));
         int lo = w.key() == "l3" ? 14 : w.key() == "l4" ? 23 : 51;
         int hi = w.key() == "l3" ? 22 : w.key() == "l4" ? 32 : 58;
-        if (w.key() != "l3" && w.key() != "l4" && w.key() != "l8")
+        if (w.key() != "l3" && w.key() != "l4" && w.key() != "l8") {
           return Status::InvalidArgument(key + ": unknown stage (l3, l4, l8)");
-        for (int id : ids)
-          if (id < lo || id > hi)
+        }
+        for (int id : ids) {
+          if (id < lo || id > hi) {
             return Status::InvalidArgument(key + ": device " + std::to_string(id) + " is not in " + std::to_string(lo) +
                                            ".." + std::to_string(hi));
+          }
+        }
         (w.key() == "l3" ? c.l3_workers : w.key() == "l4" ? c.l4_workers : c.l8_workers) = ids;
       }
     } else if (k == "batch") {
@@ -404,6 +433,12 @@ Result<SocConfig> ParseSocConfig(const std::string& section_json, const std::str
     } else {
       return Status::InvalidArgument("soc." + k + ": unknown key");
     }
+  }
+  if (!c.sigma_rules.empty() && c.sigma_fieldmap.empty()) {
+    return Status::InvalidArgument("soc.sigma_fieldmap: required with soc.sigma_rules (deploy/sigma/fieldmap.yaml)");
+  }
+  if (c.sigma_rules.empty() && !c.sigma_fieldmap.empty()) {
+    return Status::InvalidArgument("soc.sigma_rules: required with soc.sigma_fieldmap");
   }
   return c;
 }

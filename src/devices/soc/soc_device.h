@@ -30,6 +30,8 @@ struct SocConfig {
   std::string l3_model;        // soc.l3_model: path ("" = the built-in default parameters)
   std::string l4_model;        // soc.l4_model: path ("" = models/l4_classifier.json searched)
   std::string indicators_dir;  // soc.indicators_dir: <dir>/<tenant lower>.txt per tenant
+  std::string sigma_rules;     // soc.sigma_rules: <dir>/<tenant lower>/*.yml ("" = no Sigma rules)
+  std::string sigma_fieldmap;  // soc.sigma_fieldmap: Sigma field names -> event fields (required with sigma_rules)
   std::vector<int> l3_workers{18}, l4_workers{25}, l8_workers{58};  // soc.workers.{l3,l4,l8}
   size_t batch = 256;                                               // soc.batch
   std::chrono::milliseconds block{200};                             // soc.block_ms

@@ -7,7 +7,7 @@ namespace {
 
 constexpr char kId[] = "f47ac10b-58cc-4372-a567-0e02b2c3d479";
 
-std::string Minimal(std::string extra = "") {
+std::string Minimal(const std::string& extra = "") {
   return std::string(R"({"event_id":")") + kId + R"(","ts_ms":1764245000000,"source":"fw-01")" + extra + "}";
 }
 
@@ -30,7 +30,8 @@ TEST(SocEvent, RoundTripsEveryPart) {
       R"("l3":{"score":0.95,"decision":"PRIORITY","device":18,"ts_ms":1},)"
       R"("l4":{"category":"NETWORK","severity":"HIGH","confidence":0.15,"device":25,"ts_ms":2},)"
       R"("l8_enrichment":{"advml_flags":["LAYER_DISCREPANCY","POSSIBLE_LOG_TAMPER"],"crypto_flags":["NON_PQC_CHANNEL"],)"
-      R"("ioc_matches":["evil.example"],"ts_ms":3},)"
+      R"("ioc_matches":["evil.example"],"sigma":[{"id":"r-1","title":"Brute force","level":"high",)"
+      R"("attack":["attack.t1110","attack.credential_access"]}],"ts_ms":3},)"
       R"("soar":{"proposals":[{"action":"ISOLATE_HOST","target":"ws-17","reason":"CAMPAIGN_SUSPECTED"}]},)"
       R"("enriched":true)");
   auto e = ParseEvent(text, "ALPHA");
@@ -41,6 +42,9 @@ TEST(SocEvent, RoundTripsEveryPart) {
   EXPECT_EQ(e->l4.category, Category::kNetwork);
   EXPECT_EQ(e->l8.flags, kFlagLayerDiscrepancy | kFlagPossibleLogTamper | kFlagNonPqcChannel);
   ASSERT_EQ(e->proposals.size(), 1u);
+  ASSERT_EQ(e->l8.sigma.size(), 1u);
+  EXPECT_EQ(e->l8.sigma[0].id, "r-1");
+  EXPECT_EQ(e->l8.sigma[0].attack.size(), 2u);
   EXPECT_TRUE(e->enriched);
 
   std::string out = EventToJson(*e);
@@ -72,6 +76,10 @@ TEST(SocEvent, ErrorsNameTheField) {
       {Minimal(R"(,"l8_enrichment":{"advml_flags":["IOC_MATCH"]})"),
        "event: l8_enrichment.advml_flags: flag IOC_MATCH belongs to threat_intel_flags"},
       {Minimal(R"(,"colour":"red")"), "event: colour: unknown field (see docs/events.md)"},
+      {Minimal(R"(,"l8_enrichment":{"sigma":[{"title":"t"}]})"), "event: l8_enrichment.sigma[0].id: missing"},
+      {Minimal(R"(,"l8_enrichment":{"sigma":[{"id":"r","rank":1}]})"),
+       "event: l8_enrichment.sigma[0].rank: unknown key"},
+      {Minimal(R"(,"l8_enrichment":{"sigma":"r-1"})"), "event: l8_enrichment.sigma: must be an array of rule hits"},
       {R"({"event_id":"f47ac10b-58cc-4372-a567-0e02b2c3d479","source":"x"})",
        "event: ts_ms: is required (event time, ms since the Unix epoch)"},
       {R"({"event_id":"f47ac10b-58cc-4372-a567-0e02b2c3d479","ts_ms":1764245000,"source":"x"})",

@@ -1,7 +1,9 @@
 #include "devices/soc/pipeline.h"
+#include "devices/soc/sigma.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -53,6 +55,7 @@ class Pipeline : public ::testing::Test {
     m.l4 = l4_.get();
     m.l8 = &analyzers_[tenant];
     m.policies = policies_.get();
+    m.sigma = sigma_.get();
     return std::make_unique<StageWorker>(o, m, std::make_unique<FakeStreams>(server_, scope),
                                          std::make_unique<FakeStreams>(server_, scope),
                                          std::make_unique<FakeArchive>(archive_, scope));
@@ -80,10 +83,12 @@ class Pipeline : public ::testing::Test {
   std::unique_ptr<L4Model> l4_;
   std::map<std::string, L8Analyzer> analyzers_;
   std::unique_ptr<tenant::PolicyStore> policies_;
+  std::unique_ptr<SigmaRuleStore> sigma_;
 };
 
 TEST_F(Pipeline, EventsFlowFromL3InToTheArchive) {
   std::vector<std::string> in;
+  in.reserve(40);
   for (int i = 0; i < 40; ++i) in.push_back(Event(i));
   Append("ALPHA", StreamKind::kL3In, in);
   auto l3 = Worker(Stage::kL3, "ALPHA");
@@ -107,8 +112,9 @@ TEST_F(Pipeline, EventsFlowFromL3InToTheArchive) {
   EXPECT_EQ(enriched->l3.device, 18);
   EXPECT_TRUE(enriched->l4.present);
   EXPECT_TRUE(enriched->l8.present);
-  for (const auto& p : enriched->proposals)
+  for (const auto& p : enriched->proposals) {
     EXPECT_TRUE(p.action == "ISOLATE_HOST" || p.action == "BLOCK_DOMAIN") << p.action;
+  }
   // Everything acknowledged.
   FakeStreams r(server_, *store::TenantScope::For("ALPHA"));
   EXPECT_EQ(*r.Pending(StreamKind::kL3In, "l3"), 0u);
@@ -149,6 +155,49 @@ TEST_F(Pipeline, Drill2AndTenantSoar) {
       EXPECT_EQ(e.payload.find(other), std::string::npos) << name;
     }
   }
+}
+
+// The shipped Sigma rules run in the L8 stage: an ALPHA event with 30 failed
+// logins carries the brute-force rule with its ATT&CK tags in
+// l8_enrichment.sigma; BRAVO, whose rule directory is empty here, gets none.
+TEST_F(Pipeline, SigmaRulesOfTheTenantEnrichItsEvents) {
+  char tmpl[] = "/tmp/dsmil-sigma-pipeline-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  std::filesystem::create_directories(dir + "/alpha");
+  std::filesystem::create_directories(dir + "/bravo");
+  std::filesystem::copy(DSMIL_SOURCE_DIR "/deploy/sigma/rules/alpha", dir + "/alpha",
+                        std::filesystem::copy_options::recursive | std::filesystem::copy_options::overwrite_existing);
+  auto fields = SigmaFieldMap::Load(DSMIL_SOURCE_DIR "/deploy/sigma/fieldmap.yaml");
+  ASSERT_TRUE(fields.ok()) << fields.status().ToString();
+  sigma_ = std::make_unique<SigmaRuleStore>(dir, std::move(*fields));
+  std::string e = Event(9, R"(,"l3":{"score":0.9},"l4":{"category":"IDENTITY","severity":"HIGH","confidence":0.8})");
+  Append("ALPHA", StreamKind::kSocEvents, {e});
+  Append("BRAVO", StreamKind::kSocEvents, {e});
+  auto a = Worker(Stage::kL8, "ALPHA");
+  auto b = Worker(Stage::kL8, "BRAVO");
+  ASSERT_TRUE(a->Prepare().ok());
+  ASSERT_TRUE(b->Prepare().ok());
+  Drain(*a);
+  Drain(*b);
+  auto alpha = server_->Payloads("ALPHA_SOC_EVENTS");
+  ASSERT_EQ(alpha.size(), 2u);
+  auto ae = ParseEvent(alpha[1], "ALPHA");
+  ASSERT_TRUE(ae.ok()) << ae.status().ToString() << "\n" << alpha[1];
+  bool brute = false;
+  for (const auto& h : ae->l8.sigma) {
+    if (h.title.find("Brute force") == std::string::npos) continue;
+    brute = true;
+    EXPECT_EQ(h.level, "high");
+    EXPECT_NE(std::find(h.attack.begin(), h.attack.end(), "attack.t1110"), h.attack.end());
+  }
+  EXPECT_TRUE(brute) << alpha[1];
+  auto bravo = server_->Payloads("BRAVO_SOC_EVENTS");
+  ASSERT_EQ(bravo.size(), 2u);
+  auto be = ParseEvent(bravo[1], "BRAVO");
+  ASSERT_TRUE(be.ok());
+  EXPECT_TRUE(be->l8.sigma.empty()) << bravo[1];
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(Pipeline, MalformedEventsGoToTheDeadLetterStream) {
@@ -231,6 +280,7 @@ TEST_F(Pipeline, FailedWriteIsRetriedAndNothingIsAckedEarly) {
 
 TEST_F(Pipeline, KilledL4WorkerLosesNothingAndArchivesOnce) {
   std::vector<std::string> in;
+  in.reserve(50);
   for (int i = 0; i < 50; ++i) in.push_back(Event(i));
   Append("ALPHA", StreamKind::kL3In, in);
   auto l3 = Worker(Stage::kL3, "ALPHA");
