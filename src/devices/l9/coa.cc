@@ -79,8 +79,9 @@ std::string FirstFlagName(uint32_t flags) {
 std::string EventReason(const soc::SocEvent& e, uint32_t mask) {
   std::string f = FirstFlagName(e.l8.flags & mask);
   if (!f.empty()) return f;
-  if (e.l4.present)
+  if (e.l4.present) {
     return std::string(soc::CategoryName(e.l4.category)) + "/" + std::string(soc::SeverityName(e.l4.severity));
+  }
   return "scenario event";
 }
 
@@ -239,10 +240,12 @@ Result<CoaSet> GenerateCoas(const std::string& tenant, std::vector<soc::SocEvent
   Coa investigate;
   investigate.kind = kInvestigate;
   if (!ranked.empty()) investigate.actions.push_back({ranked[0].action, ranked[0].target, ranked[0].reason});
-  if (alert_ok && !hosts.empty())
+  if (alert_ok && !hosts.empty()) {
     investigate.actions.push_back({"ALERT_ONLY", hosts[0].first, "monitor the most affected host"});
-  if (investigate.actions.empty() && alert_ok)
+  }
+  if (investigate.actions.empty() && alert_ok) {
     investigate.actions.push_back({"ALERT_ONLY", "", "monitor the scenario"});
+  }
   investigate.title = ranked.empty() ? "Investigate: monitor the most affected host, no change made"
                                      : "Investigate: " + ranked[0].action + " " + ranked[0].target + " and monitor";
   investigate.expected_effect =
@@ -266,8 +269,9 @@ Result<CoaSet> GenerateCoas(const std::string& tenant, std::vector<soc::SocEvent
 
 json CoaToJson(const Coa& c) {
   json actions = json::array();
-  for (const CoaAction& a : c.actions)
+  for (const CoaAction& a : c.actions) {
     actions.push_back({{"action", a.action}, {"target", a.target}, {"reason", a.reason}});
+  }
   return {{"id", c.id},
           {"rank", c.rank},
           {"kind", c.kind},
@@ -360,7 +364,7 @@ Result<std::vector<StoredCoa>> CoaStore::Add(const std::vector<Coa>& coas, const
     out.push_back(std::move(s));
     changed = true;
   }
-  if (all.size() > kMaxStoredCoas) all.erase(all.begin(), all.begin() + long(all.size() - kMaxStoredCoas));
+  if (all.size() > kMaxStoredCoas) all.erase(all.begin(), all.begin() + int64_t(all.size() - kMaxStoredCoas));
   if (changed) DSMIL_RETURN_IF_ERROR(WriteStored(path_, all));
   return out;
 }
@@ -397,7 +401,7 @@ Result<StoredCoa> CoaStore::Decide(const std::string& id, bool accept, const std
 
 // ---- the device ----
 
-CoaDevice::CoaDevice(DeviceContext ctx, CoaOptions options) : ctx_(std::move(ctx)), options_(std::move(options)) {
+CoaDevice::CoaDevice(DeviceContext ctx, CoaOptions options) : L9Device(std::move(ctx), std::move(options)) {
   if (const auto* p = ctx_.Section<PoliciesConfig>("policies")) {
     policies_ = std::make_unique<tenant::PolicyStore>(p->dir, std::chrono::seconds(1), ctx_.log);
   } else {
@@ -419,22 +423,8 @@ CoaDevice::CoaDevice(DeviceContext ctx, CoaOptions options) : ctx_(std::move(ctx
 
 CoaDevice::~CoaDevice() = default;
 
-Status CoaDevice::Start() { return Status::Ok(); }
-
-void CoaDevice::Stop() {
-  MutexLock lock(mu_);
-  stopped_ = true;
-}
-
 DeviceHealth CoaDevice::Health() const {
-  MutexLock lock(mu_);
-  if (stopped_) return {DeviceState::kStopped, "stopped"};
-  if (ctx_.stores.path.empty()) {
-    return {DeviceState::kNotImplemented,
-            "not configured: stores.path is not set (device 59 reads the tenant's archive and keeps its COAs there); "
-            "every COA request is refused"};
-  }
-  return {DeviceState::kHealthy, ""};
+  return StoresHealth("device 59 reads the tenant's archive and keeps its COAs there", "COA request");
 }
 
 std::string CoaDevice::StatusDetail() const {
@@ -450,12 +440,6 @@ std::string CoaDevice::StatusDetail() const {
     if (n.ok()) pending += *n;
   }
   return "COAs: " + std::to_string(pending) + " pending";
-}
-
-int64_t CoaDevice::NowMs() const {
-  if (options_.now_ms) return options_.now_ms();
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 void CoaDevice::WatchPending(const std::string& tenant) {
@@ -512,12 +496,10 @@ Result<std::vector<soc::SocEvent>> CoaDevice::ArchiveScenario(const std::string&
 Result<dbe::Message> CoaDevice::Handle(const dbe::Message& request) {
   const auto t0 = std::chrono::steady_clock::now();
   std::string tenant(request.tenant_id());
-  {
-    MutexLock lock(mu_);
-    if (stopped_) return Status::Unavailable("device 59 is stopped");
-  }
-  if (auto refused = AdmitL9Request(ctx_, kCoaDeviceId, dbe::MsgType::kL9CoaReq, request, refused_))
+  if (stopped()) return Status::Unavailable("device 59 is stopped");
+  if (auto refused = AdmitL9Request(ctx_, kCoaDeviceId, dbe::MsgType::kL9CoaReq, request, refused_)) {
     return std::move(*refused);
+  }
   if (!ctx_.tenant.empty() && tenant != ctx_.tenant) {
     return Refuse(request, tenant, StatusCode::kPermissionDenied, "TENANT_MISMATCH",
                   "this instance of device 59 serves tenant " + ctx_.tenant);
@@ -620,8 +602,9 @@ Result<dbe::Message> CoaDevice::Handle(const dbe::Message& request) {
   std::string request_id = "";
   if (auto rid = request.GetString(dbe::TlvType::kRequestId); rid.ok()) request_id = std::string(*rid);
   auto store = CoaStore::Open(ctx_.stores, tenant);
-  if (!store.ok())
+  if (!store.ok()) {
     return Refuse(request, tenant, StatusCode::kInvalidArgument, "BAD_REQUEST", store.status().message());
+  }
   auto stored = store->Add(set->coas, request_id, NowMs());
   if (!stored.ok()) {
     return Refuse(request, tenant, StatusCode::kUnavailable, "COA_STORE_UNAVAILABLE",

@@ -21,7 +21,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -33,6 +32,7 @@
 #include "core/metrics.h"
 #include "core/mutex.h"
 #include "devices/device.h"
+#include "devices/l9/l9_device.h"
 #include "devices/soc/event.h"
 
 namespace dsmil::tenant {
@@ -133,20 +133,13 @@ class CoaStore {
   std::string tenant_, path_;
 };
 
-struct CoaOptions {
-  // Wall clock in Unix milliseconds; empty = the system clock.
-  std::function<int64_t()> now_ms;
-};
+using CoaOptions = L9Options;
 
-class CoaDevice final : public Device {
+class CoaDevice final : public L9Device {
  public:
-  CoaDevice(DeviceContext ctx, CoaOptions options = {});
+  explicit CoaDevice(DeviceContext ctx, CoaOptions options = {});
   ~CoaDevice() override;
 
-  int id() const override { return ctx_.id; }
-  const std::string& tenant() const override { return ctx_.tenant; }
-  Status Start() override;
-  void Stop() override;
   DeviceHealth Health() const override;
   Result<dbe::Message> Handle(const dbe::Message& request) override;
   // "COAs: N pending", N summed over every tenant's COA file; "" without
@@ -157,19 +150,14 @@ class CoaDevice final : public Device {
   dbe::Message Refuse(const dbe::Message& request, const std::string& tenant, StatusCode code, const char* reason,
                       const std::string& detail);
   void WatchPending(const std::string& tenant);
-  int64_t NowMs() const;
   Result<std::vector<soc::SocEvent>> ArchiveScenario(const std::string& tenant, int64_t window_minutes,
                                                      size_t* skipped);
 
-  DeviceContext ctx_;
-  CoaOptions options_;
   std::unique_ptr<tenant::PolicyStore> policies_;
   std::string policy_error_;  // set when the node config has no policies section
   Family<Counter>* generated_ = nullptr;
   Family<Counter>* refused_ = nullptr;
   Histogram* latency_ = nullptr;
-  mutable Mutex mu_;
-  bool stopped_ DSMIL_GUARDED_BY(mu_) = false;
   std::set<std::string> watched_ DSMIL_GUARDED_BY(mu_);  // tenants with a pending gauge
 };
 

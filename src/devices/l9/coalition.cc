@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <chrono>
 #include <map>
 #include <set>
 #include <utility>
@@ -49,8 +48,9 @@ bool IsDomain(const std::string& d) {
     std::string label = d.substr(start, end - start);
     if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
     for (char c : label) {
-      if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '-'))
+      if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '-')) {
         return false;
+      }
     }
     ++labels;
     last = label;
@@ -274,7 +274,7 @@ Result<std::vector<ReceivedIndicator>> CoalitionStore::Received(const std::strin
 // ---- the device ----
 
 CoalitionDevice::CoalitionDevice(DeviceContext ctx, CoalitionOptions options)
-    : ctx_(std::move(ctx)), options_(std::move(options)) {
+    : L9Device(std::move(ctx), std::move(options)) {
   if (ctx_.metrics) {
     releases_ = &ctx_.metrics->AddCounter("dsmil_coalition_releases_total",
                                           "Coalition indicator releases by step (offer, accept), per tenant taking it",
@@ -286,28 +286,8 @@ CoalitionDevice::CoalitionDevice(DeviceContext ctx, CoalitionOptions options)
 
 CoalitionDevice::~CoalitionDevice() = default;
 
-Status CoalitionDevice::Start() { return Status::Ok(); }
-
-void CoalitionDevice::Stop() {
-  MutexLock lock(mu_);
-  stopped_ = true;
-}
-
 DeviceHealth CoalitionDevice::Health() const {
-  MutexLock lock(mu_);
-  if (stopped_) return {DeviceState::kStopped, "stopped"};
-  if (ctx_.stores.path.empty()) {
-    return {DeviceState::kNotImplemented,
-            "not configured: stores.path is not set (device 62 keeps its releases there); every coalition request is "
-            "refused"};
-  }
-  return {DeviceState::kHealthy, ""};
-}
-
-int64_t CoalitionDevice::NowMs() const {
-  if (options_.now_ms) return options_.now_ms();
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return StoresHealth("device 62 keeps its releases there", "coalition request");
 }
 
 bool CoalitionDevice::KnownTenant(const std::string& tenant) const {
@@ -361,12 +341,10 @@ dbe::Message CoalitionDevice::Reply(const dbe::Message& request, const std::stri
 
 Result<dbe::Message> CoalitionDevice::Handle(const dbe::Message& request) {
   std::string tenant(request.tenant_id());
-  {
-    MutexLock lock(mu_);
-    if (stopped_) return Status::Unavailable("device 62 is stopped");
-  }
-  if (auto refused = AdmitL9Request(ctx_, kCoalitionDeviceId, dbe::MsgType::kL9CoalitionReq, request, refused_))
+  if (stopped()) return Status::Unavailable("device 62 is stopped");
+  if (auto refused = AdmitL9Request(ctx_, kCoalitionDeviceId, dbe::MsgType::kL9CoalitionReq, request, refused_)) {
     return std::move(*refused);
+  }
   if (!ctx_.tenant.empty() && tenant != ctx_.tenant) {
     return Refuse(request, tenant, StatusCode::kPermissionDenied, "TENANT_MISMATCH",
                   "this instance of device 62 serves tenant " + ctx_.tenant);
@@ -376,15 +354,17 @@ Result<dbe::Message> CoalitionDevice::Handle(const dbe::Message& request) {
                   "stores.path is not set: device 62 keeps its releases there");
   }
   auto store = CoalitionStore::Open(ctx_.stores);
-  if (!store.ok())
+  if (!store.ok()) {
     return Refuse(request, tenant, StatusCode::kFailedPrecondition, "NOT_CONFIGURED", store.status().message());
+  }
 
   auto payload = request.GetBytes(dbe::TlvType::kPayload);
   const char* want =
       "want {\"op\": \"offer\", \"to\": TENANT, \"indicators\": [...]}, "
       "{\"op\": \"accept\", \"release_id\": ID} or {\"op\": \"list\"}";
-  if (!payload.ok())
+  if (!payload.ok()) {
     return Refuse(request, tenant, StatusCode::kInvalidArgument, "BAD_REQUEST", std::string("no PAYLOAD: ") + want);
+  }
   json doc = json::parse(AsString(*payload), nullptr, false);
   if (doc.is_discarded() || !doc.is_object() || !doc.contains("op") || !doc["op"].is_string()) {
     return Refuse(request, tenant, StatusCode::kInvalidArgument, "BAD_REQUEST", std::string("PAYLOAD: ") + want);

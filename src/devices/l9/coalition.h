@@ -27,15 +27,14 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "core/metrics.h"
-#include "core/mutex.h"
 #include "devices/device.h"
+#include "devices/l9/l9_device.h"
 
 namespace dsmil::devices::l9 {
 
@@ -101,20 +100,13 @@ class CoalitionStore {
   std::string dir_;
 };
 
-struct CoalitionOptions {
-  // Wall clock in Unix milliseconds; empty = the system clock.
-  std::function<int64_t()> now_ms;
-};
+using CoalitionOptions = L9Options;
 
-class CoalitionDevice final : public Device {
+class CoalitionDevice final : public L9Device {
  public:
-  CoalitionDevice(DeviceContext ctx, CoalitionOptions options = {});
+  explicit CoalitionDevice(DeviceContext ctx, CoalitionOptions options = {});
   ~CoalitionDevice() override;
 
-  int id() const override { return ctx_.id; }
-  const std::string& tenant() const override { return ctx_.tenant; }
-  Status Start() override;
-  void Stop() override;
   DeviceHealth Health() const override;
   Result<dbe::Message> Handle(const dbe::Message& request) override;
 
@@ -125,14 +117,9 @@ class CoalitionDevice final : public Device {
   Status AuditBoth(const std::string& a, const std::string& b, const std::string& event_type, const std::string& actor,
                    const nlohmann::json& detail);
   bool KnownTenant(const std::string& tenant) const;
-  int64_t NowMs() const;
 
-  DeviceContext ctx_;
-  CoalitionOptions options_;
   Family<Counter>* releases_ = nullptr;
   Family<Counter>* refused_ = nullptr;
-  mutable Mutex mu_;
-  bool stopped_ DSMIL_GUARDED_BY(mu_) = false;
 };
 
 Result<std::unique_ptr<Device>> CreateCoalitionDevice(const DeviceContext& ctx);

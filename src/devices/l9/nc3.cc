@@ -1,6 +1,5 @@
 #include "devices/l9/nc3.h"
 
-#include <chrono>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -22,7 +21,7 @@ constexpr const char* kEntry = "dbe:device61";
 
 }  // namespace
 
-Nc3Device::Nc3Device(DeviceContext ctx, Nc3Options options) : ctx_(std::move(ctx)), options_(std::move(options)) {
+Nc3Device::Nc3Device(DeviceContext ctx, Nc3Options options) : L9Device(std::move(ctx), std::move(options)) {
   if (ctx_.metrics) {
     queries_ = &ctx_.metrics->AddCounter("dsmil_nc3_queries_total",
                                          "NC3 queries to device 61 by outcome (ACCEPTED or the refusal reason)",
@@ -32,28 +31,8 @@ Nc3Device::Nc3Device(DeviceContext ctx, Nc3Options options) : ctx_(std::move(ctx
 
 Nc3Device::~Nc3Device() = default;
 
-Status Nc3Device::Start() { return Status::Ok(); }
-
-void Nc3Device::Stop() {
-  MutexLock lock(mu_);
-  stopped_ = true;
-}
-
 DeviceHealth Nc3Device::Health() const {
-  MutexLock lock(mu_);
-  if (stopped_) return {DeviceState::kStopped, "stopped"};
-  if (ctx_.stores.path.empty()) {
-    return {DeviceState::kNotImplemented,
-            "not configured: stores.path is not set (device 61 keeps ROE tokens and the operator registry there); "
-            "every NC3 query is refused"};
-  }
-  return {DeviceState::kHealthy, ""};
-}
-
-int64_t Nc3Device::NowMs() const {
-  if (options_.now_ms) return options_.now_ms();
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return StoresHealth("device 61 keeps ROE tokens and the operator registry there", "NC3 query");
 }
 
 void Nc3Device::Count(const std::string& tenant, std::string_view outcome) {
@@ -123,10 +102,7 @@ Result<dbe::Message> Nc3Device::Handle(const dbe::Message& request) {
     auto c = ctx_.claims->Verify(*claim, tenant, NowMs() / 1000);
     if (c.ok()) actor = c->user_id;
   }
-  {
-    MutexLock lock(mu_);
-    if (stopped_) return Status::Unavailable("device 61 is stopped");
-  }
+  if (stopped()) return Status::Unavailable("device 61 is stopped");
   if (request.type() != dbe::MsgType::kL9Nc3Query) {
     Count(tenant, "UNSUPPORTED_MESSAGE_TYPE");
     return dbe::MakeErrorReply(

@@ -19,13 +19,13 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 
 #include "core/mutex.h"
 #include "devices/device.h"
+#include "devices/l9/l9_device.h"
 #include "devices/l9/nc3_request.h"
 
 namespace dsmil {
@@ -36,20 +36,13 @@ class Family;
 
 namespace dsmil::devices::l9 {
 
-struct Nc3Options {
-  // Wall clock in Unix milliseconds; empty = the system clock.
-  std::function<int64_t()> now_ms;
-};
+using Nc3Options = L9Options;
 
-class Nc3Device final : public Device {
+class Nc3Device final : public L9Device {
  public:
-  Nc3Device(DeviceContext ctx, Nc3Options options = {});
+  explicit Nc3Device(DeviceContext ctx, Nc3Options options = {});
   ~Nc3Device() override;
 
-  int id() const override { return ctx_.id; }
-  const std::string& tenant() const override { return ctx_.tenant; }
-  Status Start() override;
-  void Stop() override;
   DeviceHealth Health() const override;
   Result<dbe::Message> Handle(const dbe::Message& request) override;
 
@@ -62,16 +55,11 @@ class Nc3Device final : public Device {
   dbe::Message Refuse(const dbe::Message& request, const std::string& tenant, const std::string& actor,
                       const Refused& r);
   void Count(const std::string& tenant, std::string_view outcome);
-  int64_t NowMs() const;
   // Reads the remembered request ids, drops those older than twice the
   // window and records `key`, unless it is already there (false: a replay).
   bool RememberRequest(const std::string& key, int64_t timestamp_ms, int64_t now_ms);
 
-  DeviceContext ctx_;
-  Nc3Options options_;
   Family<Counter>* queries_ = nullptr;
-  mutable Mutex mu_;
-  bool stopped_ DSMIL_GUARDED_BY(mu_) = false;
   // Accepted "<tenant>/<request id>" -> TIMESTAMP ms, for twice the window;
   // kept in <stores.path>/l9/nc3_requests so that a restart does not forget them.
   std::map<std::string, int64_t> seen_ DSMIL_GUARDED_BY(mu_);

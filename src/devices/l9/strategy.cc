@@ -1,7 +1,6 @@
 #include "devices/l9/strategy.h"
 
 #include <algorithm>
-#include <chrono>
 #include <map>
 #include <numeric>
 #include <set>
@@ -102,6 +101,7 @@ json Capped(const std::set<std::string>& s, size_t max) {
   return out;
 }
 
+// NOLINTNEXTLINE(bugprone-exception-escape): json's destructor may allocate while it frees nested values.
 struct Campaign {
   std::string id;
   std::vector<const soc::SocEvent*> events;  // in (ts_ms, event_id) order
@@ -251,7 +251,7 @@ json SummarizeCampaigns(std::vector<soc::SocEvent> events) {
 // ---- the device ----
 
 StrategyDevice::StrategyDevice(DeviceContext ctx, StrategyOptions options)
-    : ctx_(std::move(ctx)), options_(std::move(options)) {
+    : L9Device(std::move(ctx), std::move(options)) {
   if (ctx_.metrics) {
     requests_ = &ctx_.metrics->AddCounter("dsmil_strategy_requests_total",
                                           "Campaign summary requests to device 60, by outcome (ANSWERED or the "
@@ -262,28 +262,8 @@ StrategyDevice::StrategyDevice(DeviceContext ctx, StrategyOptions options)
 
 StrategyDevice::~StrategyDevice() = default;
 
-Status StrategyDevice::Start() { return Status::Ok(); }
-
-void StrategyDevice::Stop() {
-  MutexLock lock(mu_);
-  stopped_ = true;
-}
-
 DeviceHealth StrategyDevice::Health() const {
-  MutexLock lock(mu_);
-  if (stopped_) return {DeviceState::kStopped, "stopped"};
-  if (ctx_.stores.path.empty()) {
-    return {DeviceState::kNotImplemented,
-            "not configured: stores.path is not set (device 60 summarises the tenant's archive); every strategy "
-            "request is refused"};
-  }
-  return {DeviceState::kHealthy, ""};
-}
-
-int64_t StrategyDevice::NowMs() const {
-  if (options_.now_ms) return options_.now_ms();
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return StoresHealth("device 60 summarises the tenant's archive", "strategy request");
 }
 
 dbe::Message StrategyDevice::Refuse(const dbe::Message& request, const std::string& tenant, StatusCode code,
@@ -308,12 +288,10 @@ dbe::Message StrategyDevice::Refuse(const dbe::Message& request, const std::stri
 
 Result<dbe::Message> StrategyDevice::Handle(const dbe::Message& request) {
   std::string tenant(request.tenant_id());
-  {
-    MutexLock lock(mu_);
-    if (stopped_) return Status::Unavailable("device 60 is stopped");
-  }
-  if (auto refused = AdmitL9Request(ctx_, kStrategyDeviceId, dbe::MsgType::kL9StrategyReq, request, requests_))
+  if (stopped()) return Status::Unavailable("device 60 is stopped");
+  if (auto refused = AdmitL9Request(ctx_, kStrategyDeviceId, dbe::MsgType::kL9StrategyReq, request, requests_)) {
     return std::move(*refused);
+  }
   if (!ctx_.tenant.empty() && tenant != ctx_.tenant) {
     return Refuse(request, tenant, StatusCode::kPermissionDenied, "TENANT_MISMATCH",
                   "this instance of device 60 serves tenant " + ctx_.tenant);
@@ -343,8 +321,9 @@ Result<dbe::Message> StrategyDevice::Handle(const dbe::Message& request) {
   size_t rows_read = 0, skipped = 0;
   {
     auto scope = store::TenantScope::For(tenant);
-    if (!scope.ok())
+    if (!scope.ok()) {
       return Refuse(request, tenant, StatusCode::kInvalidArgument, "BAD_REQUEST", scope.status().message());
+    }
     auto archive = store::OpenArchive(ctx_.stores, *scope);
     Result<std::vector<store::ArchivedEvent>> rows = archive.ok()
                                                          ? (*archive)->Recent(kMaxStrategyEvents, since)
@@ -379,8 +358,9 @@ Result<dbe::Message> StrategyDevice::Handle(const dbe::Message& request) {
                       " hours: there is nothing to summarise and no campaign is reported.";
   }
   if (requests_) requests_->Labels({TenantLabel(ctx_, tenant), "ANSWERED"}).Inc();
-  if (ctx_.log)
+  if (ctx_.log) {
     ctx_.log->Info("campaign summary answered", {{"tenant", tenant}, {"events", std::to_string(rows_read)}});
+  }
   dbe::Message reply(dbe::MsgType::kL9StrategyResp);
   reply.header().src_device = request.header().dst_device;
   reply.header().dst_device = request.header().src_device;

@@ -15,15 +15,14 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "core/metrics.h"
-#include "core/mutex.h"
 #include "devices/device.h"
+#include "devices/l9/l9_device.h"
 #include "devices/soc/event.h"
 
 namespace dsmil::devices::l9 {
@@ -41,33 +40,21 @@ inline constexpr size_t kMaxCampaignIndicators = 20;  // per kind (domains, ips,
 // kMaxCampaignsListed), "isolated_notable_events", "overall" and "summary".
 nlohmann::json SummarizeCampaigns(std::vector<soc::SocEvent> events);
 
-struct StrategyOptions {
-  // Wall clock in Unix milliseconds; empty = the system clock.
-  std::function<int64_t()> now_ms;
-};
+using StrategyOptions = L9Options;
 
-class StrategyDevice final : public Device {
+class StrategyDevice final : public L9Device {
  public:
-  StrategyDevice(DeviceContext ctx, StrategyOptions options = {});
+  explicit StrategyDevice(DeviceContext ctx, StrategyOptions options = {});
   ~StrategyDevice() override;
 
-  int id() const override { return ctx_.id; }
-  const std::string& tenant() const override { return ctx_.tenant; }
-  Status Start() override;
-  void Stop() override;
   DeviceHealth Health() const override;
   Result<dbe::Message> Handle(const dbe::Message& request) override;
 
  private:
   dbe::Message Refuse(const dbe::Message& request, const std::string& tenant, StatusCode code, const char* reason,
                       const std::string& detail);
-  int64_t NowMs() const;
 
-  DeviceContext ctx_;
-  StrategyOptions options_;
   Family<Counter>* requests_ = nullptr;
-  mutable Mutex mu_;
-  bool stopped_ DSMIL_GUARDED_BY(mu_) = false;
 };
 
 Result<std::unique_ptr<Device>> CreateStrategyDevice(const DeviceContext& ctx);
