@@ -13,8 +13,14 @@ problems = []
 for lib in ORDER:
     d = os.path.join(root, lib)
     cm = open(os.path.join(d, "CMakeLists.txt")).read()
-    m = re.search(r"dsmil_library\((.*?)\)\s*$", cm, re.S | re.M)
-    declared = set(re.findall(r"\bdsmil_(\w+)", m.group(1) if m else "")) - {lib}
+    # The folder's library (dsmil_<lib>) and any part of it built as a
+    # library of its own in the same folder (e.g. dsmil_injection in devices/,
+    # shared with a tool): the folder's dependencies are those of its main
+    # library, less its own parts.
+    calls = re.findall(r"dsmil_library\((.*?)\)\s*$", cm, re.S | re.M)
+    parts = {re.match(r"\s*dsmil_(\w+)", c).group(1) for c in calls if re.match(r"\s*dsmil_(\w+)", c)}
+    main = next((c for c in calls if re.match(r"\s*dsmil_" + lib + r"\b", c)), "")
+    declared = set(re.findall(r"\bdsmil_(\w+)", main)) - parts
     used = set()
     for dirpath, _, files in os.walk(d):
         for f in files:
