@@ -104,12 +104,27 @@ struct LayerSummary {
   uint64_t budget = 0;
   std::optional<double> p99;
   std::string reason;
-  std::vector<std::string> details;  // devices' status details ("COAs: 3 pending")
+  // Devices' status details ("COAs: 3 pending"), each with the ids that
+  // reported it, in first-seen order.
+  std::vector<std::pair<std::string, std::vector<int>>> details;
 };
 
 std::string LayerDisplay(const std::string& layer) {
   auto l = devices::ParseLayer(layer);
   return l.ok() ? std::string(devices::LayerDisplayName(*l)) : layer;
+}
+
+// "14-17, 19-22" for {14, 15, 16, 17, 19, 20, 21, 22}.
+std::string IdRanges(std::vector<int> ids) {
+  std::sort(ids.begin(), ids.end());
+  std::string out;
+  for (size_t i = 0; i < ids.size();) {
+    size_t j = i;
+    while (j + 1 < ids.size() && ids[j + 1] == ids[j] + 1) ++j;
+    out += (out.empty() ? "" : ", ") + std::to_string(ids[i]) + (j > i ? "-" + std::to_string(ids[j]) : "");
+    i = j + 1;
+  }
+  return out;
 }
 
 std::vector<LayerSummary> Summarise(const NodeStatus& s) {
@@ -132,7 +147,14 @@ std::vector<LayerSummary> Summarise(const NodeStatus& s) {
       }
     }
     if (d.p99_latency_ms && (!it->p99 || *d.p99_latency_ms > *it->p99)) it->p99 = d.p99_latency_ms;
-    if (!d.detail.empty()) it->details.push_back(d.detail);
+    if (!d.detail.empty()) {
+      auto same = std::find_if(it->details.begin(), it->details.end(), [&](auto& x) { return x.first == d.detail; });
+      if (same == it->details.end()) {
+        it->details.push_back({d.detail, {d.id}});
+      } else {
+        same->second.push_back(d.id);
+      }
+    }
   }
   return out;
 }
@@ -160,7 +182,7 @@ void RenderText(std::ostream& os, const std::vector<NodeReport>& reports, const 
     const auto& s = r.status;
     std::string up;
     {
-      long secs = long(s.uptime_seconds);
+      int64_t secs = int64_t(s.uptime_seconds);
       up = secs < 120    ? std::to_string(secs) + "s"
            : secs < 7200 ? std::to_string(secs / 60) + "m"
                          : std::to_string(secs / 3600) + "h";
@@ -186,7 +208,10 @@ void RenderText(std::ostream& os, const std::vector<NodeReport>& reports, const 
         std::snprintf(buf, sizeof buf, ", Latency: %.0fms (p99)", *l.p99);
         detail += buf;
       }
-      for (const auto& d : l.details) detail += ", " + d;
+      // A detail several devices share is shown once with their ids.
+      for (const auto& [text, ids] : l.details) {
+        detail += ", " + text + (ids.size() > 1 ? " (" + IdRanges(ids) + ")" : "");
+      }
       if (!l.reason.empty()) detail += ", " + l.reason;
       os << "  " << (last ? "└─ " : "├─ ") << Pad(LayerDisplay(l.layer), 16)
          << Pad("[" + std::to_string(l.devices) + (l.devices == 1 ? " device]" : " devices]"), 13)
@@ -226,10 +251,11 @@ void RenderText(std::ostream& os, const std::vector<NodeReport>& reports, const 
   }
   int down = 0, degraded = 0;
   for (const auto& r : reports) {
-    if (!r.reachable)
+    if (!r.reachable) {
       down++;
-    else if (r.status.health != node::kHealthy)
+    } else if (r.status.health != node::kHealthy) {
       degraded++;
+    }
   }
   os << "Overall Cluster Health: ";
   if (reports.empty()) {
@@ -282,8 +308,9 @@ static CommandGroup cluster_commands([](CLI::App& app, Context& ctx) {
   add_node->add_option("url", add->url, "Control API URL, e.g. https://node-a.dsmil.local:8099")->required();
   add_node->add_option("--cert", add->cert, "Certificate that authenticates the node (cluster CA)")->required();
   add_node->callback([add, &ctx] {
-    if (add->url.rfind("https://", 0) != 0)
+    if (add->url.rfind("https://", 0) != 0) {
       return Fail(ctx, 2, "config add-node: URL must start with https:// (got '" + add->url + "')");
+    }
     auto parsed = net::ParseHttpUrl(add->url);
     if (!parsed.ok()) return Fail(ctx, 2, "config add-node: " + parsed.status().message());
     if (access(add->cert.c_str(), R_OK) != 0) return Fail(ctx, 2, "config add-node: cannot read --cert " + add->cert);
@@ -294,10 +321,11 @@ static CommandGroup cluster_commands([](CLI::App& app, Context& ctx) {
     std::string abs_cert = std::filesystem::absolute(add->cert).lexically_normal().string();
     CtlNode n{name, add->url, abs_cert};
     bool updated = it != cfg->nodes.end();
-    if (updated)
+    if (updated) {
       *it = n;
-    else
+    } else {
       cfg->nodes.push_back(n);
+    }
     Status s = SaveCtlConfig(ctx.config_path, *cfg);
     if (!s.ok()) return Fail(ctx, 2, s.message());
     std::cout << (updated ? "updated " : "added ") << name << " " << add->url << " in " << ctx.config_path << "\n";
@@ -370,22 +398,25 @@ static CommandGroup cluster_commands([](CLI::App& app, Context& ctx) {
     Style style;
     const char* no_color = std::getenv("NO_COLOR");
     style.color = isatty(STDOUT_FILENO) && !(no_color && *no_color) && so->output == "text";
-    auto timeout = std::chrono::milliseconds(long(so->timeout * 1000));
+    auto timeout = std::chrono::milliseconds(int64_t(so->timeout * 1000));
     for (;;) {
       std::vector<std::future<NodeReport>> futures;
+      futures.reserve(nodes.size());
       for (const auto& n : nodes) futures.push_back(std::async(std::launch::async, FetchNode, *cfg, n, timeout));
       std::vector<NodeReport> reports;
+      reports.reserve(futures.size());
       for (auto& f : futures) reports.push_back(f.get());
       std::ostringstream os;
-      if (so->output == "json")
+      if (so->output == "json") {
         os << RenderJson(reports) << "\n";
-      else
+      } else {
         RenderText(os, reports, style);
+      }
       if (so->watch && style.color) std::cout << "\033[H\033[2J";
       std::cout << os.str() << std::flush;
       ctx.exit_code = nodes.empty() ? 1 : Verdict(reports);
       if (!so->watch) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(long(so->interval * 1000)));
+      std::this_thread::sleep_for(std::chrono::milliseconds(int64_t(so->interval * 1000)));
       if (!style.color) std::cout << "\n";
     }
   });

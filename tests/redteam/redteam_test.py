@@ -151,6 +151,15 @@ class RedTeamTest(unittest.TestCase):
         self.assertIn("Close the hole drill 3 found", report)
         self.assertNotIn("No critical vulnerabilities found", report)
 
+    def test_4_status_says_which_ids_do_the_work(self):
+        # make up's SOC node: 18 and 25 consume the streams, the other L3/L4
+        # ids are replicas that answer DBE requests only, 58 runs the L8 stage.
+        p = subprocess.run([os.path.join(BIN, "dsmilctl"), "status", "--node", "NODE-A"], env=self.env,
+                           capture_output=True, text=True, timeout=60)
+        self.assertIn("replica of 18, no share of L3_IN (14-17, 19-22), 18 consumes L3_IN", p.stdout)
+        self.assertIn("replica of 25, no share of L4_IN (23-24, 26-32), 25 consumes L4_IN", p.stdout)
+        self.assertIn("58 runs the L8 stage and SOAR", p.stdout)
+
     def test_3_missing_loki_rule_and_bad_input(self):
         empty = os.path.join(self.tmp, "no-rules")
         os.makedirs(empty, exist_ok=True)

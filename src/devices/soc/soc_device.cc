@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <optional>
@@ -149,7 +150,9 @@ class SocDevice final : public devices::Device {
         }
       }
     }
+    std::string role = RoleDetail(workers, runs, has_stores);
     MutexLock lock(mu_);
+    role_ = std::move(role);
     if (health_.state == DeviceState::kStarting) health_ = {DeviceState::kHealthy, ""};
     return Status::Ok();
   }
@@ -181,6 +184,15 @@ class SocDevice final : public devices::Device {
       }
     }
     return h;
+  }
+
+  // What this id does, for `dsmilctl status` (set by Start): which L3/L4 ids
+  // consume the tenants' stream and which only answer DBE requests as a
+  // replica of the consumer; which L8 id runs the L8 stage (51-57 are the
+  // analytics it runs, docs/soc.md).
+  std::string StatusDetail() const override {
+    MutexLock lock(mu_);
+    return role_;
   }
 
   uint64_t MemoryUsedBytes() const override { return l4_ ? l4_->dim() * (kCategoryCount + kSeverityCount) * 4 : 0; }
@@ -237,6 +249,21 @@ class SocDevice final : public devices::Device {
     MutexLock lock(mu_);
     workers_.push_back(std::move(w));
     return Status::Ok();
+  }
+
+  std::string RoleDetail(const std::vector<int>& workers, bool runs, bool has_stores) const {
+    if (kind_ == Kind::kL8) return runs ? std::to_string(ctx_.id) + " runs the L8 stage and SOAR" : "";
+    const char* stream = kind_ == Kind::kL3 ? "L3_IN" : "L4_IN";
+    if (runs) return std::to_string(ctx_.id) + " consumes " + stream;
+    if (!config_.present || !config_.pipeline || !has_stores) {
+      return std::string("no pipeline here (") +
+             (!config_.present    ? "no soc section"
+              : !config_.pipeline ? "soc.pipeline false"
+                                  : "no stores") +
+             "): answers DBE requests only";
+    }
+    return "replica of " + (workers.empty() ? std::string("none") : std::to_string(workers.front())) +
+           ", no share of " + stream;
   }
 
   // The tenant's analyzer (created on first use with its indicator file).
@@ -355,7 +382,8 @@ class SocDevice final : public devices::Device {
   L3Model l3_ = L3Model::Default();
   std::unique_ptr<L4Model> l4_;
   std::unique_ptr<tenant::PolicyStore> policies_;
-  std::unique_ptr<SigmaRuleStore> sigma_;  // L8: the tenants' Sigma rules (soc.sigma_rules)
+  std::unique_ptr<SigmaRuleStore> sigma_;   // L8: the tenants' Sigma rules (soc.sigma_rules)
+  std::string role_ DSMIL_GUARDED_BY(mu_);  // StatusDetail
   Mutex analyzers_mu_;
   std::map<std::string, std::unique_ptr<Analyzer>> analyzers_ DSMIL_GUARDED_BY(analyzers_mu_);
   mutable Mutex mu_;
