@@ -13,16 +13,20 @@
 //   bench_soc [--events N] [--l8-events N]
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "devices/soc/pipeline.h"
+#include "devices/soc/sigma.h"
 #include "postgres_server.h"
 #include "redis_server.h"
 #include "store/archive.h"
@@ -75,7 +79,7 @@ std::string Fmt(double v) {
 double Percentile(std::vector<int64_t> v, double q) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  size_t i = std::min(v.size() - 1, size_t(q * double(v.size() - 1) + 0.5));
+  size_t i = std::min(v.size() - 1, size_t(std::llround(q * double(v.size() - 1))));
   return double(v[i]);
 }
 
@@ -138,6 +142,7 @@ E2E RunE2E(const store::StoresConfig& sc, const Models& models, size_t n, int of
   }
   auto t0 = Clock::now();
   std::vector<std::thread> producers;
+  producers.reserve(tenants.size());
   for (const auto& t : tenants) {
     producers.emplace_back([&, t] {
       auto w = store::OpenStreams(sc, *store::TenantScope::For(t), store::Access::kWriter);
@@ -169,10 +174,12 @@ E2E RunE2E(const store::StoresConfig& sc, const Models& models, size_t n, int of
     if (++polls % 500 == 0) {
       std::fprintf(stderr, "   ... %llu of %llu archived\n", static_cast<unsigned long long>(out.archived),
                    static_cast<unsigned long long>(out.expected));
-      for (auto& w : workers)
-        if (!w->last_error().empty())
+      for (auto& w : workers) {
+        if (!w->last_error().empty()) {
           std::fprintf(stderr, "   %s %s: %s\n", w->options().tenant.c_str(),
                        std::string(StageName(w->options().stage)).c_str(), w->last_error().c_str());
+        }
+      }
     }
   }
   auto elapsed = Clock::now() - t0;
@@ -243,10 +250,11 @@ Status StartServers(const fs::path& tmp, store::StoresConfig* sc, std::unique_pt
 int main(int argc, char** argv) {
   size_t n_e2e = 20000, n_l8 = 200000;
   for (int i = 1; i + 1 < argc; ++i) {
-    if (!std::strcmp(argv[i], "--events"))
+    if (!std::strcmp(argv[i], "--events")) {
       n_e2e = std::stoul(argv[++i]);
-    else if (!std::strcmp(argv[i], "--l8-events"))
+    } else if (!std::strcmp(argv[i], "--l8-events")) {
       n_l8 = std::stoul(argv[++i]);
+    }
   }
   auto l4r = L4Model::Load(DSMIL_SOURCE_DIR "/models/l4_classifier.json");
   if (!l4r.ok()) {
@@ -285,10 +293,74 @@ int main(int argc, char** argv) {
                 r >= 1e6 ? "met" : "NOT met", 100.0 * double(flagged) / double(done), double(proposals) / double(done));
   }
 
+  // ---- 1b. L8 analytics with the tenant's Sigma rules ----
+  // The shipped rules (deploy/sigma/rules/alpha) repeated under distinct ids
+  // up to 100 and 1,000 rules, matched on every event after Analyze + SOAR;
+  // beside the same loop without rules, in the same run.
+  {
+    std::vector<SocEvent> events;
+    events.reserve(20000);
+    for (int i = 0; i < 20000; ++i) {
+      auto e = ParseEvent(EventJson("ALPHA", i, 0), "ALPHA");
+      ApplyL3(l3, 18, 0, *e);
+      ApplyL4(l4, 25, 0, *e);
+      events.push_back(std::move(*e));
+    }
+    auto fields = SigmaFieldMap::Load(DSMIL_SOURCE_DIR "/deploy/sigma/fieldmap.yaml");
+    std::vector<std::string> texts;
+    std::error_code ec;
+    for (const auto& f : std::filesystem::directory_iterator(DSMIL_SOURCE_DIR "/deploy/sigma/rules/alpha", ec)) {
+      std::ifstream in(f.path());
+      std::ostringstream ss;
+      ss << in.rdbuf();
+      texts.push_back(ss.str());
+    }
+    std::sort(texts.begin(), texts.end());
+    auto run = [&](size_t n_rules, size_t* hits) -> double {
+      std::vector<std::shared_ptr<const SigmaRule>> rules;
+      for (size_t k = 0; k < n_rules && fields.ok() && !texts.empty(); ++k) {
+        std::string t = texts[k % texts.size()];
+        size_t id = t.find("\nid:");
+        if (id != std::string::npos) t.replace(id + 1, t.find('\n', id + 1) - id - 1, "id: bench-" + std::to_string(k));
+        auto r = ParseSigmaRule(t, "bench-" + std::to_string(k) + ".yml", *fields);
+        if (r.ok()) rules.push_back(std::make_shared<const SigmaRule>(std::move(*r)));
+      }
+      SigmaRuleSet set(std::move(rules), {});
+      L8Analyzer a;
+      std::vector<SigmaMatch> out;
+      size_t done = 0;
+      *hits = 0;
+      auto t0 = Clock::now();
+      while (done < n_l8) {
+        for (auto& e : events) {
+          a.Analyze(e, 1);
+          ProposeActions(e, alpha_allowed);
+          if (n_rules > 0) {
+            out.clear();
+            set.MatchInto(e, out);
+            *hits += out.size();
+          }
+          if (++done == n_l8) break;
+        }
+      }
+      return Rate(done, Clock::now() - t0);
+    };
+    size_t h0 = 0, h100 = 0, h1000 = 0;
+    double r0 = run(0, &h0), r100 = run(100, &h100), r1000 = run(1000, &h1000);
+    std::printf("1b. L8 analytics + the tenant's Sigma rules, one thread, parsed events%s\n",
+                fields.ok() ? "" : (" (field map: " + fields.status().message() + ")").c_str());
+    std::printf("   analyzer alone   %s events/s\n", Fmt(r0).c_str());
+    std::printf("   + 100 rules      %s events/s   %.3fx the analyzer alone   %.2f hits/event\n", Fmt(r100).c_str(),
+                r100 / r0, double(h100) / double(n_l8));
+    std::printf("   + 1,000 rules    %s events/s   %.3fx the analyzer alone   %.2f hits/event\n\n", Fmt(r1000).c_str(),
+                r1000 / r0, double(h1000) / double(n_l8));
+  }
+
   // ---- 2. Per-stage transformation rate ----
   {
     const int n = 20000;
     std::vector<std::string> in;
+    in.reserve(n);
     for (int i = 0; i < n; ++i) in.push_back(EventJson("ALPHA", i, 0));
     std::vector<std::string> out3, out4;
     auto t0 = Clock::now();
