@@ -266,8 +266,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> alpha_allowed = {"ISOLATE_HOST", "BLOCK_DOMAIN"};
   std::printf("bench_soc: SOC pipeline figures (%u hardware threads)\n\n", std::thread::hardware_concurrency());
 
-  // ---- 1. L8 analytics in one process ----
-  {
+  // 20,000 ALPHA events as L8 receives them (parsed, scored by L3 and L4).
+  auto ClassifiedEvents = [&] {
     std::vector<SocEvent> events;
     events.reserve(20000);
     for (int i = 0; i < 20000; ++i) {
@@ -276,6 +276,12 @@ int main(int argc, char** argv) {
       ApplyL4(l4, 25, 0, *e);
       events.push_back(std::move(*e));
     }
+    return events;
+  };
+
+  // ---- 1. L8 analytics in one process ----
+  {
+    std::vector<SocEvent> events = ClassifiedEvents();
     L8Analyzer a;
     uint64_t flagged = 0, proposals = 0;
     size_t done = 0;
@@ -298,14 +304,7 @@ int main(int argc, char** argv) {
   // up to 100 and 1,000 rules, matched on every event after Analyze + SOAR;
   // beside the same loop without rules, in the same run.
   {
-    std::vector<SocEvent> events;
-    events.reserve(20000);
-    for (int i = 0; i < 20000; ++i) {
-      auto e = ParseEvent(EventJson("ALPHA", i, 0), "ALPHA");
-      ApplyL3(l3, 18, 0, *e);
-      ApplyL4(l4, 25, 0, *e);
-      events.push_back(std::move(*e));
-    }
+    std::vector<SocEvent> events = ClassifiedEvents();
     auto fields = SigmaFieldMap::Load(DSMIL_SOURCE_DIR "/deploy/sigma/fieldmap.yaml");
     std::vector<std::string> texts;
     std::error_code ec;

@@ -44,24 +44,9 @@ bool ReadsAsText(std::string_view s) {
   size_t cps = 0, bad = 0, letters = 0, nonspace = 0;
   size_t i = 0;
   while (i < s.size()) {
-    auto c = uint8_t(s[i]);
     uint32_t cp = 0;
     size_t len = 0;
-    if (c < 0x80) {
-      cp = c, len = 1;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-      cp = c & 0x1F, len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      cp = c & 0x0F, len = 3;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      cp = c & 0x07, len = 4;
-    }
-    bool ok = len > 0 && s.size() - i >= len;
-    for (size_t k = 1; ok && k < len; ++k) {
-      auto d = uint8_t(s[i + k]);
-      ok = (d & 0xC0) == 0x80;
-      cp = (cp << 6) | (d & 0x3F);
-    }
+    bool ok = LaxUtf8At(s, i, &cp, &len);
     ++cps;
     if (!ok) {
       ++bad;
@@ -96,6 +81,37 @@ void AppendCapped(std::string* out, std::string_view s) {
 }
 
 std::string_view Clip(std::string_view text) { return text.substr(0, std::min(text.size(), kMaxDecodeInput)); }
+
+// The output of a pass that replaces runs of `text` in place by their
+// decoding (base64, hex): the text between runs is kept, each decoding is
+// set off by spaces, everything capped at kMaxInjectionViewBytes.
+class Splice {
+ public:
+  explicit Splice(std::string_view text) : text_(text) {}
+
+  // Replaces text[from, to) by `decoded`; runs come in increasing order.
+  void Replace(size_t from, size_t to, std::string_view decoded) {
+    AppendCapped(&res_, text_.substr(copied_, from - copied_));
+    AppendCapped(&res_, " ");
+    AppendCapped(&res_, decoded);
+    AppendCapped(&res_, " ");
+    copied_ = to;
+    found_ = true;
+  }
+  // False when nothing was replaced; else the whole view into *out.
+  bool Finish(std::string* out) {
+    if (!found_) return false;
+    AppendCapped(&res_, text_.substr(copied_));
+    *out = std::move(res_);
+    return true;
+  }
+
+ private:
+  std::string_view text_;
+  std::string res_;
+  size_t copied_ = 0;
+  bool found_ = false;
+};
 
 // Decodes a base64 run (no padding); "" when it is not whole base64.
 std::string DecodeB64(std::string_view run) {
@@ -157,9 +173,8 @@ size_t CommonWordCount(std::string_view text) {
 
 bool DecodeBase64Runs(std::string_view input, std::string* out) {
   std::string_view text = Clip(input);
-  std::string res;
-  bool found = false;
-  size_t i = 0, copied = 0;
+  Splice splice(text);
+  size_t i = 0;
   while (i < text.size()) {
     if (!IsB64(text[i]) || (i > 0 && IsAlnum(text[i - 1]))) {
       ++i;
@@ -180,28 +195,17 @@ bool DecodeBase64Runs(std::string_view input, std::string* out) {
     if (run.size() % 4 == 1) run.remove_suffix(1);
     if (run.size() >= kMinBase64Run && upper && (lower || digit)) {
       std::string decoded = DecodeB64(run);
-      if (!decoded.empty() && (ReadsAsText(decoded) || LooksEncoded(decoded))) {
-        AppendCapped(&res, text.substr(copied, i - copied));
-        AppendCapped(&res, " ");
-        AppendCapped(&res, decoded);
-        AppendCapped(&res, " ");
-        copied = end;
-        found = true;
-      }
+      if (!decoded.empty() && (ReadsAsText(decoded) || LooksEncoded(decoded))) splice.Replace(i, end, decoded);
     }
     i = std::max(end, i + 1);
   }
-  if (!found) return false;
-  AppendCapped(&res, text.substr(copied));
-  *out = std::move(res);
-  return true;
+  return splice.Finish(out);
 }
 
 bool DecodeHexRuns(std::string_view input, std::string* out) {
   std::string_view text = Clip(input);
-  std::string res;
-  bool found = false;
-  size_t i = 0, copied = 0;
+  Splice splice(text);
+  size_t i = 0;
   auto pair_at = [&](size_t k, size_t* next) -> int {
     bool x_next = k + 1 < text.size() && (text[k + 1] == 'x' || text[k + 1] == 'X');
     bool escape = x_next && text[k] == '\\';
@@ -234,20 +238,10 @@ bool DecodeHexRuns(std::string_view input, std::string* out) {
     }
     // A run must end at a word boundary ("deadbeefcafe1" is not hex pairs).
     bool boundary = end >= text.size() || !IsAlnum(text[end]);
-    if (bytes.size() >= kMinHexBytes && boundary && ReadsAsText(bytes)) {
-      AppendCapped(&res, text.substr(copied, i - copied));
-      AppendCapped(&res, " ");
-      AppendCapped(&res, bytes);
-      AppendCapped(&res, " ");
-      copied = end;
-      found = true;
-    }
+    if (bytes.size() >= kMinHexBytes && boundary && ReadsAsText(bytes)) splice.Replace(i, end, bytes);
     i = std::max(end, i + 1);
   }
-  if (!found) return false;
-  AppendCapped(&res, text.substr(copied));
-  *out = std::move(res);
-  return true;
+  return splice.Finish(out);
 }
 
 bool DecodeUrlEscapes(std::string_view input, std::string* out) {
@@ -426,6 +420,27 @@ std::vector<InjectionView> DecodeViews(std::string_view text) {
     }
   }
   return views;
+}
+
+bool LaxUtf8At(std::string_view s, size_t i, uint32_t* cp, size_t* len) {
+  auto c = uint8_t(s[i]);
+  *len = 0;
+  if (c < 0x80) {
+    *cp = c, *len = 1;
+  } else if (c >= 0xC2 && c <= 0xDF) {
+    *cp = c & 0x1F, *len = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    *cp = c & 0x0F, *len = 3;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    *cp = c & 0x07, *len = 4;
+  }
+  bool ok = *len > 0 && s.size() - i >= *len;
+  for (size_t k = 1; ok && k < *len; ++k) {
+    auto d = uint8_t(s[i + k]);
+    ok = (d & 0xC0) == 0x80;
+    *cp = (*cp << 6) | (d & 0x3F);
+  }
+  return ok;
 }
 
 }  // namespace dsmil::devices

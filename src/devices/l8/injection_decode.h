@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,5 +56,11 @@ bool ReverseIfReadable(std::string_view text, std::string* out);
 // How many common English words `text` holds (the readability test of the
 // rot13 and reversed passes).
 size_t CommonWordCount(std::string_view text);
+
+// One UTF-8 sequence at s[i], read leniently (lead byte range and
+// continuation bytes only, as the decoding passes and the model's script
+// n-grams read text): true with *cp and *len, false for an invalid lead byte,
+// a truncated sequence or a bad continuation byte (the caller skips one byte).
+bool LaxUtf8At(std::string_view s, size_t i, uint32_t* cp, size_t* len);
 
 }  // namespace dsmil::devices

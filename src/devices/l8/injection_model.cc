@@ -36,29 +36,9 @@ std::vector<uint32_t> ScriptFold(std::string_view s, bool* other_script) {
   };
   size_t i = 0;
   while (i < s.size()) {
-    auto c = uint8_t(s[i]);
     uint32_t cp = 0;
-    size_t len = 1;
-    if (c < 0x80) {
-      cp = c;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-      cp = c & 0x1F, len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      cp = c & 0x0F, len = 3;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      cp = c & 0x07, len = 4;
-    } else {
-      ++i;
-      space();
-      continue;
-    }
-    bool ok = s.size() - i >= len;
-    for (size_t k = 1; ok && k < len; ++k) {
-      auto d = uint8_t(s[i + k]);
-      ok = (d & 0xC0) == 0x80;
-      cp = (cp << 6) | (d & 0x3F);
-    }
-    if (!ok) {
+    size_t len = 0;
+    if (!LaxUtf8At(s, i, &cp, &len)) {
       ++i;
       space();
       continue;
