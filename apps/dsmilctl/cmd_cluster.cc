@@ -18,6 +18,7 @@
 #include "devices/catalog.h"
 #include "net/http_client.h"
 #include "node/status.h"
+#include "text_util.h"
 
 namespace dsmil::ctl {
 namespace {
@@ -103,11 +104,18 @@ struct LayerSummary {
   int unhealthy = 0;
   uint64_t budget = 0;
   std::optional<double> p99;
+  // The device of the layer closest to (or furthest past) its spec §6.1 p99
+  // SLO: its p99, its SLO and the ratio of the two.
+  int slo_device = 0;
+  double slo_p99 = 0, slo_ms = 0, slo_ratio = 0;
   std::string reason;
   // Devices' status details ("COAs: 3 pending"), each with the ids that
   // reported it, in first-seen order.
   std::vector<std::pair<std::string, std::vector<int>>> details;
 };
+
+// A layer at this share of its latency SLO is shown DEGRADED.
+constexpr double kSloNearRatio = 0.9;
 
 std::string LayerDisplay(const std::string& layer) {
   auto l = devices::ParseLayer(layer);
@@ -147,6 +155,12 @@ std::vector<LayerSummary> Summarise(const NodeStatus& s) {
       }
     }
     if (d.p99_latency_ms && (!it->p99 || *d.p99_latency_ms > *it->p99)) it->p99 = d.p99_latency_ms;
+    if (auto slo = devices::LatencySloMs(d.id); slo && d.p99_latency_ms && *d.p99_latency_ms / *slo > it->slo_ratio) {
+      it->slo_device = d.id;
+      it->slo_p99 = *d.p99_latency_ms;
+      it->slo_ms = *slo;
+      it->slo_ratio = *d.p99_latency_ms / *slo;
+    }
     if (!d.detail.empty()) {
       auto same = std::find_if(it->details.begin(), it->details.end(), [&](auto& x) { return x.first == d.detail; });
       if (same == it->details.end()) {
@@ -173,6 +187,7 @@ void RenderText(std::ostream& os, const std::vector<NodeReport>& reports, const 
   for (int i = 0; i < 66; ++i) line += "━";
   os << st.Bold("DSMIL Cluster Status (v5.0)") << "\n" << line << "\n\n";
   std::map<std::string, node::TenantStatus> tenants;
+  std::vector<std::string> slo_notes;
   for (const auto& r : reports) {
     if (!r.reachable) {
       os << st.Bold(r.node.name) << " - " << r.node.url << "   " << Badge(st, "DOWN") << "\n";
@@ -199,14 +214,23 @@ void RenderText(std::ostream& os, const std::vector<NodeReport>& reports, const 
       std::string health = l.implemented == 0 ? std::string(node::kNotImplemented)
                            : l.unhealthy      ? std::string(node::kDegraded)
                                               : std::string(node::kHealthy);
+      // Spec §8.1: a layer at 90% of its latency SLO or past it shows DEGRADED
+      // with the SLO beside the figure (the exit code follows node health only).
+      if (l.slo_device && l.slo_ratio >= kSloNearRatio && health == node::kHealthy) {
+        health = std::string(node::kDegraded);
+        slo_notes.push_back(LayerDisplay(l.layer) + " latency " +
+                            (l.slo_ratio > 1.0 ? "over its SLO" : "near its SLO limit") + " (device " +
+                            std::to_string(l.slo_device) + ")");
+      }
       std::string detail = "budget " + Gb(l.budget);
       if (l.implemented > 0 && l.implemented < l.devices) {
         detail += ", " + std::to_string(l.implemented) + "/" + std::to_string(l.devices) + " implemented";
       }
-      if (l.p99) {
-        char buf[48];
-        std::snprintf(buf, sizeof buf, ", Latency: %.0fms (p99)", *l.p99);
-        detail += buf;
+      if (l.slo_device) {
+        detail += ", Latency: " + Thousands(uint64_t(std::llround(l.slo_p99))) + "ms (p99)";
+        if (l.slo_ratio >= kSloNearRatio) detail += " [SLO: " + Thousands(uint64_t(l.slo_ms)) + "ms]";
+      } else if (l.p99) {
+        detail += ", Latency: " + Thousands(uint64_t(std::llround(*l.p99))) + "ms (p99)";
       }
       // A detail several devices share is shown once with their ids.
       for (const auto& [text, ids] : l.details) {
@@ -264,6 +288,10 @@ void RenderText(std::ostream& os, const std::vector<NodeReport>& reports, const 
     os << st.Red("✗ DEGRADED") << " (" << down << " of " << reports.size() << " nodes down)\n";
   } else if (degraded) {
     os << st.Yellow("⚠ DEGRADED") << " (" << degraded << " of " << reports.size() << " nodes degraded)\n";
+  } else if (!slo_notes.empty()) {
+    os << st.Yellow("⚠ DEGRADED") << " (";
+    for (size_t k = 0; k < slo_notes.size(); ++k) os << (k ? "; " : "") << slo_notes[k];
+    os << ")\n";
   } else {
     os << st.Green("✓ HEALTHY") << " (" << reports.size() << (reports.size() == 1 ? " node)\n" : " nodes)\n");
   }

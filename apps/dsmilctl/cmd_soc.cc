@@ -25,6 +25,7 @@
 #include "core/strings.h"
 #include "ctl_config.h"
 #include "net/http_client.h"
+#include "text_util.h"
 
 namespace dsmil::ctl {
 namespace {
@@ -45,12 +46,6 @@ const char* const kFilters[][2] = {
     {"", ""},       {"CRITICAL", ""}, {"HIGH", ""},     {"MEDIUM", ""},  {"LOW", ""},     {"", "NETWORK"},
     {"", "CRYPTO"}, {"", "SOC"},      {"", "IDENTITY"}, {"", "MALWARE"}, {"", "INSIDER"},
 };
-
-std::string Thousands(uint64_t v) {
-  std::string s = std::to_string(v);
-  for (int i = int(s.size()) - 3; i > 0; i -= 3) s.insert(size_t(i), ",");
-  return s;
-}
 
 std::string Pad(std::string s, size_t w) {
   if (s.size() < w) s.append(w - s.size(), ' ');

@@ -9,19 +9,9 @@
 // event rate (entries of <T>_L3_IN in the last 5 minutes).
 //
 // The isolation audit uses each tenant's OWN credentials against every OTHER
-// tenant's data, and passes only if every attempt is refused:
-//   kind servers  Redis: <t>_writer XADD <U>_DEAD_LETTER, <t>_reader XRANGE
-//                 <U>_SOC_EVENTS and XLEN <U>_L3_IN (NOPERM expected);
-//                 PostgreSQL as <t>_app: SELECT from dsmil_<u>.events and
-//                 dsmil_<u>.audit_log, INSERT into dsmil_<u>.policies,
-//                 SET ROLE <u>_app (permission denied expected), and rows of
-//                 <U> in dsmil_shared.events (none visible expected);
-//                 Qdrant (if configured) with <t>'s key: GET /collections/<u>_events
-//                 (401/403 expected).
-//   kind embedded the embedded stores keep each tenant in its own files
-//                 (<path>/streams/<T>.db, <path>/archive/<T>.db) reached only
-//                 through the tenant's scope; the audit checks that the
-//                 tenant's vector collections all carry its own prefix.
+// tenant's data, and passes only if every attempt is refused: the store probes
+// of store/isolation_audit.h (Redis ACLs, PostgreSQL grants and row-level
+// security, Qdrant keys; the embedded stores' per-tenant files), and
 //   entry points  every node of the dsmilctl config, with an operator
 //                 certificate that covers no tenant (issued for the audit by
 //                 the cluster CA of --ca-dir, default the operator
@@ -31,8 +21,6 @@
 // A FAIL names every path that was not refused.
 //
 // Exit 0 every tenant PASS, 1 a tenant FAIL, 2 bad input.
-#include <postgresql/libpq-fe.h>
-
 #include <unistd.h>
 
 #include <chrono>
@@ -54,11 +42,13 @@
 #include "net/http_client.h"
 #include "node/config.h"
 #include "store/archive.h"
+#include "store/isolation_audit.h"
 #include "store/scope.h"
 #include "store/streams.h"
 #include "store/vectors.h"
 #include "temp_cert.h"
 #include "tenant/keys.h"
+#include "text_util.h"
 
 namespace dsmil::ctl {
 namespace {
@@ -74,11 +64,7 @@ struct ListArgs {
   std::string ca_dir;  // "" = the directory of the operator certificate
 };
 
-struct Probe {
-  std::string path;  // "redis: alpha_reader XRANGE BRAVO_SOC_EVENTS"
-  bool refused = false;
-  std::string detail;  // the refusal, or what leaked / why it could not be checked
-};
+using Probe = store::IsolationProbe;
 
 struct TenantReport {
   std::string id, roe;
@@ -90,178 +76,8 @@ struct TenantReport {
   std::string api_keys;
   std::string event_rate;
   std::vector<Probe> probes;
-  bool pass() const {
-    for (const auto& p : probes) {
-      if (!p.refused) return false;
-    }
-    return true;
-  }
+  bool pass() const { return store::IsolationPasses(probes); }
 };
-
-std::string Thousands(uint64_t n) {
-  std::string s = std::to_string(n);
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
-  return s;
-}
-
-bool IsRefusal(const Status& s) {
-  return s.code() == StatusCode::kPermissionDenied || s.code() == StatusCode::kUnauthenticated ||
-         s.message().find("NOPERM") != std::string::npos || s.message().find("NOAUTH") != std::string::npos;
-}
-
-// A Redis attempt: refused (NOPERM) passes; success leaks; anything else
-// could not be checked, which is not a pass either.
-Probe RedisProbe(std::string path, const Status& s, const std::string& leak) {
-  Probe p{std::move(path), false, ""};
-  if (s.ok()) {
-    p.detail = leak;
-  } else if (IsRefusal(s)) {
-    p.refused = true;
-    p.detail = s.message();
-  } else {
-    p.detail = "could not be checked: " + s.message();
-  }
-  return p;
-}
-
-void RedisProbes(const store::StoresConfig& c, const store::TenantScope& t, const store::TenantScope& u,
-                 std::vector<Probe>& out) {
-  for (store::Access a : {store::Access::kWriter, store::Access::kReader}) {
-    std::string user = t.RedisUser(a);
-    auto password = store::ReadSecret(c, "redis/" + user + ".pass");
-    if (!password.ok()) {
-      out.push_back({"redis: " + user, false, "could not be checked: " + password.status().message()});
-      continue;
-    }
-    auto s = store::OpenStreamsAsUser(c, u, a, user, *password);
-    if (!s.ok()) {
-      out.push_back(RedisProbe("redis: " + user + " AUTH", s.status(), ""));
-      continue;
-    }
-    if (a == store::Access::kWriter) {
-      std::vector<std::string> payload = {R"({"isolation_probe":true,"from":")" + t.tenant() +
-                                          R"(","note":"cross-tenant write that should have been refused"})"};
-      auto r = (*s)->Append(store::StreamKind::kDeadLetter, payload);
-      out.push_back(RedisProbe("redis: " + user + " XADD " + u.Stream(store::StreamKind::kDeadLetter), r.status(),
-                               "write accepted (entry " + (r.ok() && !r->empty() ? (*r)[0] : "?") + ")"));
-    } else {
-      auto r = (*s)->Range(store::StreamKind::kSocEvents, "0", 1);
-      out.push_back(RedisProbe("redis: " + user + " XRANGE " + u.Stream(store::StreamKind::kSocEvents), r.status(),
-                               "read allowed (" + std::to_string(r.ok() ? r->size() : 0) + " entries returned)"));
-      auto n = (*s)->Length(store::StreamKind::kL3In);
-      out.push_back(RedisProbe("redis: " + user + " XLEN " + u.Stream(store::StreamKind::kL3In), n.status(),
-                               "read allowed (length " + std::to_string(n.ok() ? *n : 0) + ")"));
-    }
-  }
-}
-
-struct PgConn {
-  PGconn* conn = nullptr;
-  ~PgConn() {
-    if (conn) PQfinish(conn);
-  }
-};
-
-void PostgresProbes(const store::StoresConfig& c, const store::TenantScope& t, const store::TenantScope& u,
-                    std::vector<Probe>& out) {
-  std::string role = t.PgRole();
-  auto password = store::ReadSecret(c, "postgres/" + role + ".pass");
-  if (!password.ok()) {
-    out.push_back({"postgres: " + role, false, "could not be checked: " + password.status().message()});
-    return;
-  }
-  std::string port = std::to_string(c.postgres.port);
-  std::string timeout = std::to_string(c.postgres.connect_timeout_s);
-  const char* keys[] = {"host", "port", "dbname", "user", "password", "connect_timeout", nullptr};
-  const char* values[] = {
-      c.postgres.host.c_str(), port.c_str(), c.postgres.dbname.c_str(), role.c_str(), password->c_str(),
-      timeout.c_str(),         nullptr};
-  PgConn pg;
-  pg.conn = PQconnectdbParams(keys, values, 0);
-  if (PQstatus(pg.conn) != CONNECTION_OK) {
-    out.push_back(
-        {"postgres: " + role + " connect", false, std::string("could not be checked: ") + PQerrorMessage(pg.conn)});
-    return;
-  }
-  // Statements that must fail with insufficient_privilege (42501).
-  const std::string other = u.Schema();
-  const std::vector<std::string> statements = {
-      "SELECT count(*) FROM " + other + ".events",
-      "SELECT count(*) FROM " + other + ".audit_log",
-      "INSERT INTO " + other + ".policies (tenant_id) VALUES ('" + u.tenant() + "')",
-      "SET ROLE " + u.PgRole(),
-  };
-  for (const std::string& sql : statements) {
-    PQexec(pg.conn, "BEGIN");
-    PGresult* res = PQexec(pg.conn, sql.c_str());
-    ExecStatusType st = PQresultStatus(res);
-    const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    std::string msg = PQresultErrorMessage(res);
-    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-    Probe p{"postgres: " + role + " " + sql, false, ""};
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-      p.detail = "allowed" + (st == PGRES_TUPLES_OK && PQntuples(res) > 0 && PQnfields(res) > 0
-                                  ? std::string(" (") + PQgetvalue(res, 0, 0) + ")"
-                                  : std::string());
-    } else if (state &&
-               (std::string(state) == "42501" || std::string(state) == "3F000" || std::string(state) == "42P01")) {
-      // 42501 insufficient_privilege; 3F000 / 42P01: the schema or table is not
-      // visible to the role at all.
-      p.refused = true;
-      p.detail = msg;
-    } else {
-      p.detail = "could not be checked: " + msg;
-    }
-    PQclear(res);
-    PQclear(PQexec(pg.conn, "ROLLBACK"));
-    out.push_back(std::move(p));
-  }
-  // The shared table: row-level security must hide the other tenant's rows.
-  std::string sql = "SELECT count(*) FROM dsmil_shared.events WHERE tenant_id = '" + u.tenant() + "'";
-  PGresult* res = PQexec(pg.conn, sql.c_str());
-  Probe p{"postgres: " + role + " " + sql, false, ""};
-  if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
-    std::string n = PQgetvalue(res, 0, 0);
-    p.refused = n == "0";
-    p.detail = p.refused ? "row-level security: no row of " + u.tenant() + " visible" : n + " rows visible";
-  } else {
-    const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    std::string msg = PQresultErrorMessage(res);
-    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
-    p.refused = state && std::string(state) == "42501";
-    p.detail = p.refused ? msg : "could not be checked: " + msg;
-  }
-  PQclear(res);
-  out.push_back(std::move(p));
-}
-
-void QdrantProbes(const store::StoresConfig& c, const store::TenantScope& t, const store::TenantScope& u,
-                  std::vector<Probe>& out) {
-  auto key = store::ReadSecret(c, "qdrant/" + t.lower() + ".key");
-  auto coll = u.Collection("events");
-  std::string path = "qdrant: " + t.lower() + " key GET /collections/" + (coll.ok() ? *coll : "?");
-  if (!key.ok()) {
-    out.push_back({path, false, "could not be checked: " + key.status().message()});
-    return;
-  }
-  net::HttpClientRequest req;
-  std::string base = c.qdrant.url;
-  while (!base.empty() && base.back() == '/') base.pop_back();
-  req.url = base + "/collections/" + *coll;
-  req.headers = {{"api-key", *key}};
-  req.timeout = std::chrono::seconds(5);
-  auto resp = net::HttpFetch(req);
-  if (!resp.ok()) {
-    out.push_back({path, false, "could not be checked: " + resp.status().message()});
-  } else if (resp->status == 401 || resp->status == 403) {
-    out.push_back({path, true, "HTTP " + std::to_string(resp->status)});
-  } else if (resp->status == 404) {
-    out.push_back({path, true, "HTTP 404 (no such collection reachable with this key)"});
-  } else {
-    out.push_back(
-        {path, false, "HTTP " + std::to_string(resp->status) + ": the key reads another tenant's collection"});
-  }
-}
 
 TenantReport Inspect(const node::NodeConfig& cfg, const node::TenantConfig& tc, const std::string& keys_file) {
   TenantReport r;
@@ -290,10 +106,6 @@ TenantReport Inspect(const node::NodeConfig& cfg, const node::TenantConfig& tc, 
     if (list.ok()) {
       for (const auto& info : *list) {
         r.collections.push_back({info.name, Thousands(info.count) + " vectors"});
-        if (!scope->OwnsCollection(info.name)) {
-          r.probes.push_back({"vectors: " + tc.id + " scope lists " + info.name, false,
-                              "a collection without the tenant's prefix is reachable"});
-        }
       }
     } else {
       r.collections_error = list.status().message();
@@ -336,19 +148,13 @@ TenantReport Inspect(const node::NodeConfig& cfg, const node::TenantConfig& tc, 
     r.event_rate = "(unavailable: " + streams.status().message() + ")";
   }
 
+  std::vector<store::TenantScope> others;
   for (const auto& other : cfg.tenants) {
-    if (other.id == tc.id) continue;
     auto u = store::TenantScope::For(other.id);
-    if (!u.ok()) continue;
-    if (c.kind == "servers") {
-      RedisProbes(c, *scope, *u, r.probes);
-      PostgresProbes(c, *scope, *u, r.probes);
-      if (!c.qdrant.url.empty()) QdrantProbes(c, *scope, *u, r.probes);
-    } else {
-      r.probes.push_back({"embedded: " + tc.id + " scope -> " + other.id + " streams/archive", true,
-                          "per-tenant files; the scope names only " + tc.id + "'s"});
-    }
+    if (u.ok()) others.push_back(std::move(*u));
   }
+  std::vector<Probe> probes = store::ProbeIsolation(c, *scope, others);
+  r.probes.insert(r.probes.end(), probes.begin(), probes.end());
   return r;
 }
 

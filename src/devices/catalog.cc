@@ -186,6 +186,28 @@ Result<Layer> ParseLayer(std::string_view text) {
   return Status::InvalidArgument("unknown layer '" + std::string(text) + "' (want L3, L4, L5, L6, L7, L8 or L9)");
 }
 
+std::optional<double> LatencySloMs(int id) {
+  switch (id) {
+    case 18:
+      return 50;
+    case 25:
+      return 100;
+    case 33:
+    case 58:
+      return 200;
+    case 37:
+      return 300;
+    case 43:
+      return 500;
+    case 47:
+      return 2000;
+    case 59:
+      return 3000;
+    default:
+      return std::nullopt;
+  }
+}
+
 std::string_view HomeRoleName(HomeRole role) {
   switch (role) {
     case HomeRole::kSoc:

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <utility>
@@ -70,6 +71,11 @@ std::string_view LayerDisplayName(Layer layer);
 // Parses "L7", "l7", "7", or the spec's layer word ("EXTENDED", "ENHANCED_SEC").
 // InvalidArgument otherwise ("UNASSIGNED" is not a layer one can ask for).
 Result<Layer> ParseLayer(std::string_view text);
+
+// The p99 latency SLO of spec §6.1 in milliseconds, for the devices that have
+// one: 18 (L3) 50, 25 (L4) 100, 33 (L5) 200, 37 (L6) 300, 43 (L7 router) 500,
+// 47 (LLM worker) 2000, 58 (SOAR) 200, 59 (COA) 3000; nullopt for the others.
+std::optional<double> LatencySloMs(int id);
 
 // "soc", "ai", "none" (the node configuration's role names).
 std::string_view HomeRoleName(HomeRole role);

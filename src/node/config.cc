@@ -438,7 +438,9 @@ class Parser {
     // audit (after stores: the checkpoints must live outside them)
     {
       YAML::Node a = root["audit"];
-      if (a) DSMIL_RETURN_IF_ERROR(CheckKeys(a, "audit", {"enabled", "checkpoint_dir", "signing_key", "interval_s"}));
+      if (a)
+        DSMIL_RETURN_IF_ERROR(
+            CheckKeys(a, "audit", {"enabled", "checkpoint_dir", "signing_key", "interval_s", "isolation_interval_s"}));
       if (a && a["enabled"]) {
         DSMIL_ASSIGN_OR_RETURN(std::string e, String(a["enabled"], "audit.enabled"));
         if (e != "true" && e != "false") return Error("audit.enabled", "'" + e + "' is not true or false");
@@ -460,6 +462,10 @@ class Parser {
       if (a && a["interval_s"]) {
         DSMIL_ASSIGN_OR_RETURN(int64_t v, Int(a["interval_s"], "audit.interval_s", 1, 86400));
         c.audit.interval_s = int(v);
+      }
+      if (a && a["isolation_interval_s"]) {
+        DSMIL_ASSIGN_OR_RETURN(int64_t v, Int(a["isolation_interval_s"], "audit.isolation_interval_s", 0, 86400));
+        c.audit.isolation_interval_s = int(v);
       }
       if (c.audit.enabled) {
         const std::string secrets =

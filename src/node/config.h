@@ -10,7 +10,8 @@
 //   tenants: [{id: ALPHA, roe_level: SOC_ASSIST, compartments: [SOC, SIGNALS]}]
 //   devices: [{id: 18, tenant: ALPHA}, {range: 14-22}]      (default: the role's devices)
 //   stores:  {kind: embedded|servers, path: var/node-c, secrets_dir, redis, postgres, qdrant, loki}
-//   audit:   {checkpoint_dir: audit-checkpoints/node-c, signing_key, interval_s: 60, enabled: true}
+//   audit:   {checkpoint_dir: audit-checkpoints/node-c, signing_key, interval_s: 60, enabled: true,
+//             isolation_interval_s: 60}
 //   soc: {...}, l7: {...}, llm: {...}, rag: {...}, policies: {...}   (the devices' sections)
 //   logging: {level: info, file: var/node-a.log}
 //
@@ -87,6 +88,9 @@ struct AuditConfig {
   // Signing key prefix (PREFIX.key, PREFIX.pub); "" = <checkpoint_dir>/checkpoint-mldsa87.
   std::string signing_key;
   int interval_s = 60;
+  // Seconds between the data node's live tenant isolation audits
+  // (store/isolation_audit.h: dsmil_tenant_isolation_ok); 0 = off.
+  int isolation_interval_s = 60;
 };
 
 struct NodeConfig {

@@ -22,6 +22,10 @@
 #include "node/config.h"
 #include "store/audit_sink.h"
 
+namespace dsmil::soc {
+class SocMetrics;
+}
+
 namespace dsmil::node {
 
 struct ControlContext {
@@ -32,6 +36,8 @@ struct ControlContext {
   Logger& log;
   // The node's audit sink: every refusal is recorded here (docs/security.md).
   store::AuditSink& audit;
+  // Counts what ingest appends to the tenants' streams; null in tests without metrics.
+  soc::SocMetrics* soc_metrics = nullptr;
 };
 
 using ControlHandler = std::function<net::HttpResponse(const ControlContext&, const net::HttpRequest&)>;

@@ -19,6 +19,7 @@
 #include "devices/authz.h"
 #include "devices/catalog.h"
 #include "devices/device.h"
+#include "devices/soc/soc_metrics.h"
 #include "net/http_server.h"
 #include "net/identity.h"
 #include "net/quic.h"
@@ -29,6 +30,7 @@
 #include "store/audit_checkpoint.h"
 #include "store/audit_sink.h"
 #include "store/file_mode.h"
+#include "store/isolation_audit.h"
 #include "store/scope.h"
 #include "store/streams.h"
 #include "store/tenant_log.h"
@@ -58,8 +60,9 @@ Result<HostPort> SplitHostPort(const std::string& s) {
   if (colon == std::string::npos) return Status::InvalidArgument("'" + s + "' is not host:port");
   HostPort hp;
   hp.host = s.substr(0, colon);
-  if (hp.host.size() > 2 && hp.host.front() == '[' && hp.host.back() == ']')
+  if (hp.host.size() > 2 && hp.host.front() == '[' && hp.host.back() == ']') {
     hp.host = hp.host.substr(1, hp.host.size() - 2);
+  }
   hp.port = uint16_t(std::stoi(s.substr(colon + 1)));
   return hp;
 }
@@ -151,11 +154,13 @@ struct Node::Impl {
   Logger log;
   Registry registry;
   std::unique_ptr<StandardMetrics> metrics;
+  std::unique_ptr<soc::SocMetrics> soc_metrics;  // dsmil_stream_entries_total of ingest
   Family<Counter>* http_requests = nullptr;
   std::shared_ptr<TenantLogTee> tenant_logs;  // null without stores.path
   std::shared_ptr<FileSink> log_file;         // null without logging.file
   std::unique_ptr<store::AuditSink> audit;
   std::unique_ptr<store::AuditCheckpointer> audit_checkpoints;  // null when off
+  std::unique_ptr<store::IsolationAuditor> isolation_auditor;   // data node only; null when off
   // Claim keys of the tenants (<secrets_dir>/claims): POST /v1/dbe issues an
   // operator claim with them, devices verify claims (devices/authz.h). Null
   // without stores.
@@ -243,10 +248,11 @@ struct Node::Impl {
       StatusHandles& h = status_handles[t.id];
       if (!h.streams) {
         auto st = store::OpenStreams(sc, *scope, store::Access::kReader);
-        if (st.ok())
+        if (st.ok()) {
           h.streams = std::move(*st);
-        else
+        } else {
           add(streams_err, t.id + ": " + st.status().message());
+        }
       }
       if (h.streams) {
         auto len = h.streams->Length(store::StreamKind::kSocEvents);
@@ -259,10 +265,11 @@ struct Node::Impl {
       }
       if (!h.archive) {
         auto a = store::OpenArchive(sc, *scope);
-        if (a.ok())
+        if (a.ok()) {
           h.archive = std::move(*a);
-        else
+        } else {
           add(archive_err, t.id + ": " + a.status().message());
+        }
       }
       if (h.archive) {
         auto count = h.archive->Count();
@@ -275,10 +282,11 @@ struct Node::Impl {
       }
       if (!h.vectors) {
         auto v = store::OpenVectors(sc, *scope);
-        if (v.ok())
+        if (v.ok()) {
           h.vectors = std::move(*v);
-        else
+        } else {
           add(vectors_err, t.id + ": " + v.status().message());
+        }
       }
       if (h.vectors) {
         auto list = h.vectors->ListCollections();
@@ -536,7 +544,7 @@ struct Node::Impl {
     if (route) {
       std::vector<devices::Device*> devs;
       for (auto& d : devices) devs.push_back(d.get());
-      ControlContext ctx{config, devs, Caller(), log, *audit};
+      ControlContext ctx{config, devs, Caller(), log, *audit, soc_metrics.get()};
       r = route->handler(ctx, req);
     } else if (method_mismatch) {
       r = net::HttpResponse::JsonError(405, "method " + req.method + " not allowed on " + req.path);
@@ -605,6 +613,7 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
   // Data files are the node user's alone (docs/streams.md, "File modes").
   if (Status modes = store::SecureDataDirs(c.stores, m.log); !modes.ok()) return modes.WithContext("stores");
   m.metrics = std::make_unique<StandardMetrics>(m.registry);
+  m.soc_metrics = std::make_unique<soc::SocMetrics>(m.registry);
   m.http_requests = &m.registry.AddCounter("dsmil_http_requests_total", "HTTP requests served by the node",
                                            {"server", "path", "code"});
   if (m.tenant_logs) {
@@ -630,6 +639,17 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
     m.audit_checkpoints = std::move(*ckpt);
     if (Status s = m.audit_checkpoints->Start(); !s.ok()) return s.WithContext("audit");
   }
+  // The data node audits tenant isolation with each tenant's own credentials
+  // (store/isolation_audit.h) and exposes dsmil_tenant_isolation_ok.
+  if (c.role == Role::kData && c.audit.isolation_interval_s > 0 && !c.tenants.empty() &&
+      (c.stores.kind == "servers" || !c.stores.path.empty())) {
+    std::vector<std::string> tenants;
+    for (const auto& t : c.tenants) tenants.push_back(t.id);
+    auto auditor = store::IsolationAuditor::Start(
+        c.stores, std::move(tenants), std::chrono::seconds(c.audit.isolation_interval_s), &m.registry, &m.log);
+    if (!auditor.ok()) return auditor.status().WithContext("audit");
+    m.isolation_auditor = std::move(*auditor);
+  }
   if (std::string claims_dir = ClaimsDir(c.stores); !claims_dir.empty()) {
     m.claim_keys = std::make_unique<tenant::ClaimKeyring>(claims_dir);
     m.claim_verifier = std::make_unique<tenant::ClaimVerifier>(
@@ -640,6 +660,7 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
   m.metrics->SetBuildInfo(kVersion);
   m.registry.AddGauge("dsmil_process_resident_memory_bytes", "Resident memory of the node process", {"node"})
       .SetCallback({c.name}, [] { return double(RssBytes()); });
+  RegisterProcessMetrics(m.registry);  // process_cpu_seconds_total, process_open_fds, ... (Node Health dashboard)
 
   // Devices: created now, started once the router can carry their calls.
   devices::RegisterBuiltinDevices();

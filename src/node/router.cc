@@ -73,6 +73,8 @@ struct Router::Impl {
     std::string reason = "not connected yet";
     Gauge* up_gauge = nullptr;
     Gauge* queued_gauge = nullptr;
+    Counter* sent = nullptr;      // dsmil_dbe_messages_total{direction="sent"}
+    Counter* received = nullptr;  // dsmil_dbe_messages_total{direction="received"}
     std::thread dialer;
     std::shared_ptr<Link> Active() const { return out ? out : in; }
   };
@@ -206,7 +208,7 @@ struct Router::Impl {
       std::string item(list.substr(0, comma));
       list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
       char* end = nullptr;
-      long id = std::strtol(item.c_str(), &end, 10);
+      const int64_t id = std::strtoll(item.c_str(), &end, 10);
       if (item.empty() || *end != '\0' || id < 0 || id > 103) {
         return Status::InvalidArgument("dbe: " + peer + " announced a malformed device list");
       }
@@ -215,8 +217,9 @@ struct Router::Impl {
     std::string missing;
     MutexLock lock(mu);
     for (const auto& [device, p] : remote) {
-      if (p->cfg.name == peer && !hosted.count(device))
+      if (p->cfg.name == peer && !hosted.count(device)) {
         missing += (missing.empty() ? "" : ",") + std::to_string(device);
+      }
     }
     if (!missing.empty()) {
       return Status::FailedPrecondition("dbe: device map mismatch: " + peer + " does not host device(s) " + missing +
@@ -245,13 +248,20 @@ struct Router::Impl {
           }
           continue;
         }
+        // Requests and replies are counted; the session's own announcements are not.
+        Peer* from = FindPeer(link->peer);  // peers are fixed after Start
+        if (from != nullptr) from->received->Inc();
         if (IsReply(*r)) {
           Deliver(*r, link->peer);
         } else {
           dbe::Message reply = HandleLocal(*r);
           if (IsRequest(*r)) {
             Status s = link->session->Send(reply);
-            if (!s.ok()) log->Warn("dbe reply not sent", {{"peer", link->peer}, {"error", s.ToString()}});
+            if (!s.ok()) {
+              log->Warn("dbe reply not sent", {{"peer", link->peer}, {"error", s.ToString()}});
+            } else if (from != nullptr) {
+              from->sent->Inc();
+            }
           }
         }
         continue;
@@ -422,6 +432,7 @@ struct Router::Impl {
         UpdateGauges(p);
         mu.Unlock();
         Status s = active->session->Send(q.msg);
+        if (s.ok()) p.sent->Inc();
         mu.Lock();
         if (!s.ok()) {
           // Not sent: back to the head of the queue; the session is closed
@@ -564,12 +575,18 @@ Result<std::unique_ptr<Router>> Router::Start(RouterOptions options) {
                                   {"node", "peer"});
   auto& queued = m.registry->AddGauge("dsmil_dbe_peer_queued_envelopes", "DBE envelopes waiting for the peer's session",
                                       {"node", "peer"});
+  auto& messages = m.registry->AddCounter("dsmil_dbe_messages_total",
+                                          "DBE envelopes exchanged with a peer over its secure session, by direction "
+                                          "(sent, received)",
+                                          {"node", "peer", "direction"});
   for (auto& pc : m.opt.peers) {
     if (m.FindPeer(pc.name)) return Status::InvalidArgument("router: peer " + pc.name + " given twice");
     auto p = std::make_unique<Impl::Peer>();
     p->cfg = pc;
     p->up_gauge = &up.Labels({m.opt.node, pc.name});
     p->queued_gauge = &queued.Labels({m.opt.node, pc.name});
+    p->sent = &messages.Labels({m.opt.node, pc.name, "sent"});
+    p->received = &messages.Labels({m.opt.node, pc.name, "received"});
     {
       MutexLock lock(m.mu);  // not shared yet; held all the same
       m.UpdateGauges(*p);

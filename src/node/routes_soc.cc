@@ -21,6 +21,7 @@
 
 #include "core/mutex.h"
 #include "devices/soc/event.h"
+#include "devices/soc/soc_metrics.h"
 #include "node/control_routes.h"
 #include "store/audit_sink.h"
 #include "store/scope.h"
@@ -70,8 +71,9 @@ void DropConn(const NodeConfig& config, const std::string& tenant, store::Access
 
 bool KnownTenant(const NodeConfig& config, const std::string& t) {
   if (config.tenants.empty()) return true;
-  for (const auto& x : config.tenants)
+  for (const auto& x : config.tenants) {
     if (x.id == t) return true;
+  }
   return false;
 }
 
@@ -145,9 +147,10 @@ net::HttpResponse PostEvents(const ControlContext& ctx, const net::HttpRequest& 
   net::HttpResponse err;
   std::string tenant = TenantOf(ctx, req, &err);
   if (tenant.empty()) return err;
-  if (req.body.size() > kMaxBodyBytes)
+  if (req.body.size() > kMaxBodyBytes) {
     return net::HttpResponse::JsonError(413, "body is " + std::to_string(req.body.size()) + " bytes, at most " +
                                                  std::to_string(kMaxBodyBytes) + " accepted");
+  }
   json body = json::parse(req.body, nullptr, false);
   std::vector<std::string> items;  // each event's JSON text (or the raw body when it does not parse)
   if (body.is_discarded()) {
@@ -159,9 +162,10 @@ net::HttpResponse PostEvents(const ControlContext& ctx, const net::HttpRequest& 
   } else {
     items.push_back(req.body);
   }
-  if (items.size() > kMaxBatch)
+  if (items.size() > kMaxBatch) {
     return net::HttpResponse::JsonError(413, "batch of " + std::to_string(items.size()) + " events, at most " +
                                                  std::to_string(kMaxBatch) + " accepted");
+  }
   const int64_t now = NowMs();
   const soc::ParseOptions options{.assign_missing_id = true,
                                   .now_ms = now,
@@ -211,6 +215,7 @@ net::HttpResponse PostEvents(const ControlContext& ctx, const net::HttpRequest& 
         DropConn(ctx.config, tenant, store::Access::kWriter);
         return net::HttpResponse::JsonError(503, "append to " + tenant + "_L3_IN: " + r.status().message());
       }
+      if (ctx.soc_metrics != nullptr) ctx.soc_metrics->CountAppended(tenant, store::StreamKind::kL3In, good.size());
     }
     if (!dead.empty()) {
       auto r = (*conn)->streams->Append(store::StreamKind::kDeadLetter, dead);
@@ -218,12 +223,16 @@ net::HttpResponse PostEvents(const ControlContext& ctx, const net::HttpRequest& 
         DropConn(ctx.config, tenant, store::Access::kWriter);
         return net::HttpResponse::JsonError(503, "append to " + tenant + "_DEAD_LETTER: " + r.status().message());
       }
+      if (ctx.soc_metrics != nullptr) {
+        ctx.soc_metrics->CountAppended(tenant, store::StreamKind::kDeadLetter, dead.size());
+      }
     }
   }
-  if (!dead.empty())
+  if (!dead.empty()) {
     ctx.log.Warn(
         "events refused at ingest (dead-lettered)",
         {{"tenant", tenant}, {"rejected", dead.size()}, {"first_reason", errors[0]["reason"].get<std::string>()}});
+  }
   json out = {
       {"tenant", tenant}, {"accepted", good.size()}, {"rejected", dead.size()}, {"event_ids", ids}, {"errors", errors}};
   return Json(good.empty() ? 400 : 202, out);
@@ -252,10 +261,12 @@ net::HttpResponse GetTop(const ControlContext& ctx, const net::HttpRequest& req)
     if (limit < 1 || limit > 500) return net::HttpResponse::JsonError(400, "limit: must be in 1..500");
   }
   std::string want_sev = req.QueryParam("severity"), want_cat = req.QueryParam("category");
-  if (!want_sev.empty() && !soc::ParseSeverity(want_sev))
+  if (!want_sev.empty() && !soc::ParseSeverity(want_sev)) {
     return net::HttpResponse::JsonError(400, "severity: unknown '" + want_sev + "' (LOW, MEDIUM, HIGH, CRITICAL)");
-  if (!want_cat.empty() && !soc::ParseCategory(want_cat))
+  }
+  if (!want_cat.empty() && !soc::ParseCategory(want_cat)) {
     return net::HttpResponse::JsonError(400, "category: unknown '" + want_cat + "'");
+  }
 
   auto conn = ConnFor(ctx.config, tenant, store::Access::kReader);
   if (!conn.ok()) return net::HttpResponse::JsonError(503, "streams: " + conn.status().message());
@@ -279,15 +290,17 @@ net::HttpResponse GetTop(const ControlContext& ctx, const net::HttpRequest& req)
     if (e->l8.ts_ms >= since) {
       ++window_events;
       proposals += e->proposals.size();
-      for (int i = 0; i < soc::kFlagCount; ++i)
+      for (int i = 0; i < soc::kFlagCount; ++i) {
         if (e->l8.flags & (1u << i)) ++flags_by_device[soc::FlagDevice(1u << i)];
+      }
     }
     if (events.size() >= limit) continue;
     if (!want_sev.empty() && soc::SeverityName(e->l4.severity) != want_sev) continue;
     if (!want_cat.empty() && soc::CategoryName(e->l4.category) != want_cat) continue;
     json flags = json::array(), actions = json::array();
-    for (int i = 0; i < soc::kFlagCount; ++i)
+    for (int i = 0; i < soc::kFlagCount; ++i) {
       if (e->l8.flags & (1u << i)) flags.push_back(std::string(soc::FlagName(1u << i)));
+    }
     for (const auto& p : e->proposals) actions.push_back({{"action", p.action}, {"target", p.target}});
     events.push_back({{"event_id", e->event_id},
                       {"ts_ms", e->ts_ms},
@@ -301,10 +314,11 @@ net::HttpResponse GetTop(const ControlContext& ctx, const net::HttpRequest& req)
   json devices = json::array();
   for (const auto& d : kL8Devices) {
     json row = {{"device", d.device}, {"name", d.name}, {"events", window_events}};
-    if (d.device == 58)
+    if (d.device == 58) {
       row["proposals"] = proposals;
-    else
+    } else {
       row["flags"] = flags_by_device[d.device];
+    }
     devices.push_back(row);
   }
   json out = {{"tenant", tenant},

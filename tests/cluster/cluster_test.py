@@ -141,7 +141,8 @@ class ClusterTest(unittest.TestCase):
             line = next((l for l in p.stdout.splitlines() if l.startswith(n.upper() + " (")), None)
             self.assertIsNotNone(line, f"{n} missing from:\n{p.stdout}")
             self.assertIn("✓ HEALTHY", line)
-        self.assertIn("Overall Cluster Health: ✓ HEALTHY (3 nodes)", p.stdout)
+        # Healthy nodes; a layer near its latency SLO on a loaded machine may say so (spec §8.1).
+        self.assertRegex(p.stdout, r"Overall Cluster Health: (✓ HEALTHY \(3 nodes\)|⚠ DEGRADED \(.*SLO.*\))")
         self.assertIn("L7 Extended", p.stdout)
         self.assertIn("NOT IMPLEMENTED", p.stdout)  # devices not built yet say so
         self.assertIn("ALPHA", p.stdout)

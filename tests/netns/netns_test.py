@@ -306,7 +306,9 @@ def deltas(before, after, kind, peer):
 def check_ctl_status(c, transport):
     # From the host (root namespace), over the bridge.
     p = c.ctl("status", "--timeout", "10", check=False, timeout=40)
-    check(p.returncode == 0 and "HEALTHY (3 nodes)" in p.stdout
+    # Three healthy nodes; a layer near its latency SLO may turn the overall line DEGRADED (spec §8.1).
+    check(p.returncode == 0 and ("HEALTHY (3 nodes)" in p.stdout or "SLO" in p.stdout)
+          and p.stdout.count("✓ HEALTHY   node-") == 3
           and all(f"NODE-{x}" in p.stdout for x in "ABC"),
           f"{transport}: dsmilctl status: expected three healthy nodes and exit 0, got rc {p.returncode}\n"
           f"stdout: {p.stdout}\nstderr: {p.stderr}")

@@ -7,12 +7,17 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
+#include "core/metrics.h"
 #include "shell_util.h"
+#include "store/isolation_audit.h"
 #include "store/redis_acl.h"
 #include "store/scope.h"
 #include "store/streams.h"
@@ -76,6 +81,23 @@ TEST(TenantList, PassOnRealServersThenFailNamingACrossTenantRedisGrant) {
     for (const auto& c : t["checks"]) EXPECT_TRUE(c["refused"].get<bool>()) << c.dump();
   }
 
+  // The data node's own timer runs the same probes: both tenants pass.
+  auto audit_gauges = [&] {
+    Registry registry;
+    auto auditor =
+        store::IsolationAuditor::Start(sc, {"ALPHA", "BRAVO"}, std::chrono::seconds(3600), &registry, nullptr);
+    EXPECT_TRUE(auditor.ok()) << auditor.status().ToString();
+    std::map<std::string, store::IsolationAuditor::TenantResult> latest;
+    for (int i = 0; i < 200 && latest.size() < 2; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      latest = (*auditor)->Latest();
+    }
+    EXPECT_EQ(latest.size(), 2u);
+    auto& ok = registry.AddGauge("dsmil_tenant_isolation_ok", "", {"tenant_id"});
+    return std::make_pair(ok.Labels({"ALPHA"}).Value(), ok.Labels({"BRAVO"}).Value());
+  };
+  EXPECT_EQ(audit_gauges(), std::make_pair(1.0, 1.0));
+
   // Grant ALPHA's reader BRAVO's keys: the audit must fail and name the path.
   RunResult grant = RunShell("REDISCLI_AUTH=" + env.passwords.at(store::kRedisAdminUser) +
                              " redis-cli -h 127.0.0.1 -p " + std::to_string(env.redis->port()) + " --user " +
@@ -88,6 +110,7 @@ TEST(TenantList, PassOnRealServersThenFailNamingACrossTenantRedisGrant) {
   EXPECT_NE(fail.out.find("redis: alpha_reader XLEN BRAVO_L3_IN: read allowed (length 3)"), std::string::npos)
       << fail.out;
   EXPECT_NE(fail.out.find("Isolation Status: ✓ PASS"), std::string::npos) << "BRAVO's own credentials still refused";
+  EXPECT_EQ(audit_gauges(), std::make_pair(0.0, 1.0));  // dsmil_tenant_isolation_ok falls to 0 for ALPHA
 
   env.redis.reset();
   env.pg.reset();

@@ -267,6 +267,13 @@ Result<CoaSet> GenerateCoas(const std::string& tenant, std::vector<soc::SocEvent
   return out;
 }
 
+std::string_view ThreatLevelName(int threat_score) {
+  if (threat_score < 25) return "LOW";
+  if (threat_score < 50) return "MEDIUM";
+  if (threat_score < 75) return "HIGH";
+  return "CRITICAL";
+}
+
 json CoaToJson(const Coa& c) {
   json actions = json::array();
   for (const CoaAction& a : c.actions) {
@@ -412,6 +419,9 @@ CoaDevice::CoaDevice(DeviceContext ctx, CoaOptions options) : L9Device(std::move
                                            {"tenant_id"});
     refused_ = &ctx_.metrics->AddCounter("dsmil_coa_refusals_total", "COA requests refused by device 59, by reason",
                                          {"tenant_id", "reason"});
+    scenarios_ = &ctx_.metrics->AddCounter("dsmil_coa_scenarios_total",
+                                           "Scenarios device 59 answered, by source (soc, analyst) and threat level",
+                                           {"tenant_id", "source", "threat_level"});
     latency_ =
         &ctx_.metrics
              ->AddHistogram("dsmil_coa_latency_seconds", "Time device 59 takes to answer an accepted COA request", {},
@@ -641,6 +651,7 @@ Result<dbe::Message> CoaDevice::Handle(const dbe::Message& request) {
        "Courses of action are recommendations. Accepting one (dsmilctl coa accept) records the "
        "decision; nothing is executed."}};
   if (generated_) generated_->Labels({TenantLabel(ctx_, tenant)}).Inc(double(set->coas.size()));
+  if (scenarios_) scenarios_->Labels({TenantLabel(ctx_, tenant), source, ThreatLevelName(s.threat_score)}).Inc();
   if (latency_) latency_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   if (ctx_.log) ctx_.log->Info("coas generated", {{"tenant", tenant}, {"events", std::to_string(s.events)}});
   dbe::Message reply(dbe::MsgType::kL9CoaResp);

@@ -25,6 +25,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -95,6 +96,11 @@ Result<CoaSet> GenerateCoas(const std::string& tenant, std::vector<soc::SocEvent
 
 nlohmann::json CoaToJson(const Coa& c);
 
+// The threat level of a scenario's threat score (0..100), as dashboards and
+// dsmil_coa_scenarios_total show it: LOW < 25 <= MEDIUM < 50 <= HIGH < 75 <=
+// CRITICAL.
+std::string_view ThreatLevelName(int threat_score);
+
 // The per-tenant COA file <stores.path>/l9/coa/<TENANT>.json (0600, dir 0700;
 // writers flock "<file>.lock" and replace the file atomically), shared by
 // device 59 and dsmilctl coa.
@@ -157,6 +163,7 @@ class CoaDevice final : public L9Device {
   std::string policy_error_;  // set when the node config has no policies section
   Family<Counter>* generated_ = nullptr;
   Family<Counter>* refused_ = nullptr;
+  Family<Counter>* scenarios_ = nullptr;  // dsmil_coa_scenarios_total
   Histogram* latency_ = nullptr;
   std::set<std::string> watched_ DSMIL_GUARDED_BY(mu_);  // tenants with a pending gauge
 };

@@ -80,6 +80,7 @@ StageWorker::StageWorker(WorkerOptions options, StageModels models, std::unique_
       archive_(std::move(archive)),
       metrics_(metrics),
       log_(log) {
+  if (metrics_ != nullptr) soc_metrics_ = std::make_unique<SocMetrics>(metrics_->registry);
   if (!options_.now_ms) options_.now_ms = WallMs;
   if (models_.l8_mu == nullptr) models_.l8_mu = &own_l8_mu_;
   if (options_.consumer.empty()) {
@@ -155,6 +156,7 @@ Result<size_t> StageWorker::Process(std::vector<store::StreamEntry> entries) {
   auto t0 = std::chrono::steady_clock::now();
   std::vector<std::string> out_a, out_b, dead, ids, discrepancies;
   std::vector<store::ArchivedEvent> archived;
+  std::vector<SocEvent> enriched;  // counted in soc_metrics_ once written
   ids.reserve(entries.size());
   uint64_t dead_n = 0, skipped = 0, proposals = 0;
 
@@ -249,6 +251,7 @@ Result<size_t> StageWorker::Process(std::vector<store::StreamEntry> entries) {
         a.body = j;
         archived.push_back(std::move(a));
         out_a.push_back(std::move(j));
+        if (soc_metrics_) enriched.push_back(std::move(e));
         break;
       }
     }
@@ -275,7 +278,9 @@ Result<size_t> StageWorker::Process(std::vector<store::StreamEntry> entries) {
   auto append = [&](store::StreamKind k, const std::vector<std::string>& v) -> Status {
     if (v.empty()) return Status::Ok();
     auto r = writer_->Append(k, v);
-    return r.ok() ? Status::Ok() : r.status();
+    if (!r.ok()) return r.status();
+    if (soc_metrics_) soc_metrics_->CountAppended(tenant, k, v.size());
+    return Status::Ok();
   };
   Status s = Status::Ok();
   switch (options_.stage) {
@@ -319,6 +324,9 @@ Result<size_t> StageWorker::Process(std::vector<store::StreamEntry> entries) {
     req.Inc(double(handled));
     for (size_t i = 0; i < handled; ++i) lat.Observe(secs);
     if (dead_n) metrics_->errors_total.Labels({tenant, dev, "invalid_event"}).Inc(double(dead_n));
+  }
+  if (soc_metrics_) {
+    for (const SocEvent& e : enriched) soc_metrics_->CountEnriched(tenant, e);
   }
   return ids.size();
 }

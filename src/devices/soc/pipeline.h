@@ -35,6 +35,7 @@
 #include "devices/soc/event.h"
 #include "devices/soc/l8_analytics.h"
 #include "devices/soc/models.h"
+#include "devices/soc/soc_metrics.h"
 #include "store/archive.h"
 #include "store/streams.h"
 
@@ -132,6 +133,7 @@ class StageWorker {
   std::unique_ptr<store::Streams> reader_, writer_;
   std::unique_ptr<store::Archive> archive_;
   StandardMetrics* metrics_;
+  std::unique_ptr<SocMetrics> soc_metrics_;  // when metrics_ is set
   const Logger* log_;
   WorkerStats stats_;
   std::vector<store::StreamEntry> backlog_;

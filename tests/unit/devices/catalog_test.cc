@@ -132,5 +132,19 @@ TEST(Catalog, LayerNames) {
   }
 }
 
+// Spec §6.1's p99 latency SLOs, and none for a device the table omits.
+TEST(Catalog, LatencySlos) {
+  EXPECT_EQ(LatencySloMs(18), 50.0);
+  EXPECT_EQ(LatencySloMs(25), 100.0);
+  EXPECT_EQ(LatencySloMs(33), 200.0);
+  EXPECT_EQ(LatencySloMs(37), 300.0);
+  EXPECT_EQ(LatencySloMs(43), 500.0);
+  EXPECT_EQ(LatencySloMs(47), 2000.0);
+  EXPECT_EQ(LatencySloMs(58), 200.0);
+  EXPECT_EQ(LatencySloMs(59), 3000.0);
+  EXPECT_FALSE(LatencySloMs(19).has_value());
+  EXPECT_FALSE(LatencySloMs(104).has_value());
+}
+
 }  // namespace
 }  // namespace dsmil::devices

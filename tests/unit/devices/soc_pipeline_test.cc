@@ -8,6 +8,7 @@
 #include <fstream>
 #include <set>
 
+#include "core/dsmil_metrics.h"
 #include "soc_fakes.h"
 #include "tenant/policy.h"
 
@@ -40,7 +41,8 @@ class Pipeline : public ::testing::Test {
   }
 
   std::unique_ptr<StageWorker> Worker(Stage stage, const std::string& tenant, const std::string& consumer = "",
-                                      std::chrono::milliseconds min_idle = std::chrono::milliseconds(30000)) {
+                                      std::chrono::milliseconds min_idle = std::chrono::milliseconds(30000),
+                                      StandardMetrics* metrics = nullptr) {
     auto scope = *store::TenantScope::For(tenant);
     WorkerOptions o;
     o.stage = stage;
@@ -58,7 +60,7 @@ class Pipeline : public ::testing::Test {
     m.sigma = sigma_.get();
     return std::make_unique<StageWorker>(o, m, std::make_unique<FakeStreams>(server_, scope),
                                          std::make_unique<FakeStreams>(server_, scope),
-                                         std::make_unique<FakeArchive>(archive_, scope));
+                                         std::make_unique<FakeArchive>(archive_, scope), metrics);
   }
 
   void Append(const std::string& tenant, StreamKind k, const std::vector<std::string>& v) {
@@ -120,6 +122,50 @@ TEST_F(Pipeline, EventsFlowFromL3InToTheArchive) {
   EXPECT_EQ(*r.Pending(StreamKind::kL3In, "l3"), 0u);
   EXPECT_EQ(*r.Pending(StreamKind::kL4In, "l4"), 0u);
   EXPECT_EQ(*r.Pending(StreamKind::kSocEvents, "l8"), 0u);
+}
+
+// The pipeline's metric families count what was written, by tenant and
+// stream, and the enriched events by severity, proposal action and flag.
+TEST_F(Pipeline, MetricsCountWhatEachStageWrote) {
+  Registry registry;
+  StandardMetrics metrics(registry);
+  std::vector<std::string> in;
+  for (int i = 0; i < 30; ++i) in.push_back(Event(i));
+  in.push_back("{not json");
+  Append("ALPHA", StreamKind::kL3In, in);
+  const auto idle = std::chrono::milliseconds(30000);
+  auto l3 = Worker(Stage::kL3, "ALPHA", "", idle, &metrics);
+  auto l4 = Worker(Stage::kL4, "ALPHA", "", idle, &metrics);
+  auto l8 = Worker(Stage::kL8, "ALPHA", "", idle, &metrics);
+  for (auto* w : {l3.get(), l4.get(), l8.get()}) ASSERT_TRUE(w->Prepare().ok());
+  Drain(*l3);
+  Drain(*l4);
+  Drain(*l8);
+  auto& entries = registry.AddCounter("dsmil_stream_entries_total", "", {"tenant_id", "stream"});
+  EXPECT_EQ(entries.Labels({"ALPHA", "L3_OUT"}).Value(), 30.0);
+  EXPECT_EQ(entries.Labels({"ALPHA", "L4_IN"}).Value(), 30.0);
+  EXPECT_EQ(entries.Labels({"ALPHA", "L4_OUT"}).Value(), 30.0);
+  EXPECT_EQ(entries.Labels({"ALPHA", "SOC_EVENTS"}).Value(), 60.0);  // classified + enriched copies
+  EXPECT_EQ(entries.Labels({"ALPHA", "DEAD_LETTER"}).Value(), 1.0);  // the malformed entry
+  EXPECT_EQ(entries.Labels({"BRAVO", "L3_OUT"}).Value(), 0.0);
+
+  auto& severities = registry.AddCounter("dsmil_soc_events_total", "", {"tenant_id", "severity"});
+  double archived = 0;
+  for (const char* s : {"LOW", "MEDIUM", "HIGH", "CRITICAL"}) archived += severities.Labels({"ALPHA", s}).Value();
+  EXPECT_EQ(archived, 30.0);
+  EXPECT_EQ(archive_->rows.size(), 30u);
+
+  auto& proposals = registry.AddCounter("dsmil_soar_proposals_total", "", {"tenant_id", "action"});
+  double proposed = 0;
+  for (const char* a :
+       {"ISOLATE_HOST", "BLOCK_DOMAIN", "ALERT_ONLY", "BLOCK_IP", "DISABLE_ACCOUNT", "QUARANTINE_FILE"}) {
+    proposed += proposals.Labels({"ALPHA", a}).Value();
+  }
+  EXPECT_EQ(proposed, double(l8->stats().proposals.load()));
+  EXPECT_GT(proposed, 0.0);
+  std::string text = registry.Expose();
+  EXPECT_NE(text.find("dsmil_l8_flags_total{tenant_id=\"ALPHA\""), std::string::npos) << text;
+  EXPECT_EQ(text.find("event_id"), std::string::npos);  // no per-event labels
 }
 
 TEST_F(Pipeline, Drill2AndTenantSoar) {

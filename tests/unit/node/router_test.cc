@@ -270,6 +270,16 @@ TEST_F(RouterPair, RemoteDeliveryAndBack) {
   EXPECT_EQ(r->header().src_device, 43);
   EXPECT_EQ(pong_b_.handled.load(), 1);
   EXPECT_EQ(GaugeValue(reg_b_, "dsmil_dbe_peer_session_up{node=\"node-b\",peer=\"node-a\"} "), 1);
+  // Envelopes each way, announcements aside: node-b sent two requests and one
+  // reply and received two replies and one request; node-a the mirror.
+  auto messages = [](const Registry& r, const std::string& node, const std::string& peer, const std::string& dir) {
+    return GaugeValue(
+        r, "dsmil_dbe_messages_total{node=\"" + node + "\",peer=\"" + peer + "\",direction=\"" + dir + "\"} ");
+  };
+  EXPECT_TRUE(WaitFor([&] { return messages(reg_a_, "node-a", "node-b", "sent") == 3; }));
+  EXPECT_EQ(messages(reg_b_, "node-b", "node-a", "sent"), 3);
+  EXPECT_EQ(messages(reg_b_, "node-b", "node-a", "received"), 3);
+  EXPECT_EQ(messages(reg_a_, "node-a", "node-b", "received"), 3);
 }
 
 TEST_F(RouterPair, RepliesMatchTheirRequests) {
