@@ -8,7 +8,8 @@
 # DSMIL_CLUSTER_PORTS (ten loopback ports: http, control and dbe of node-a,
 # node-b, node-c, then the L7 API; default 8080 8099 8100 8180 ... 8001), so a
 # second cluster (the red-team test's) can run beside the first;
-# DSMIL_POLICIES_DIR (tenant policy bundles, default deploy/policies).
+# DSMIL_POLICIES_DIR (tenant policy bundles, default deploy/policies);
+# DSMIL_MONITORING=1: `up` also starts Prometheus + Alertmanager (scripts/monitoring.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -174,11 +175,13 @@ up() {
   echo "  stop with: make down"
   echo
   "$bin/dsmilctl" status || true
+  # Monitoring (docs/observability.md): Prometheus + Alertmanager beside the nodes.
+  if [ "${DSMIL_MONITORING:-0}" = 1 ]; then echo; "$root/scripts/monitoring.sh" up "$dir"; fi
 }
 
 case "${1:-}" in
   up) up ;;
-  down) stop_nodes ;;
+  down) "$root/scripts/monitoring.sh" down "$dir" || true; stop_nodes ;;
   status) "$bin/dsmilctl" status ;;
   *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
 esac

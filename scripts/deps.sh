@@ -13,8 +13,8 @@ build_pkgs=(
 )
 test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev libprotobuf-dev protobuf-compiler
-  clang-14 libclang-rt-14-dev clang-format-14 clang-tidy-14 valgrind prometheus
-  redis-server redis-tools postgresql-15 haproxy wrk
+  clang-14 libclang-rt-14-dev clang-format-14 clang-tidy-14 valgrind prometheus prometheus-alertmanager
+  redis-server redis-tools postgresql-15 haproxy wrk python3-yaml
 )
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
@@ -68,9 +68,9 @@ if dpkg-query -W -f='${Status}' prometheus 2>/dev/null | grep -q "install ok ins
   pkill -x prometheus >/dev/null 2>&1 || true
   pkill -x prometheus-node-exporter >/dev/null 2>&1 || true
 fi
-# Likewise Redis, PostgreSQL and HAProxy: the packages start system servers; the tests and
+# Likewise Redis, PostgreSQL, HAProxy and Alertmanager: the packages start system servers; the tests and
 # `make up` start their own on free loopback ports with their own data.
-for svc in redis-server postgresql haproxy; do
+for svc in redis-server postgresql haproxy prometheus-alertmanager; do
   (service "$svc" stop || systemctl stop "$svc") >/dev/null 2>&1 || true
 done
 install_node
