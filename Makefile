@@ -4,7 +4,7 @@ BUILD ?= build
 FUZZ_BUILD ?= build-fuzz
 CMAKE_FLAGS ?=
 
-.PHONY: all deps test-deps build fuzz-build up down status test test-unit test-fuzz bench clean
+.PHONY: all deps test-deps build fuzz-build up down status test test-unit test-fuzz bench clean image
 
 all: build
 
@@ -38,6 +38,15 @@ test: test-deps
 bench: test-deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
 	@scripts/bench.sh
+
+# The DSMIL image (deploy/docker/Dockerfile, full multi-stage build: compiles inside).
+# BASE=debian:bookworm-slim needs a registry; BASE=dsmil-base:bookworm uses the local
+# debootstrap image (scripts/make-base-image.sh makes it when missing).
+BASE ?= debian:bookworm-slim
+IMAGE ?= dsmil:5.0
+image:
+	@if [ "$(BASE)" = dsmil-base:bookworm ]; then scripts/make-base-image.sh; fi
+	docker build --network=host -f deploy/docker/Dockerfile --build-arg BASE=$(BASE) --build-arg JOBS=$(JOBS) -t $(IMAGE) .
 
 clean:
 	rm -rf $(BUILD) $(FUZZ_BUILD)

@@ -15,6 +15,7 @@ test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev libprotobuf-dev protobuf-compiler
   clang-14 libclang-rt-14-dev clang-format-14 clang-tidy-14 valgrind prometheus prometheus-alertmanager
   redis-server redis-tools postgresql-15 haproxy wrk python3-yaml
+  docker.io docker-compose debootstrap systemd
 )
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")

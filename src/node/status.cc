@@ -18,6 +18,7 @@ std::string NodeStatusToJson(const NodeStatus& s) {
   j["health"] = s.health;
   j["reason"] = s.reason;
   j["uptime_seconds"] = s.uptime_seconds;
+  j["restarts"] = s.restarts;
   j["memory"] = {{"rss_bytes", s.rss_bytes}, {"total_bytes", s.memory_total_bytes}};
   j["devices"] = json::array();
   for (const auto& d : s.devices) {
@@ -112,6 +113,7 @@ Result<NodeStatus> NodeStatusFromJson(std::string_view text) {
   DSMIL_RETURN_IF_ERROR(Get(j, "health", &s.health, ""));
   DSMIL_RETURN_IF_ERROR(Get(j, "reason", &s.reason, ""));
   DSMIL_RETURN_IF_ERROR(Get(j, "uptime_seconds", &s.uptime_seconds, ""));
+  if (j.contains("restarts")) DSMIL_RETURN_IF_ERROR(Get(j, "restarts", &s.restarts, ""));
   if (auto m = j.find("memory"); m != j.end()) {
     if (!m->is_object()) return Status::InvalidArgument("status JSON: memory: not an object");
     DSMIL_RETURN_IF_ERROR(Get(*m, "rss_bytes", &s.rss_bytes, "memory."));

@@ -63,6 +63,7 @@ struct NodeStatus {
   std::string health;  // HEALTHY or DEGRADED (a node that answers is never DOWN)
   std::string reason;
   double uptime_seconds = 0;
+  uint64_t restarts = 0;  // restarts by a supervisor (DSMIL_RESTARTS); optional in JSON
   uint64_t rss_bytes = 0;
   uint64_t memory_total_bytes = 0;
   std::vector<DeviceStatus> devices;
