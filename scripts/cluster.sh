@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The local three-node cluster on loopback: node-a (SOC), node-b (AI), node-c (DATA,
 # embedded stores). State lives in var/cluster/ (PKI, configs, logs, data).
-#   scripts/cluster.sh up       (re)start the three nodes, register them in dsmilctl
-#   scripts/cluster.sh down     stop them
+#   scripts/cluster.sh up       (re)start the three nodes, each supervised (restarted when
+#                               it exits; scripts/dsmil-supervise.py), register them in dsmilctl
+#   scripts/cluster.sh down     stop the supervisors, then the nodes
 #   scripts/cluster.sh status   dsmilctl status
 # Environment: DSMIL_CLUSTER_DIR (state directory, default var/cluster);
 # DSMIL_CLUSTER_PORTS (ten loopback ports: http, control and dbe of node-a,
-# node-b, node-c, then the L7 API; default 8080 8099 8100 8180 ... 8001), so a
+# node-b, node-c, then the L7 API; default 8080 8099 8100 8180 ... 8001; an
+# eleventh is SHRINK's on node-a, default 8500), so a
 # second cluster (the red-team test's) can run beside the first;
 # DSMIL_POLICIES_DIR (tenant policy bundles, default deploy/policies);
 # DSMIL_MONITORING=1: `up` also starts Prometheus + Alertmanager (scripts/monitoring.sh).
@@ -27,29 +29,43 @@ declare -A role=([node-a]=soc [node-b]=ai [node-c]=data)
 declare -A base=([node-a]=8000 [node-b]=8100 [node-c]=8200)  # http = base+80, control = base+99, dbe = base+100
 declare -A index=([node-a]=0 [node-b]=1 [node-c]=2)
 read -r -a ports <<< "${DSMIL_CLUSTER_PORTS:-}"
-if [ ${#ports[@]} -ne 0 ] && [ ${#ports[@]} -ne 10 ]; then
-  echo "cluster: DSMIL_CLUSTER_PORTS needs ten ports (got ${#ports[@]})" >&2
+if [ ${#ports[@]} -ne 0 ] && [ ${#ports[@]} -ne 10 ] && [ ${#ports[@]} -ne 11 ]; then
+  echo "cluster: DSMIL_CLUSTER_PORTS needs ten ports, or eleven with SHRINK's (got ${#ports[@]})" >&2
   exit 2
 fi
 port() { # node offset-in-base index-in-DSMIL_CLUSTER_PORTS
-  if [ ${#ports[@]} -eq 10 ]; then echo "${ports[$(( ${index[$1]} * 3 + $3 ))]}"; else echo $(( ${base[$1]} + $2 )); fi
+  if [ ${#ports[@]} -ge 10 ]; then echo "${ports[$(( ${index[$1]} * 3 + $3 ))]}"; else echo $(( ${base[$1]} + $2 )); fi
 }
 http_port()    { port "$1" 80 0; }
 control_port() { port "$1" 99 1; }
 dbe_port()     { port "$1" 100 2; }
-l7_port()      { if [ ${#ports[@]} -eq 10 ]; then echo "${ports[9]}"; else echo "${DSMIL_L7_PORT:-8001}"; fi; }
+l7_port()      { if [ ${#ports[@]} -ge 10 ]; then echo "${ports[9]}"; else echo "${DSMIL_L7_PORT:-8001}"; fi; }
+# SHRINK on node-a (docs/shrink.md): :8500, the eleventh port, or an ephemeral one when ten are given.
+shrink_port()  { if [ ${#ports[@]} -eq 11 ]; then echo "${ports[10]}"; elif [ ${#ports[@]} -eq 10 ]; then echo 0; else echo 8500; fi; }
+
+# Each node runs under scripts/dsmil-supervise.py, which restarts it when it exits
+# (backoff 0.5 s doubling to 8 s, reset after a stable minute) and passes the restart
+# count in DSMIL_RESTARTS. $n.supervisor.pid holds the supervisor, $n.pid the node.
+stop_pid() { # name pid
+  local pid=$2
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  echo "stopped $1 (pid $pid)"
+}
 
 stop_nodes() {
-  local n pid
+  local n
+  # Supervisors first (each stops its node), then any node left over.
+  for n in "${nodes[@]}"; do
+    [ -f "$dir/$n.supervisor.pid" ] || continue
+    stop_pid "$n supervisor" "$(cat "$dir/$n.supervisor.pid")"
+    rm -f "$dir/$n.supervisor.pid"
+  done
   for n in "${nodes[@]}"; do
     [ -f "$dir/$n.pid" ] || continue
-    pid=$(cat "$dir/$n.pid")
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-      echo "stopped $n (pid $pid)"
-    fi
+    stop_pid "$n" "$(cat "$dir/$n.pid")"
     rm -f "$dir/$n.pid"
   done
 }
@@ -79,8 +95,11 @@ write_config() {
         echo "soc: {l3_model: \"$root/models/l3_router.json\", l4_model: \"$root/models/l4_classifier.json\","
         echo "      indicators_dir: \"$root/deploy/indicators\","
         echo "      sigma_rules: \"$root/deploy/sigma/rules\", sigma_fieldmap: \"$root/deploy/sigma/fieldmap.yaml\"}"
+        echo "shrink: {listen: \"127.0.0.1:$(shrink_port)\"}"
         ;;
       ai)
+        # Operator prompts go to SHRINK on node-a (docs/shrink.md).
+        [ "$(shrink_port)" != 0 ] && echo "shrink: {forward: \"https://127.0.0.1:$(shrink_port)\"}"
         echo "l7:"
         echo "  listen: \"127.0.0.1:$(l7_port)\""
         echo "  workers: [{model: \"$model_name\", device: 47}]"
@@ -142,19 +161,22 @@ up() {
     touch "$dir/$n/stderr.log" && chmod 600 "$dir/$n/stderr.log"
     write_config "$n"
     "$bin/dsmild" --config "$dir/$n.yaml" --check >/dev/null
-    setsid "$bin/dsmild" --config "$dir/$n.yaml" >>"$dir/$n/stderr.log" 2>&1 < /dev/null &
-    echo $! > "$dir/$n.pid"
+    rm -f "$dir/$n.pid"
+    setsid python3 "$root/scripts/dsmil-supervise.py" --name "$n" --pidfile "$dir/$n.pid" -- \
+      "$bin/dsmild" --config "$dir/$n.yaml" >>"$dir/$n/stderr.log" 2>&1 < /dev/null &
+    echo $! > "$dir/$n.supervisor.pid"
   done
   for n in "${nodes[@]}"; do
     local ok=0
     for _ in $(seq 100); do
       if curl -fsS "http://127.0.0.1:$(http_port "$n")/healthz" >/dev/null 2>&1; then ok=1; break; fi
-      kill -0 "$(cat "$dir/$n.pid")" 2>/dev/null || break
+      kill -0 "$(cat "$dir/$n.supervisor.pid")" 2>/dev/null || break
       sleep 0.1
     done
     if [ $ok = 0 ]; then
       echo "cluster: $n did not come up; its log:" >&2
       tail -n 20 "$dir/$n/stderr.log" >&2
+      stop_nodes >&2
       exit 1
     fi
   done
@@ -166,7 +188,7 @@ up() {
   echo "DSMIL local cluster is up (state in $dir)"
   for n in "${nodes[@]}"; do
     printf '  %-7s %-5s pid %-7s health+metrics http://127.0.0.1:%s/healthz /metrics   control https://127.0.0.1:%s/v1/status (mTLS)\n' \
-      "${n^^}" "${role[$n]}" "$(cat "$dir/$n.pid")" "$(http_port "$n")" "$(control_port "$n")"
+      "${n^^}" "${role[$n]}" "$(cat "$dir/$n.pid" 2>/dev/null)" "$(http_port "$n")" "$(control_port "$n")"
   done
   echo "  OpenAI-compatible API: http://127.0.0.1:$(l7_port)/v1 (model $model_name;"
   echo "    key: $bin/dsmilctl tenant key create --tenant ALPHA --data-dir $dir/node-c/data)"

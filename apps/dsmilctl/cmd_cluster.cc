@@ -202,6 +202,7 @@ void RenderText(std::ostream& os, const std::vector<NodeReport>& reports, const 
            : secs < 7200 ? std::to_string(secs / 60) + "m"
                          : std::to_string(secs / 3600) + "h";
     }
+    if (s.restarts > 0) up += ", restarted " + std::to_string(s.restarts) + "×";
     os << st.Bold(r.node.name) << " (" << s.role_display << ") - " << s.address << "   " << Badge(st, s.health)
        << st.Dim("   " + s.node + ", up " + up + ", " + Gb(s.rss_bytes) + " RSS of " + Gb(s.memory_total_bytes))
        << "\n";

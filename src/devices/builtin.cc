@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "devices/device.h"
+#include "devices/shrink/config.h"
 
 namespace dsmil::devices {
 
@@ -18,6 +19,7 @@ void RegisterBuiltinDevices() {
     RegisterL7Devices();
     RegisterLlmDevices();
     RegisterL9Devices();
+    shrink::RegisterShrinkSection();  // SHRINK: the node hosts it (docs/shrink.md)
   });
 }
 

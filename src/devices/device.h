@@ -65,6 +65,10 @@ using DeviceCaller =
 // The device `id` hosted in this process for `tenant` (or the one serving
 // every tenant), or null. Valid while the node runs.
 using LocalDeviceLookup = std::function<Device*(int id, const std::string& tenant)>;
+// Hands operator-written text of `tenant` to SHRINK (docs/shrink.md §1):
+// `source` is "l7_chat", "analyst_note" or "operator_log". Never blocks for
+// long; the node scores it locally or forwards it.
+using OperatorTextSink = std::function<void(const std::string& tenant, std::string_view source, std::string_view text)>;
 
 // What the host tells a device about where it runs.
 struct DeviceContext {
@@ -87,6 +91,8 @@ struct DeviceContext {
   LocalDeviceLookup local;      // empty when there is no host
   Registry* metrics = nullptr;  // the node's registry; null in unit tests
   Logger* log = nullptr;        // the node's logger; null in unit tests
+  // Operator text for SHRINK; empty when the node has no SHRINK (and in unit tests).
+  OperatorTextSink operator_text;
   // The node's audit sink (store/audit_sink.h): refusals go to the target
   // tenant's audit chain and dsmil_refusals_total. Null in unit tests.
   store::AuditSink* audit = nullptr;

@@ -22,10 +22,11 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string_view kKnownTop[] = {"node", "listen", "tls", "peers", "tenants", "devices",  "stores", "logging",
-                                "dbe",  "soc",    "l7",  "llm",   "rag",     "policies", "audit"};
-// Sections handed to the devices, each parsed once here by the parser its
+                                "dbe",  "soc",    "l7",  "llm",   "rag",     "policies", "audit",  "shrink"};
+// Sections handed to the devices (and "shrink", read by the node itself:
+// docs/shrink.md), each parsed once here by the parser its
 // device group registered (devices/config_section.h; DeviceContext::config).
-std::string_view kDeviceSections[] = {"soc", "l7", "llm", "rag", "policies"};
+std::string_view kDeviceSections[] = {"soc", "l7", "llm", "rag", "policies", "shrink"};
 
 // A YAML node as JSON: plain scalars that read as booleans, null or numbers
 // become those; quoted scalars stay strings.
@@ -178,7 +179,7 @@ class Parser {
       if (!known) {
         return Error(k,
                      "unknown key (expected one of node, listen, tls, peers, tenants, devices, stores, logging, dbe, "
-                     "soc, l7, llm, rag, policies, audit)");
+                     "soc, l7, llm, rag, policies, audit, shrink)");
       }
     }
     // node

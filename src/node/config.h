@@ -13,6 +13,7 @@
 //   audit:   {checkpoint_dir: audit-checkpoints/node-c, signing_key, interval_s: 60, enabled: true,
 //             isolation_interval_s: 60}
 //   soc: {...}, l7: {...}, llm: {...}, rag: {...}, policies: {...}   (the devices' sections)
+//   shrink:  {listen: 0.0.0.0:8500, half_life_s: 900} | {forward: https://node-a:8500}  (docs/shrink.md)
 //   logging: {level: info, file: var/node-a.log}
 //
 // Relative paths are resolved against the directory of the config file. Every

@@ -18,6 +18,7 @@
 #include "core/status.h"
 #include "dbe/message.h"
 #include "devices/device.h"
+#include "devices/shrink/monitor.h"
 #include "net/http.h"
 #include "node/config.h"
 #include "store/audit_sink.h"
@@ -38,6 +39,8 @@ struct ControlContext {
   store::AuditSink& audit;
   // Counts what ingest appends to the tenants' streams; null in tests without metrics.
   soc::SocMetrics* soc_metrics = nullptr;
+  // SHRINK, when it runs on this node (docs/shrink.md); null otherwise.
+  const devices::shrink::ShrinkMonitor* shrink = nullptr;
 };
 
 using ControlHandler = std::function<net::HttpResponse(const ControlContext&, const net::HttpRequest&)>;

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -19,6 +20,10 @@
 #include "devices/authz.h"
 #include "devices/catalog.h"
 #include "devices/device.h"
+#include "devices/shrink/config.h"
+#include "devices/shrink/forwarder.h"
+#include "devices/shrink/monitor.h"
+#include "devices/shrink/service.h"
 #include "devices/soc/soc_metrics.h"
 #include "net/http_server.h"
 #include "net/identity.h"
@@ -144,6 +149,25 @@ class TenantLogTee final : public LogSink {
   Counter* error_counter_ = nullptr;
 };
 
+// Hands the log events marked as operator input (message "operator input",
+// labelled with a tenant, the text in the field "text") to SHRINK
+// (docs/shrink.md §1). Writes no log line itself.
+class OperatorInputSink final : public LogSink {
+ public:
+  explicit OperatorInputSink(devices::OperatorTextSink to) : to_(std::move(to)) {}
+  void Write(const LogRecord& r) override {
+    if (r.msg != "operator input" || r.tenant.empty()) return;
+    auto j = nlohmann::json::parse(r.line, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object()) return;
+    auto text = j.find("text");
+    if (text == j.end() || !text->is_string()) return;
+    to_(std::string(r.tenant), "operator_log", text->get_ref<const std::string&>());
+  }
+
+ private:
+  devices::OperatorTextSink to_;
+};
+
 }  // namespace
 
 // Members are destroyed in reverse order: what devices use (router, audit
@@ -168,9 +192,18 @@ struct Node::Impl {
   std::unique_ptr<tenant::ClaimVerifier> claim_verifier;
   std::unique_ptr<tenant::ClaimIssuer> claim_issuer;
   std::unique_ptr<Router> router;
+  // SHRINK (docs/shrink.md): the monitor and its listener when it runs here,
+  // or the forwarder to the node that runs it. Operator text reaches them
+  // only while `shrink_open` (until Stop).
+  std::unique_ptr<devices::shrink::ShrinkMonitor> shrink;
+  std::unique_ptr<devices::shrink::ShrinkService> shrink_service;
+  std::unique_ptr<devices::shrink::ShrinkForwarder> shrink_forward;
+  std::string shrink_listen;  // host:port of the listener, or the forward URL
+  std::atomic<bool> shrink_open{false};
   std::vector<std::unique_ptr<devices::Device>> devices;
   size_t started_devices = 0;  // devices[0, started_devices) were started
   int64_t started_ns = 0;
+  uint64_t restarts = 0;  // DSMIL_RESTARTS: how often a supervisor restarted this node
   std::unique_ptr<net::HttpServer> http;
   std::unique_ptr<net::HttpServer> control;
   std::atomic<bool> stopping{false};
@@ -195,6 +228,12 @@ struct Node::Impl {
       out.push_back(dir);
       StoreComponents(out);
     }
+    if (shrink) {
+      out.push_back({"SHRINK", std::string(shrink_service ? kHealthy : kFailed),
+                     ShrinkDetail([](const std::string&) { return false; })});
+    } else if (shrink_forward) {
+      out.push_back({"SHRINK (forward)", std::string(kHealthy), "operator text to " + shrink_listen});
+    }
     if (log_file) {
       // The node's own log file: lines that could not be written are shown
       // here (the logger itself must not fail its caller).
@@ -206,6 +245,42 @@ struct Node::Impl {
       out.push_back(file);
     }
     return out;
+  }
+
+  // The SHRINK line of /v1/status: the highest risk among the tenants
+  // `covers` accepts, and which tenant it is (docs/shrink.md §4).
+  std::string ShrinkDetail(const std::function<bool(const std::string&)>& covers) const {
+    std::optional<devices::shrink::TenantRisk> top;
+    size_t shown = 0;
+    uint64_t texts = 0;
+    for (const auto& t : shrink->tenants()) {
+      if (!covers(t)) continue;
+      auto r = shrink->Risk(t);
+      if (!r.ok()) continue;
+      shown++;
+      texts += r->texts;
+      if (!top || r->risk > top->risk) top = *r;
+    }
+    if (!top) return "listening on " + shrink_listen + " (risk shown for the tenants a certificate covers)";
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "Risk: %.2f (%s)", top->risk, std::string(top->level).c_str());
+    std::string d = buf;
+    if (shown > 1 && top->texts > 0) d += ", highest: " + top->tenant_id;
+    d += "; " + std::to_string(texts) + (texts == 1 ? " text" : " texts") + ", " + shrink_listen;
+    return d;
+  }
+
+  // Operator text of a tenant (DeviceContext::operator_text, the operator
+  // input log sink): scored here, or forwarded to the node that runs SHRINK.
+  void OperatorText(const std::string& tenant, std::string_view source, std::string_view text) {
+    if (!shrink_open.load()) return;
+    auto src = devices::shrink::ParseTextSource(source);
+    if (!src.ok()) return;
+    if (shrink) {
+      (void)shrink->Ingest(tenant, *src, text);  // an unknown tenant is counted by the monitor
+    } else if (shrink_forward && IsNodeTenant(tenant)) {
+      shrink_forward->Submit(tenant, *src, text);
+    }
   }
 
   // Store handles /v1/status asks, per tenant: opened on first use with the
@@ -339,6 +414,7 @@ struct Node::Impl {
     s.address = config.address;
     s.version = kVersion;
     s.uptime_seconds = double(DefaultClock().MonotonicNanos() - started_ns) / 1e9;
+    s.restarts = restarts;
     s.rss_bytes = RssBytes();
     s.memory_total_bytes = MemTotalBytes();
     std::string reason;
@@ -544,7 +620,7 @@ struct Node::Impl {
     if (route) {
       std::vector<devices::Device*> devs;
       for (auto& d : devices) devs.push_back(d.get());
-      ControlContext ctx{config, devs, Caller(), log, *audit, soc_metrics.get()};
+      ControlContext ctx{config, devs, Caller(), log, *audit, soc_metrics.get(), shrink.get()};
       r = route->handler(ctx, req);
     } else if (method_mismatch) {
       r = net::HttpResponse::JsonError(405, "method " + req.method + " not allowed on " + req.path);
@@ -559,6 +635,13 @@ struct Node::Impl {
       // certificate covers.
       NodeStatus st = Snapshot();
       std::erase_if(st.tenants, [&](const TenantStatus& t) { return !net::CertCoversTenant(req, t.id); });
+      if (shrink) {
+        for (auto& c : st.components) {
+          if (c.name == "SHRINK" && c.health == kHealthy) {
+            c.detail = ShrinkDetail([&](const std::string& t) { return net::CertCoversTenant(req, t); });
+          }
+        }
+      }
       r.body = NodeStatusToJson(st) + "\n";
     } else if (req.path == "/healthz") {
       r = Healthz();
@@ -606,6 +689,16 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
       if (!tl.ok()) return tl.status().WithContext("stores (tenant logs)");
       m.tenant_logs = std::make_shared<TenantLogTee>(std::move(*tl), c.name);
       sinks.push_back(m.tenant_logs);
+    }
+    if (const auto* sc = c.device_sections.declared("shrink")
+                             ? c.device_sections.Get<devices::shrink::ShrinkConfig>("shrink", -1)
+                             : nullptr;
+        sc != nullptr && sc->enabled) {
+      Impl* impl = &m;
+      sinks.push_back(std::make_shared<OperatorInputSink>(
+          [impl](const std::string& tenant, std::string_view source, std::string_view text) {
+            impl->OperatorText(tenant, source, text);
+          }));
     }
     lo.sink = std::make_shared<TeeSink>(std::move(sinks));
     m.log = Logger(LogLabels{.node = c.name}, lo);
@@ -661,6 +754,40 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
   m.registry.AddGauge("dsmil_process_resident_memory_bytes", "Resident memory of the node process", {"node"})
       .SetCallback({c.name}, [] { return double(RssBytes()); });
   RegisterProcessMetrics(m.registry);  // process_cpu_seconds_total, process_open_fds, ... (Node Health dashboard)
+  // A supervisor (scripts/dsmil-supervise.py, systemd, a container engine) that restarts the
+  // node passes how often it did in DSMIL_RESTARTS; shown by /metrics and `dsmilctl status`.
+  if (const char* r = std::getenv("DSMIL_RESTARTS"); r != nullptr) {
+    char* end = nullptr;
+    unsigned long long v = std::strtoull(r, &end, 10);
+    if (end != r && *end == '\0') m.restarts = v;
+  }
+  m.registry.AddGauge("dsmil_node_restarts", "Times a supervisor restarted this node (DSMIL_RESTARTS)", {"node"})
+      .Labels({c.name})
+      .Set(double(m.restarts));
+
+  // SHRINK (docs/shrink.md): the monitor before the devices that feed it.
+  const devices::shrink::ShrinkConfig* shrink_config =
+      c.device_sections.declared("shrink") ? c.device_sections.Get<devices::shrink::ShrinkConfig>("shrink", -1)
+                                           : nullptr;
+  if (shrink_config != nullptr && shrink_config->enabled) {
+    if (shrink_config->listen) {
+      devices::shrink::MonitorOptions mo;
+      for (const auto& t : c.tenants) mo.tenants.push_back(t.id);
+      mo.half_life_s = shrink_config->half_life_s;
+      mo.metrics = &m.registry;
+      m.shrink = std::make_unique<devices::shrink::ShrinkMonitor>(std::move(mo));
+    } else {
+      devices::shrink::ForwarderOptions fo;
+      fo.url = shrink_config->forward;
+      fo.ca_file = c.tls_ca;
+      fo.cert_file = c.tls_cert;
+      fo.key_file = c.tls_key;
+      fo.metrics = &m.registry;
+      m.shrink_forward = std::make_unique<devices::shrink::ShrinkForwarder>(std::move(fo));
+      m.shrink_listen = shrink_config->forward;
+    }
+    m.shrink_open = true;
+  }
 
   // Devices: created now, started once the router can carry their calls.
   devices::RegisterBuiltinDevices();
@@ -689,6 +816,11 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
     ctx.log = &m.log;
     ctx.audit = m.audit.get();
     ctx.claims = m.claim_verifier.get();
+    if (m.shrink || m.shrink_forward) {
+      ctx.operator_text = [&m](const std::string& tenant, std::string_view source, std::string_view text) {
+        m.OperatorText(tenant, source, text);
+      };
+    }
     auto dev = devices::CreateDevice(ctx);
     if (!dev.ok()) return dev.status().WithContext("device " + std::to_string(dc.id));
     m.devices.push_back(std::move(*dev));
@@ -815,11 +947,30 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
   if (!cs.ok()) return cs.status().WithContext("listen.control");
   m.control = std::move(*cs);
 
+  if (m.shrink) {
+    devices::shrink::ServiceOptions so;
+    so.host = shrink_config->listen_host;
+    so.port = shrink_config->listen_port;
+    so.tls = net::TlsOptions{c.tls_cert, c.tls_key, c.tls_ca, /*require_client_cert=*/true, c.tls_crl};
+    so.monitor = m.shrink.get();
+    for (const auto& p : c.peers) so.peer_nodes.push_back(p.name);
+    so.audit = m.audit.get();
+    so.log = &m.log;
+    so.node = c.name;
+    auto ss = devices::shrink::ShrinkService::Start(std::move(so));
+    if (!ss.ok()) return ss.status();
+    m.shrink_service = std::move(*ss);
+    m.shrink_listen = shrink_config->listen_host + ":" + std::to_string(m.shrink_service->port());
+  }
+
   size_t implemented = 0;
   for (const auto& d : m.devices) implemented += d->Health().state != devices::DeviceState::kNotImplemented;
   m.log.Info("node started", {{"role", std::string(RoleName(c.role))},
                               {"http", c.http.host + ":" + std::to_string(m.http->port())},
                               {"control", c.control.host + ":" + std::to_string(m.control->port())},
+                              {"shrink", m.shrink_listen.empty() ? std::string("off")
+                                         : m.shrink_forward      ? "forward to " + m.shrink_listen
+                                                                 : m.shrink_listen},
                               {"devices", std::to_string(m.devices.size())},
                               {"implemented", std::to_string(implemented)}});
   return node;
@@ -833,7 +984,10 @@ void Node::Stop() {
     m.log.Info("node stopping", {});
     if (m.control) m.control->Stop();
     if (m.http) m.http->Stop();
+    if (m.shrink_service) m.shrink_service->Stop();
     for (size_t i = 0; i < m.started_devices; ++i) m.devices[i]->Stop();
+    m.shrink_open = false;
+    if (m.shrink_forward) m.shrink_forward->Stop();
     if (m.audit_checkpoints) m.audit_checkpoints->Stop();  // checkpoints the final heads
     if (m.router) m.router->Stop();
     m.log.Info("node stopped", {});
@@ -845,5 +999,6 @@ NodeStatus Node::Snapshot() const { return impl_->Snapshot(); }
 std::string Node::UnhealthyReason() const { return impl_->Snapshot().reason; }
 uint16_t Node::http_port() const { return impl_->http->port(); }
 uint16_t Node::control_port() const { return impl_->control->port(); }
+uint16_t Node::shrink_port() const { return impl_->shrink_service ? impl_->shrink_service->port() : 0; }
 
 }  // namespace dsmil::node

@@ -2,7 +2,9 @@
 //   - plain HTTP (listen.http): GET /healthz (200 + JSON when healthy, 503 +
 //     reason otherwise) and GET /metrics (Prometheus text format);
 //   - the control API over HTTPS with a required client certificate from the
-//     cluster CA (listen.control): GET /v1/status, GET /healthz.
+//     cluster CA (listen.control): GET /v1/status, GET /healthz;
+//   - SHRINK's listener when the config's `shrink:` section runs it here
+//     (docs/shrink.md).
 // dsmild (apps/dsmild) is a thin main around this class; tests start nodes
 // in-process too. docs/control-api.md documents the endpoints.
 #pragma once
@@ -36,6 +38,8 @@ class Node {
 
   uint16_t http_port() const;
   uint16_t control_port() const;
+  // The SHRINK listener's port (docs/shrink.md); 0 when SHRINK does not run here.
+  uint16_t shrink_port() const;
 
  private:
   struct Impl;

@@ -3,7 +3,9 @@
 //                              {"events": [...]}; valid events go to {T}_L3_IN,
 //                              invalid ones to {T}_DEAD_LETTER with the reason.
 //   GET  /v1/soc/top?tenant=T  the data of `dsmilctl soc top`: newest enriched
-//                              events, L8 statistics of the last 5 minutes.
+//                              events, L8 statistics of the last 5 minutes,
+//                              and the tenant's SHRINK scores when SHRINK
+//                              runs on this node (docs/shrink.md).
 // The client certificate must cover the tenant: a refusal answers 403 and is
 // recorded through the node's audit sink in that tenant's audit chain
 // (TENANT_ESCAPE_ATTEMPT, CERT_DOES_NOT_COVER_TENANT). Without ?tenant= a
@@ -326,6 +328,17 @@ net::HttpResponse GetTop(const ControlContext& ctx, const net::HttpRequest& req)
               {"generated_ms", now},
               {"events", events},
               {"stats", {{"window_s", kStatsWindowMs / 1000}, {"events", window_events}, {"devices", devices}}}};
+  // The tenant's own SHRINK scores (docs/shrink.md §4), when SHRINK runs here.
+  if (ctx.shrink != nullptr) {
+    if (auto r = ctx.shrink->Risk(tenant); r.ok()) {
+      out["shrink"] = {{"risk", r->risk},
+                       {"level", std::string(r->level)},
+                       {"acute_stress", r->acute_stress},
+                       {"hyperfocus", r->hyperfocus},
+                       {"cognitive_load", r->cognitive_load},
+                       {"texts", r->texts}};
+    }
+  }
   return Json(200, out);
 }
 

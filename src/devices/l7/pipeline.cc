@@ -37,6 +37,14 @@ std::optional<Refusal> ChatPipeline::Admit(const dbe::Message& envelope, ChatReq
     return r;
   }
   adm->claim_token = *facts.claim_token;
+  // SHRINK (docs/shrink.md §1): the operator's newest message, once admitted.
+  if (ctx_.operator_text) {
+    for (auto it = chat.messages.rbegin(); it != chat.messages.rend(); ++it) {
+      if (it->role != "user") continue;
+      ctx_.operator_text(adm->tenant, "l7_chat", it->content);
+      break;
+    }
+  }
   // 4. RAG from the caller's tenant only.
   if (chat.dsmil.rag) {
     if (auto r = AddRagContext(chat, facts.actor, adm)) {

@@ -4,6 +4,8 @@
 //
 //   1-3. admission (admission.h: claim token, tenant policy, device 51's
 //        prompt check) on the envelope's facts;
+//        once admitted, the newest user message goes to SHRINK
+//        (DeviceContext::operator_text; docs/shrink.md);
 //   4.   when the request asks for RAG: the `rag_k` nearest passages of the
 //        caller's own knowledge base from device 50, each passed through the
 //        prompt check first (a flagged passage is left out, counted and
