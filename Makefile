@@ -41,12 +41,14 @@ bench: test-deps $(BUILD)/build.ninja
 
 # The DSMIL image (deploy/docker/Dockerfile, full multi-stage build: compiles inside).
 # BASE=debian:bookworm-slim needs a registry; BASE=dsmil-base:bookworm uses the local
-# debootstrap image (scripts/make-base-image.sh makes it when missing).
+# debootstrap image (scripts/make-base-image.sh makes it when missing). BuildKit builds only
+# the stages the runtime target needs (the legacy builder would also run runtime-prebuilt).
 BASE ?= debian:bookworm-slim
 IMAGE ?= dsmil:5.0
 image:
 	@if [ "$(BASE)" = dsmil-base:bookworm ]; then scripts/make-base-image.sh; fi
-	docker build --network=host -f deploy/docker/Dockerfile --build-arg BASE=$(BASE) --build-arg JOBS=$(JOBS) -t $(IMAGE) .
+	DOCKER_BUILDKIT=1 docker build --network=host -f deploy/docker/Dockerfile --target runtime \
+	  --build-arg BASE=$(BASE) --build-arg JOBS=$(JOBS) -t $(IMAGE) .
 
 clean:
 	rm -rf $(BUILD) $(FUZZ_BUILD)
