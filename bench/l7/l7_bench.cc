@@ -170,6 +170,8 @@ int main(int argc, char** argv) {
   if (Status s = ctx.config.PutJson("l7",
                                     json({{"listen", "127.0.0.1:" + std::to_string(port)},
                                           {"threads", 8},
+                                          // No per-tenant limits: the benchmark measures the gateway itself.
+                                          {"limits", {{"default", json::object()}}},
                                           {"workers", {{{"model", "bench"}, {"upstream", up + "/v1"}}}}})
                                         .dump(),
                                     dir);

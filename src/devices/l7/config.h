@@ -24,7 +24,9 @@
 //   limits              map of tenant id (or `default`) to
 //                       {requests_per_second, burst, max_concurrent,
 //                       tokens_per_day}, each a number >= 0
-//                       (tenant::TenantLimits; absent = no limit)
+//                       (tenant::TenantLimits; 0 = no limit of that kind).
+//                       Without `limits.default` every tenant gets
+//                       kDefaultTenantLimits; `default: {}` turns them off
 //   detector            {device: 0..103, timeout_ms: 1..600000}; default
 //                       {51, 2000}: the prompt-injection check (fail closed)
 //   rag                 same shape; default {50, 5000}: the RAG engine
@@ -76,6 +78,10 @@ struct DeviceCallConfig {
   int timeout_ms = 0;
 };
 
+// Every tenant is limited unless the config says otherwise (docs/l7.md §3):
+// 20 requests/s in bursts of 40, 8 in flight, 2,000,000 tokens a day.
+inline constexpr tenant::TenantLimits kDefaultTenantLimits{20, 40, 8, 2000000};
+
 struct L7Config {
   // False when the node config has no `l7:` section: the API is off on this
   // node (L7ConfigFrom only; every other field then keeps its default).
@@ -93,8 +99,8 @@ struct L7Config {
   int claim_lifetime_s = 900;
   uint32_t default_max_tokens = 256;
   int health_interval_ms = 5000;
-  std::map<std::string, tenant::TenantLimits> limits;  // by tenant id
-  tenant::TenantLimits default_limits;                 // `limits.default`
+  std::map<std::string, tenant::TenantLimits> limits;          // by tenant id
+  tenant::TenantLimits default_limits = kDefaultTenantLimits;  // `limits.default`
   DeviceCallConfig detector{51, 2000};
   DeviceCallConfig rag{50, 5000};
   DeviceCallConfig enrichment{0, 500};

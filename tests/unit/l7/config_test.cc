@@ -39,6 +39,21 @@ TEST(L7Config, DefaultsAndTheBuiltInWorkers) {
   EXPECT_EQ(c->keys_file, "") << "the default comes from the node's stores (L7ConfigFrom)";
 }
 
+// Every tenant is limited out of the box; `default: {}` is the explicit way out.
+TEST(L7Config, TenantsAreLimitedUnlessTheConfigSaysOtherwise) {
+  auto c = ParseL7Config(json::object(), "");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->default_limits.requests_per_second, 20);
+  EXPECT_EQ(c->default_limits.burst, 40);
+  EXPECT_EQ(c->default_limits.max_concurrent, 8);
+  EXPECT_EQ(c->default_limits.tokens_per_day, 2000000u);
+  auto off = ParseL7Config({{"limits", {{"default", json::object()}}}}, "");
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  EXPECT_EQ(off->default_limits.requests_per_second, 0);
+  EXPECT_EQ(off->default_limits.max_concurrent, 0);
+  EXPECT_EQ(off->default_limits.tokens_per_day, 0u);
+}
+
 TEST(L7Config, ParsesEveryKind) {
   json j = {{"listen", "[::1]:9001"},
             {"request_timeout_ms", 5000},
