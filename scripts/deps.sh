@@ -16,6 +16,7 @@ test_pkgs=(
   clang-14 libclang-rt-14-dev clang-format-14 clang-tidy-14 valgrind prometheus prometheus-alertmanager
   redis-server redis-tools postgresql-15 haproxy wrk python3-yaml
   docker.io docker-compose debootstrap systemd
+  kitty xvfb xauth imagemagick zsh
 )
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")

@@ -404,18 +404,24 @@ static CommandGroup cluster_commands([](CLI::App& app, Context& ctx) {
   // ---- status
   struct StatusOpts {
     std::string node, output = "text";
-    bool watch = false;
-    double interval = 5, timeout = 3;
+    double watch = 5, interval = 5, timeout = 3;
   };
   auto so = std::make_shared<StatusOpts>();
   auto* status = app.add_subcommand("status", "Unified multi-node status (exit 0 healthy, 1 degraded/down)");
   status->add_option("--node", so->node, "Only this node (e.g. NODE-A)");
   status->add_option("-o,--output", so->output, "text or json")->check(CLI::IsMember({"text", "json"}));
-  status->add_flag("--watch", so->watch, "Refresh until interrupted");
-  status->add_option("--interval", so->interval, "Seconds between refreshes with --watch")
-      ->check(CLI::Range(0.2, 3600.0));
+  // --watch [SECONDS]: redraw every SECONDS (default 5) until interrupted.
+  auto* watch = status->add_option("--watch", so->watch, "Redraw every SECONDS (default 5) until interrupted")
+                    ->expected(0, 1)
+                    ->default_str("5")
+                    ->type_name("[SECONDS]")
+                    ->check(CLI::Range(0.2, 3600.0));
+  auto* interval = status->add_option("--interval", so->interval, "Seconds between redraws (same as --watch SECONDS)")
+                       ->check(CLI::Range(0.2, 3600.0));
   status->add_option("--timeout", so->timeout, "Seconds to wait for each node")->check(CLI::Range(0.1, 120.0));
-  status->callback([so, &ctx] {
+  status->callback([so, watch, interval, &ctx] {
+    const bool watching = watch->count() > 0;
+    const double every = interval->count() > 0 ? so->interval : so->watch;
     auto cfg = LoadCtlConfig(ctx.config_path);
     if (!cfg.ok()) return Fail(ctx, 2, cfg.status().message());
     std::vector<CtlNode> nodes = cfg->nodes;
@@ -441,11 +447,11 @@ static CommandGroup cluster_commands([](CLI::App& app, Context& ctx) {
       } else {
         RenderText(os, reports, style);
       }
-      if (so->watch && style.color) std::cout << "\033[H\033[2J";
+      if (watching && style.color) std::cout << "\033[H\033[2J";
       std::cout << os.str() << std::flush;
       ctx.exit_code = nodes.empty() ? 1 : Verdict(reports);
-      if (!so->watch) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(int64_t(so->interval * 1000)));
+      if (!watching) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(int64_t(every * 1000)));
       if (!style.color) std::cout << "\n";
     }
   });
