@@ -238,8 +238,9 @@ class Parser {
         PeerConfig pc;
         if (!peers[i]["name"]) return Error(p + ".name", "missing");
         DSMIL_ASSIGN_OR_RETURN(pc.name, String(peers[i]["name"], p + ".name"));
-        if (!names.insert(pc.name).second)
+        if (!names.insert(pc.name).second) {
           return Error(p + ".name", "'" + pc.name + "' appears twice (or is this node)");
+        }
         if (!peers[i]["role"]) return Error(p + ".role", "missing");
         DSMIL_ASSIGN_OR_RETURN(pc.role, ParseRole(peers[i]["role"], p + ".role"));
         if (peers[i]["control"]) {
@@ -350,7 +351,8 @@ class Parser {
     }
     // dbe
     if (YAML::Node d = root["dbe"]) {
-      DSMIL_RETURN_IF_ERROR(CheckKeys(d, "dbe", {"transport", "keys_dir", "passphrase_env"}));
+      DSMIL_RETURN_IF_ERROR(
+          CheckKeys(d, "dbe", {"transport", "keys_dir", "passphrase_env", "keepalive_ms", "peer_timeout_ms"}));
       if (d["transport"]) {
         DSMIL_ASSIGN_OR_RETURN(c.dbe_session.transport, String(d["transport"], "dbe.transport"));
         if (c.dbe_session.transport != "tcp" && c.dbe_session.transport != "quic") {
@@ -364,6 +366,20 @@ class Parser {
       if (d["passphrase_env"]) {
         DSMIL_ASSIGN_OR_RETURN(c.dbe_session.passphrase_env, String(d["passphrase_env"], "dbe.passphrase_env"));
         if (c.dbe_session.passphrase_env.empty()) return Error("dbe.passphrase_env", "must not be empty");
+      }
+      if (d["keepalive_ms"]) {
+        DSMIL_ASSIGN_OR_RETURN(c.dbe_session.keepalive_ms, Int(d["keepalive_ms"], "dbe.keepalive_ms", 0, 60000));
+        if (c.dbe_session.keepalive_ms != 0 && c.dbe_session.keepalive_ms < 50) {
+          return Error("dbe.keepalive_ms", "must be 0 (off) or 50..60000");
+        }
+      }
+      if (d["peer_timeout_ms"]) {
+        DSMIL_ASSIGN_OR_RETURN(c.dbe_session.peer_timeout_ms,
+                               Int(d["peer_timeout_ms"], "dbe.peer_timeout_ms", 100, 600000));
+      }
+      if (c.dbe_session.keepalive_ms != 0 && c.dbe_session.peer_timeout_ms < 2 * c.dbe_session.keepalive_ms) {
+        return Error("dbe.peer_timeout_ms",
+                     "must be at least twice dbe.keepalive_ms (" + std::to_string(c.dbe_session.keepalive_ms) + ")");
       }
     }
     // stores
@@ -439,9 +455,10 @@ class Parser {
     // audit (after stores: the checkpoints must live outside them)
     {
       YAML::Node a = root["audit"];
-      if (a)
+      if (a) {
         DSMIL_RETURN_IF_ERROR(
             CheckKeys(a, "audit", {"enabled", "checkpoint_dir", "signing_key", "interval_s", "isolation_interval_s"}));
+      }
       if (a && a["enabled"]) {
         DSMIL_ASSIGN_OR_RETURN(std::string e, String(a["enabled"], "audit.enabled"));
         if (e != "true" && e != "false") return Error("audit.enabled", "'" + e + "' is not true or false");
@@ -475,12 +492,16 @@ class Parser {
              {std::pair<std::string, std::string>{"stores.path", c.stores.path}, {"stores.secrets_dir", secrets}}) {
           const char* why = " (whoever can rewrite the archive could rewrite its checkpoints)";
           if (store::PathIsInside(c.audit.checkpoint_dir, dir)) {
-            return Error("audit.checkpoint_dir", c.audit.checkpoint_dir + (explicit_dir ? "" : " (the default)") +
-                                                     " is inside " + what + " " + dir + why +
-                                                     (explicit_dir ? "" : "; set audit.checkpoint_dir outside it"));
+            std::string msg = c.audit.checkpoint_dir;
+            msg += explicit_dir ? "" : " (the default)";
+            msg.append(" is inside ").append(what).append(" ").append(dir).append(why);
+            msg += explicit_dir ? "" : "; set audit.checkpoint_dir outside it";
+            return Error("audit.checkpoint_dir", msg);
           }
           if (!c.audit.signing_key.empty() && store::PathIsInside(c.audit.signing_key, dir)) {
-            return Error("audit.signing_key", c.audit.signing_key + " is inside " + what + " " + dir + why);
+            std::string msg = c.audit.signing_key;
+            msg.append(" is inside ").append(what).append(" ").append(dir).append(why);
+            return Error("audit.signing_key", msg);
           }
         }
       }

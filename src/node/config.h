@@ -6,7 +6,8 @@
 //            (crl optional: revoked certificates, re-read when the file changes)
 //   peers:   [{name: node-b, role: ai, control: https://127.0.0.1:8199, dbe: 127.0.0.1:8200,
 //             devices: [33, 40-50]}]                    (devices default: the peer role's devices)
-//   dbe:     {transport: tcp|quic, keys_dir: keys, passphrase_env: DSMIL_NODE_KEY_PASSPHRASE}
+//   dbe:     {transport: tcp|quic, keys_dir: keys, passphrase_env: DSMIL_NODE_KEY_PASSPHRASE,
+//             keepalive_ms: 500, peer_timeout_ms: 1500}
 //   tenants: [{id: ALPHA, roe_level: SOC_ASSIST, compartments: [SOC, SIGNALS]}]
 //   devices: [{id: 18, tenant: ALPHA}, {range: 14-22}]      (default: the role's devices)
 //   stores:  {kind: embedded|servers, path: var/node-c, secrets_dir, redis, postgres, qdrant, loki}
@@ -60,6 +61,11 @@ struct DbeSessionConfig {
   std::string keys_dir;
   // Environment variable holding the identity key's passphrase ("" = none).
   std::string passphrase_env;
+  // Failure detection (docs/dbe-session.md §6b): a keep-alive envelope on
+  // every session each keepalive_ms (0: none sent, no silence check); a
+  // session silent for peer_timeout_ms is closed and the peer marked down.
+  int64_t keepalive_ms = 500;
+  int64_t peer_timeout_ms = 1500;
 };
 
 struct TenantConfig {

@@ -738,8 +738,8 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
       (c.stores.kind == "servers" || !c.stores.path.empty())) {
     std::vector<std::string> tenants;
     for (const auto& t : c.tenants) tenants.push_back(t.id);
-    auto auditor = store::IsolationAuditor::Start(
-        c.stores, std::move(tenants), std::chrono::seconds(c.audit.isolation_interval_s), &m.registry, &m.log);
+    auto auditor = store::IsolationAuditor::Start(c.stores, tenants, std::chrono::seconds(c.audit.isolation_interval_s),
+                                                  &m.registry, &m.log);
     if (!auditor.ok()) return auditor.status().WithContext("audit");
     m.isolation_auditor = std::move(*auditor);
   }
@@ -758,7 +758,7 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
   // node passes how often it did in DSMIL_RESTARTS; shown by /metrics and `dsmilctl status`.
   if (const char* r = std::getenv("DSMIL_RESTARTS"); r != nullptr) {
     char* end = nullptr;
-    unsigned long long v = std::strtoull(r, &end, 10);
+    const uint64_t v = std::strtoull(r, &end, 10);
     if (end != r && *end == '\0') m.restarts = v;
   }
   m.registry.AddGauge("dsmil_node_restarts", "Times a supervisor restarted this node (DSMIL_RESTARTS)", {"node"})
@@ -873,14 +873,17 @@ Result<std::unique_ptr<Node>> Node::Start(NodeConfig config) {
       ro.pinned = std::move(*pins);
       ro.session.metrics = &m.registry;
       ro.session.logger = &m.log;
+      ro.keepalive_interval = std::chrono::milliseconds(dc.keepalive_ms);
+      ro.peer_timeout = std::chrono::milliseconds(dc.peer_timeout_ms);
       net::TlsOptions tls{c.tls_cert, c.tls_key, c.tls_ca, /*require_client_cert=*/true, c.tls_crl};
       net::QuicOptions quic;
       quic.cert_file = c.tls_cert;
       quic.key_file = c.tls_key;
       quic.ca_file = c.tls_ca;
       quic.crl_file = c.tls_crl;
-      // A peer that dies without closing is noticed within seconds: PING every
-      // second, give up after 5 s of silence.
+      // The router's keep-alive notices a silent peer within dbe.peer_timeout_ms
+      // (docs/dbe-session.md §6b); QUIC's own PINGs and idle timeout stay as a
+      // backstop for a router with keep-alives turned off.
       quic.keep_alive = std::chrono::milliseconds(1000);
       quic.idle_timeout = std::chrono::milliseconds(5000);
       if (dc.transport == "quic") {

@@ -17,7 +17,13 @@ namespace dsmil::node {
 namespace {
 
 constexpr auto kPoll = std::chrono::milliseconds(200);
-constexpr char kSystemTenant[] = "SYSTEM";  // node-level traffic (docs/dbe.md)
+constexpr char kSystemTenant[] = "SYSTEM";     // node-level traffic (docs/dbe.md)
+constexpr char kKeepAliveId[] = "keep-alive";  // REQUEST_ID of keep-alive envelopes
+
+int64_t SteadyNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 bool IsReply(const dbe::Message& m) {
   if (m.type() == dbe::MsgType::kError) return true;
@@ -53,6 +59,8 @@ struct Router::Impl {
     std::unique_ptr<net::SecureSession> session;
     std::thread reader;
     std::atomic<bool> finished{false};
+    // Steady-clock time of the last record received (or of the handshake).
+    std::atomic<int64_t> last_rx_ns{0};
     ~Link() {
       session.reset();
       conn.reset();
@@ -71,6 +79,9 @@ struct Router::Impl {
     std::deque<Queued> queue;
     std::shared_ptr<Link> out, in;
     std::string reason = "not connected yet";
+    // Whether a session is up: what Peers() reports and up_gauge shows, both
+    // written by UpdateGauges alone.
+    bool up = false;
     Gauge* up_gauge = nullptr;
     Gauge* queued_gauge = nullptr;
     Counter* sent = nullptr;      // dsmil_dbe_messages_total{direction="sent"}
@@ -82,6 +93,11 @@ struct Router::Impl {
   struct Pending {
     ReplyCallback callback;
     Link* link = nullptr;  // the session it went out on; null while queued
+    // A copy of the request while it is on a session: when that session is
+    // lost before the reply, the request goes back to the head of the peer's
+    // queue once (docs/dbe-session.md §6b), then it fails.
+    std::optional<dbe::Message> in_flight;
+    bool resent = false;
   };
 
   RouterOptions opt;
@@ -97,6 +113,7 @@ struct Router::Impl {
   std::map<std::string, Pending> pending DSMIL_GUARDED_BY(mu);    // REQUEST_ID -> waiting request
   std::vector<std::shared_ptr<Link>> links DSMIL_GUARDED_BY(mu);  // every live or unjoined link
   std::thread acceptor;
+  std::thread keeper;  // sends the keep-alives
 
   Peer* FindPeer(std::string_view name) {
     for (auto& p : peers) {
@@ -140,17 +157,30 @@ struct Router::Impl {
   }
 
   void UpdateGauges(Peer& p) DSMIL_REQUIRES(mu) {
-    p.up_gauge->Set(p.Active() ? 1 : 0);
+    p.up = p.Active() != nullptr;
+    p.up_gauge->Set(p.up ? 1 : 0);
     p.queued_gauge->Set(double(p.queue.size()));
   }
 
   // Answers every pending request that went out on `link`; the callbacks are
   // returned to be run without the lock.
-  std::vector<ReplyCallback> FailPendingOn(Link* link) DSMIL_REQUIRES(mu) {
+  // The requests waiting for a reply on `link`, which was lost: each one sent
+  // for the first time goes back to the head of `peer`'s queue (sent again
+  // when a session is up: at least once, same REQUEST_ID); the others are
+  // returned to be failed.
+  std::vector<ReplyCallback> RequeueOrFailPendingOn(Link* link, Peer* peer) DSMIL_REQUIRES(mu) {
     std::vector<ReplyCallback> out;
     for (auto it = pending.begin(); it != pending.end();) {
-      if (it->second.link == link) {
-        if (it->second.callback) out.push_back(std::move(it->second.callback));
+      Pending& w = it->second;
+      if (w.link == link && peer != nullptr && !stopping && !w.resent && w.in_flight) {
+        w.link = nullptr;
+        w.resent = true;
+        peer->queue.push_front(Queued{std::move(*w.in_flight), it->first});
+        w.in_flight.reset();
+        UpdateGauges(*peer);
+        ++it;
+      } else if (w.link == link) {
+        if (w.callback) out.push_back(std::move(w.callback));
         it = pending.erase(it);
       } else {
         ++it;
@@ -198,6 +228,44 @@ struct Router::Impl {
     return payload.ok() && payload->rfind("devices=", 0) == 0;
   }
 
+  // Keep-alive (docs/dbe-session.md §6b): HEALTH_PING, tenant SYSTEM,
+  // REQUEST_ID "keep-alive", no other TLV; never answered, never counted.
+  static dbe::Message KeepAlive() {
+    dbe::Message m(dbe::MsgType::kHealthPing);
+    m.SetString(dbe::TlvType::kTenantId, kSystemTenant);
+    m.SetString(dbe::TlvType::kRequestId, kKeepAliveId);
+    return m;
+  }
+
+  static bool IsKeepAlive(const dbe::Message& m) {
+    if (m.type() != dbe::MsgType::kHealthPing || m.tenant_id() != kSystemTenant) return false;
+    auto id = m.GetString(dbe::TlvType::kRequestId);
+    return id.ok() && *id == kKeepAliveId;
+  }
+
+  // Sends a keep-alive on every established session each keepalive_interval,
+  // from its own thread so that a reader busy in a device does not starve it.
+  void KeepAliveLoop() {
+    mu.Lock();
+    while (!stopping) {
+      WaitForStop(opt.keepalive_interval);
+      if (stopping) break;
+      std::vector<std::shared_ptr<Link>> live;
+      for (const auto& l : links) {
+        if (l->session && !l->finished) live.push_back(l);
+      }
+      mu.Unlock();
+      const dbe::Message ka = KeepAlive();
+      for (const auto& l : live) {
+        // A failure shows up on the reader's side (closed or silent session).
+        (void)l->session->Send(ka);
+      }
+      live.clear();
+      mu.Lock();
+    }
+    mu.Unlock();
+  }
+
   // OK when the announced devices cover every device routed to `peer`.
   Status CheckDeviceAnnouncement(const std::string& peer, const dbe::Message& m) {
     std::string_view list = *m.GetString(dbe::TlvType::kPayload);
@@ -232,13 +300,18 @@ struct Router::Impl {
   // requests are handled by local devices and answered on the same session.
   void ReadLoop(const std::shared_ptr<Link>& link) {
     Status why;
+    const bool check_silence = opt.keepalive_interval.count() > 0;
+    const auto poll = check_silence ? std::min<std::chrono::milliseconds>(kPoll, opt.peer_timeout / 5) : kPoll;
+    link->last_rx_ns = SteadyNowNs();
     while (true) {
       {
         MutexLock lock(mu);
         if (stopping) break;
       }
-      auto r = link->session->Receive(kPoll);
+      auto r = link->session->Receive(poll);
+      if (r.ok() || r.status().code() != StatusCode::kDeadlineExceeded) link->last_rx_ns = SteadyNowNs();
       if (r.ok()) {
+        if (IsKeepAlive(*r)) continue;
         if (IsDeviceAnnouncement(*r)) {
           Status check = CheckDeviceAnnouncement(link->peer, *r);
           if (!check.ok()) {
@@ -266,7 +339,18 @@ struct Router::Impl {
         }
         continue;
       }
-      if (r.status().code() == StatusCode::kDeadlineExceeded) continue;
+      if (r.status().code() == StatusCode::kDeadlineExceeded) {
+        // Nothing is waiting to be read: the peer has sent nothing since
+        // last_rx (a reader busy in a device reads what queued up first).
+        const int64_t silent_ms = (SteadyNowNs() - link->last_rx_ns) / 1000000;
+        if (check_silence && silent_ms > opt.peer_timeout.count()) {
+          why = Status::Unavailable("dbe: nothing received from " + link->peer + " for " + std::to_string(silent_ms) +
+                                    " ms (peer_timeout " + std::to_string(opt.peer_timeout.count()) +
+                                    " ms): peer stopped or unreachable");
+          break;
+        }
+        continue;
+      }
       if (r.status().code() == StatusCode::kUnavailable || r.status().code() == StatusCode::kDataLoss) {
         why = r.status();
         break;
@@ -286,7 +370,7 @@ struct Router::Impl {
         if (!stopping && !p->Active()) p->reason = "session lost: " + why.ToString();
         UpdateGauges(*p);
       }
-      failed = FailPendingOn(link.get());
+      failed = RequeueOrFailPendingOn(link.get(), FindPeer(link->peer));
       link->finished = true;
     }
     cv.NotifyAll();
@@ -427,7 +511,10 @@ struct Router::Impl {
         p.queue.pop_front();
         if (q.request_id) {
           auto it = pending.find(*q.request_id);
-          if (it != pending.end()) it->second.link = active.get();
+          if (it != pending.end()) {
+            it->second.link = active.get();
+            it->second.in_flight = q.msg;
+          }
         }
         UpdateGauges(p);
         mu.Unlock();
@@ -502,7 +589,7 @@ struct Router::Impl {
           return Status::InvalidArgument("router: a request with REQUEST_ID " + *id +
                                          " is still waiting for its reply");
         }
-        pending[*id] = Pending{std::move(cb), nullptr};
+        pending[*id] = Pending{std::move(cb), nullptr, std::nullopt, false};
         registered = id;
       }
       p.queue.push_back(Queued{msg, registered});
@@ -522,6 +609,7 @@ struct Router::Impl {
     cv.NotifyAll();
     if (opt.listener) opt.listener->Close();
     if (acceptor.joinable()) acceptor.join();
+    if (keeper.joinable()) keeper.join();
     for (auto& p : peers) {
       if (p->dialer.joinable()) p->dialer.join();
     }
@@ -571,6 +659,10 @@ Result<std::unique_ptr<Router>> Router::Start(RouterOptions options) {
   m.log = m.opt.logger ? m.opt.logger : &m.default_logger;
   m.registry = m.opt.metrics ? m.opt.metrics : &DefaultRegistry();
   if (m.opt.max_queue == 0) return Status::InvalidArgument("router: max_queue must be at least 1");
+  if (m.opt.keepalive_interval.count() < 0 ||
+      (m.opt.keepalive_interval.count() > 0 && m.opt.peer_timeout < 2 * m.opt.keepalive_interval)) {
+    return Status::InvalidArgument("router: peer_timeout must be at least twice keepalive_interval");
+  }
   auto& up = m.registry->AddGauge("dsmil_dbe_peer_session_up", "DBE secure session to the peer is up (1) or down (0)",
                                   {"node", "peer"});
   auto& queued = m.registry->AddGauge("dsmil_dbe_peer_queued_envelopes", "DBE envelopes waiting for the peer's session",
@@ -604,6 +696,7 @@ Result<std::unique_ptr<Router>> Router::Start(RouterOptions options) {
     m.peers.push_back(std::move(p));
   }
   if (m.opt.listener) m.acceptor = std::thread([&m] { m.AcceptLoop(); });
+  if (m.opt.keepalive_interval.count() > 0) m.keeper = std::thread([&m] { m.KeepAliveLoop(); });
   for (auto& p : m.peers) {
     Impl::Peer* peer = p.get();
     peer->dialer = std::thread([&m, peer] { m.DialLoop(*peer); });
@@ -656,7 +749,7 @@ std::vector<PeerSessionInfo> Router::Peers() const {
     PeerSessionInfo i;
     i.name = p->cfg.name;
     i.transport = p->cfg.transport;
-    i.up = p->Active() != nullptr;
+    i.up = p->up;
     i.reason = i.up ? "" : p->reason;
     i.queued = p->queue.size();
     out.push_back(std::move(i));

@@ -16,9 +16,16 @@
 //     silently. A request whose session is lost after it was sent is answered
 //     with Unavailable (it is not resent: the device may have acted on it).
 //   * Replies are matched to requests by REQUEST_ID (TLV 0x02).
+//   * Failure detection (docs/dbe-session.md §6b): every session carries a
+//     keep-alive envelope each keepalive_interval in both directions; a
+//     session on which nothing arrives for peer_timeout is closed, so a peer
+//     that is stopped or unreachable (sockets still open, no answers) is
+//     marked down within about peer_timeout, and the dialers reconnect once
+//     it answers again.
 //
 // Metrics (in the options' registry): dsmil_dbe_peer_session_up{node,peer}
-// (1 up, 0 down) and dsmil_dbe_peer_queued_envelopes{node,peer}.
+// (1 up, 0 down; the same state as PeerSessionInfo::up, set under the same
+// lock) and dsmil_dbe_peer_queued_envelopes{node,peer}.
 //
 // Thread safety: every public method may be called from any thread.
 #pragma once
@@ -68,6 +75,12 @@ struct RouterOptions {
   // Reconnect backoff: initial, doubled after each failure, up to max.
   std::chrono::milliseconds backoff_initial{100};
   std::chrono::milliseconds backoff_max{5000};
+  // Keep-alive envelope interval on every session; zero: none is sent and
+  // silence is not checked (for peers that send none).
+  std::chrono::milliseconds keepalive_interval{500};
+  // A session with nothing received for this long is closed (peer down).
+  // Must be at least twice keepalive_interval when that is not zero.
+  std::chrono::milliseconds peer_timeout{1500};
   // Null: DefaultRegistry() and a default logger; when given they must
   // outlive the router.
   Registry* metrics = nullptr;

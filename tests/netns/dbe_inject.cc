@@ -51,7 +51,9 @@ namespace dsmil::net {
 namespace {
 
 constexpr auto kReplyWait = std::chrono::seconds(5);
-constexpr auto kSilenceWait = std::chrono::seconds(2);
+// Shorter than the target's peer_timeout (1.5 s, docs/dbe-session.md §6b):
+// this tool sends no keep-alives, and a refused record still counts as heard.
+constexpr auto kSilenceWait = std::chrono::milliseconds(1200);
 
 // Wraps a real Connection and records every frame sent through it. While
 // holding, frames are recorded but not forwarded (the caller sends them, or

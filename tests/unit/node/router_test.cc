@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -18,13 +19,14 @@ using namespace std::chrono_literals;
 // Answers HEALTH_PING with HEALTH_PONG naming the device and node.
 class PongDevice final : public devices::Device {
  public:
-  PongDevice(int id, std::string tenant = "") : id_(id), tenant_(std::move(tenant)) {}
+  explicit PongDevice(int id, std::string tenant = "") : id_(id), tenant_(std::move(tenant)) {}
   int id() const override { return id_; }
   const std::string& tenant() const override { return tenant_; }
   Status Start() override { return Status::Ok(); }
   void Stop() override {}
   devices::DeviceHealth Health() const override { return {devices::DeviceState::kHealthy, ""}; }
   Result<dbe::Message> Handle(const dbe::Message& request) override {
+    if (int ms = delay_ms.load(); ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     handled++;
     dbe::Message reply(dbe::MsgType::kHealthPong);
     reply.header().src_device = uint16_t(id_);
@@ -34,6 +36,7 @@ class PongDevice final : public devices::Device {
     return reply;
   }
   std::atomic<int> handled{0};
+  std::atomic<int> delay_ms{0};  // how long Handle takes
 
  private:
   int id_;
@@ -88,10 +91,56 @@ class SharedConnection final : public net::Connection {
   std::shared_ptr<net::Connection> c_;
 };
 
+// Stands in for a stopped process (SIGSTOP): while frozen, every call on a
+// connection end it guards waits until it is thawed, so the node neither reads
+// nor writes, and its peers' frames wait in the pipe, as in a socket buffer.
+class Freezer {
+ public:
+  void Freeze() {
+    std::lock_guard<std::mutex> lock(mu_);
+    frozen_ = true;
+  }
+  void Thaw() {
+    std::lock_guard<std::mutex> lock(mu_);
+    frozen_ = false;
+    cv_.notify_all();
+  }
+  void WaitWhileFrozen() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !frozen_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool frozen_ = false;
+};
+
+class FreezableConnection final : public net::Connection {
+ public:
+  FreezableConnection(std::unique_ptr<net::Connection> c, Freezer* f) : c_(std::move(c)), f_(f) {}
+  Status Send(ByteView frame) override {
+    f_->WaitWhileFrozen();
+    return c_->Send(frame);
+  }
+  Result<Bytes> Receive(std::chrono::milliseconds timeout) override {
+    f_->WaitWhileFrozen();
+    return c_->Receive(timeout);
+  }
+  void Close() override { c_->Close(); }
+  std::string PeerName() const override { return c_->PeerName(); }
+  std::string Describe() const override { return c_->Describe(); }
+
+ private:
+  std::unique_ptr<net::Connection> c_;
+  Freezer* f_;
+};
+
 // The reachability of one node's listener, shared by the dialers of others.
 struct Endpoint {
   std::mutex mu;
   PipeListener* listener = nullptr;  // null: the node is away
+  Freezer* freezer = nullptr;        // set: the listener's ends can be frozen
   // Client ends handed out, so that the test can cut them.
   std::vector<std::shared_ptr<net::Connection>> clients;
 
@@ -99,6 +148,7 @@ struct Endpoint {
     std::lock_guard<std::mutex> lock(mu);
     if (!listener) return Status::Unavailable("connection refused");
     auto [a, b] = net::MakeConnectionPair();
+    if (freezer) b = std::make_unique<FreezableConnection>(std::move(b), freezer);
     DSMIL_RETURN_IF_ERROR(listener->Push(std::move(b)));
     std::shared_ptr<net::Connection> shared(std::move(a));
     clients.push_back(shared);
@@ -154,6 +204,7 @@ class RouterPair : public ::testing::Test {
  protected:
   void SetUp() override { (void)Ids(); }
   void TearDown() override {
+    freezer_.Thaw();
     if (b_) b_->Stop();
     if (a_) a_->Stop();
   }
@@ -212,6 +263,7 @@ class RouterPair : public ::testing::Test {
   PongDevice pong_a_{62};
   PongDevice pong_b_{43};
   Endpoint ep_a_;
+  Freezer freezer_;
   Registry reg_a_, reg_b_;
   std::unique_ptr<Router> a_, b_;
 };
@@ -277,7 +329,8 @@ TEST_F(RouterPair, RemoteDeliveryAndBack) {
         r, "dsmil_dbe_messages_total{node=\"" + node + "\",peer=\"" + peer + "\",direction=\"" + dir + "\"} ");
   };
   EXPECT_TRUE(WaitFor([&] { return messages(reg_a_, "node-a", "node-b", "sent") == 3; }));
-  EXPECT_EQ(messages(reg_b_, "node-b", "node-a", "sent"), 3);
+  // node-b counts its reply once Send returns, which may be after node-a has it.
+  EXPECT_TRUE(WaitFor([&] { return messages(reg_b_, "node-b", "node-a", "sent") == 3; }));
   EXPECT_EQ(messages(reg_b_, "node-b", "node-a", "received"), 3);
   EXPECT_EQ(messages(reg_a_, "node-a", "node-b", "received"), 3);
 }
@@ -456,6 +509,123 @@ TEST_F(RouterPair, DeviceMapIsCheckedWhenTheSessionComesUp) {
       << b_->Peers()[0].reason;
   EXPECT_NE(b_->Peers()[0].reason.find("node-a does not host device(s) 63"), std::string::npos)
       << b_->Peers()[0].reason;
+}
+
+}  // namespace
+}  // namespace dsmil::node
+
+namespace dsmil::node {
+namespace {
+
+double SessionUpGauge(const Registry& r, const std::string& node, const std::string& peer) {
+  return GaugeValue(r, "dsmil_dbe_peer_session_up{node=\"" + node + "\",peer=\"" + peer + "\"} ");
+}
+
+// node-a stops answering (as under SIGSTOP: its sessions stay open, nothing
+// comes out of them): node-b's keep-alive check marks it down within
+// peer_timeout (1.5 s by default), status and gauge agree, and the session
+// comes back by itself once node-a runs again.
+TEST_F(RouterPair, StoppedPeerIsMarkedDownAndComesBack) {
+  ep_a_.freezer = &freezer_;
+  StartA();
+  StartB();
+  ASSERT_TRUE(WaitFor([&] { return BUp() && a_->Peers()[0].up; }));
+  // Several keep-alive periods with both sides idle: nobody is marked down.
+  std::this_thread::sleep_for(2500ms);
+  ASSERT_TRUE(BUp()) << b_->Peers()[0].reason;
+  ASSERT_TRUE(a_->Peers()[0].up) << a_->Peers()[0].reason;
+
+  const auto frozen_at = std::chrono::steady_clock::now();
+  freezer_.Freeze();
+  ASSERT_TRUE(WaitFor([&] { return !BUp(); }, 10s));
+  const auto detect_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - frozen_at).count();
+  std::printf("[ measured ] stopped peer marked down after %lld ms (peer_timeout 1500 ms)\n", (long long)detect_ms);
+  EXPECT_LT(detect_ms, 3000) << "a loaded machine may be slower, but not by this much";
+  EXPECT_GE(detect_ms, 1400);
+  auto p = b_->Peers()[0];
+  EXPECT_NE(p.reason.find("nothing received from node-a"), std::string::npos) << p.reason;
+  // Status and gauge come from the same state.
+  EXPECT_EQ(SessionUpGauge(reg_b_, "node-b", "node-a"), 0);
+
+  // A request meanwhile waits in the queue and is delivered after the thaw.
+  std::atomic<int> replies{0};
+  ASSERT_TRUE(b_->Send(Ping(62, "while-stopped"), [&](const Result<dbe::Message>& r) {
+                  EXPECT_TRUE(r.ok()) << r.status().ToString();
+                  replies++;
+                }).ok());
+  std::this_thread::sleep_for(500ms);
+  EXPECT_FALSE(BUp());
+
+  const auto thawed_at = std::chrono::steady_clock::now();
+  freezer_.Thaw();
+  ASSERT_TRUE(WaitFor([&] { return BUp(); }, 20s)) << b_->Peers()[0].reason;
+  const auto back_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - thawed_at).count();
+  std::printf("[ measured ] session back up %lld ms after the peer resumed\n", (long long)back_ms);
+  EXPECT_EQ(SessionUpGauge(reg_b_, "node-b", "node-a"), 1);
+  ASSERT_TRUE(WaitFor([&] { return replies.load() == 1; }));
+  auto r = b_->Call(Ping(62, "after-resume"), 5s);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+}
+
+// A reader busy in a slow device for longer than peer_timeout reads the
+// keep-alives that queued up meanwhile: nobody is marked down.
+TEST_F(RouterPair, SlowDeviceDoesNotLookLikeADeadPeer) {
+  StartA();
+  StartB();
+  ASSERT_TRUE(WaitFor([&] { return BUp() && a_->Peers()[0].up; }));
+  pong_a_.delay_ms = 2500;
+  std::atomic<bool> down_seen{false};
+  std::atomic<bool> done{false};
+  std::thread watch([&] {
+    while (!done) {
+      if (!BUp() || !a_->Peers()[0].up) down_seen = true;
+      std::this_thread::sleep_for(20ms);
+    }
+  });
+  auto r = b_->Call(Ping(62, "slow"), 10s);
+  done = true;
+  watch.join();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(down_seen.load());
+}
+
+TEST(RouterConfig, KeepAliveSettings) {
+  const std::string head = "node: {name: a, role: soc}\ntls: {ca: c, cert: c, key: k}\n";
+  auto c = ParseNodeConfig(head + "dbe: {keys_dir: k}\n", "a.yaml", "");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->dbe_session.keepalive_ms, 500);
+  EXPECT_EQ(c->dbe_session.peer_timeout_ms, 1500);
+  c = ParseNodeConfig(head + "dbe: {keys_dir: k, keepalive_ms: 250, peer_timeout_ms: 1000}\n", "a.yaml", "");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->dbe_session.keepalive_ms, 250);
+  EXPECT_EQ(c->dbe_session.peer_timeout_ms, 1000);
+  c = ParseNodeConfig(head + "dbe: {keys_dir: k, keepalive_ms: 0}\n", "a.yaml", "");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->dbe_session.keepalive_ms, 0);
+  struct Bad {
+    const char* yaml;
+    const char* expect;
+  } cases[] = {
+      {"dbe: {keys_dir: k, keepalive_ms: 10}\n", "dbe.keepalive_ms: must be 0 (off) or 50..60000"},
+      {"dbe: {keys_dir: k, keepalive_ms: 1000}\n", "dbe.peer_timeout_ms: must be at least twice dbe.keepalive_ms"},
+      {"dbe: {keys_dir: k, peer_timeout_ms: 50}\n", "dbe.peer_timeout_ms"},
+  };
+  for (const auto& bc : cases) {
+    auto r = ParseNodeConfig(head + bc.yaml, "t.yaml", "");
+    ASSERT_FALSE(r.ok()) << bc.yaml;
+    EXPECT_NE(r.status().message().find(bc.expect), std::string::npos)
+        << "yaml: " << bc.yaml << "\nerror: " << r.status().message();
+  }
+  RouterOptions o;
+  o.node = "node-a";
+  o.keepalive_interval = 1000ms;
+  o.peer_timeout = 1500ms;
+  Registry reg;
+  o.metrics = &reg;
+  auto r = Router::Start(std::move(o));
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace
