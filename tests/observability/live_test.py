@@ -111,7 +111,21 @@ class ObservabilityLiveTest(unittest.TestCase):
         """Two waves of traffic, a few scrapes apart: a counter born in the first
         wave shows an increase only once the second one adds to it."""
         cls.wave(first=True)
-        time.sleep(3 * INTERVAL_S)
+        # Prometheus must hold a sample of the first wave's counters before the
+        # second wave adds to them (a loaded machine can delay a scrape).
+        firsts = ["dsmil_nc3_queries_total", "dsmil_soar_proposals_total", "dsmil_coa_scenarios_total",
+                  'dsmil_stream_entries_total{stream="DEAD_LETTER"}']
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                seen = all(json.loads(http(f"{cls.prom}/api/v1/query?" + urllib.parse.urlencode({"query": q}))[1])
+                           ["data"]["result"] for q in firsts)
+            except (OSError, ValueError, KeyError):
+                seen = False
+            if seen:
+                break
+            time.sleep(1)
+        time.sleep(2 * INTERVAL_S)
         cls.wave(first=False)
 
     @classmethod
