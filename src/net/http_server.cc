@@ -326,6 +326,9 @@ struct HttpServer::Impl {
             co_await Serve(stream, *conn, peer, cn, tenants, stream.native_handle());
             lowest.expires_after(kCloseLinger);
             co_await stream.async_shutdown(asio::redirect_error(kUseAwaitable, ec));
+            // A client still sending a body we refused (413) makes the TLS
+            // shutdown fail on its application data; drain it as below.
+            if (ec) co_await LingerClose(lowest);
           }
         }
         lowest.socket().close(ec);
@@ -333,21 +336,28 @@ struct HttpServer::Impl {
         beast::tcp_stream stream(std::move(socket));
         conn->cancel = [&stream] { stream.cancel(); };
         if (!stopping.load()) co_await Serve(stream, *conn, peer, std::nullopt, {}, nullptr);
-        // Half-close, then drain what the client still sends, so that a
-        // response followed by close does not turn into a reset.
-        stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-        stream.expires_after(kCloseLinger);
-        size_t drained_bytes = 0;
-        char sink[4096];
-        while (!ec && drained_bytes < kMaxDrainBytes) {
-          size_t n = co_await stream.async_read_some(asio::buffer(sink), asio::redirect_error(kUseAwaitable, ec));
-          drained_bytes += n;
-        }
+        co_await LingerClose(stream);
         stream.socket().close(ec);
       }
     } catch (...) {
     }
     Forget(conn);
+  }
+
+  // Half-closes, then drains what the client still sends (bounded in bytes
+  // and time), so that a response followed by close does not turn into a
+  // reset that destroys the response before the client reads it.
+  static asio::awaitable<void> LingerClose(beast::tcp_stream& stream) {
+    beast::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    ec = {};
+    stream.expires_after(kCloseLinger);
+    size_t drained_bytes = 0;
+    std::array<char, 4096> sink{};
+    while (!ec && drained_bytes < kMaxDrainBytes) {
+      size_t n = co_await stream.async_read_some(asio::buffer(sink), asio::redirect_error(kUseAwaitable, ec));
+      drained_bytes += n;
+    }
   }
 
   template <typename Stream>
