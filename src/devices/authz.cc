@@ -14,6 +14,10 @@ CallerRule CallerRuleFor(int device_id) {
     case 44:
     case 47:
       return CallerRule::kRouterClaim;
+    case 33:  // L5 forecasts of the tenant's archive
+    case 34:
+    case 35:
+    case 37:  // L6 risk assessment of the tenant's archive and scenario
     case 50:
     case 59:
     case 60:

@@ -34,6 +34,15 @@ struct ArchivedEvent {
   std::string body;      // the whole event as JSON
 };
 
+// Events of one whole UTC hour with one L4 category and severity ("" when
+// not classified): a row of Archive::CountByHour.
+struct HourlyCount {
+  int64_t hour_ms = 0;  // start of the hour, ms since the Unix epoch
+  std::string category;
+  std::string severity;
+  uint64_t count = 0;
+};
+
 // One row of the tenant's audit_log, as stored.
 struct AuditRow {
   int64_t seq = 0;  // 1, 2, 3, ... per tenant
@@ -64,6 +73,11 @@ class Archive {
   virtual Result<std::optional<ArchivedEvent>> Get(const std::string& event_id) = 0;
   // Newest first, at most `limit`, with ts_ms >= since_ms.
   virtual Result<std::vector<ArchivedEvent>> Recent(size_t limit, int64_t since_ms) = 0;
+  // The events with since_ms <= ts_ms < until_ms counted per whole UTC hour,
+  // category and severity, in hour order, without reading their bodies (the
+  // L5 forecasts, docs/l5-l6.md §4). The default counts the rows of Recent;
+  // the backends answer with one grouped query.
+  virtual Result<std::vector<HourlyCount>> CountByHour(int64_t since_ms, int64_t until_ms);
 
   // Appends an audit row: seq, prev_hash, hash and mac are computed here
   // (store/audit.h), under a lock that serialises appenders of the tenant

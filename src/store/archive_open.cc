@@ -1,5 +1,8 @@
 // OpenArchive: picks the backend by stores.kind.
+#include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "store/archive.h"
 #include "store/archive_backends.h"
@@ -97,6 +100,20 @@ Status ValidateAuditFields(const TenantScope& scope, const std::string& event_ty
   if (!CleanUtf8(actor)) return bad("actor is not UTF-8 text without NUL");
   if (!CleanUtf8(detail)) return bad("detail is not UTF-8 text without NUL");
   return Status::Ok();
+}
+
+Result<std::vector<HourlyCount>> Archive::CountByHour(int64_t since_ms, int64_t until_ms) {
+  DSMIL_ASSIGN_OR_RETURN(std::vector<ArchivedEvent> rows, Recent(std::numeric_limits<size_t>::max(), since_ms));
+  std::map<std::tuple<int64_t, std::string, std::string>, uint64_t> counts;
+  for (const ArchivedEvent& e : rows) {
+    if (e.ts_ms >= until_ms) continue;
+    int64_t hour = e.ts_ms - (((e.ts_ms % 3600000) + 3600000) % 3600000);
+    ++counts[{hour, e.category, e.severity}];
+  }
+  std::vector<HourlyCount> out;
+  out.reserve(counts.size());
+  for (const auto& [k, n] : counts) out.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), n});
+  return out;
 }
 
 Result<std::unique_ptr<Archive>> OpenArchive(const StoresConfig& config, const TenantScope& scope) {

@@ -171,6 +171,28 @@ class PostgresArchive final : public Archive {
     return out;
   }
 
+  Result<std::vector<HourlyCount>> CountByHour(int64_t since_ms, int64_t until_ms) override {
+    std::vector<HourlyCount> out;
+    since_ms = std::clamp(since_ms, kMinEventTsMs, kMaxEventTsMs);  // keeps the interval arithmetic in range
+    until_ms = std::clamp(until_ms, kMinEventTsMs, kMaxEventTsMs);
+    DSMIL_RETURN_IF_ERROR(WithRetry("hourly counts", [&](bool&) -> Status {
+      DSMIL_ASSIGN_OR_RETURN(
+          PgResult r,
+          Query("SELECT (floor(extract(epoch FROM ts) / 3600) * 3600000)::bigint AS h, category, severity, "
+                "count(*) FROM " +
+                    events_ + " WHERE ts >= " + kEpochTs + " + $1::bigint * interval '1 millisecond' AND ts < " +
+                    kEpochTs + " + $2::bigint * interval '1 millisecond' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+                {std::to_string(since_ms), std::to_string(until_ms)}));
+      out.clear();
+      for (int i = 0; i < PQntuples(r.r); ++i) {
+        out.push_back({std::strtoll(PQgetvalue(r.r, i, 0), nullptr, 10), Val(r.r, i, 1), Val(r.r, i, 2),
+                       std::strtoull(PQgetvalue(r.r, i, 3), nullptr, 10)});
+      }
+      return Status::Ok();
+    }));
+    return out;
+  }
+
   Result<AuditRow> AppendAudit(int64_t ts_ms, const std::string& event_type, const std::string& actor,
                                const std::string& detail) override {
     DSMIL_RETURN_IF_ERROR(ValidateAuditFields(scope_, event_type, actor, detail));
