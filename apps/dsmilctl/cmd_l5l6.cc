@@ -97,8 +97,9 @@ Result<json> Call(const CtlConfig& cfg, const Target& target, dbe::MsgType type,
 
 Result<std::pair<CtlConfig, Target>> Resolve(const L5L6Args& a, Context& ctx, int device) {
   DSMIL_ASSIGN_OR_RETURN(CtlConfig cfg, LoadCtlConfig(ctx.config_path));
-  if (cfg.nodes.empty())
+  if (cfg.nodes.empty()) {
     return Status::InvalidArgument("no nodes configured (dsmilctl config add-node NAME URL --cert CA)");
+  }
   DSMIL_ASSIGN_OR_RETURN(Target t, FindTarget(cfg, device, a.node, Fallback::kNone));
   return std::make_pair(std::move(cfg), std::move(t));
 }

@@ -78,6 +78,12 @@ class Archive {
   // L5 forecasts, docs/l5-l6.md §4). The default counts the rows of Recent;
   // the backends answer with one grouped query.
   virtual Result<std::vector<HourlyCount>> CountByHour(int64_t since_ms, int64_t until_ms);
+  // The number of events with since_ms <= ts_ms < until_ms, one index range
+  // count (no grouping): L5 checks with it that hours it counted before are
+  // unchanged. The archive is append-only (Ingest never deletes or
+  // rewrites an event), so an unchanged count means unchanged hours. The
+  // default sums CountByHour.
+  virtual Result<uint64_t> CountBetween(int64_t since_ms, int64_t until_ms);
 
   // Appends an audit row: seq, prev_hash, hash and mac are computed here
   // (store/audit.h), under a lock that serialises appenders of the tenant

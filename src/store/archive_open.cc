@@ -116,6 +116,13 @@ Result<std::vector<HourlyCount>> Archive::CountByHour(int64_t since_ms, int64_t 
   return out;
 }
 
+Result<uint64_t> Archive::CountBetween(int64_t since_ms, int64_t until_ms) {
+  DSMIL_ASSIGN_OR_RETURN(std::vector<HourlyCount> rows, CountByHour(since_ms, until_ms));
+  uint64_t n = 0;
+  for (const HourlyCount& r : rows) n += r.count;
+  return n;
+}
+
 Result<std::unique_ptr<Archive>> OpenArchive(const StoresConfig& config, const TenantScope& scope) {
   if (config.kind == "embedded") return OpenSqliteArchive(config, scope);
   if (config.kind == "servers") return OpenPostgresArchive(config, scope);

@@ -193,6 +193,21 @@ class PostgresArchive final : public Archive {
     return out;
   }
 
+  Result<uint64_t> CountBetween(int64_t since_ms, int64_t until_ms) override {
+    uint64_t n = 0;
+    since_ms = std::clamp(since_ms, kMinEventTsMs, kMaxEventTsMs);
+    until_ms = std::clamp(until_ms, kMinEventTsMs, kMaxEventTsMs);
+    DSMIL_RETURN_IF_ERROR(WithRetry("count between", [&](bool&) -> Status {
+      DSMIL_ASSIGN_OR_RETURN(PgResult r, Query("SELECT count(*) FROM " + events_ + " WHERE ts >= " + kEpochTs +
+                                                   " + $1::bigint * interval '1 millisecond' AND ts < " + kEpochTs +
+                                                   " + $2::bigint * interval '1 millisecond'",
+                                               {std::to_string(since_ms), std::to_string(until_ms)}));
+      n = std::strtoull(PQgetvalue(r.r, 0, 0), nullptr, 10);
+      return Status::Ok();
+    }));
+    return n;
+  }
+
   Result<AuditRow> AppendAudit(int64_t ts_ms, const std::string& event_type, const std::string& actor,
                                const std::string& detail) override {
     DSMIL_RETURN_IF_ERROR(ValidateAuditFields(scope_, event_type, actor, detail));

@@ -178,6 +178,15 @@ class SqliteArchive final : public Archive {
     return out;
   }
 
+  Result<uint64_t> CountBetween(int64_t since_ms, int64_t until_ms) override {
+    DSMIL_ASSIGN_OR_RETURN(Stmt s, Prepare("SELECT COUNT(*) FROM events WHERE ts_ms >= ?1 AND ts_ms < ?2"));
+    sqlite3_bind_int64(s.get(), 1, since_ms);
+    sqlite3_bind_int64(s.get(), 2, until_ms);
+    int rc = sqlite3_step(s.get());
+    if (rc != SQLITE_ROW) return Err("count between", rc);
+    return uint64_t(sqlite3_column_int64(s.get(), 0));
+  }
+
   Result<AuditRow> AppendAudit(int64_t ts_ms, const std::string& event_type, const std::string& actor,
                                const std::string& detail) override {
     DSMIL_RETURN_IF_ERROR(ValidateAuditFields(scope_, event_type, actor, detail));

@@ -28,6 +28,7 @@ inline constexpr size_t kSeason = 24;
 inline constexpr size_t kMinHistoryHours = 3 * kSeason;
 // Request limits (docs/l5-l6.md §4).
 inline constexpr int64_t kMaxHorizonHours = 168;
+inline constexpr int64_t kDefaultHistoryDays = 14;
 inline constexpr int64_t kMinHistoryDays = 3;
 inline constexpr int64_t kMaxHistoryDays = 60;
 inline constexpr int64_t kMaxCheckHours = 168;

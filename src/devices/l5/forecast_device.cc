@@ -42,11 +42,43 @@ ForecastDevice::ForecastDevice(DeviceContext ctx, ForecastOptions options)
   if (ctx_.metrics) metrics_ = std::make_unique<StandardMetrics>(*ctx_.metrics);
 }
 
-ForecastDevice::~ForecastDevice() = default;
+ForecastDevice::~ForecastDevice() { Stop(); }
+
+Status ForecastDevice::Start() {
+  if (ctx_.stores.path.empty() || warm_.joinable()) return Status::Ok();
+  std::vector<std::string> tenants;
+  if (!ctx_.tenant.empty()) {
+    tenants.push_back(ctx_.tenant);
+  } else {
+    for (const TenantInfo& t : ctx_.tenants) tenants.push_back(t.id);
+  }
+  warm_ = std::thread([this, tenants] {
+    const int64_t now = NowMs();
+    const int64_t end = now - now % kHourMs;
+    for (const std::string& t : tenants) {
+      {
+        MutexLock lock(mu_);
+        if (stopped_) return;
+      }
+      (void)ReadCounts(t, end - kDefaultHistoryDays * 24 * kHourMs, end);
+    }
+  });
+  return Status::Ok();
+}
 
 void ForecastDevice::Stop() {
-  MutexLock lock(mu_);
-  stopped_ = true;
+  {
+    MutexLock lock(mu_);
+    stopped_ = true;
+  }
+  if (warm_.joinable() && warm_.get_id() != std::this_thread::get_id()) warm_.join();
+}
+
+Result<std::vector<store::HourlyCount>> ForecastDevice::ReadCounts(const std::string& tenant, int64_t window_start,
+                                                                   int64_t end) {
+  DSMIL_ASSIGN_OR_RETURN(store::TenantScope scope, store::TenantScope::For(tenant));
+  DSMIL_ASSIGN_OR_RETURN(std::unique_ptr<store::Archive> archive, store::OpenArchive(ctx_.stores, scope));
+  return counts_.Read(tenant, *archive, window_start, end);
 }
 
 int64_t ForecastDevice::NowMs() const {
@@ -70,7 +102,9 @@ DeviceHealth ForecastDevice::Health() const {
 
 std::string ForecastDevice::StatusDetail() const {
   MutexLock lock(mu_);
-  std::string s = "forecasts answered: " + std::to_string(answered_);
+  HourlyCountCache::Stats c = counts_.stats();
+  std::string s = "forecasts answered: " + std::to_string(answered_) + ", hourly counts " + std::to_string(c.reused) +
+                  " reused, " + std::to_string(c.full) + " recounted";
   if (ctx_.id == kAnomalyDeviceId) s += ", L5 flags recorded: " + std::to_string(flags_written_);
   return s;
 }
@@ -164,7 +198,7 @@ Result<dbe::Message> ForecastDevice::Handle(const dbe::Message& request) {
     }
   }
   auto horizon = Field(doc, "horizon_h", 24, 1, kMaxHorizonHours);
-  auto days = Field(doc, "history_days", 14, kMinHistoryDays, kMaxHistoryDays);
+  auto days = Field(doc, "history_days", kDefaultHistoryDays, kMinHistoryDays, kMaxHistoryDays);
   auto check = Field(doc, "check_hours", 24, 1, kMaxCheckHours);
   for (const auto* f : {&horizon, &days, &check}) {
     if (!f->ok()) return Error(request, tenant, StatusCode::kInvalidArgument, "BAD_REQUEST", f->status().message());
@@ -175,20 +209,15 @@ Result<dbe::Message> ForecastDevice::Handle(const dbe::Message& request) {
   const int64_t now = NowMs();
   const int64_t end = now - now % kHourMs;
   const int64_t window_start = end - *days * 24 * kHourMs;
-  std::vector<store::HourlyCount> rows;
-  {
-    auto scope = store::TenantScope::For(tenant);
-    if (!scope.ok())
-      return Error(request, tenant, StatusCode::kInvalidArgument, "BAD_REQUEST", scope.status().message());
-    auto archive = store::OpenArchive(ctx_.stores, *scope);
-    auto read = archive.ok() ? (*archive)->CountByHour(window_start, end)
-                             : Result<std::vector<store::HourlyCount>>(archive.status());
-    if (!read.ok()) {
-      return Error(request, tenant, StatusCode::kUnavailable, "ARCHIVE_UNAVAILABLE",
-                   "the tenant's archive could not be read: " + read.status().message());
-    }
-    rows = std::move(*read);
+  if (auto scope = store::TenantScope::For(tenant); !scope.ok()) {
+    return Error(request, tenant, StatusCode::kInvalidArgument, "BAD_REQUEST", scope.status().message());
   }
+  auto read = ReadCounts(tenant, window_start, end);
+  if (!read.ok()) {
+    return Error(request, tenant, StatusCode::kUnavailable, "ARCHIVE_UNAVAILABLE",
+                 "the tenant's archive could not be read: " + read.status().message());
+  }
+  std::vector<store::HourlyCount> rows = std::move(*read);
   HourlyCounts counts = BucketHourly(rows, SeriesStart(rows, window_start, end), end);
 
   Result<json> body = Status::Internal("unreachable");

@@ -17,7 +17,9 @@
 // the tenant's L5 rows once per process, then keeps their keys).
 //
 // Served only with a claim token for the envelope's tenant (devices/authz.h).
-// Latency in dsmil_request_latency_seconds{device_id="33".."35"}.
+// Latency in dsmil_request_latency_seconds{device_id="33".."35"}. The hourly
+// counts of hours already counted are reused while the archive holds the same
+// number of events in them (devices/l5/hourly_cache.h).
 //
 // Thread safety: Handle may be called from any thread.
 #pragma once
@@ -28,12 +30,14 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/dsmil_metrics.h"
 #include "core/mutex.h"
 #include "devices/device.h"
 #include "devices/l5/forecast.h"
+#include "devices/l5/hourly_cache.h"
 
 namespace dsmil::devices::l5 {
 
@@ -44,12 +48,14 @@ struct ForecastOptions {
 
 class ForecastDevice final : public Device {
  public:
-  ForecastDevice(DeviceContext ctx, ForecastOptions options = {});
+  explicit ForecastDevice(DeviceContext ctx, ForecastOptions options = {});
   ~ForecastDevice() override;
 
   int id() const override { return ctx_.id; }
   const std::string& tenant() const override { return ctx_.tenant; }
-  Status Start() override { return Status::Ok(); }
+  // Counts the hours of each tenant's default window in the background, so
+  // that the first forecast after a start reuses them (HourlyCountCache).
+  Status Start() override;
   void Stop() override;
   DeviceHealth Health() const override;
   std::string StatusDetail() const override;
@@ -73,7 +79,13 @@ class ForecastDevice final : public Device {
   bool stopped_ DSMIL_GUARDED_BY(mu_) = false;
   uint64_t answered_ DSMIL_GUARDED_BY(mu_) = 0;
   uint64_t flags_written_ DSMIL_GUARDED_BY(mu_) = 0;
-  Mutex flags_mu_;  // serialises RecordFlags
+  // The hourly counts of the default window (history_days 14) ending at
+  // the current hour, read through the cache.
+  Result<std::vector<store::HourlyCount>> ReadCounts(const std::string& tenant, int64_t window_start, int64_t end);
+
+  HourlyCountCache counts_;  // the tenants' hourly counts between requests
+  std::thread warm_;         // Start's background count; joined by Stop
+  Mutex flags_mu_;           // serialises RecordFlags
   // Per tenant: the keys of the L5 flags already in its audit chain.
   std::map<std::string, std::set<std::string>> recorded_ DSMIL_GUARDED_BY(flags_mu_);
 };

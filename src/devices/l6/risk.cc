@@ -146,7 +146,13 @@ Result<RiskGraph> ParseScenario(const json& s) {
         return Status::InvalidArgument(where + ".host: want a host name");
       }
       std::string host = a["host"].get<std::string>();
-      if (index.count(host) != 0) return Status::InvalidArgument(where + ": host " + host + " is listed twice");
+      if (index.count(host) != 0) {
+        std::string what = where;
+        what += ": host ";
+        what += host;
+        what += " is listed twice";
+        return Status::InvalidArgument(what);
+      }
       size_t k = HostIndex(g, index, host);
       DSMIL_ASSIGN_OR_RETURN(double impact, NonNegative(a, "impact", where, 1.0));
       DSMIL_ASSIGN_OR_RETURN(double sd, NonNegative(a, "impact_sd", where, 0.0));

@@ -97,8 +97,9 @@ Result<dbe::Message> RiskDevice::Handle(const dbe::Message& request) {
   size_t archived = 0, skipped = 0;
   if (graph->use_archive) {
     auto scope = store::TenantScope::For(tenant);
-    if (!scope.ok())
+    if (!scope.ok()) {
       return Error(request, tenant, StatusCode::kInvalidArgument, "BAD_REQUEST", scope.status().message());
+    }
     auto archive = store::OpenArchive(ctx_.stores, *scope);
     auto rows = archive.ok() ? (*archive)->Recent(kMaxRiskEvents, since)
                              : Result<std::vector<store::ArchivedEvent>>(archive.status());
@@ -126,8 +127,9 @@ Result<dbe::Message> RiskDevice::Handle(const dbe::Message& request) {
                      std::to_string(graph->window_hours) + " hours");
   }
   auto result = SimulateRisk(*graph);
-  if (!result.ok())
+  if (!result.ok()) {
     return Error(request, tenant, StatusCode::kInvalidArgument, "BAD_REQUEST", result.status().message());
+  }
   json body = RiskReport(*graph, *result);
   std::string request_id;
   if (auto rid = request.GetString(dbe::TlvType::kRequestId); rid.ok()) request_id = std::string(*rid);

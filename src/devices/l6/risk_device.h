@@ -30,7 +30,7 @@ struct RiskOptions {
 
 class RiskDevice final : public Device {
  public:
-  RiskDevice(DeviceContext ctx, RiskOptions options = {});
+  explicit RiskDevice(DeviceContext ctx, RiskOptions options = {});
   ~RiskDevice() override;
 
   int id() const override { return ctx_.id; }

@@ -204,8 +204,9 @@ TEST_F(L5L6CliTest, ForecastAndRiskThroughTheControlApi) {
   ASSERT_TRUE(rows.ok());
   int total_high = 0;
   for (const auto& r : *rows) {
-    if (r.event_type == "L5_RATE_ANOMALY_HIGH" && r.detail.find("\"series\":\"TOTAL\"") != std::string::npos)
+    if (r.event_type == "L5_RATE_ANOMALY_HIGH" && r.detail.find("\"series\":\"TOTAL\"") != std::string::npos) {
       ++total_high;
+    }
   }
   EXPECT_EQ(total_high, 1);
 }

@@ -5,15 +5,18 @@
 // archive's evidence.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/coding.h"
 #include "devices/authz.h"
 #include "devices/l5/forecast.h"
 #include "devices/l5/forecast_device.h"
+#include "devices/l5/hourly_cache.h"
 #include "devices/l6/risk.h"
 #include "devices/l6/risk_device.h"
 #include "l9_test_env.h"
@@ -72,6 +75,7 @@ class L5L6Test : public ::testing::Test {
     auto archive = store::OpenArchive(env_.stores(), *store::TenantScope::For(tenant));
     ASSERT_TRUE(archive.ok());
     std::vector<store::ArchivedEvent> rows;
+    rows.reserve(events.size());
     for (const json& e : events) {
       rows.push_back({e["event_id"], e["ts_ms"], e["l4"]["category"], e["l4"]["severity"], e.dump()});
     }
@@ -178,6 +182,86 @@ TEST_F(L5L6Test, AnomalyIsFlaggedOnceInTheAuditChain) {
   EXPECT_EQ(b2["audit"]["written"], 0);
   EXPECT_EQ(b2["audit"]["already_recorded"], flags);
   EXPECT_NE(again->StatusDetail().find("L5 flags recorded: 0"), std::string::npos);
+}
+
+// The cache answers exactly what a full count answers: on a repeat, after a
+// late event lands in a counted hour, and when the window moves on.
+TEST_F(L5L6Test, HourlyCountCacheAnswersAsAFullCount) {
+  std::vector<json> events;
+  int n = 0;
+  for (int h = 1; h <= 72; ++h) {
+    for (int i = 0; i < 3 + h % 4; ++i) {
+      events.push_back(Event(++n, kNow - h * kHour + i * 1000, "h1", i % 2 ? "malware" : "recon", "HIGH"));
+    }
+  }
+  Seed("ALPHA", events);
+  auto archive = store::OpenArchive(env_.stores(), *store::TenantScope::For("ALPHA"));
+  ASSERT_TRUE(archive.ok());
+  auto full = [&](int64_t a, int64_t b) { return *(*archive)->CountByHour(a, b); };
+  auto same = [](const std::vector<store::HourlyCount>& x, const std::vector<store::HourlyCount>& y) {
+    if (x.size() != y.size()) return false;
+    for (size_t i = 0; i < x.size(); ++i) {
+      if (x[i].hour_ms != y[i].hour_ms || x[i].category != y[i].category || x[i].severity != y[i].severity ||
+          x[i].count != y[i].count) {
+        return false;
+      }
+    }
+    return true;
+  };
+  const int64_t end = kNow - kNow % kHour;
+  const int64_t start = end - 48 * kHour;
+  EXPECT_EQ(*(*archive)->CountBetween(start, end), [&] {
+    uint64_t t = 0;
+    for (const auto& r : full(start, end)) t += r.count;
+    return t;
+  }());
+  l5::HourlyCountCache cache;
+  auto first = cache.Read("ALPHA", **archive, start, end);
+  ASSERT_TRUE(first.ok());
+  EXPECT_TRUE(same(*first, full(start, end)));
+  auto again = cache.Read("ALPHA", **archive, start, end);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(same(*again, full(start, end)));
+  EXPECT_EQ(cache.stats().full, 1u);
+  EXPECT_EQ(cache.stats().reused, 1u);
+  // A late event with a timestamp 30 hours back.
+  Seed("ALPHA", {Event(++n, end - 30 * kHour + 5, "h1", "exfil", "LOW")});
+  auto late = cache.Read("ALPHA", **archive, start, end);
+  ASSERT_TRUE(late.ok());
+  EXPECT_TRUE(same(*late, full(start, end)));
+  EXPECT_EQ(cache.stats().stale, 1u);
+  // Two hours later: the window moves, new hours are counted, old ones reused.
+  Seed("ALPHA", {Event(++n, end + 10, "h2", "recon", "LOW"), Event(++n, end + kHour + 10, "h2", "recon", "LOW")});
+  auto moved = cache.Read("ALPHA", **archive, start + 2 * kHour, end + 2 * kHour);
+  ASSERT_TRUE(moved.ok());
+  EXPECT_TRUE(same(*moved, full(start + 2 * kHour, end + 2 * kHour)));
+  EXPECT_EQ(cache.stats().reused, 2u);
+  // A longer window than the one cached is counted afresh.
+  auto longer = cache.Read("ALPHA", **archive, start - 10 * kHour, end + 2 * kHour);
+  ASSERT_TRUE(longer.ok());
+  EXPECT_TRUE(same(*longer, full(start - 10 * kHour, end + 2 * kHour)));
+  EXPECT_EQ(cache.stats().full, 3u);
+}
+
+// Start counts each tenant's default window in the background; the first
+// request then reuses those hours and answers as a cold device does.
+TEST_F(L5L6Test, StartCountsTheDefaultWindowAheadOfTheFirstRequest) {
+  SeedHistory("ALPHA", 5, 0);
+  auto cold = L5(33);
+  json want =
+      Body(*cold, Request(dbe::MsgType::kL5ForecastReq, 33, {{"horizon_h", 12}}), dbe::MsgType::kL5ForecastResp);
+  auto dev = L5(33);
+  ASSERT_TRUE(dev->Start().ok());
+  for (int i = 0; i < 500 && dev->StatusDetail().find("2 recounted") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_NE(dev->StatusDetail().find("0 reused, 2 recounted"), std::string::npos) << dev->StatusDetail();
+  json got = Body(*dev, Request(dbe::MsgType::kL5ForecastReq, 33, {{"horizon_h", 12}}), dbe::MsgType::kL5ForecastResp);
+  EXPECT_NE(dev->StatusDetail().find("1 reused, 2 recounted"), std::string::npos) << dev->StatusDetail();
+  ASSERT_FALSE(want.is_null());
+  EXPECT_EQ(got["total"], want["total"]);
+  EXPECT_EQ(got["categories"], want["categories"]);
+  dev->Stop();
 }
 
 TEST_F(L5L6Test, TooLittleHistorySaysHowMuchIsNeeded) {
