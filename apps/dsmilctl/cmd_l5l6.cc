@@ -198,6 +198,21 @@ int Risk(const L5L6Args& a, Context& ctx) {
               static_cast<unsigned long long>((*r)["seed"].get<uint64_t>()));
   std::printf("  archive: %zu events of the last %lld h used\n", (*r)["archive"]["events"].get<size_t>(),
               static_cast<long long>((*r)["archive"]["window_hours"].get<int64_t>()));
+  if (r->contains("parts") && (*r)["parts"].is_object()) {
+    const json& parts = (*r)["parts"];
+    std::string where;
+    if (parts.contains("evidence") && parts["evidence"].is_string()) {
+      where += "evidence on " + parts["evidence"].get<std::string>() + "; ";
+    }
+    where += "shards on";
+    if (parts.contains("shards") && parts["shards"].is_array()) {
+      for (const json& s : parts["shards"]) {
+        if (s.contains("ran_on") && s["ran_on"].is_string()) where += " " + s["ran_on"].get<std::string>() + ",";
+      }
+    }
+    if (!where.empty() && where.back() == ',') where.pop_back();
+    std::printf("  parts: %s\n", where.c_str());
+  }
   std::printf("  loss: mean %.3f (Monte Carlo standard error %.3f), sd %.3f\n", l["mean"].get<double>(),
               l["stderr"].get<double>(), l["sd"].get<double>());
   for (const char* q : {"p5", "p50", "p95"}) {

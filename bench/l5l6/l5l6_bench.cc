@@ -22,6 +22,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -30,6 +32,7 @@
 #include "dbe/message.h"
 #include "devices/l5/forecast_device.h"
 #include "devices/l6/risk_device.h"
+#include "devices/l6/risk_parts.h"
 #include "store/archive.h"
 #include "store/audit_sink.h"
 #include "store/scope.h"
@@ -192,13 +195,32 @@ int Run(int argc, char** argv) {
                                  {"to", "srv-" + std::to_string((k * 13 + 1) % 200)},
                                  {"p", 0.05 + 0.001 * (k % 100)}});
   }
-  l6::RiskDevice risk(context(37));
+  // Devices 36 and 38..42 in this process, as on NODE-B: device 37 reaches
+  // them directly (the node's local lookup), the shards run at once.
+  std::map<int, std::unique_ptr<l6::RiskPartDevice>> parts;
+  for (int id : {36, 38, 39, 40, 41, 42}) parts[id] = std::make_unique<l6::RiskPartDevice>(context(id));
+  DeviceContext ctx37 = context(37);
+  ctx37.local = [&](int id, const std::string&) -> Device* {
+    auto it = parts.find(id);
+    return it == parts.end() ? nullptr : it->second.get();
+  };
+  l6::RiskDevice risk(ctx37);
+  l6::RiskDevice alone(context(37));
   std::printf("L6: 200 scenario hosts + 40 archive hosts, 600 edges, 20,000 samples, archive of tenant ALPHA\n");
-  auto ms = time(risk, request(dbe::MsgType::kL6RiskReq, 37, "ALPHA", scenario), dbe::MsgType::kL6RiskResp);
-  if (!ms.empty()) Report("device 37 (archive read + parse, Monte Carlo)", ms, 300);
+  auto req = request(dbe::MsgType::kL6RiskReq, 37, "ALPHA", scenario);
+  auto ms = time(risk, req, dbe::MsgType::kL6RiskResp);
+  auto ms_alone = time(alone, req, dbe::MsgType::kL6RiskResp);
+  if (!ms.empty()) Report("device 37 + 36, 38-42 (archive read, 5 shards)", ms, 300);
+  if (!ms_alone.empty()) Report("device 37 alone (every part in one thread)", ms_alone, 300);
+  if (!ms.empty() && !ms_alone.empty()) {
+    std::printf("  %-52s p50 ratio parts/alone %.3f\n", "", Pct(ms, 0.5) / Pct(ms_alone, 0.5));
+  }
   scenario["use_archive"] = false;
-  ms = time(risk, request(dbe::MsgType::kL6RiskReq, 37, "ALPHA", scenario), dbe::MsgType::kL6RiskResp);
-  if (!ms.empty()) Report("device 37 (scenario only, Monte Carlo)", ms, 300);
+  req = request(dbe::MsgType::kL6RiskReq, 37, "ALPHA", scenario);
+  ms = time(risk, req, dbe::MsgType::kL6RiskResp);
+  ms_alone = time(alone, req, dbe::MsgType::kL6RiskResp);
+  if (!ms.empty()) Report("device 37 + 38-42 (scenario only, 5 shards)", ms, 300);
+  if (!ms_alone.empty()) Report("device 37 alone (scenario only)", ms_alone, 300);
   std::error_code ec;
   fs::remove_all(dir, ec);
   return 0;

@@ -17,7 +17,13 @@ CallerRule CallerRuleFor(int device_id) {
     case 33:  // L5 forecasts of the tenant's archive
     case 34:
     case 35:
+    case 36:  // L6 evidence from the tenant's archive
     case 37:  // L6 risk assessment of the tenant's archive and scenario
+    case 38:  // L6 Monte Carlo shards of the tenant's graph
+    case 39:
+    case 40:
+    case 41:
+    case 42:
     case 50:
     case 59:
     case 60:

@@ -186,62 +186,151 @@ Result<RiskGraph> ParseScenario(const json& s) {
   return g;
 }
 
-void AddArchiveEvidence(RiskGraph& g, const std::vector<soc::SocEvent>& events) {
+std::vector<HostEvidence> ComputeEvidence(const std::vector<soc::SocEvent>& events) {
   std::map<std::string, size_t> index;
-  for (size_t i = 0; i < g.hosts.size(); ++i) index[g.hosts[i].host] = i;
-  std::vector<double> stay(g.hosts.size(), 1.0);  // prod (1 - q_e)
-  std::map<size_t, std::set<std::string>> cats, flags;
-  std::vector<bool> listed(g.hosts.size(), true);
+  std::vector<HostEvidence> out;
+  std::vector<double> stay;  // prod (1 - q_e)
+  std::vector<std::set<std::string>> cats, flags;
   for (const soc::SocEvent& e : events) {
     if (e.features.src_host.empty()) continue;
-    auto it = index.find(e.features.src_host);
-    size_t k;
-    if (it == index.end()) {
-      if (g.hosts.size() >= kMaxHosts) continue;  // the scenario's limit holds for observed hosts too
-      k = g.hosts.size();
-      index[e.features.src_host] = k;
-      RiskHost h;
-      h.host = e.features.src_host;
-      h.impact = g.default_impact;
-      h.p_entry = -1;
-      h.basis = "archive";
-      g.hosts.push_back(std::move(h));
+    auto [it, fresh] = index.try_emplace(e.features.src_host, out.size());
+    if (fresh) {
+      if (out.size() >= kMaxHosts) {  // the scenario's limit holds for observed hosts too
+        index.erase(it);
+        continue;
+      }
+      out.push_back({e.features.src_host, 0, 0, {}, {}});
       stay.push_back(1.0);
-      listed.push_back(false);
-    } else {
-      k = it->second;
-      if (listed[k]) g.hosts[k].basis = "scenario+archive";
+      cats.emplace_back();
+      flags.emplace_back();
     }
-    ++g.hosts[k].events;
+    size_t k = it->second;
+    ++out[k].events;
     stay[k] *= 1.0 - EventLikelihood(e);
     if (e.l4.present) cats[k].insert(std::string(soc::CategoryName(e.l4.category)));
     for (int b = 0; b < soc::kFlagCount; ++b) {
       if (e.l8.flags & (1u << b)) flags[k].insert(std::string(soc::FlagName(1u << b)));
     }
   }
-  for (size_t k = 0; k < g.hosts.size(); ++k) {
+  for (size_t k = 0; k < out.size(); ++k) {
+    out[k].likelihood = std::min(1.0 - stay[k], 0.99);
+    out[k].categories.assign(cats[k].begin(), cats[k].end());
+    out[k].flags.assign(flags[k].begin(), flags[k].end());
+  }
+  return out;
+}
+
+void ApplyEvidence(RiskGraph& g, const std::vector<HostEvidence>& evidence) {
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < g.hosts.size(); ++i) index[g.hosts[i].host] = i;
+  for (const HostEvidence& ev : evidence) {
+    auto it = index.find(ev.host);
+    size_t k;
+    if (it == index.end()) {
+      if (g.hosts.size() >= kMaxHosts) continue;
+      k = g.hosts.size();
+      index[ev.host] = k;
+      RiskHost h;
+      h.host = ev.host;
+      h.impact = g.default_impact;
+      h.p_entry = -1;
+      h.basis = "archive";
+      g.hosts.push_back(std::move(h));
+    } else {
+      k = it->second;
+      g.hosts[k].basis = "scenario+archive";
+    }
     RiskHost& h = g.hosts[k];
-    if (h.p_entry < 0 && h.events > 0) h.p_entry = std::min(1.0 - stay[k], 0.99);
-    h.categories.assign(cats[k].begin(), cats[k].end());
-    h.flags.assign(flags[k].begin(), flags[k].end());
+    h.events = ev.events;
+    if (h.p_entry < 0 && ev.events > 0) h.p_entry = ev.likelihood;
+    h.categories = ev.categories;
+    h.flags = ev.flags;
   }
 }
 
-Result<RiskResult> SimulateRisk(const RiskGraph& g) {
+void AddArchiveEvidence(RiskGraph& g, const std::vector<soc::SocEvent>& events) {
+  ApplyEvidence(g, ComputeEvidence(events));
+}
+
+json EvidenceToJson(const std::vector<HostEvidence>& evidence) {
+  json hosts = json::array();
+  for (const HostEvidence& e : evidence) {
+    hosts.push_back({{"host", e.host},
+                     {"events", e.events},
+                     {"likelihood", e.likelihood},
+                     {"categories", e.categories},
+                     {"flags", e.flags}});
+  }
+  return hosts;
+}
+
+Result<std::vector<HostEvidence>> EvidenceFromJson(const json& j) {
+  if (!j.is_array() || j.size() > kMaxHosts) {
+    return Status::InvalidArgument("evidence: want an array of at most " + std::to_string(kMaxHosts) + " hosts");
+  }
+  std::vector<HostEvidence> out;
+  out.reserve(j.size());
+  auto strings = [](const json& a, std::vector<std::string>* v) {
+    if (!a.is_array()) return false;
+    for (const json& x : a) {
+      if (!x.is_string()) return false;
+      v->push_back(x.get<std::string>());
+    }
+    return true;
+  };
+  for (size_t i = 0; i < j.size(); ++i) {
+    const json& h = j[i];
+    HostEvidence e;
+    if (!h.is_object() || !h.contains("host") || !h["host"].is_string() || !h.contains("events") ||
+        !h["events"].is_number_unsigned() || !h.contains("likelihood") || !h["likelihood"].is_number() ||
+        h["likelihood"].get<double>() < 0 || h["likelihood"].get<double>() > 1 || !h.contains("categories") ||
+        !strings(h["categories"], &e.categories) || !h.contains("flags") || !strings(h["flags"], &e.flags)) {
+      return Status::InvalidArgument("evidence[" + std::to_string(i) +
+                                     "]: want {host, events, likelihood 0..1, categories, flags}");
+    }
+    e.host = h["host"].get<std::string>();
+    e.events = h["events"].get<size_t>();
+    e.likelihood = h["likelihood"].get<double>();
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+size_t ShardSamples(size_t samples, size_t shard) {
+  return samples / kRiskShards + (shard < samples % kRiskShards ? 1 : 0);
+}
+
+uint64_t ShardSeed(uint64_t seed, size_t shard) {
+  // SplitMix64 of the seed and the shard: unrelated streams per shard.
+  uint64_t z = seed + 0x9E3779B97F4A7C15ULL * (uint64_t(shard) + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+Status CheckRiskLimits(const RiskGraph& g, size_t samples) {
   if (g.hosts.size() > kMaxHosts || g.edges.size() > kMaxEdges) {
     return Status::InvalidArgument("at most " + std::to_string(kMaxHosts) + " hosts and " + std::to_string(kMaxEdges) +
                                    " edges");
   }
-  if (double(g.samples) * double(g.hosts.size() + g.edges.size()) > kMaxWork) {
-    return Status::InvalidArgument(
-        "samples x (hosts + edges) = " +
-        std::to_string(uint64_t(double(g.samples) * double(g.hosts.size() + g.edges.size()))) + " is over " +
-        std::to_string(uint64_t(kMaxWork)) + " (the 300 ms budget): give fewer samples");
+  if (double(samples) * double(g.hosts.size() + g.edges.size()) > kMaxWork) {
+    return Status::InvalidArgument("samples x (hosts + edges) = " +
+                                   std::to_string(uint64_t(double(samples) * double(g.hosts.size() + g.edges.size()))) +
+                                   " is over " + std::to_string(uint64_t(kMaxWork)) +
+                                   " (the 300 ms budget): give fewer samples");
   }
+  return Status::Ok();
+}
+
+Result<RiskPartial> SimulateShard(const RiskGraph& g, size_t samples, uint64_t seed) {
+  DSMIL_RETURN_IF_ERROR(CheckRiskLimits(g, samples));
   const size_t n = g.hosts.size();
   // Out-edges per host, in scenario order.
   std::vector<size_t> first(n + 1, 0);
-  for (const RiskEdge& e : g.edges) ++first[e.from + 1];
+  for (const RiskEdge& e : g.edges) {
+    if (e.from >= n || e.to >= n) return Status::InvalidArgument("an edge names a host the graph does not have");
+    ++first[e.from + 1];
+  }
   std::partial_sum(first.begin(), first.end(), first.begin());
   std::vector<const RiskEdge*> out(g.edges.size());
   std::vector<size_t> fill(first.begin(), first.end() - 1);
@@ -256,18 +345,15 @@ Result<RiskResult> SimulateRisk(const RiskGraph& g) {
       mu[k] = std::log(h.impact) - s2 / 2;
     }
   }
-
-  RiskResult r;
-  r.samples = g.samples;
-  r.p_compromised.assign(n, 0);
-  r.expected_loss.assign(n, 0);
-  std::vector<double> loss(g.samples, 0);
+  RiskPartial r;
+  r.losses.assign(samples, 0);
+  r.compromised.assign(n, 0);
+  r.loss_sum.assign(n, 0);
   std::vector<uint8_t> down(n);
   std::vector<size_t> queue;
   queue.reserve(n);
-  Rng rng(g.seed);
-  size_t any = 0;
-  for (size_t s = 0; s < g.samples; ++s) {
+  Rng rng(seed);
+  for (size_t s = 0; s < samples; ++s) {
     std::fill(down.begin(), down.end(), uint8_t(0));
     queue.clear();
     for (size_t k = 0; k < n; ++k) {
@@ -290,13 +376,32 @@ Result<RiskResult> SimulateRisk(const RiskGraph& g) {
     for (size_t k : queue) {
       double impact = sigma[k] > 0 ? std::exp(mu[k] + sigma[k] * rng.Normal()) : g.hosts[k].impact;
       total += impact;
-      r.p_compromised[k] += 1;
-      r.expected_loss[k] += impact;
+      r.compromised[k] += 1;
+      r.loss_sum[k] += impact;
     }
-    if (!queue.empty()) ++any;
-    loss[s] = total;
+    if (!queue.empty()) ++r.any;
+    r.losses[s] = total;
   }
-  const double ns = double(g.samples);
+  return r;
+}
+
+RiskResult MergeShards(const std::vector<RiskPartial>& shards, size_t n) {
+  RiskResult r;
+  r.p_compromised.assign(n, 0);
+  r.expected_loss.assign(n, 0);
+  std::vector<double> loss;
+  size_t any = 0;
+  for (const RiskPartial& p : shards) {
+    loss.insert(loss.end(), p.losses.begin(), p.losses.end());
+    for (size_t k = 0; k < n && k < p.compromised.size() && k < p.loss_sum.size(); ++k) {
+      r.p_compromised[k] += p.compromised[k];
+      r.expected_loss[k] += p.loss_sum[k];
+    }
+    any += p.any;
+  }
+  r.samples = loss.size();
+  if (loss.empty()) return r;
+  const double ns = double(loss.size());
   for (size_t k = 0; k < n; ++k) {
     r.p_compromised[k] /= ns;
     r.expected_loss[k] /= ns;
@@ -306,7 +411,7 @@ Result<RiskResult> SimulateRisk(const RiskGraph& g) {
   r.mean = sum / ns;
   double ss = 0;
   for (double v : loss) ss += (v - r.mean) * (v - r.mean);
-  r.sd = g.samples > 1 ? std::sqrt(ss / (ns - 1)) : 0;
+  r.sd = loss.size() > 1 ? std::sqrt(ss / (ns - 1)) : 0;
   r.stderr_mean = r.sd / std::sqrt(ns);
   std::sort(loss.begin(), loss.end());
   r.p5 = Quantile(loss, 0.05);
@@ -316,6 +421,61 @@ Result<RiskResult> SimulateRisk(const RiskGraph& g) {
   std::tie(r.p50_lo, r.p50_hi) = QuantileInterval(loss, 0.50);
   std::tie(r.p95_lo, r.p95_hi) = QuantileInterval(loss, 0.95);
   return r;
+}
+
+Result<RiskResult> SimulateRisk(const RiskGraph& g) {
+  DSMIL_RETURN_IF_ERROR(CheckRiskLimits(g, g.samples));
+  std::vector<RiskPartial> shards;
+  for (size_t i = 0; i < kRiskShards; ++i) {
+    DSMIL_ASSIGN_OR_RETURN(RiskPartial p, SimulateShard(g, ShardSamples(g.samples, i), ShardSeed(g.seed, i)));
+    shards.push_back(std::move(p));
+  }
+  return MergeShards(shards, g.hosts.size());
+}
+
+json GraphToScenario(const RiskGraph& g) {
+  json assets = json::array();
+  for (const RiskHost& h : g.hosts) {
+    assets.push_back(
+        {{"host", h.host}, {"impact", h.impact}, {"impact_sd", h.impact_sd}, {"p_entry", std::max(h.p_entry, 0.0)}});
+  }
+  json edges = json::array();
+  for (const RiskEdge& e : g.edges) {
+    edges.push_back({{"from", g.hosts[e.from].host}, {"to", g.hosts[e.to].host}, {"p", e.p}});
+  }
+  return {{"assets", std::move(assets)},
+          {"edges", std::move(edges)},
+          {"default_impact", g.default_impact},
+          {"samples", g.samples},
+          {"seed", g.seed},
+          {"use_archive", false}};
+}
+
+json PartialToJson(const RiskPartial& p) {
+  return {{"losses", p.losses}, {"compromised", p.compromised}, {"loss_sum", p.loss_sum}, {"any", p.any}};
+}
+
+Result<RiskPartial> PartialFromJson(const json& j, size_t hosts) {
+  RiskPartial p;
+  auto numbers = [](const json& a, size_t max, std::vector<double>* v) {
+    if (!a.is_array() || a.size() > max) return false;
+    v->reserve(a.size());
+    for (const json& x : a) {
+      if (!x.is_number() || !std::isfinite(x.get<double>()) || x.get<double>() < 0) return false;
+      v->push_back(x.get<double>());
+    }
+    return true;
+  };
+  if (!j.is_object() || !j.contains("losses") || !numbers(j["losses"], kMaxSamples, &p.losses) ||
+      !j.contains("compromised") || !numbers(j["compromised"], hosts, &p.compromised) ||
+      p.compromised.size() != hosts || !j.contains("loss_sum") || !numbers(j["loss_sum"], hosts, &p.loss_sum) ||
+      p.loss_sum.size() != hosts || !j.contains("any") || !j["any"].is_number_unsigned() ||
+      j["any"].get<size_t>() > p.losses.size()) {
+    return Status::InvalidArgument("shard result: want {losses, compromised and loss_sum per host (" +
+                                   std::to_string(hosts) + "), any}");
+  }
+  p.any = j["any"].get<size_t>();
+  return p;
 }
 
 json RiskReport(const RiskGraph& g, const RiskResult& r) {

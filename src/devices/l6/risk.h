@@ -74,10 +74,37 @@ double EventLikelihood(const soc::SocEvent& e);
 //    "samples": 20000, "seed": 1, "window_hours": 168, "use_archive": true}
 Result<RiskGraph> ParseScenario(const nlohmann::json& scenario);
 
-// Adds the archive's evidence: every observed src_host becomes a host (impact
-// default_impact unless the scenario lists it); a host's entry probability is
-// the likelihood model's unless the scenario gave p_entry.
+// What the archive says of one observed host (device 36's answer).
+struct HostEvidence {
+  std::string host;
+  size_t events = 0;
+  double likelihood = 0;  // the likelihood model over its events, <= 0.99
+  std::vector<std::string> categories, flags;
+};
+
+// The hosts of `events` (their src_host) in order of first appearance, at
+// most kMaxHosts of them, with the likelihood model's entry probability.
+std::vector<HostEvidence> ComputeEvidence(const std::vector<soc::SocEvent>& events);
+// Adds evidence to a graph: every observed host becomes a host (impact
+// default_impact unless the scenario lists it) while the graph is under
+// kMaxHosts; a host's entry probability is the evidence's likelihood unless
+// the scenario gave p_entry.
+void ApplyEvidence(RiskGraph& graph, const std::vector<HostEvidence>& evidence);
+// ApplyEvidence(graph, ComputeEvidence(events)).
 void AddArchiveEvidence(RiskGraph& graph, const std::vector<soc::SocEvent>& events);
+nlohmann::json EvidenceToJson(const std::vector<HostEvidence>& evidence);
+// InvalidArgument naming the field when `j` is not EvidenceToJson's shape.
+Result<std::vector<HostEvidence>> EvidenceFromJson(const nlohmann::json& j);
+
+// The Monte Carlo is cut into kRiskShards shards, one per sampler device
+// (38..42): shard i runs ShardSamples(n, i) samples from ShardSeed(seed, i).
+// The merged result depends only on the graph, samples and seed, wherever the
+// shards ran.
+inline constexpr int kEvidenceDeviceId = 36;
+inline constexpr int kFirstSamplerDeviceId = 38;
+inline constexpr size_t kRiskShards = 5;
+size_t ShardSamples(size_t samples, size_t shard);
+uint64_t ShardSeed(uint64_t seed, size_t shard);
 
 struct RiskResult {
   size_t samples = 0;
@@ -90,7 +117,30 @@ struct RiskResult {
   std::vector<double> expected_loss;  // per host: mean loss from it
 };
 
-// The Monte Carlo (InvalidArgument when the graph is over the limits).
+// One shard's samples: the loss of each sample, and per host how many
+// samples compromised it and the loss it caused in them.
+struct RiskPartial {
+  std::vector<double> losses;
+  std::vector<double> compromised;  // per host: samples in which it fell
+  std::vector<double> loss_sum;     // per host: summed loss
+  size_t any = 0;                   // samples with at least one host down
+};
+// InvalidArgument when the graph, or `samples` samples of it, is over the
+// limits (kMaxHosts, kMaxEdges, kMaxWork).
+Status CheckRiskLimits(const RiskGraph& graph, size_t samples);
+// InvalidArgument when the graph is over the limits.
+Result<RiskPartial> SimulateShard(const RiskGraph& graph, size_t samples, uint64_t seed);
+// The distribution over the shards' samples (taken in shard order).
+RiskResult MergeShards(const std::vector<RiskPartial>& shards, size_t hosts);
+// The graph as a scenario that ParseScenario reads back to the same graph
+// (p_entry resolved, use_archive false): what device 37 sends the samplers.
+nlohmann::json GraphToScenario(const RiskGraph& graph);
+nlohmann::json PartialToJson(const RiskPartial& p);
+// InvalidArgument when `j` is not PartialToJson's shape for `hosts` hosts.
+Result<RiskPartial> PartialFromJson(const nlohmann::json& j, size_t hosts);
+
+// The Monte Carlo, every shard in this thread (InvalidArgument when the
+// graph is over the limits): the answer the sampler devices give together.
 Result<RiskResult> SimulateRisk(const RiskGraph& graph);
 
 // The reply body: the distribution and the hosts ranked by expected loss.

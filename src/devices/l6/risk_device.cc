@@ -1,6 +1,7 @@
 #include "devices/l6/risk_device.h"
 
 #include <chrono>
+#include <future>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "core/coding.h"
 #include "core/log.h"
 #include "devices/l6/risk.h"
+#include "devices/l6/risk_parts.h"
 #include "devices/l9/admission.h"
 #include "store/archive.h"
 #include "store/scope.h"
@@ -60,6 +62,42 @@ dbe::Message RiskDevice::Error(const dbe::Message& request, const std::string& t
   return dbe::MakeErrorReply(request, code, reason, detail.substr(0, 1024));
 }
 
+Result<json> RiskDevice::CallPart(const dbe::Message& request, const std::string& tenant, int device,
+                                  const json& payload) {
+  dbe::Message m(dbe::MsgType::kL6RiskReq);
+  m.header().src_device = uint16_t(ctx_.id);
+  m.header().dst_device = uint16_t(device);
+  m.SetString(dbe::TlvType::kTenantId, tenant);
+  std::string rid = "l6";
+  if (auto r = request.GetString(dbe::TlvType::kRequestId); r.ok()) rid = std::string(*r);
+  m.SetString(dbe::TlvType::kRequestId, rid.substr(0, 100) + "/" + std::to_string(device));
+  if (auto claim = request.GetBytes(dbe::TlvType::kL7ClaimToken); claim.ok()) {
+    m.SetBytes(dbe::TlvType::kL7ClaimToken, *claim);
+  }
+  m.SetU8(dbe::TlvType::kContentType, uint8_t(dbe::ContentType::kJson));
+  m.SetString(dbe::TlvType::kPayload, payload.dump(-1, ' ', false, json::error_handler_t::replace));
+  Device* local = ctx_.local ? ctx_.local(device, tenant) : nullptr;
+  if (local == nullptr && ctx_.local) local = ctx_.local(device, "");
+  Result<dbe::Message> reply = Status::Unavailable("device " + std::to_string(device) + " is not reachable");
+  if (local != nullptr) {
+    reply = local->Handle(m);
+  } else if (ctx_.call) {
+    reply = ctx_.call(m, std::chrono::milliseconds(kPartTimeoutMs));
+  }
+  if (!reply.ok()) return reply.status();
+  if (reply->type() == dbe::MsgType::kError) {
+    std::string reason = "ERROR";
+    if (auto r = reply->GetString(dbe::TlvType::kErrorReason); r.ok()) reason = std::string(*r);
+    if (auto d = reply->GetString(dbe::TlvType::kErrorDetail); d.ok()) reason += ": " + std::string(*d);
+    return Status::Unavailable(reason);
+  }
+  auto body = reply->GetBytes(dbe::TlvType::kPayload);
+  if (!body.ok()) return Status::Unavailable("no PAYLOAD in the answer");
+  json j = json::parse(AsString(*body), nullptr, false);
+  if (!j.is_object()) return Status::Unavailable("the answer is not a JSON object");
+  return j;
+}
+
 Result<dbe::Message> RiskDevice::Handle(const dbe::Message& request) {
   std::string tenant(request.tenant_id());
   {
@@ -95,30 +133,37 @@ Result<dbe::Message> RiskDevice::Handle(const dbe::Message& request) {
   const int64_t now = NowMs();
   const int64_t since = now - graph->window_hours * 3600000;
   size_t archived = 0, skipped = 0;
+  bool truncated = false;
+  json parts = json::object();
   if (graph->use_archive) {
-    auto scope = store::TenantScope::For(tenant);
-    if (!scope.ok()) {
+    if (auto scope = store::TenantScope::For(tenant); !scope.ok()) {
       return Error(request, tenant, StatusCode::kInvalidArgument, "BAD_REQUEST", scope.status().message());
     }
-    auto archive = store::OpenArchive(ctx_.stores, *scope);
-    auto rows = archive.ok() ? (*archive)->Recent(kMaxRiskEvents, since)
-                             : Result<std::vector<store::ArchivedEvent>>(archive.status());
-    if (!rows.ok()) {
-      return Error(request, tenant, StatusCode::kUnavailable, "ARCHIVE_UNAVAILABLE",
-                   "the tenant's archive could not be read: " + rows.status().message());
-    }
-    std::vector<soc::SocEvent> events;
-    events.reserve(rows->size());
-    for (const store::ArchivedEvent& r : *rows) {
-      auto e = soc::ParseEvent(r.body, tenant);
-      if (e.ok()) {
-        events.push_back(std::move(*e));
-      } else {
-        ++skipped;
+    // The evidence from device 36; read here when it cannot answer.
+    std::vector<HostEvidence> evidence;
+    auto remote = CallPart(request, tenant, kEvidenceDeviceId, {{"window_hours", graph->window_hours}});
+    Result<std::vector<HostEvidence>> parsed =
+        remote.ok() ? EvidenceFromJson((*remote)["hosts"]) : Result<std::vector<HostEvidence>>(remote.status());
+    if (parsed.ok() && (*remote)["events"].is_number_unsigned() && (*remote)["skipped_events"].is_number_unsigned()) {
+      evidence = std::move(*parsed);
+      archived = (*remote)["events"].get<size_t>();
+      skipped = (*remote)["skipped_events"].get<size_t>();
+      truncated = (*remote)["truncated"].is_boolean() && (*remote)["truncated"].get<bool>();
+      parts["evidence"] = "device 36";
+    } else {
+      auto read = ReadRiskEvents(ctx_.stores, tenant, since);
+      if (!read.ok()) {
+        return Error(request, tenant, StatusCode::kUnavailable, "ARCHIVE_UNAVAILABLE",
+                     "the tenant's archive could not be read: " + read.status().message());
       }
+      evidence = ComputeEvidence(read->events);
+      archived = read->events.size();
+      skipped = read->skipped;
+      truncated = read->truncated;
+      parts["evidence"] =
+          "device 37 (device 36: " + (parsed.ok() ? std::string("malformed answer") : parsed.status().message()) + ")";
     }
-    archived = events.size();
-    AddArchiveEvidence(*graph, events);
+    ApplyEvidence(*graph, evidence);
   }
   if (graph->hosts.empty()) {
     return Error(request, tenant, StatusCode::kFailedPrecondition, "NO_ASSETS",
@@ -126,10 +171,45 @@ Result<dbe::Message> RiskDevice::Handle(const dbe::Message& request) {
                  "src_host in the last " +
                      std::to_string(graph->window_hours) + " hours");
   }
-  auto result = SimulateRisk(*graph);
-  if (!result.ok()) {
-    return Error(request, tenant, StatusCode::kInvalidArgument, "BAD_REQUEST", result.status().message());
+  // Checks the limits before anything is sent.
+  if (Status checked = CheckRiskLimits(*graph, graph->samples); !checked.ok()) {
+    return Error(request, tenant, StatusCode::kInvalidArgument, "BAD_REQUEST", checked.message());
   }
+  // The Monte Carlo: shard i on device 38 + i, all at once; a shard whose
+  // device cannot answer runs here. The result is the same either way.
+  json resolved = GraphToScenario(*graph);
+  std::vector<std::future<Result<json>>> calls;
+  for (size_t i = 0; i < kRiskShards; ++i) {
+    json payload = {{"scenario", resolved},
+                    {"shard_samples", ShardSamples(graph->samples, i)},
+                    {"shard_seed", ShardSeed(graph->seed, i)}};
+    calls.push_back(std::async(std::launch::async, [this, &request, &tenant, i, payload = std::move(payload)] {
+      return CallPart(request, tenant, kFirstSamplerDeviceId + int(i), payload);
+    }));
+  }
+  std::vector<RiskPartial> shards;
+  json shard_parts = json::array();
+  for (size_t i = 0; i < kRiskShards; ++i) {
+    const int dev = kFirstSamplerDeviceId + int(i);
+    Result<json> got = calls[i].get();
+    Result<RiskPartial> partial =
+        got.ok() && (*got).contains("shard")
+            ? PartialFromJson((*got)["shard"], graph->hosts.size())
+            : Result<RiskPartial>(got.ok() ? Status::InvalidArgument("no shard in the answer") : got.status());
+    std::string ran_on = "device " + std::to_string(dev);
+    if (!partial.ok() || partial->losses.size() != ShardSamples(graph->samples, i)) {
+      ran_on = "device 37 (device " + std::to_string(dev) + ": " +
+               (partial.ok() ? std::string("wrong sample count") : partial.status().message()) + ")";
+      partial = SimulateShard(*graph, ShardSamples(graph->samples, i), ShardSeed(graph->seed, i));
+      if (!partial.ok()) {
+        return Error(request, tenant, StatusCode::kInvalidArgument, "BAD_REQUEST", partial.status().message());
+      }
+    }
+    shard_parts.push_back({{"device", dev}, {"samples", partial->losses.size()}, {"ran_on", ran_on}});
+    shards.push_back(std::move(*partial));
+  }
+  parts["shards"] = std::move(shard_parts);
+  Result<RiskResult> result = MergeShards(shards, graph->hosts.size());
   json body = RiskReport(*graph, *result);
   std::string request_id;
   if (auto rid = request.GetString(dbe::TlvType::kRequestId); rid.ok()) request_id = std::string(*rid);
@@ -140,7 +220,8 @@ Result<dbe::Message> RiskDevice::Handle(const dbe::Message& request) {
                      {"window_hours", graph->window_hours},
                      {"events", archived},
                      {"skipped_events", skipped},
-                     {"truncated", archived + skipped >= kMaxRiskEvents}};
+                     {"truncated", truncated}};
+  body["parts"] = std::move(parts);
   body["generated_ms"] = now;
   {
     MutexLock lock(mu_);
@@ -164,6 +245,12 @@ Result<std::unique_ptr<Device>> CreateRiskDevice(const DeviceContext& ctx) {
 
 namespace dsmil::devices {
 
-void RegisterL6Devices() { RegisterDeviceFactory(l6::kRiskDeviceId, l6::CreateRiskDevice); }
+void RegisterL6Devices() {
+  RegisterDeviceFactory(l6::kRiskDeviceId, l6::CreateRiskDevice);
+  RegisterDeviceFactory(l6::kEvidenceDeviceId, l6::CreateRiskPartDevice);
+  for (size_t i = 0; i < l6::kRiskShards; ++i) {
+    RegisterDeviceFactory(l6::kFirstSamplerDeviceId + int(i), l6::CreateRiskPartDevice);
+  }
+}
 
 }  // namespace dsmil::devices

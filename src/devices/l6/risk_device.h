@@ -6,8 +6,11 @@
 // for the envelope's tenant (devices/authz.h); latency in
 // dsmil_request_latency_seconds{device_id="37"}.
 //
-// Devices 36 and 38-42 are not built: device 37 runs every part of the
-// assessment itself (docs/l5-l6.md §5), so they stay NOT_IMPLEMENTED.
+// Device 37 is the entry point: it asks device 36 for the archive's evidence
+// and devices 38..42 for one shard of the Monte Carlo each, all five at once
+// (risk_parts.h), and merges them; a part whose device cannot answer runs
+// here, and the reply's "parts" says where each ran. The answer is the same
+// wherever the parts ran (docs/l5-l6.md §5).
 //
 // Thread safety: Handle may be called from any thread.
 #pragma once
@@ -17,11 +20,16 @@
 #include <memory>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "core/dsmil_metrics.h"
 #include "core/mutex.h"
 #include "devices/device.h"
 
 namespace dsmil::devices::l6 {
+
+// How long device 37 waits for each part.
+inline constexpr int kPartTimeoutMs = 10000;
 
 struct RiskOptions {
   // Wall clock in Unix milliseconds; empty = the system clock.
@@ -45,6 +53,11 @@ class RiskDevice final : public Device {
   dbe::Message Error(const dbe::Message& request, const std::string& tenant, StatusCode code, const char* reason,
                      const std::string& detail);
   int64_t NowMs() const;
+  // Sends `payload` in an L6_RISK_REQ to `device` for `tenant` with the
+  // request's claim token (the local instance when the node hosts one, else
+  // through the router) and returns the answer's JSON body.
+  Result<nlohmann::json> CallPart(const dbe::Message& request, const std::string& tenant, int device,
+                                  const nlohmann::json& payload);
 
   DeviceContext ctx_;
   RiskOptions options_;

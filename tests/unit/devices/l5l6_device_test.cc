@@ -7,6 +7,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -19,6 +21,7 @@
 #include "devices/l5/hourly_cache.h"
 #include "devices/l6/risk.h"
 #include "devices/l6/risk_device.h"
+#include "devices/l6/risk_parts.h"
 #include "l9_test_env.h"
 #include "store/archive.h"
 #include "store/scope.h"
@@ -371,6 +374,113 @@ TEST_F(L5L6Test, RiskUsesTheTenantsArchive) {
   EXPECT_EQ(b["hosts"][0]["host"], "db-01");
   EXPECT_NE(env_.metrics().Expose().find("dsmil_request_latency_seconds_count{tenant_id=\"ALPHA\",device_id=\"37\""),
             std::string::npos);
+}
+
+// The shards of devices 38..42 merge to the answer of SimulateRisk: the
+// resolved graph survives the trip as a scenario and the partials as JSON.
+TEST(L6RiskModel, ShardsMergeToTheSameAnswerWhereverTheyRun) {
+  json scenario = {{"assets",
+                    {{{"host", "A"}, {"impact", 10}, {"p_entry", 0.3}},
+                     {{"host", "B"}, {"impact", 100}, {"impact_sd", 40}},
+                     {{"host", "C"}, {"p_entry", 0.05}}}},
+                   {"edges", {{{"from", "A"}, {"to", "B"}, {"p", 0.5}}, {{"from", "C"}, {"to", "B"}, {"p", 0.25}}}},
+                   {"samples", 10007},
+                   {"seed", 11},
+                   {"use_archive", false}};
+  auto g = l6::ParseScenario(scenario);
+  ASSERT_TRUE(g.ok());
+  auto whole = l6::SimulateRisk(*g);
+  ASSERT_TRUE(whole.ok());
+  auto back = l6::ParseScenario(l6::GraphToScenario(*g));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  std::vector<l6::RiskPartial> shards;
+  size_t total = 0;
+  for (size_t i = 0; i < l6::kRiskShards; ++i) {
+    auto p = l6::SimulateShard(*back, l6::ShardSamples(back->samples, i), l6::ShardSeed(back->seed, i));
+    ASSERT_TRUE(p.ok());
+    auto trip = l6::PartialFromJson(json::parse(l6::PartialToJson(*p).dump()), back->hosts.size());
+    ASSERT_TRUE(trip.ok()) << trip.status().ToString();
+    total += trip->losses.size();
+    shards.push_back(std::move(*trip));
+  }
+  EXPECT_EQ(total, 10007u);
+  l6::RiskResult merged = l6::MergeShards(shards, back->hosts.size());
+  EXPECT_EQ(merged.mean, whole->mean);
+  EXPECT_EQ(merged.sd, whole->sd);
+  EXPECT_EQ(merged.p95, whole->p95);
+  EXPECT_EQ(merged.expected_loss, whole->expected_loss);
+  EXPECT_NE(l6::ShardSeed(11, 0), l6::ShardSeed(11, 1));
+  // Malformed parts are refused by name.
+  EXPECT_FALSE(l6::PartialFromJson({{"losses", {1.0}}, {"compromised", {1}}, {"loss_sum", {1}}, {"any", 1}}, 3).ok());
+  EXPECT_FALSE(
+      l6::PartialFromJson({{"losses", {-1.0}}, {"compromised", {0, 0, 0}}, {"loss_sum", {0, 0, 0}}, {"any", 0}}, 3)
+          .ok());
+  EXPECT_FALSE(
+      l6::PartialFromJson({{"losses", {1.0}}, {"compromised", {0, 0, 0}}, {"loss_sum", {0, 0, 0}}, {"any", 2}}, 3)
+          .ok());
+  EXPECT_FALSE(l6::EvidenceFromJson(json::array({{{"host", "x"},
+                                                  {"events", 1},
+                                                  {"likelihood", 2.0},
+                                                  {"categories", json::array()},
+                                                  {"flags", json::array()}}}))
+                   .ok());
+  EXPECT_FALSE(l6::EvidenceFromJson(json::object()).ok());
+}
+
+// Device 37 hands the evidence to 36 and the shards to 38..42 and gets the
+// answer it computes alone; a stopped sampler's shard runs on 37, same answer.
+TEST_F(L5L6Test, RiskPartsRunOnDevices36To42) {
+  const int64_t t = kNow - 3600000;
+  Seed("ALPHA", {Event(1, t, "ws-17", "MALWARE", "CRITICAL", {{"threat_intel_flags", {"IOC_MATCH"}}}),
+                 Event(2, t + 1000, "ws-17", "NETWORK", "HIGH"), Event(3, t + 2000, "ws-30", "SOC", "LOW")});
+  json scenario = {{"assets", {{{"host", "db-01"}, {"impact", 500}, {"impact_sd", 100}}}},
+                   {"edges", {{{"from", "ws-17"}, {"to", "db-01"}, {"p", 0.5}}}},
+                   {"default_impact", 10},
+                   {"seed", 5}};
+  auto alone = L6();
+  json want = Body(*alone, Request(dbe::MsgType::kL6RiskReq, 37, scenario), dbe::MsgType::kL6RiskResp);
+  ASSERT_FALSE(want.is_null());
+  EXPECT_NE(want["parts"]["evidence"].get<std::string>().find("device 37 (device 36:"), std::string::npos);
+
+  std::map<int, std::unique_ptr<l6::RiskPartDevice>> parts;
+  for (int id : {36, 38, 39, 40, 41, 42}) {
+    parts[id] =
+        std::make_unique<l6::RiskPartDevice>(env_.Context(id, Tenants()), l6::RiskPartOptions{[] { return kNow; }});
+  }
+  DeviceContext ctx = env_.Context(37, Tenants());
+  ctx.local = [&](int id, const std::string&) -> Device* {
+    auto it = parts.find(id);
+    return it == parts.end() ? nullptr : it->second.get();
+  };
+  l6::RiskDevice coordinator(ctx, l6::RiskOptions{[] { return kNow; }});
+  json got = Body(coordinator, Request(dbe::MsgType::kL6RiskReq, 37, scenario), dbe::MsgType::kL6RiskResp);
+  ASSERT_FALSE(got.is_null());
+  EXPECT_EQ(got["parts"]["evidence"], "device 36");
+  ASSERT_EQ(got["parts"]["shards"].size(), 5u);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(got["parts"]["shards"][i]["ran_on"], "device " + std::to_string(38 + i));
+  }
+  EXPECT_EQ(got["loss"], want["loss"]);
+  EXPECT_EQ(got["hosts"], want["hosts"]);
+  EXPECT_EQ(got["archive"], want["archive"]);
+  EXPECT_NE(parts[40]->StatusDetail().find("shards answered: 1 (4000 samples)"), std::string::npos)
+      << parts[40]->StatusDetail();
+  EXPECT_EQ(parts[36]->StatusDetail(), "evidence reads answered: 1");
+
+  parts[40]->Stop();
+  json again = Body(coordinator, Request(dbe::MsgType::kL6RiskReq, 37, scenario), dbe::MsgType::kL6RiskResp);
+  EXPECT_NE(again["parts"]["shards"][2]["ran_on"].get<std::string>().find("device 37 (device 40:"), std::string::npos)
+      << again["parts"];
+  EXPECT_EQ(again["loss"], want["loss"]);
+
+  // The parts check the claim like device 37 does, and refuse bad payloads.
+  auto r = parts[36]->Handle(Request(dbe::MsgType::kL6RiskReq, 36, json::object(), "ALPHA", "BRAVO"));
+  EXPECT_EQ(l9::testing::Reason(*r), "CLAIM_TENANT_MISMATCH");
+  r = parts[38]->Handle(Request(dbe::MsgType::kL6RiskReq, 38, {{"scenario", scenario}}));
+  EXPECT_EQ(l9::testing::Reason(*r), "BAD_REQUEST");
+  r = parts[36]->Handle(Request(dbe::MsgType::kL6RiskReq, 36, {{"window_hours", 0}}));
+  EXPECT_EQ(l9::testing::Reason(*r), "BAD_REQUEST");
+  for (int id : {36, 38, 39, 40, 41, 42}) EXPECT_EQ(CallerRuleFor(id), CallerRule::kTenantClaim) << id;
 }
 
 }  // namespace
