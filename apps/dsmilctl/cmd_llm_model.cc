@@ -27,6 +27,7 @@ struct MkModelArgs {
   std::string shape = "tiny";
   std::string type = "f32";
   std::string vocab = "spm";
+  std::string pre = "gpt2";
   uint64_t seed = 1;
   std::string name;
   std::vector<std::string> corpus;
@@ -98,6 +99,17 @@ void MkModel(Context& ctx, const MkModelArgs& a) {
     spec.vocab = llm::VocabKind::kBpe;
   } else {
     return Fail(ctx, 2, "llm mkmodel: --vocab must be spm or bpe, not '" + a.vocab + "'");
+  }
+  if (a.pre == "gpt2") {
+    spec.pre = llm::BpePre::kGpt2;
+  } else if (a.pre == "llama3") {
+    spec.pre = llm::BpePre::kLlama3;
+  } else if (a.pre == "qwen2") {
+    spec.pre = llm::BpePre::kQwen2;
+  } else if (a.pre == "default") {
+    spec.pre = llm::BpePre::kDefault;
+  } else {
+    return Fail(ctx, 2, "llm mkmodel: --pre must be gpt2, llama3, qwen2 or default, not '" + a.pre + "'");
   }
   spec.seed = a.seed;
   spec.name = a.name.empty() ? "dsmil-" + a.shape + "-random-weights" : a.name;
@@ -201,7 +213,9 @@ void Info(Context& ctx, const InfoArgs& a) {
   std::cout << "vocab:      " << (t.kind() == llm::VocabKind::kSpm ? "spm (llama)" : "bpe (gpt2)") << ", "
             << t.vocab_size() << " tokens, bos " << id(t.bos()) << ", eos " << id(t.eos()) << ", unk " << id(t.unk())
             << ", add_bos " << (t.add_bos() ? "yes" : "no");
-  if (t.kind() == llm::VocabKind::kBpe) std::cout << ", " << t.vocab().merges.size() << " merges";
+  if (t.kind() == llm::VocabKind::kBpe) {
+    std::cout << ", " << t.vocab().merges.size() << " merges, pre " << llm::BpePreName(t.vocab().pre);
+  }
   std::cout << "\n";
   std::string tmpl;
   if (f.Has("tokenizer.chat_template")) {
@@ -221,8 +235,11 @@ const CommandGroup kLlmModelGroup([](CLI::App& app, Context& ctx) {
   CLI::App* m = llm->add_subcommand("mkmodel", "Write a llama GGUF model with random weights");
   m->add_option("--out", mk->out, "output file")->required();
   m->add_option("--shape", mk->shape, "tiny, 134m, 1.1b or custom (default tiny)");
-  m->add_option("--type", mk->type, "weight type: f32, f16 or q8_0 (default f32)");
+  m->add_option("--type", mk->type, "weight type: f32, f16, q8_0 or q4_0 (default f32)");
   m->add_option("--vocab", mk->vocab, "spm (llama) or bpe (gpt2) (default spm)");
+  m->add_option("--pre", mk->pre,
+                "bpe pre-tokenizer written to tokenizer.ggml.pre: gpt2 (\"gpt-2\"), llama3 (\"llama-bpe\"), "
+                "qwen2 or default (default gpt2)");
   m->add_option("--seed", mk->seed, "random seed (default 1)");
   m->add_option("--name", mk->name, "general.name (\"random-weights\" is always part of it)");
   m->add_option("--corpus", mk->corpus,

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <set>
 
+#include "llm/kernels.h"
 #include "llm/vocab_gen.h"
 
 namespace dsmil::llm {
@@ -398,11 +399,12 @@ Status CheckSpec(const RandomModelSpec& s) {
   if (s.n_vocab < MinGeneratedVocab(s.vocab)) {
     return bad("n_vocab must be at least " + std::to_string(MinGeneratedVocab(s.vocab)));
   }
-  if (s.type != GgmlType::kF32 && s.type != GgmlType::kF16 && s.type != GgmlType::kQ8_0) {
-    return bad("weight type must be f32, f16 or q8_0");
+  if (s.type != GgmlType::kF32 && s.type != GgmlType::kF16 && s.type != GgmlType::kQ8_0 && s.type != GgmlType::kQ4_0) {
+    return bad("weight type must be f32, f16, q8_0 or q4_0");
   }
-  if (s.type == GgmlType::kQ8_0 && (s.n_embd % 32 != 0 || s.n_ff % 32 != 0)) {
-    return bad("q8_0 needs n_embd and n_ff to be multiples of 32");
+  bool quantised = s.type == GgmlType::kQ8_0 || s.type == GgmlType::kQ4_0;
+  if (quantised && (s.n_embd % 32 != 0 || s.n_ff % 32 != 0)) {
+    return bad(std::string(GgmlTypeName(s.type)) + " needs n_embd and n_ff to be multiples of 32");
   }
   return Status::Ok();
 }
@@ -414,9 +416,12 @@ Status WriteModel(const RandomModelSpec& s, GgufWriter& w, const std::string* pa
   if (name.find("random-weights") == std::string::npos) name += " (random-weights)";
   w.Set("general.architecture", GgufValue::String("llama"));
   w.Set("general.name", GgufValue::String(name));
-  uint32_t ftype = s.type == GgmlType::kF32 ? 0 : s.type == GgmlType::kF16 ? 1 : 7;
+  // llama_ftype: ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q4_0 2, MOSTLY_Q8_0 7.
+  uint32_t ftype = s.type == GgmlType::kF32 ? 0 : s.type == GgmlType::kF16 ? 1 : s.type == GgmlType::kQ4_0 ? 2 : 7;
   w.Set("general.file_type", GgufValue::U32(ftype));
-  if (s.type == GgmlType::kQ8_0) w.Set("general.quantization_version", GgufValue::U32(2));
+  if (s.type == GgmlType::kQ8_0 || s.type == GgmlType::kQ4_0) {
+    w.Set("general.quantization_version", GgufValue::U32(2));
+  }
   w.Set("llama.vocab_size", GgufValue::U32(s.n_vocab));
   w.Set("llama.context_length", GgufValue::U32(s.n_ctx_train));
   w.Set("llama.embedding_length", GgufValue::U32(s.n_embd));
@@ -432,7 +437,10 @@ Status WriteModel(const RandomModelSpec& s, GgufWriter& w, const std::string* pa
   w.Set("tokenizer.ggml.tokens", GgufValue::StringArray(vocab.tokens));
   if (!vocab.scores.empty()) w.Set("tokenizer.ggml.scores", GgufValue::F32Array(vocab.scores));
   w.Set("tokenizer.ggml.token_type", GgufValue::I32Array(vocab.types));
-  if (!spm) w.Set("tokenizer.ggml.merges", GgufValue::StringArray(vocab.merges));
+  if (!spm) {
+    w.Set("tokenizer.ggml.merges", GgufValue::StringArray(vocab.merges));
+    w.Set("tokenizer.ggml.pre", GgufValue::String(std::string(BpePreName(s.pre))));
+  }
   w.Set("tokenizer.ggml.bos_token_id", GgufValue::U32(uint32_t(vocab.bos)));
   w.Set("tokenizer.ggml.eos_token_id", GgufValue::U32(uint32_t(vocab.eos)));
   if (vocab.unk >= 0) w.Set("tokenizer.ggml.unknown_token_id", GgufValue::U32(uint32_t(vocab.unk)));
@@ -480,6 +488,7 @@ Status WriteModel(const RandomModelSpec& s, GgufWriter& w, const std::string* pa
   constexpr uint64_t kChunk = 1 << 18;  // elements (multiple of every block size)
   std::vector<float> vals;
   std::vector<uint8_t> bytes;
+  std::vector<BlockQ4_0> q4;
   for (size_t k = 0; k < ts.size(); ++k) {
     const T& t = ts[k];
     uint64_t rng = s.seed * 0x100000001b3ull + k * 0x9e3779b97f4a7c15ull + 1;
@@ -509,6 +518,12 @@ Status WriteModel(const RandomModelSpec& s, GgufWriter& w, const std::string* pa
             bytes[2 * i] = uint8_t(h);
             bytes[2 * i + 1] = uint8_t(h >> 8);
           }
+          break;
+        case GgmlType::kQ4_0:
+          q4.resize(m / kQuantBlock);
+          QuantizeRowQ4_0(vals.data(), q4.data(), int64_t(m));
+          bytes.resize(q4.size() * sizeof(BlockQ4_0));
+          std::memcpy(bytes.data(), q4.data(), bytes.size());
           break;
         default:
           bytes.resize(m / 32 * 34);

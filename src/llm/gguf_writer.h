@@ -104,8 +104,9 @@ struct RandomModelSpec {
   uint32_t n_ctx_train = 512;
   float rope_freq_base = 10000.0f;
   float rms_eps = 1e-5f;
-  GgmlType type = GgmlType::kF32;  // weight matrices: F32, F16 or Q8_0 (norms stay F32)
+  GgmlType type = GgmlType::kF32;  // weight matrices: F32, F16, Q8_0 or Q4_0 (norms stay F32)
   VocabKind vocab = VocabKind::kSpm;
+  BpePre pre = BpePre::kGpt2;  // tokenizer.ggml.pre of a BPE vocabulary
   uint64_t seed = 1;
   std::string name;    // general.name; "random-weights" is always part of it
   std::string corpus;  // text the vocabulary is learned from ("" = built-in text)

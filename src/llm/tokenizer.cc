@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <array>
+#include <functional>
 #include <limits>
 #include <queue>
+#include <span>
 
 #include "llm/gguf.h"
 
@@ -71,62 +73,308 @@ std::string ByteTokenText(uint8_t b) {
   return s;
 }
 
-bool IsSpace(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
-enum class CharClass { kSpace, kLetter, kDigit, kOther };
-CharClass Classify(unsigned char c) {
-  if (IsSpace(c)) return CharClass::kSpace;
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80) return CharClass::kLetter;
-  if (c >= '0' && c <= '9') return CharClass::kDigit;
-  return CharClass::kOther;
+// ---- BPE pre-tokenizers --------------------------------------------------------
+
+struct CodePointRange {
+  uint32_t first, last;
+};
+
+#include "llm/unicode_tables.inc"
+
+bool InRanges(std::span<const CodePointRange> ranges, uint32_t cp) {
+  auto it = std::upper_bound(ranges.begin(), ranges.end(), cp,
+                             [](uint32_t c, const CodePointRange& r) { return c < r.first; });
+  return it != ranges.begin() && cp <= (it - 1)->last;
+}
+
+// Code point classes of the splits. Every code point has at least one flag;
+// 0 stands for "outside the piece being split".
+constexpr uint8_t kLetter = 1, kNumber = 2, kSpaceFlag = 4, kPunct = 8, kOtherFlag = 16;
+
+bool IsUnicodeSpace(uint32_t cp) {
+  return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
+}
+
+uint8_t ComputeFlags(uint32_t cp) {
+  uint8_t f = 0;
+  if (InRanges(kLetterRanges, cp)) f |= kLetter;
+  if (InRanges(kNumberRanges, cp)) f |= kNumber;
+  if (InRanges(kPunctuationRanges, cp)) f |= kPunct;
+  if (IsUnicodeSpace(cp)) f |= kSpaceFlag;
+  return f ? f : kOtherFlag;
+}
+
+uint8_t CodePointFlags(uint32_t cp) {
+  static const std::array<uint8_t, 128> kAscii = [] {
+    std::array<uint8_t, 128> a{};
+    for (uint32_t c = 0; c < 128; ++c) a[c] = ComputeFlags(c);
+    return a;
+  }();
+  return cp < 128 ? kAscii[cp] : ComputeFlags(cp);
+}
+
+struct CodePoint {
+  uint32_t cp;
+  size_t offset;  // of its first byte in the text
+  uint8_t flags;
+};
+
+std::vector<CodePoint> DecodeCodePoints(std::string_view s) {
+  std::vector<CodePoint> out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    size_t n = Utf8Len(s, i);
+    auto b = static_cast<unsigned char>(s[i]);
+    uint32_t cp = 0;
+    if (n == 1) {
+      cp = b < 0x80 ? b : 0xFFFD;  // an invalid byte reads as U+FFFD
+    } else {
+      cp = b & (0xFF >> (n + 1));
+      for (size_t k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    }
+    out.push_back({cp, i, CodePointFlags(cp)});
+    i += n;
+  }
+  return out;
+}
+
+constexpr uint32_t kOutside = 0xFFFFFFFF;
+
+// Splits code points [ini, end) of `c` with one of llama.cpp's hand-written
+// regex splitters; appends the end of every non-empty word to `ends`.
+class PieceSplitter {
+ public:
+  PieceSplitter(const std::vector<CodePoint>& c, size_t ini, size_t end, std::vector<size_t>& ends)
+      : c_(c), end_(end), prev_(ini), ends_(ends) {}
+
+  uint32_t Cp(size_t p) const { return p < end_ ? c_[p].cp : kOutside; }
+  uint8_t Flags(size_t p) const { return p < end_ ? c_[p].flags : 0; }
+  size_t Add(size_t e) {
+    size_t len = e - prev_;
+    if (len > 0) ends_.push_back(e);
+    prev_ = e;
+    return len;
+  }
+  size_t end() const { return end_; }
+
+  // 's 't 're 've 'm 'll 'd at `pos` (ASCII case-insensitive when `fold`):
+  // the length of the match, or 0.
+  size_t Contraction(size_t pos, bool fold) const {
+    if (Cp(pos) != '\'' || pos + 1 >= end_) return 0;
+    auto lower = [&](uint32_t cp) { return fold && cp >= 'A' && cp <= 'Z' ? cp + 32 : cp; };
+    uint32_t a = lower(Cp(pos + 1));
+    if (a == 's' || a == 't' || a == 'm' || a == 'd') return 2;
+    if (pos + 2 >= end_) return 0;
+    uint32_t b = lower(Cp(pos + 2));
+    if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return 3;
+    return 0;
+  }
+
+ private:
+  const std::vector<CodePoint>& c_;
+  size_t end_;
+  size_t prev_;
+  std::vector<size_t>& ends_;
+};
+
+constexpr uint8_t kWordFlags = kLetter | kNumber | kSpaceFlag;
+
+// 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+void SplitGpt2(const std::vector<CodePoint>& c, size_t ini, size_t end, std::vector<size_t>& ends) {
+  PieceSplitter s(c, ini, end, ends);
+  for (size_t pos = ini; pos < end;) {
+    const uint32_t cp = s.Cp(pos);
+    if (size_t n = s.Contraction(pos, false)) {
+      pos += s.Add(pos + n);
+      continue;
+    }
+    uint8_t f2 = cp == ' ' ? s.Flags(pos + 1) : s.Flags(pos);
+    bool matched = false;
+    for (uint8_t cls : {kLetter, kNumber}) {
+      if (f2 & cls) {
+        pos += cp == ' ';
+        while (f2 & cls) f2 = s.Flags(++pos);
+        s.Add(pos);
+        matched = true;
+        break;
+      }
+    }
+    if (matched) continue;
+    if (!(f2 & kWordFlags) && f2) {
+      pos += cp == ' ';
+      while (!(f2 & kWordFlags) && f2) f2 = s.Flags(++pos);
+      s.Add(pos);
+      continue;
+    }
+    size_t spaces = 0;
+    while (s.Flags(pos + spaces) & kSpaceFlag) ++spaces;
+    if (spaces > 1 && s.Cp(pos + spaces) != kOutside) {
+      pos += spaces - 1;
+      s.Add(pos);
+      continue;
+    }
+    pos += spaces > 0 ? spaces : 1;
+    s.Add(pos);
+  }
+}
+
+// llama3 (max_digits 3) and qwen2 (max_digits 1):
+// (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,max_digits}|
+//  ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+void SplitLlama3(const std::vector<CodePoint>& c, size_t ini, size_t end, size_t max_digits,
+                 std::vector<size_t>& ends) {
+  PieceSplitter s(c, ini, end, ends);
+  auto is_rn = [](uint32_t cp) { return cp == '\r' || cp == '\n'; };
+  for (size_t pos = ini; pos < end;) {
+    const uint32_t cp = s.Cp(pos);
+    const uint8_t f = s.Flags(pos);
+    if (size_t n = s.Contraction(pos, true)) {
+      pos += s.Add(pos + n);
+      continue;
+    }
+    if (!is_rn(cp) && !(f & kNumber) && ((f & kLetter) || (s.Flags(pos + 1) & kLetter))) {
+      ++pos;
+      while (s.Flags(pos) & kLetter) ++pos;
+      s.Add(pos);
+      continue;
+    }
+    if (f & kNumber) {
+      size_t run = pos;
+      while (s.Flags(pos) & kNumber) {
+        if (++pos - run >= max_digits) {
+          s.Add(pos);
+          run = pos;
+        }
+      }
+      s.Add(pos);
+      continue;
+    }
+    uint8_t f2 = cp == ' ' ? s.Flags(pos + 1) : f;
+    if (!(f2 & kWordFlags) && f) {
+      pos += cp == ' ';
+      while (!(f2 & kWordFlags) && f2) f2 = s.Flags(++pos);
+      while (is_rn(s.Cp(pos))) ++pos;
+      s.Add(pos);
+      continue;
+    }
+    size_t spaces = 0;
+    size_t last_rn = 0;
+    while (s.Flags(pos + spaces) & kSpaceFlag) {
+      if (is_rn(s.Cp(pos + spaces))) last_rn = pos + spaces + 1;
+      ++spaces;
+    }
+    if (last_rn > 0) {
+      pos = last_rn;
+    } else if (spaces > 1 && s.Cp(pos + spaces) != kOutside) {
+      pos += spaces - 1;
+    } else {
+      pos += spaces > 0 ? spaces : 1;
+    }
+    s.Add(pos);
+  }
+}
+
+// Splits every piece [ends[i-1], ends[i]) so that the code points for which
+// `in_run` holds form runs of their own ([class]+ in a regex).
+std::vector<size_t> SplitRuns(const std::vector<CodePoint>& c, const std::vector<size_t>& ends,
+                              const std::function<bool(const CodePoint&)>& in_run) {
+  std::vector<size_t> out;
+  size_t begin = 0;
+  for (size_t e : ends) {
+    for (size_t i = begin; i < e; ++i) {
+      if (i + 1 == e || in_run(c[i]) != in_run(c[i + 1])) out.push_back(i + 1);
+    }
+    begin = e;
+  }
+  return out;
+}
+
+std::vector<size_t> SplitDefault(const std::vector<CodePoint>& c) {
+  std::vector<size_t> ends = SplitRuns(c, {c.size()}, [](const CodePoint& p) {
+    return (p.flags & kPunct) ||
+           (p.cp < 128 && std::string_view("$+<=>^~|").find(char(p.cp)) != std::string_view::npos);
+  });
+  std::vector<size_t> words;
+  size_t begin = 0;
+  for (size_t e : ends) {
+    SplitGpt2(c, begin, e, words);
+    begin = e;
+  }
+  words = SplitRuns(c, words, [](const CodePoint& p) { return (p.flags & kNumber) != 0; });
+  // [0-9][0-9][0-9]: leftmost matches, each split off.
+  std::vector<size_t> out;
+  begin = 0;
+  auto digit = [&](size_t i) { return c[i].cp >= '0' && c[i].cp <= '9'; };
+  for (size_t e : words) {
+    size_t i = begin;
+    while (i + 3 <= e) {
+      if (digit(i) && digit(i + 1) && digit(i + 2)) {
+        if (i > begin && (out.empty() || out.back() != i)) out.push_back(i);
+        out.push_back(i + 3);
+        i += 3;
+      } else {
+        ++i;
+      }
+    }
+    if (out.empty() || out.back() != e) out.push_back(e);
+    begin = e;
+  }
+  return out;
 }
 
 }  // namespace
 
 const std::string& ByteToBpeChar(uint8_t b) { return Maps().to_char[b]; }
 
-std::vector<std::string_view> SplitBpeWords(std::string_view text) {
+Result<BpePre> ParseBpePre(std::string_view name) {
+  if (name == "default") return BpePre::kDefault;
+  if (name == "gpt-2") return BpePre::kGpt2;
+  if (name == "llama3" || name == "llama-v3" || name == "llama-bpe") return BpePre::kLlama3;
+  if (name == "qwen2" || name == "deepseek-r1-qwen") return BpePre::kQwen2;
+  return Status::InvalidArgument("tokenizer: tokenizer.ggml.pre '" + std::string(name) +
+                                 "' is not supported (default, gpt-2, llama3, llama-v3, llama-bpe, qwen2, "
+                                 "deepseek-r1-qwen)");
+}
+
+std::string_view BpePreName(BpePre pre) {
+  switch (pre) {
+    case BpePre::kDefault:
+      return "default";
+    case BpePre::kGpt2:
+      return "gpt-2";
+    case BpePre::kLlama3:
+      return "llama-bpe";
+    case BpePre::kQwen2:
+      return "qwen2";
+  }
+  return "default";
+}
+
+std::vector<std::string_view> SplitBpeWords(std::string_view text, BpePre pre) {
+  const std::vector<CodePoint> c = DecodeCodePoints(text);
+  std::vector<size_t> ends;
+  switch (pre) {
+    case BpePre::kDefault:
+      ends = SplitDefault(c);
+      break;
+    case BpePre::kGpt2:
+      SplitGpt2(c, 0, c.size(), ends);
+      break;
+    case BpePre::kLlama3:
+      SplitLlama3(c, 0, c.size(), 3, ends);
+      break;
+    case BpePre::kQwen2:
+      SplitLlama3(c, 0, c.size(), 1, ends);
+      break;
+  }
   std::vector<std::string_view> out;
-  const size_t n = text.size();
-  size_t i = 0;
-  auto run = [&](size_t j, CharClass cls) {
-    while (j < n && Classify(static_cast<unsigned char>(text[j])) == cls) ++j;
-    return j;
-  };
-  while (i < n) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c == '\'' && i + 1 < n) {
-      std::string_view rest = text.substr(i + 1);
-      size_t len = 0;
-      for (std::string_view suf : {"re", "ve", "ll", "s", "t", "m", "d"}) {
-        if (rest.substr(0, suf.size()) == suf) {
-          len = suf.size();
-          break;
-        }
-      }
-      if (len) {
-        out.push_back(text.substr(i, 1 + len));
-        i += 1 + len;
-        continue;
-      }
-    }
-    CharClass cls = Classify(c);
-    if (cls != CharClass::kSpace || (c == ' ' && i + 1 < n && !IsSpace(static_cast<unsigned char>(text[i + 1])))) {
-      size_t start = i;
-      if (cls == CharClass::kSpace) ++i;  // the optional leading space
-      CharClass word = Classify(static_cast<unsigned char>(text[i]));
-      size_t j = run(i, word);
-      out.push_back(text.substr(start, j - start));
-      i = j;
-      continue;
-    }
-    size_t k = run(i, CharClass::kSpace);
-    if (k == n || k - i == 1) {
-      out.push_back(text.substr(i, k - i));
-      i = k;
-    } else {
-      out.push_back(text.substr(i, k - 1 - i));  // \s+(?!\S): leave the last one
-      i = k - 1;
-    }
+  out.reserve(ends.size());
+  size_t from = 0;
+  for (size_t e : ends) {
+    size_t to = e < c.size() ? c[e].offset : text.size();
+    if (to > from) out.push_back(text.substr(from, to - from));
+    from = to;
   }
   return out;
 }
@@ -139,6 +387,12 @@ Result<VocabData> ReadVocab(const GgufFile& f) {
   } else if (model == "gpt2") {
     v.kind = VocabKind::kBpe;
     v.add_bos = false;
+    v.pre = BpePre::kDefault;  // llama.cpp's choice for a file without tokenizer.ggml.pre
+    if (f.Has("tokenizer.ggml.pre")) {
+      DSMIL_ASSIGN_OR_RETURN(std::string pre, f.String("tokenizer.ggml.pre"));
+      DSMIL_ASSIGN_OR_RETURN(v.pre, ParseBpePre(pre));
+    }
+    if (v.pre == BpePre::kLlama3) v.add_bos = true;
   } else {
     return Status::InvalidArgument("tokenizer: tokenizer.ggml.model '" + model + "' is not supported (llama or gpt2)");
   }
@@ -463,7 +717,7 @@ void Tokenizer::EncodeSpm(std::string_view text, std::vector<int32_t>& out) cons
 }
 
 void Tokenizer::EncodeBpe(std::string_view text, std::vector<int32_t>& out) const {
-  for (std::string_view chunk : SplitBpeWords(text)) EncodeBpeChunk(chunk, out);
+  for (std::string_view chunk : SplitBpeWords(text, v_.pre)) EncodeBpeChunk(chunk, out);
 }
 
 void Tokenizer::EncodeBpeChunk(std::string_view chunk, std::vector<int32_t>& out) const {
@@ -483,6 +737,13 @@ void Tokenizer::EncodeBpeChunk(std::string_view chunk, std::vector<int32_t>& out
     syms.push_back({text.size(), ch.size(), idx - 1, -1});
     if (idx > 0) syms[idx - 1].next = idx;
     text += ch;
+  }
+  if (v_.pre == BpePre::kLlama3) {  // a word that is a token is that token (llama.cpp's ignore_merges)
+    auto it = index_.find(text);
+    if (it != index_.end()) {
+      out.push_back(it->second);
+      return;
+    }
   }
   struct Pair {
     int32_t rank;

@@ -5,9 +5,9 @@
 //    UTF-8 characters are merged greedily by piece score (highest-scoring
 //    adjacent pair that is in the vocabulary first). Characters with no piece
 //    fall back to byte tokens <0xNN>, or to unk when the vocabulary has none.
-//  - "gpt2" (byte-level BPE, VocabKind::kBpe): the text is split by a GPT-2
-//    style pre-tokenizer (contractions, letter runs with one optional leading
-//    space, digit runs, punctuation runs, whitespace), each chunk's bytes are
+//  - "gpt2" (byte-level BPE, VocabKind::kBpe): the text is split by the
+//    pre-tokenizer that tokenizer.ggml.pre names (BpePre: llama.cpp's splits
+//    "default", "gpt-2", "llama3"/"llama-bpe", "qwen2"), each chunk's bytes are
 //    mapped to the GPT-2 printable alphabet (byte→unicode), and merges are
 //    applied by rank (tokenizer.ggml.merges, "left right" per entry).
 //
@@ -36,6 +36,31 @@ class GgufFile;
 
 enum class VocabKind { kSpm, kBpe };
 
+// How byte-level BPE text is split into words before merging
+// (tokenizer.ggml.pre), as llama.cpp splits it. Letters, numbers and
+// punctuation are the Unicode general categories L, N and P
+// (unicode_tables.inc); whitespace is \t..\r, space, U+0085, U+00A0, U+1680,
+// U+2000..U+200A, U+2028, U+2029, U+202F, U+205F, U+3000.
+//  - kGpt2 ("gpt-2"): 's 't 're 've 'm 'll 'd | ?\p{L}+ | ?\p{N}+ |
+//    ?[^\s\p{L}\p{N}]+ | \s+(?!\S) | \s+
+//  - kDefault ("default", and a BPE file without the key, as llama.cpp
+//    does): runs of punctuation and $+<=>^~| are split off first, then each
+//    piece is split as kGpt2, then runs of numbers are split off, then every
+//    three ASCII digits.
+//  - kLlama3 ("llama3", "llama-v3", "llama-bpe"): case-insensitive
+//    contractions | [^\r\n\p{L}\p{N}]?\p{L}+ | \p{N}{1,3} |
+//    ?[^\s\p{L}\p{N}]+[\r\n]* | \s*[\r\n]+ | \s+(?!\S) | \s+; a word that is
+//    a token as a whole is that token (no merges), and add_bos defaults to on.
+//  - kQwen2 ("qwen2", "deepseek-r1-qwen"): as kLlama3 but one digit per
+//    number, and merges always apply.
+enum class BpePre { kDefault, kGpt2, kLlama3, kQwen2 };
+
+// The BpePre a tokenizer.ggml.pre value names; InvalidArgument naming any
+// other value (its split is not implemented).
+Result<BpePre> ParseBpePre(std::string_view name);
+// The value written to tokenizer.ggml.pre: "default", "gpt-2", "llama-bpe", "qwen2".
+std::string_view BpePreName(BpePre pre);
+
 // tokenizer.ggml.token_type values (SentencePiece's).
 enum class TokenType : int32_t {
   kNormal = 1,
@@ -54,6 +79,7 @@ struct VocabData {
   std::vector<float> scores;        // tokenizer.ggml.scores (SPM; may be empty for BPE)
   std::vector<int32_t> types;       // tokenizer.ggml.token_type (empty: all normal)
   std::vector<std::string> merges;  // tokenizer.ggml.merges (BPE), "left right"
+  BpePre pre = BpePre::kGpt2;       // tokenizer.ggml.pre (BPE); kDefault when a file has none
   int32_t bos = -1;                 // -1: none
   int32_t eos = -1;
   int32_t unk = -1;
@@ -63,7 +89,8 @@ struct VocabData {
 
 // Reads tokenizer.ggml.* from `file` into VocabData (checks array lengths agree
 // and ids are in range). model "llama" → kSpm, "gpt2" → kBpe; others are
-// InvalidArgument naming the model.
+// InvalidArgument naming the model, as is a BPE file's tokenizer.ggml.pre
+// that ParseBpePre refuses.
 Result<VocabData> ReadVocab(const GgufFile& file);
 
 class Tokenizer {
@@ -124,12 +151,10 @@ class Tokenizer {
   std::vector<bool> eog_;
 };
 
-// The GPT-2 style pre-tokenizer used by kBpe: splits `text` into chunks
-// (contractions 's 't 're 've 'm 'll 'd; an optional space plus a run of
-// letters, of digits, or of other symbols; whitespace runs, the last space of
-// a run going to the following word). Non-ASCII code points count as letters.
-// The chunks concatenate back to `text`.
-std::vector<std::string_view> SplitBpeWords(std::string_view text);
+// The pre-tokenizer `pre` of kBpe (see BpePre): splits `text` into chunks
+// that concatenate back to `text`. Invalid UTF-8 bytes count as one symbol
+// each (llama.cpp reads them as U+FFFD).
+std::vector<std::string_view> SplitBpeWords(std::string_view text, BpePre pre = BpePre::kGpt2);
 
 // GPT-2 byte→unicode map: the UTF-8 string standing for byte `b` in byte-level BPE
 // vocabularies (printable bytes map to themselves; others to U+0100 and up).

@@ -4,11 +4,13 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <fstream>
 #include <random>
 
 #include "llm/gguf_writer.h"
+#include "llm/kernels.h"
 #include "llm/tokenizer.h"
 
 namespace dsmil::llm {
@@ -240,7 +242,7 @@ TEST(GgufTest, TruncatedAnywhereIsRefused) {
   std::vector<std::vector<uint8_t>> datas;
   auto bytes = FullFile(32, &datas);
   for (size_t n = 0; n < bytes.size(); ++n) {
-    std::vector<uint8_t> cut(bytes.begin(), bytes.begin() + long(n));
+    std::vector<uint8_t> cut(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n));
     Status s = Parse(cut);
     EXPECT_FALSE(s.ok()) << "prefix of " << n << " bytes accepted";
     EXPECT_EQ(s.message().rfind("gguf: ", 0), 0u) << s.message();
@@ -311,7 +313,7 @@ TEST(GgufTest, BadMetadata) {
   EXPECT_NE(Err(i.b).find("empty key"), std::string::npos);
 }
 
-Raw OneTensor(uint32_t n_dims, std::vector<uint64_t> dims, uint32_t type, uint64_t offset, size_t data_bytes) {
+Raw OneTensor(uint32_t n_dims, const std::vector<uint64_t>& dims, uint32_t type, uint64_t offset, size_t data_bytes) {
   Raw r;
   r.Header(1, 0).Str("blk.3.attn_q.weight").U32(n_dims);
   for (uint64_t d : dims) r.U64(d);
@@ -382,7 +384,7 @@ TEST(GgufTest, HalfAndQ8) {
 }
 
 TEST(GgufTest, LlamaHParamsOfRandomModels) {
-  for (GgmlType type : {GgmlType::kF32, GgmlType::kF16, GgmlType::kQ8_0}) {
+  for (GgmlType type : {GgmlType::kF32, GgmlType::kF16, GgmlType::kQ8_0, GgmlType::kQ4_0}) {
     for (VocabKind vk : {VocabKind::kSpm, VocabKind::kBpe}) {
       auto spec = RandomModelShape("tiny");
       spec->type = type;
@@ -413,6 +415,59 @@ TEST(GgufTest, LlamaHParamsOfRandomModels) {
       EXPECT_EQ((*tok)->vocab_size(), 512u);
     }
   }
+}
+
+TEST(GgufTest, RandomQ4ModelFollowsTheF32Weights) {
+  // The same seed gives the same values before quantisation: every Q4_0 block
+  // is the F32 block quantised as llama.cpp does (d = signed max / -8).
+  auto spec = RandomModelShape("tiny");
+  auto f32_bytes = RandomLlamaModelBytes(*spec);
+  spec->type = GgmlType::kQ4_0;
+  auto q4_bytes = RandomLlamaModelBytes(*spec);
+  ASSERT_TRUE(f32_bytes.ok() && q4_bytes.ok());
+  auto f32 = GgufFile::FromBuffer(*f32_bytes);
+  auto q4 = GgufFile::FromBuffer(*q4_bytes);
+  ASSERT_TRUE(f32.ok() && q4.ok());
+  EXPECT_EQ(*(*q4)->U32("general.file_type"), 2u);
+  EXPECT_EQ(*(*q4)->U32("general.quantization_version"), 2u);
+  const GgufTensor* a = (*f32)->Tensor("blk.0.ffn_up.weight");
+  const GgufTensor* b = (*q4)->Tensor("blk.0.ffn_up.weight");
+  ASSERT_EQ(b->type, GgmlType::kQ4_0);
+  ASSERT_EQ(b->bytes, a->elements() / 32 * 18);
+  const float* x = reinterpret_cast<const float*>(a->data);
+  std::vector<BlockQ4_0> want(a->elements() / 32);
+  QuantizeRowQ4_0(x, want.data(), int64_t(a->elements()));
+  EXPECT_EQ(std::memcmp(b->data, want.data(), b->bytes), 0);
+  std::vector<float> back(a->elements());
+  DequantizeRow(GgmlType::kQ4_0, b->data, back.data(), int64_t(a->elements()));
+  for (uint64_t i = 0; i < a->elements(); ++i) {
+    float d = HalfToFloat(want[i / 32].d);
+    // Half a step, or a whole one for values opposite the block's max
+    // beyond 7 steps (nibble 15 stands for 7d: the range is asymmetric).
+    float step = std::fabs(d) * 1.01f;
+    ASSERT_NEAR(back[i], x[i], std::fabs(x[i]) > 7 * std::fabs(d) ? step : step / 2) << i;
+  }
+  spec->n_ff = 200;  // not a multiple of the block
+  EXPECT_FALSE(RandomLlamaModelBytes(*spec).ok());
+}
+
+TEST(GgufTest, RandomBpeModelsNameTheirPreTokenizer) {
+  for (BpePre pre : {BpePre::kGpt2, BpePre::kLlama3, BpePre::kQwen2, BpePre::kDefault}) {
+    auto spec = RandomModelShape("tiny");
+    spec->vocab = VocabKind::kBpe;
+    spec->pre = pre;
+    auto bytes = RandomLlamaModelBytes(*spec);
+    ASSERT_TRUE(bytes.ok());
+    auto f = GgufFile::FromBuffer(*bytes);
+    ASSERT_TRUE(f.ok());
+    EXPECT_EQ(*(*f)->String("tokenizer.ggml.pre"), BpePreName(pre));
+    auto v = ReadVocab(**f);
+    ASSERT_TRUE(v.ok());
+    EXPECT_EQ(v->pre, pre);
+  }
+  auto spec = RandomModelShape("tiny");  // SPM: no pre-tokenizer key
+  auto f = GgufFile::FromBuffer(*RandomLlamaModelBytes(*spec));
+  EXPECT_FALSE((*f)->Has("tokenizer.ggml.pre"));
 }
 
 TEST(GgufTest, RandomWeightsAreScaled) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <random>
 
 #include "llm/gguf.h"
 #include "llm/gguf_writer.h"
@@ -55,7 +56,10 @@ VocabData TinyBpe() {
                                                                    {"hell", "o"}, {"Ġ", "w"}, {"o", "r"},
                                                                    {"Ġw", "or"},  {"l", "d"}, {"Ġwor", "ld"}};
   for (const auto& [l, r] : merges) {
-    v.merges.push_back(l + " " + r);
+    std::string merge = l;
+    merge += ' ';
+    merge += r;
+    v.merges.push_back(merge);
     v.tokens.push_back(l + r);
     v.types.push_back(1);
   }
@@ -154,6 +158,122 @@ TEST(TokenizerTest, BpePreTokenizer) {
   EXPECT_EQ(SplitBpeWords("a  "), (V{"a", "  "}));
   EXPECT_EQ(SplitBpeWords("we'll they've"), (V{"we", "'ll", " they", "'ve"}));
   EXPECT_EQ(SplitBpeWords(""), V{});
+}
+
+// The splits of llama.cpp's pre-tokenizers (its unicode.cpp: the regexes in
+// the comments of BpePre, with Unicode letters, numbers and punctuation).
+TEST(TokenizerTest, BpePreTokenizerKinds) {
+  using V = std::vector<std::string_view>;
+  // gpt-2: only an ASCII space joins the next word; NBSP is whitespace, so it
+  // stands alone before a letter; symbols (€) and punctuation form one run;
+  // ½ is a number, é a letter.
+  EXPECT_EQ(SplitBpeWords("a\u00a0\u00a0b", BpePre::kGpt2), (V{"a", "\u00a0", "\u00a0", "b"}));
+  EXPECT_EQ(SplitBpeWords("12345 €€! é½", BpePre::kGpt2), (V{"12345", " €€!", " é", "½"}));
+  EXPECT_EQ(SplitBpeWords("x  y", BpePre::kGpt2), (V{"x", " ", " y"}));
+  EXPECT_EQ(SplitBpeWords("DON'T", BpePre::kGpt2), (V{"DON", "'", "T"}));  // case-sensitive contractions
+  // default: punctuation (and $+<=>^~|) runs first, then gpt-2, then number
+  // runs, then every three ASCII digits.
+  EXPECT_EQ(SplitBpeWords("a,b 1234567 x+y", BpePre::kDefault),
+            (V{"a", ",", "b", " ", "123", "456", "7", " x", "+", "y"}));
+  // llama3: case-insensitive contractions, one non-letter before a word,
+  // numbers in groups of three, newlines kept with the punctuation before them.
+  const char* text = "I'M 12345 (x)\r\n\n  y";
+  EXPECT_EQ(SplitBpeWords(text, BpePre::kLlama3), (V{"I", "'M", " ", "123", "45", " (", "x", ")\r\n\n", " ", " y"}));
+  // qwen2: the same, one digit per number.
+  EXPECT_EQ(SplitBpeWords(text, BpePre::kQwen2),
+            (V{"I", "'M", " ", "1", "2", "3", "4", "5", " (", "x", ")\r\n\n", " ", " y"}));
+  // Invalid UTF-8 bytes are one symbol each and keep their bytes.
+  EXPECT_EQ(SplitBpeWords("a\xff\xfe b", BpePre::kGpt2), (V{"a", "\xff\xfe", " b"}));
+  for (BpePre pre : {BpePre::kDefault, BpePre::kGpt2, BpePre::kLlama3, BpePre::kQwen2}) {
+    EXPECT_EQ(SplitBpeWords("", pre), V{});
+    std::string joined;
+    std::string mixed = "Hello, wörld!\n\t 2024-01-31 ٣٤٥ 😀 'll '' \r\n";
+    for (std::string_view w : SplitBpeWords(mixed, pre)) joined += w;
+    EXPECT_EQ(joined, mixed) << BpePreName(pre);
+  }
+  // Random mixes of the cases above: the words always cover the text exactly.
+  const std::vector<std::string> parts = {"a",  "Z",   " ", "  ",  "\n",   "\r",      "\t",     "'",
+                                          "'s", "'LL", "7", "123", ",",    "$",       "\u00a0", "\u3000",
+                                          "é",  "½",   "€", "😀",   "\xff", "\xe2\x82"};
+  std::mt19937 rng(7);
+  for (int n = 0; n < 500; ++n) {
+    std::string text;
+    for (int k = int(rng() % 12); k > 0; --k) text += parts[rng() % parts.size()];
+    for (BpePre pre : {BpePre::kDefault, BpePre::kGpt2, BpePre::kLlama3, BpePre::kQwen2}) {
+      std::string joined;
+      for (std::string_view w : SplitBpeWords(text, pre)) {
+        EXPECT_FALSE(w.empty());
+        joined += w;
+      }
+      ASSERT_EQ(joined, text) << BpePreName(pre);
+    }
+  }
+}
+
+TEST(TokenizerTest, BpePreNames) {
+  EXPECT_EQ(*ParseBpePre("default"), BpePre::kDefault);
+  EXPECT_EQ(*ParseBpePre("gpt-2"), BpePre::kGpt2);
+  EXPECT_EQ(*ParseBpePre("llama3"), BpePre::kLlama3);
+  EXPECT_EQ(*ParseBpePre("llama-bpe"), BpePre::kLlama3);
+  EXPECT_EQ(*ParseBpePre("qwen2"), BpePre::kQwen2);
+  auto bad = ParseBpePre("gpt2");  // llama.cpp's name is "gpt-2"
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("'gpt2'"), std::string::npos) << bad.status().ToString();
+  for (BpePre pre : {BpePre::kDefault, BpePre::kGpt2, BpePre::kLlama3, BpePre::kQwen2}) {
+    EXPECT_EQ(*ParseBpePre(BpePreName(pre)), pre);
+  }
+}
+
+// tokenizer.ggml.pre in a file: absent → default (as llama.cpp), llama3 turns
+// add_bos on unless the file says otherwise, an unknown value is refused.
+TEST(TokenizerTest, ReadsPreTokenizerFromGguf) {
+  auto file = [](const char* pre, int add_bos) {
+    GgufWriter w;
+    w.Set("tokenizer.ggml.model", GgufValue::String("gpt2"));
+    w.Set("tokenizer.ggml.tokens", GgufValue::StringArray({"a", "b", "ab"}));
+    w.Set("tokenizer.ggml.merges", GgufValue::StringArray({"a b"}));
+    w.Set("tokenizer.ggml.bos_token_id", GgufValue::U32(2));
+    if (pre) w.Set("tokenizer.ggml.pre", GgufValue::String(pre));
+    if (add_bos >= 0) w.Set("tokenizer.ggml.add_bos_token", GgufValue::Bool(add_bos == 1));
+    EXPECT_TRUE(w.BeginBuffer().ok());
+    EXPECT_TRUE(w.Finish().ok());
+    auto f = GgufFile::FromBuffer(w.TakeBuffer());
+    EXPECT_TRUE(f.ok()) << f.status().ToString();
+    return std::move(f).value();
+  };
+  auto v = ReadVocab(*file(nullptr, -1));
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->pre, BpePre::kDefault);
+  EXPECT_FALSE(v->add_bos);
+  v = ReadVocab(*file("llama-bpe", -1));
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->pre, BpePre::kLlama3);
+  EXPECT_TRUE(v->add_bos);
+  v = ReadVocab(*file("llama3", 0));
+  ASSERT_TRUE(v.ok());
+  EXPECT_FALSE(v->add_bos);
+  v = ReadVocab(*file("qwen2", -1));
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->pre, BpePre::kQwen2);
+  auto t = Tokenizer::FromGguf(*file("tekken", -1));
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("tokenizer.ggml.pre 'tekken'"), std::string::npos) << t.status().ToString();
+}
+
+// llama3 takes a word that is a token as that token, whatever the merges say.
+TEST(TokenizerTest, Llama3WholeWords) {
+  VocabData v = TinyBpe();
+  v.merges.push_back("l o");
+  v.tokens.push_back("lo");
+  v.types.push_back(1);
+  v.tokens.push_back("low");  // no merge makes it
+  v.types.push_back(1);
+  const int32_t lo = int32_t(v.tokens.size()) - 2, low = lo + 1;
+  v.pre = BpePre::kGpt2;
+  EXPECT_EQ(Make(v)->Encode("low", false, false), (Ids{lo, 'w'}));
+  v.pre = BpePre::kLlama3;
+  EXPECT_EQ(Make(v)->Encode("low", false, false), (Ids{low}));
+  EXPECT_EQ(Make(v)->Encode("lowlow", false, false), (Ids{lo, 'w', lo, 'w'}));
 }
 
 TEST(TokenizerTest, ByteMap) {
