@@ -11,7 +11,10 @@
 # eleventh is SHRINK's on node-a, default 8500), so a
 # second cluster (the red-team test's) can run beside the first;
 # DSMIL_POLICIES_DIR (tenant policy bundles, default deploy/policies);
-# DSMIL_MONITORING=1: `up` also starts Prometheus + Alertmanager (scripts/monitoring.sh).
+# DSMIL_MONITORING=1: `up` also starts Prometheus + Alertmanager (scripts/monitoring.sh);
+# DSMIL_MODEL=/path/model.gguf: the model node-b serves (default: a random-weight model made
+# here); DSMIL_SECOND_WORKER=0|1: device 44 as a second, one-thread worker of that model
+# (default 1 for the model made here, 0 for DSMIL_MODEL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -102,12 +105,21 @@ write_config() {
         [ "$(shrink_port)" != 0 ] && echo "shrink: {forward: \"https://127.0.0.1:$(shrink_port)\"}"
         echo "l7:"
         echo "  listen: \"127.0.0.1:$(l7_port)\""
-        echo "  workers: [{model: \"$model_name\", device: 47}]"
+        # Device 44 is a second, smaller worker (one thread) of the same model when
+        # cluster.sh made the model: the router spreads requests over both
+        # (least outstanding), and each worker's status line counts its share.
+        if [ "$second_worker" = 1 ]; then
+          echo "  workers: [{model: \"$model_name\", device: 47}, {model: \"$model_name\", device: 44}]"
+        else
+          echo "  workers: [{model: \"$model_name\", device: 47}]"
+        fi
         # Every tenant is limited by default (docs/security.md): 20 requests/s, bursts of 40,
         # 8 in flight, 2M tokens a day; a tenant over its limit gets 429 with Retry-After.
         echo "  limits: {default: {requests_per_second: 20, burst: 40, max_concurrent: 8, tokens_per_day: 2000000}}"
         echo "llm:"
-        echo "  models: [{device: 47, profile: llm-7b-amx, path: \"$model_path\", threads: ${DSMIL_LLM_THREADS:-2}}]"
+        echo "  models:"
+        echo "    - {device: 47, profile: llm-7b-amx, path: \"$model_path\", threads: ${DSMIL_LLM_THREADS:-2}}"
+        [ "$second_worker" = 1 ] && echo "    - {device: 44, profile: llm-1b-npu, path: \"$model_path\", threads: 1}"
         ;;
     esac
     echo "logging: {level: info, file: $n/$n.log}"
@@ -140,7 +152,11 @@ up() {
   done
   # The model NODE-B serves: DSMIL_MODEL=/path/model.gguf, else a small llama model with random
   # weights made here (never downloaded); its name says so in /v1/models.
+  # A second worker (device 44) of the model cluster.sh makes; a model given with DSMIL_MODEL
+  # gets one worker unless DSMIL_SECOND_WORKER=1 (it would be loaded twice).
+  second_worker=${DSMIL_SECOND_WORKER:-1}
   if [ -n "${DSMIL_MODEL:-}" ]; then
+    second_worker=${DSMIL_SECOND_WORKER:-0}
     [ -r "$DSMIL_MODEL" ] || { echo "cluster: DSMIL_MODEL=$DSMIL_MODEL is not a readable file" >&2; exit 2; }
     model_path=$(readlink -f "$DSMIL_MODEL")
     model_name=$(basename "$model_path" .gguf)

@@ -1,5 +1,6 @@
 #include "devices/llm/llm_worker.h"
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <map>
@@ -25,8 +26,9 @@ Result<int64_t> IntField(const json& j, const std::string& key, int64_t lo, int6
   }
   int64_t v =
       j.is_number_unsigned() ? int64_t(std::min<uint64_t>(j.get<uint64_t>(), uint64_t(INT64_MAX))) : j.get<int64_t>();
-  if (v < lo || v > hi)
+  if (v < lo || v > hi) {
     return Bad(key, "must be an integer between " + std::to_string(lo) + " and " + std::to_string(hi));
+  }
   return v;
 }
 
@@ -52,7 +54,9 @@ Result<LlmConfig> ParseLlmConfig(const std::string& section_json, const std::str
     for (auto it = m.begin(); it != m.end(); ++it) {
       const std::string& k = it.key();
       const json& v = it.value();
-      const std::string key = p + "." + k;
+      std::string key = p;
+      key += ".";
+      key += k;
       if (k == "device") {
         DSMIL_ASSIGN_OR_RETURN(int64_t d, IntField(v, key, 0, 103));
         c.device = int(d);
@@ -166,13 +170,15 @@ Result<ChatCall> ParseChatPayload(std::string_view payload, uint32_t max_tokens_
     call.params.max_tokens = int32_t(v);
   }
   if (auto f = j.find("temperature"); f != j.end() && !f->is_null()) {
-    if (!f->is_number() || f->get<double>() < 0 || f->get<double>() > 2)
+    if (!f->is_number() || f->get<double>() < 0 || f->get<double>() > 2) {
       return Bad("temperature", "must be a number between 0 and 2");
+    }
     call.params.temperature = f->get<float>();
   }
   if (auto f = j.find("top_p"); f != j.end() && !f->is_null()) {
-    if (!f->is_number() || f->get<double>() <= 0 || f->get<double>() > 1)
+    if (!f->is_number() || f->get<double>() <= 0 || f->get<double>() > 1) {
       return Bad("top_p", "must be a number in (0, 1]");
+    }
     call.params.top_p = f->get<float>();
   }
   if (auto f = j.find("seed"); f != j.end() && !f->is_null()) {
@@ -308,6 +314,14 @@ class LlmWorker final : public Device {
     return h;
   }
 
+  // The worker's share of the L7 traffic: with two workers of one model
+  // (47 and 44) the router's least-outstanding choice shows here.
+  std::string StatusDetail() const override {
+    MutexLock lock(mu_);
+    return "worker " + std::to_string(ctx_.id) + ": " + std::to_string(served_) + " chats, " + std::to_string(tokens_) +
+           " tokens, " + std::to_string(in_flight_) + " in flight";
+  }
+
   uint64_t MemoryUsedBytes() const override {
     MutexLock lock(mu_);
     if (!engine_) return 0;
@@ -350,9 +364,10 @@ class LlmWorker final : public Device {
     if (!engine.ok()) {
       state_ = DeviceState::kFailed;
       reason_ = "model " + c.path + " could not be loaded: " + engine.status().message();
-      if (ctx_.log)
+      if (ctx_.log) {
         ctx_.log->Error("llm model load failed",
                         {{"device", ctx_.id}, {"path", c.path}, {"error", engine.status().message()}});
+      }
       return;
     }
     if (stopped_) {
@@ -373,6 +388,12 @@ class LlmWorker final : public Device {
                                           {"max_sequences", engine_->max_sequences()},
                                           {"kernels", llm::KernelDescription()}});
     }
+  }
+
+  void CountServed(uint64_t completion_tokens) {
+    MutexLock lock(mu_);
+    ++served_;
+    tokens_ += completion_tokens;
   }
 
   // Runs one chat. On success *out is the final L7_CHAT_RESP; otherwise an
@@ -441,6 +462,7 @@ class LlmWorker final : public Device {
       auto r = engine->Generate(std::move(g));
       if (!r.ok()) return fail(r.status());
       *out = FinalReply(req, *r, /*whole=*/true);
+      CountServed(uint64_t(std::max(r->completion_tokens, 0)));
       return Status::Ok();
     }
     // Streaming: the engine's scheduler thread queues pieces; this thread
@@ -502,6 +524,7 @@ class LlmWorker final : public Device {
     }
     if (!result->ok()) return fail(result->status());
     *out = FinalReply(req, **result, /*whole=*/false);
+    CountServed(uint64_t(std::max((*result)->completion_tokens, 0)));
     return Status::Ok();
   }
 
@@ -524,6 +547,8 @@ class LlmWorker final : public Device {
   int in_flight_ DSMIL_GUARDED_BY(mu_) = 0;
   std::map<std::string, uint32_t> tenant_in_flight_ DSMIL_GUARDED_BY(mu_);
   uint64_t tenant_busy_ DSMIL_GUARDED_BY(mu_) = 0;
+  uint64_t served_ DSMIL_GUARDED_BY(mu_) = 0;  // chats answered in full
+  uint64_t tokens_ DSMIL_GUARDED_BY(mu_) = 0;  // their completion tokens
   std::shared_ptr<llm::Engine> engine_ DSMIL_GUARDED_BY(mu_);
   std::thread loader_;
 };

@@ -194,6 +194,9 @@ TEST_F(LlmWorkerTest, AnswersChatWithTextAndUsage) {
   auto again = dev->Handle(Chat(kHello));
   EXPECT_EQ(Payload(*again)["text"], p["text"]);
   EXPECT_NE(registry.Expose().find("dsmil_llm_request_seconds_count{device_id=\"47\"} 2"), std::string::npos);
+  // Its share of the traffic, for dsmilctl status.
+  EXPECT_EQ(dev->StatusDetail(),
+            "worker 47: 2 chats, " + std::to_string(2 * p["completion_tokens"].get<int>()) + " tokens, 0 in flight");
   dev->Stop();
   EXPECT_EQ(dev->Health().state, DeviceState::kStopped);
 }
