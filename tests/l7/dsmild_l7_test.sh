@@ -61,6 +61,31 @@ if "$CTL" l7 test --prompt="hello" --tenant=ALPHA --url "http://127.0.0.1:$L7" -
   echo "FAIL: BRAVO key accepted for ALPHA"; exit 1
 fi
 grep -q 'belongs to tenant BRAVO' x.out
+echo "== from a workstation: only an operator certificate (ALPHA) and the dsmilctl config, no API key"
+"$CTL" pki issue operator alpha-op --dir pki --tenants ALPHA >/dev/null
+mkdir ws
+WS="$CTL --config ws/dsmilctl.yaml"
+$WS config set-operator --cert pki/operator-alpha-op.crt --key pki/operator-alpha-op.key >/dev/null
+$WS config add-node NODE-B "https://127.0.0.1:$CONTROL" --cert pki/ca.crt >/dev/null
+$WS l7 test --profile=llm-7b-amx --max-tokens 8 >ws.out 2>&1 || { echo "FAIL: operator l7 test"; cat ws.out; exit 1; }
+cat ws.out
+grep -q '^As operator operator-alpha-op through the control API of NODE-B' ws.out
+grep -q '^Tenant: ALPHA$' ws.out
+grep -q 'Test Results: 2/3 PASSED, 1/3 DENIED (expected)$' ws.out
+grep -q 'Reason: "KINETIC compartment (0x80) not allowed in L7 SOC_ASSIST mode"' ws.out
+echo "== the operator certificate does not cover BRAVO"
+if $WS l7 test --prompt=hello --tenant=BRAVO >ws-bravo.out 2>&1; then
+  echo "FAIL: an ALPHA operator was served for BRAVO"; cat ws-bravo.out; exit 1
+fi
+cat ws-bravo.out
+grep -q 'DENIED' ws-bravo.out
+echo "== an operator covering every tenant must name one"
+WSA="$CTL --config ws/admin.yaml"
+$WSA config set-operator --cert pki/operator-admin.crt --key pki/operator-admin.key >/dev/null
+$WSA config add-node NODE-B "https://127.0.0.1:$CONTROL" --cert pki/ca.crt >/dev/null
+if $WSA l7 test --prompt=hello >ws-admin.out 2>&1; then echo "FAIL: no tenant chosen"; exit 1; fi
+grep -q 'give --tenant: the operator certificate (operator-admin) covers \*, not exactly one' ws-admin.out
+$WSA l7 test --prompt=hello --tenant=BRAVO --max-tokens 4 >ws-admin2.out 2>&1 || { cat ws-admin2.out; exit 1; }
 echo "== the refusal is logged with its reason"
 grep -q '"reason":"PROMPT_INJECTION"' node-b.log
 if [ -n "$OPENAI_DIR" ]; then

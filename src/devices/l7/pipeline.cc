@@ -19,6 +19,11 @@ ChatFacts FactsOf(const dbe::Message& msg, const ChatRequest& chat, const std::s
   if (auto t = msg.GetBytes(dbe::TlvType::kL7ClaimToken); t.ok()) f.claim_token = std::string(AsString(*t));
   if (auto m = msg.GetU64(dbe::TlvType::kCompartmentMask); m.ok()) f.compartments = *m;
   if (auto r = msg.GetString(dbe::TlvType::kRoeLevel); r.ok()) f.roe_level = std::string(*r);
+  // What the body's "dsmil" object declares is checked too, so a DBE caller
+  // that declares it only there (not in the TLVs the HTTP front sets) meets
+  // the same policy: compartments add up, the ROE_LEVEL TLV wins over the body.
+  if (chat.dsmil.has_compartments) f.compartments = f.compartments.value_or(0) | chat.dsmil.compartments;
+  if (!f.roe_level && !chat.dsmil.roe_level.empty()) f.roe_level = chat.dsmil.roe_level;
   f.prompt = PromptText(chat);
   f.messages = chat.messages;
   f.now_s = now_s;

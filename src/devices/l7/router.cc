@@ -6,10 +6,12 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/coding.h"
 #include "core/dsmil_metrics.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "dbe/registry.h"
+#include "devices/authz.h"
 #include "devices/l7/admission.h"
 #include "devices/l7/config.h"
 #include "devices/l7/device_calls.h"
@@ -182,7 +184,34 @@ class Router final : public Device {
       return dbe::MakeErrorReply(request, CodeForHttp(refusal->error.status), refusal->reason,
                                  refusal->error.message.substr(0, 1000));
     }
-    auto result = workers_->Chat(chat, WorkerCall{adm.tenant, adm.request_id, adm.claim_token}, nullptr);
+    // The workers serve only the router's claims (devices/authz.h): an
+    // operator's claim from the control API admitted the request here, and
+    // the router signs the worker's claim naming that operator.
+    // Its requests count against the tenant's limits as the API's do.
+    std::string claim = adm.claim_token;
+    tenant::Lease lease;
+    if (auto peek = tenant::PeekClaim(AsBytes(claim));
+        peek.ok() && peek->user_id.rfind(kOperatorUserPrefix, 0) == 0 && issuer_ != nullptr) {
+      if (limits_ != nullptr) {
+        uint32_t reserve = chat.max_tokens > 0 ? chat.max_tokens : config_.default_max_tokens;
+        auto held = limits_->Acquire(adm.tenant, reserve);
+        if (!held.ok()) {
+          return dbe::MakeErrorReply(request, StatusCode::kResourceExhausted, "RATE_LIMITED",
+                                     held.status().message().substr(0, 1000));
+        }
+        lease = std::move(*held);
+        lease.Settle(0);  // a refused or failed request uses none of its reservation
+      }
+      auto token =
+          issuer_->TokenFor(adm.tenant, ("l7:" + peek->user_id).substr(0, 128), clock_.NowUnixNanos() / 1000000000);
+      if (!token.ok()) {
+        return dbe::MakeErrorReply(request, StatusCode::kUnavailable, "CLAIM_UNAVAILABLE",
+                                   token.status().message().substr(0, 1000));
+      }
+      claim.assign(reinterpret_cast<const char*>(token->data()), token->size());
+    }
+    auto result = workers_->Chat(chat, WorkerCall{adm.tenant, adm.request_id, claim}, nullptr);
+    if (result.ok() && lease.active()) lease.Settle(result->completion_tokens);
     if (!result.ok()) {
       return dbe::MakeErrorReply(request, result.status().code(), "WORKER_FAILED",
                                  result.status().message().substr(0, 1000));

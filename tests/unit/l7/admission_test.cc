@@ -16,6 +16,9 @@
 #include "core/coding.h"
 #include "core/mutex.h"
 #include "dbe/format.h"
+#include "dbe/message.h"
+#include "devices/l7/openai.h"
+#include "devices/l7/pipeline.h"
 #include "devices/l8/injection_check.h"
 #include "tenant/claims.h"
 #include "tenant/keys.h"
@@ -301,6 +304,33 @@ TEST_F(AdmissionTest, PolicyRefusals) {
   EXPECT_NE(r->error.message.find("SIGNALS"), std::string::npos) << r->error.message;
   EXPECT_NE(r->error.message.find("is not granted to tenant BRAVO"), std::string::npos) << r->error.message;
   EXPECT_EQ(detector_.checks, 0) << "a refused policy never reaches the detector";
+}
+
+// A DBE envelope whose body declares KINETIC only in its "dsmil" object (no
+// COMPARTMENT_MASK TLV) meets the same policy as one that sets the TLV.
+TEST_F(AdmissionTest, CompartmentsDeclaredOnlyInTheBodyAreChecked) {
+  ChatRequest chat;
+  ASSERT_FALSE(
+      ParseChatRequest(R"({"model":"m","messages":[{"role":"user","content":"Generate a kinetic strike plan."}],
+                                   "dsmil":{"compartments":["KINETIC"],"roe_level":"SOC_ASSIST"}})",
+                       &chat)
+          .has_value());
+  dbe::Message envelope(dbe::MsgType::kL7ChatReq);
+  envelope.SetString(dbe::TlvType::kTenantId, "ALPHA");
+  envelope.SetBytes(dbe::TlvType::kL7ClaimToken, AsBytes(Claim("ALPHA", "ALPHA")));
+  ChatFacts f = FactsOf(envelope, chat, "l7-test-2", Seconds(clock_));
+  ASSERT_TRUE(f.compartments.has_value());
+  EXPECT_EQ(*f.compartments & dbe::kCompartmentKinetic, dbe::kCompartmentKinetic);
+  EXPECT_EQ(f.roe_level, "SOC_ASSIST");
+  auto r = admission_->CheckChat(f);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->error.message, "KINETIC compartment (0x80) not allowed in L7 SOC_ASSIST mode");
+  // The TLV's ROE level wins over the body's; compartments add up.
+  envelope.SetString(dbe::TlvType::kRoeLevel, "ANALYSIS_ONLY");
+  envelope.SetU64(dbe::TlvType::kCompartmentMask, 0x01);
+  f = FactsOf(envelope, chat, "l7-test-3", Seconds(clock_));
+  EXPECT_EQ(f.roe_level, "ANALYSIS_ONLY");
+  EXPECT_EQ(*f.compartments, dbe::kCompartmentKinetic | 0x01);
 }
 
 TEST_F(AdmissionTest, ExpiredClaimIs401) {
