@@ -6,7 +6,13 @@
 // For every tenant of the node config: ROE level, its streams, its schema with
 // the archived event count, its vector collections with their counts, its
 // active API keys (<stores.path>/tenant/api_keys unless --keys-file), and its
-// event rate (entries of <T>_L3_IN in the last 5 minutes).
+// event rate (entries of <T>_L3_IN in the last 5 minutes) (node/tenant_report.h).
+//
+// Where: the node config given with --node-config, or the local cluster's when
+// it is on this machine, is read directly. Otherwise (an operator workstation
+// holding only its certificate and the dsmilctl config) the first node of the
+// dsmilctl config that answers GET /v1/tenants?inspect=1 builds the same
+// reports on its own stores, for the tenants the certificate covers.
 //
 // The isolation audit uses each tenant's OWN credentials against every OTHER
 // tenant's data, and passes only if every attempt is refused: the store probes
@@ -18,7 +24,8 @@
 //                 certificate's directory): GET /v1/soc/top, GET /v1/logs,
 //                 POST /v1/events for the tenant and POST /v1/dbe with its
 //                 TENANT_ID to device 50 (401/403 expected).
-// A FAIL names every path that was not refused.
+// A FAIL names every path that was not refused. Without the cluster CA's key
+// (a workstation) the entry points are not probed, and the output says so.
 //
 // Exit 0 every tenant PASS, 1 a tenant FAIL, 2 bad input.
 #include <unistd.h>
@@ -41,6 +48,8 @@
 #include "file_util.h"
 #include "net/http_client.h"
 #include "node/config.h"
+#include "node/tenant_report.h"
+#include "node_target.h"
 #include "store/archive.h"
 #include "store/isolation_audit.h"
 #include "store/scope.h"
@@ -62,101 +71,11 @@ struct ListArgs {
   std::string keys_file;
   std::string output = "text";
   std::string ca_dir;  // "" = the directory of the operator certificate
+  bool node_config_given = false;
 };
 
 using Probe = store::IsolationProbe;
-
-struct TenantReport {
-  std::string id, roe;
-  std::vector<std::string> streams;
-  std::string schema;
-  std::string archived;  // count or "(unavailable: ...)"
-  std::vector<std::pair<std::string, std::string>> collections;
-  std::string collections_error;
-  std::string api_keys;
-  std::string event_rate;
-  std::vector<Probe> probes;
-  bool pass() const { return store::IsolationPasses(probes); }
-};
-
-TenantReport Inspect(const node::NodeConfig& cfg, const node::TenantConfig& tc, const std::string& keys_file) {
-  TenantReport r;
-  r.id = tc.id;
-  r.roe = tc.roe_level.empty() ? "(not set)" : tc.roe_level;
-  auto scope = store::TenantScope::For(tc.id);
-  if (!scope.ok()) {
-    r.probes.push_back({"tenant id", false, scope.status().message()});
-    return r;
-  }
-  const store::StoresConfig& c = cfg.stores;
-  for (store::StreamKind k : store::kAllStreams) r.streams.push_back(scope->Stream(k));
-  r.schema = c.kind == "servers" ? scope->Schema() : scope->Schema() + " (embedded: archive/" + tc.id + ".db)";
-
-  auto archive = store::OpenArchive(c, *scope);
-  if (archive.ok()) {
-    auto n = (*archive)->Count();
-    r.archived = n.ok() ? Thousands(*n) + " events archived" : "(unavailable: " + n.status().message() + ")";
-  } else {
-    r.archived = "(unavailable: " + archive.status().message() + ")";
-  }
-
-  auto vectors = store::OpenVectors(c, *scope);
-  if (vectors.ok()) {
-    auto list = (*vectors)->ListCollections();
-    if (list.ok()) {
-      for (const auto& info : *list) {
-        r.collections.push_back({info.name, Thousands(info.count) + " vectors"});
-      }
-    } else {
-      r.collections_error = list.status().message();
-    }
-  } else {
-    r.collections_error = vectors.status().message();
-  }
-
-  std::string kf = keys_file.empty() && !c.path.empty() ? c.path + "/tenant/api_keys" : keys_file;
-  if (!kf.empty()) {
-    auto keys = tenant::ApiKeyStore::Open(kf);
-    auto list = keys.ok() ? (*keys)->List(tc.id) : Result<std::vector<tenant::ApiKeyInfo>>(keys.status());
-    if (list.ok()) {
-      size_t active = 0;
-      for (const auto& k : *list) active += !k.revoked();
-      r.api_keys = std::to_string(active);
-    } else {
-      r.api_keys = "(unavailable: " + list.status().message() + ")";
-    }
-  } else {
-    r.api_keys = "(no key file)";
-  }
-
-  auto streams = store::OpenStreams(c, *scope, store::Access::kReader);
-  if (streams.ok()) {
-    int64_t now_ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-            .count();
-    auto recent = (*streams)->Range(store::StreamKind::kL3In, std::to_string(now_ms - 300000) + "-0", 1000000);
-    if (recent.ok()) {
-      std::ostringstream s;
-      s.setf(std::ios::fixed);
-      s.precision(recent->size() >= 3000 ? 0 : 1);
-      s << static_cast<double>(recent->size()) / 300.0 << " events/sec (last 5 min)";
-      r.event_rate = s.str();
-    } else {
-      r.event_rate = "(unavailable: " + recent.status().message() + ")";
-    }
-  } else {
-    r.event_rate = "(unavailable: " + streams.status().message() + ")";
-  }
-
-  std::vector<store::TenantScope> others;
-  for (const auto& other : cfg.tenants) {
-    auto u = store::TenantScope::For(other.id);
-    if (u.ok()) others.push_back(std::move(*u));
-  }
-  std::vector<Probe> probes = store::ProbeIsolation(c, *scope, others);
-  r.probes.insert(r.probes.end(), probes.begin(), probes.end());
-  return r;
-}
+using node::TenantReport;
 
 // The entry points (docs/security.md): every tenant-scoped route of every node
 // of the dsmilctl config, called with an operator certificate that covers no
@@ -200,7 +119,11 @@ std::map<std::string, std::vector<Probe>> EntryProbes(const Context& ctx, const 
           r.headers.emplace_back("Content-Type", target == "/v1/dbe" ? "application/octet-stream" : "application/json");
         }
         auto resp = net::HttpFetch(r);
-        std::string path = "entry: " + n.name + " " + method + " " + what + " (certificate covering no tenant)";
+        std::string path = "entry: ";
+        path += n.name;
+        path += " " + method;
+        path += " " + what;
+        path += " (certificate covering no tenant)";
         if (!resp.ok()) {
           out[t].push_back({path, false, "could not be checked: " + resp.status().message()});
         } else if (resp->status == 401 || resp->status == 403) {
@@ -229,19 +152,77 @@ std::map<std::string, std::vector<Probe>> EntryProbes(const Context& ctx, const 
   return out;
 }
 
+// The reports from the stores named by a node config on this machine.
+Result<std::vector<TenantReport>> LocalReports(const ListArgs& a, std::string* node, std::string* stores) {
+  DSMIL_ASSIGN_OR_RETURN(node::NodeConfig cfg, node::LoadNodeConfig(a.node_config));
+  if (cfg.tenants.empty()) return Status::InvalidArgument(a.node_config + " configures no tenants");
+  *node = cfg.name;
+  *stores = cfg.stores.kind;
+  std::vector<TenantReport> reports;
+  for (const auto& t : cfg.tenants) reports.push_back(node::InspectTenant(cfg, t, a.keys_file));
+  return reports;
+}
+
+// The reports from a node's control API (GET /v1/tenants?inspect=1): the
+// first node of the dsmilctl config that answers, with the operator's
+// certificate (its tenants only).
+Result<std::vector<TenantReport>> RemoteReports(const Context& ctx, std::string* node, std::string* stores) {
+  DSMIL_ASSIGN_OR_RETURN(CtlConfig cfg, LoadCtlConfig(ctx.config_path));
+  if (cfg.nodes.empty()) {
+    return Status::InvalidArgument("no node config on this machine and no nodes in " + ctx.config_path +
+                                   " (dsmilctl config add-node, or --node-config FILE)");
+  }
+  std::string errors;
+  for (const CtlNode& n : cfg.nodes) {
+    auto req = BaseRequest(cfg, n, std::chrono::seconds(60));
+    req.method = "GET";
+    req.url = n.url + "/v1/tenants?inspect=1";
+    req.max_response_bytes = (8u << 20);
+    auto resp = net::HttpFetch(req);
+    std::string why;
+    if (!resp.ok()) {
+      why = resp.status().message();
+    } else if (resp->status != 200) {
+      why = "HTTP " + std::to_string(resp->status) + ": " + resp->body.substr(0, 200);
+    } else {
+      json doc = json::parse(resp->body, nullptr, false);
+      if (!doc.is_object() || !doc.contains("tenants") || !doc["tenants"].is_array()) {
+        why = "unreadable answer";
+      } else if (doc["tenants"].empty()) {
+        why = "no tenant this certificate covers";
+      } else {
+        std::vector<TenantReport> reports;
+        for (const json& t : doc["tenants"]) {
+          if (!t.contains("report")) return Status::Unavailable(n.name + " sent no report (an older dsmild?)");
+          DSMIL_ASSIGN_OR_RETURN(TenantReport r, node::TenantReportFromJson(t["report"]));
+          reports.push_back(std::move(r));
+        }
+        *node = doc.value("node", n.name) + " via its control API";
+        *stores = doc.value("stores", std::string("?"));
+        return reports;
+      }
+    }
+    errors += (errors.empty() ? "" : "; ") + n.name + ": " + why;
+  }
+  return Status::Unavailable("no node answered GET /v1/tenants?inspect=1: " + errors);
+}
+
 void List(Context& ctx, const ListArgs& a) {
   if (a.output != "text" && a.output != "json") return Fail(ctx, 2, "tenant list: -o must be text or json");
-  auto cfg = node::LoadNodeConfig(a.node_config);
-  if (!cfg.ok()) return Fail(ctx, 2, "tenant list: " + cfg.status().message());
-  if (cfg->tenants.empty()) return Fail(ctx, 2, "tenant list: " + a.node_config + " configures no tenants");
   int64_t now_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  std::vector<TenantReport> reports;
-  for (const auto& t : cfg->tenants) reports.push_back(Inspect(*cfg, t, a.keys_file));
+  // A node config on this machine (given, or the local cluster's) is read
+  // directly; otherwise the nodes of the dsmilctl config are asked.
+  const bool local = a.node_config_given || std::filesystem::exists(a.node_config);
+  std::string node_name, stores_kind;
+  auto got = local ? LocalReports(a, &node_name, &stores_kind) : RemoteReports(ctx, &node_name, &stores_kind);
+  if (!got.ok()) return Fail(ctx, 2, "tenant list: " + got.status().message());
+  std::vector<TenantReport> reports = std::move(*got);
   std::string entry_note;
   {
     std::vector<std::string> ids;
-    for (const auto& t : cfg->tenants) ids.push_back(t.id);
+    ids.reserve(reports.size());
+    for (const auto& r : reports) ids.push_back(r.id);
     auto entry = EntryProbes(ctx, a, ids, &entry_note);
     for (auto& r : reports) {
       for (auto& p : entry[r.id]) r.probes.push_back(std::move(p));
@@ -251,30 +232,14 @@ void List(Context& ctx, const ListArgs& a) {
   for (const auto& r : reports) all_pass = all_pass && r.pass();
 
   if (a.output == "json") {
-    json out = {{"node", cfg->name}, {"stores", cfg->stores.kind}, {"audited_at", FormatRfc3339Utc(now_ns, 0)}};
+    json out = {{"node", node_name}, {"stores", stores_kind}, {"audited_at", FormatRfc3339Utc(now_ns, 0)}};
     json arr = json::array();
-    for (const auto& r : reports) {
-      json colls = json::array();
-      for (const auto& [name, count] : r.collections) colls.push_back({{"name", name}, {"count", count}});
-      json probes = json::array();
-      for (const auto& p : r.probes) probes.push_back({{"path", p.path}, {"refused", p.refused}, {"detail", p.detail}});
-      arr.push_back({{"tenant", r.id},
-                     {"roe_level", r.roe},
-                     {"streams", r.streams},
-                     {"schema", r.schema},
-                     {"archived", r.archived},
-                     {"collections", colls},
-                     {"collections_error", r.collections_error},
-                     {"api_keys", r.api_keys},
-                     {"event_rate", r.event_rate},
-                     {"isolation", r.pass() ? "PASS" : "FAIL"},
-                     {"checks", probes}});
-    }
+    for (const auto& r : reports) arr.push_back(node::TenantReportJson(r));
     out["tenants"] = arr;
     if (!entry_note.empty()) out["note"] = entry_note;
     std::cout << out.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
   } else {
-    std::cout << "\nDSMIL Tenants (" << cfg->name << ", stores " << cfg->stores.kind << ")\n"
+    std::cout << "\nDSMIL Tenants (" << node_name << ", stores " << stores_kind << ")\n"
               << "━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━\n";
     for (const auto& r : reports) {
       std::cout << "\n" << r.id << "\n";
@@ -284,7 +249,11 @@ void List(Context& ctx, const ListArgs& a) {
       std::cout << "  ├─ Redis Streams: " << streams << "\n";
       std::cout << "  ├─ Postgres Schema: " << r.schema << " (" << r.archived << ")\n";
       std::string colls;
-      for (const auto& [name, count] : r.collections) colls += (colls.empty() ? "" : ", ") + name + " (" + count + ")";
+      for (const auto& [name, count] : r.collections) {
+        if (!colls.empty()) colls += ", ";
+        colls += name;
+        colls += " (" + count + ")";
+      }
       if (colls.empty()) colls = r.collections_error.empty() ? "(none)" : "(unavailable: " + r.collections_error + ")";
       std::cout << "  ├─ Collections: " << colls << "\n";
       std::cout << "  ├─ Active API Keys: " << r.api_keys << "\n";
@@ -311,14 +280,19 @@ const CommandGroup kTenantListGroup([](CLI::App& app, Context& ctx) {
   auto a = std::make_shared<ListArgs>();
   CLI::App* tenant = Group(app, "tenant", "tenants: API keys, credentials, policies");
   CLI::App* list = tenant->add_subcommand("list", "Tenants with their data and a live cross-tenant isolation audit");
-  list->add_option("--node-config", a->node_config, "the data node's config (its tenants: and stores: sections)")
+  list->add_option("--node-config", a->node_config,
+                   "the data node's config (its tenants: and stores: sections); when absent and the default is not "
+                   "on this machine, the nodes of the dsmilctl config are asked (GET /v1/tenants?inspect=1)")
       ->capture_default_str();
   list->add_option("--keys-file", a->keys_file, "API key file (default <stores.path>/tenant/api_keys)");
   list->add_option("-o,--output", a->output, "text or json")->capture_default_str();
   list->add_option("--ca-dir", a->ca_dir,
                    "cluster CA directory (ca.crt, ca.key) that issues the tenant-less certificate probing the entry "
                    "points (default: the operator certificate's directory)");
-  list->callback([a, &ctx] { List(ctx, *a); });
+  list->callback([a, list, &ctx] {
+    a->node_config_given = list->get_option("--node-config")->count() > 0;
+    List(ctx, *a);
+  });
 });
 
 }  // namespace

@@ -1,6 +1,8 @@
-// Small string helpers shared by the parsers.
+// Small string helpers shared by the parsers and the operator views.
 #pragma once
 
+#include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace dsmil {
@@ -15,6 +17,13 @@ inline bool EqualsIgnoreCaseAscii(std::string_view a, std::string_view b) {
     if (x != y) return false;
   }
   return true;
+}
+
+// "1,850" for 1850: numbers as the spec's samples print them.
+inline std::string Thousands(uint64_t n) {
+  std::string s = std::to_string(n);
+  for (int i = int(s.size()) - 3; i > 0; i -= 3) s.insert(size_t(i), ",");
+  return s;
 }
 
 }  // namespace dsmil

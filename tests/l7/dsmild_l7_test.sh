@@ -73,6 +73,14 @@ grep -q '^As operator operator-alpha-op through the control API of NODE-B' ws.ou
 grep -q '^Tenant: ALPHA$' ws.out
 grep -q 'Test Results: 2/3 PASSED, 1/3 DENIED (expected)$' ws.out
 grep -q 'Reason: "KINETIC compartment (0x80) not allowed in L7 SOC_ASSIST mode"' ws.out
+echo "== tenant list from the workstation: the node's own stores, only the tenants the certificate covers"
+$WS tenant list >ws-tenants.out 2>&1 || { echo "FAIL: tenant list"; cat ws-tenants.out; exit 1; }
+cat ws-tenants.out
+grep -q '^DSMIL Tenants (node-b via its control API, stores embedded)' ws-tenants.out
+grep -q '^ALPHA$' ws-tenants.out
+grep -q 'Isolation Status: ✓ PASS' ws-tenants.out
+grep -q 'Active API Keys: 1$' ws-tenants.out
+if grep -q -i bravo ws-tenants.out; then echo "FAIL: BRAVO named to an ALPHA-only operator"; exit 1; fi
 echo "== the operator certificate does not cover BRAVO"
 if $WS l7 test --prompt=hello --tenant=BRAVO >ws-bravo.out 2>&1; then
   echo "FAIL: an ALPHA operator was served for BRAVO"; cat ws-bravo.out; exit 1
