@@ -2,7 +2,7 @@
 """Trains the L4 Reactive Classifier (docs/soc.md) and writes models/l4_classifier.json.
 
 Generates a labelled synthetic set of SOC events (six categories, four
-severities), extracts the same hashed tokens as src/devices/soc/models.h
+severities), extracts the same hashed tokens as src/devices/l4/l4_model.h
 (L4Tokens, 32-bit FNV-1a into `dim` buckets), trains two multinomial logistic
 regression heads (category, severity) with SGD, prints the held-out accuracy
 and writes the weights, plus test vectors that the C++ unit test replays.
@@ -36,7 +36,7 @@ def log2_bucket(v):
 
 
 def tokens(f):
-    """The tokens of models.h L4Tokens, in the same order."""
+    """The tokens of l4_model.h L4Tokens, in the same order."""
     out = ["bias"]
 
     def s(prefix, key):

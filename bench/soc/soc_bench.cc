@@ -25,8 +25,8 @@
 #include <thread>
 #include <vector>
 
+#include "devices/l8/sigma.h"
 #include "devices/soc/pipeline.h"
-#include "devices/soc/sigma.h"
 #include "postgres_server.h"
 #include "redis_server.h"
 #include "store/archive.h"

@@ -18,6 +18,8 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -43,6 +45,20 @@ int64_t NowMs() {
       .count();
 }
 
+// The connection map's key part for an access.
+std::string_view AccessKey(store::Access access) {
+  switch (access) {
+    case store::Access::kReader:
+      return "r";
+    case store::Access::kIngest:
+      return "i";
+    case store::Access::kWriter:
+    case store::Access::kApp:
+      break;
+  }
+  return "w";
+}
+
 // One Streams connection per (tenant, access), shared by the handlers under a
 // mutex (a Streams object is single-threaded).
 struct Conn {
@@ -54,7 +70,7 @@ Mutex g_conns_mu;
 std::map<std::string, std::shared_ptr<Conn>> g_conns DSMIL_GUARDED_BY(g_conns_mu);
 
 Result<std::shared_ptr<Conn>> ConnFor(const NodeConfig& config, const std::string& tenant, store::Access access) {
-  std::string key = config.name + "/" + tenant + (access == store::Access::kWriter ? "/w" : "/r");
+  std::string key = config.name + "/" + tenant + "/" + std::string(AccessKey(access));
   MutexLock lock(g_conns_mu);
   auto it = g_conns.find(key);
   if (it != g_conns.end()) return it->second;
@@ -66,7 +82,7 @@ Result<std::shared_ptr<Conn>> ConnFor(const NodeConfig& config, const std::strin
 }
 
 void DropConn(const NodeConfig& config, const std::string& tenant, store::Access access) {
-  std::string key = config.name + "/" + tenant + (access == store::Access::kWriter ? "/w" : "/r");
+  std::string key = config.name + "/" + tenant + "/" + std::string(AccessKey(access));
   MutexLock lock(g_conns_mu);
   g_conns.erase(key);
 }
@@ -155,14 +171,12 @@ net::HttpResponse PostEvents(const ControlContext& ctx, const net::HttpRequest& 
   }
   json body = json::parse(req.body, nullptr, false);
   std::vector<std::string> items;  // each event's JSON text (or the raw body when it does not parse)
-  if (body.is_discarded()) {
-    items.push_back(req.body);
-  } else if (body.is_array()) {
+  if (body.is_array()) {
     for (const auto& e : body) items.push_back(e.dump(-1, ' ', false, json::error_handler_t::replace));
   } else if (body.is_object() && body.contains("events") && body["events"].is_array() && body.size() == 1) {
     for (const auto& e : body["events"]) items.push_back(e.dump(-1, ' ', false, json::error_handler_t::replace));
   } else {
-    items.push_back(req.body);
+    items.push_back(req.body);  // one event, or a body that does not parse (checked below like any item)
   }
   if (items.size() > kMaxBatch) {
     return net::HttpResponse::JsonError(413, "batch of " + std::to_string(items.size()) + " events, at most " +
@@ -207,14 +221,14 @@ net::HttpResponse PostEvents(const ControlContext& ctx, const net::HttpRequest& 
                 {"rejected", items.size()}, {"event_ids", json::array()}, {"errors", forged}};
     return Json(400, out);
   }
-  auto conn = ConnFor(ctx.config, tenant, store::Access::kWriter);
+  auto conn = ConnFor(ctx.config, tenant, store::Access::kIngest);
   if (!conn.ok()) return net::HttpResponse::JsonError(503, "streams: " + conn.status().message());
   {
     MutexLock lock((*conn)->mu);
     if (!good.empty()) {
       auto r = (*conn)->streams->Append(store::StreamKind::kL3In, good);
       if (!r.ok()) {
-        DropConn(ctx.config, tenant, store::Access::kWriter);
+        DropConn(ctx.config, tenant, store::Access::kIngest);
         return net::HttpResponse::JsonError(503, "append to " + tenant + "_L3_IN: " + r.status().message());
       }
       if (ctx.soc_metrics != nullptr) ctx.soc_metrics->CountAppended(tenant, store::StreamKind::kL3In, good.size());
@@ -222,7 +236,7 @@ net::HttpResponse PostEvents(const ControlContext& ctx, const net::HttpRequest& 
     if (!dead.empty()) {
       auto r = (*conn)->streams->Append(store::StreamKind::kDeadLetter, dead);
       if (!r.ok()) {
-        DropConn(ctx.config, tenant, store::Access::kWriter);
+        DropConn(ctx.config, tenant, store::Access::kIngest);
         return net::HttpResponse::JsonError(503, "append to " + tenant + "_DEAD_LETTER: " + r.status().message());
       }
       if (ctx.soc_metrics != nullptr) {

@@ -32,7 +32,7 @@ IsolationProbe RedisProbe(std::string path, const Status& s, const std::string& 
 }
 
 void RedisProbes(const StoresConfig& c, const TenantScope& t, const TenantScope& u, std::vector<IsolationProbe>& out) {
-  for (Access a : {Access::kWriter, Access::kReader}) {
+  for (Access a : {Access::kWriter, Access::kIngest, Access::kReader}) {
     std::string user = t.RedisUser(a);
     auto password = ReadSecret(c, "redis/" + user + ".pass");
     if (!password.ok()) {
@@ -44,11 +44,13 @@ void RedisProbes(const StoresConfig& c, const TenantScope& t, const TenantScope&
       out.push_back(RedisProbe("redis: " + user + " AUTH", s.status(), ""));
       continue;
     }
-    if (a == Access::kWriter) {
+    if (a != Access::kReader) {
+      // The writer tries the dead letters, ingest the raw input it feeds.
+      StreamKind k = a == Access::kWriter ? StreamKind::kDeadLetter : StreamKind::kL3In;
       std::vector<std::string> payload = {R"({"isolation_probe":true,"from":")" + t.tenant() +
                                           R"(","note":"cross-tenant write that should have been refused"})"};
-      auto r = (*s)->Append(StreamKind::kDeadLetter, payload);
-      out.push_back(RedisProbe("redis: " + user + " XADD " + u.Stream(StreamKind::kDeadLetter), r.status(),
+      auto r = (*s)->Append(k, payload);
+      out.push_back(RedisProbe("redis: " + user + " XADD " + u.Stream(k), r.status(),
                                "write accepted (entry " + (r.ok() && !r->empty() ? (*r)[0] : "?") + ")"));
     } else {
       auto r = (*s)->Range(StreamKind::kSocEvents, "0", 1);

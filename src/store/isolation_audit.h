@@ -2,8 +2,9 @@
 // audit"): each tenant's OWN credentials tried against every OTHER tenant's
 // data. It passes only if every attempt is refused.
 //
-//   kind servers  Redis: <t>_writer XADD <U>_DEAD_LETTER, <t>_reader XRANGE
-//                 <U>_SOC_EVENTS and XLEN <U>_L3_IN (NOPERM expected);
+//   kind servers  Redis: <t>_writer XADD <U>_DEAD_LETTER, <t>_ingest XADD
+//                 <U>_L3_IN, <t>_reader XRANGE <U>_SOC_EVENTS and XLEN
+//                 <U>_L3_IN (NOPERM expected);
 //                 PostgreSQL as <t>_app: SELECT from dsmil_<u>.events and
 //                 dsmil_<u>.audit_log, INSERT into dsmil_<u>.policies,
 //                 SET ROLE <u>_app (permission denied expected), and rows of

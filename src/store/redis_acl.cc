@@ -28,6 +28,7 @@ Result<std::vector<std::string>> RedisAclUsers(std::span<const std::string> tena
     DSMIL_ASSIGN_OR_RETURN(TenantScope scope, TenantScope::For(t));
     users.push_back(scope.RedisUser(Access::kWriter));
     users.push_back(scope.RedisUser(Access::kReader));
+    users.push_back(scope.RedisUser(Access::kIngest));
   }
   users.push_back(kRedisAdminUser);
   return users;
@@ -56,13 +57,21 @@ Result<std::string> RenderRedisAcl(std::span<const std::string> tenants,
     std::string pattern = scope.StreamPattern();
     std::string writer = scope.RedisUser(Access::kWriter);
     std::string reader = scope.RedisUser(Access::kReader);
+    std::string ingest = scope.RedisUser(Access::kIngest);
     DSMIL_ASSIGN_OR_RETURN(std::string wh, hash_of(writer));
     DSMIL_ASSIGN_OR_RETURN(std::string rh, hash_of(reader));
-    out += "user " + writer + " on #" + wh + " resetkeys resetchannels ~" + pattern +
-           " -@all +xadd +xtrim +ping +auth +hello\n";
-    out += "user " + reader + " on #" + rh + " resetkeys resetchannels %R~" + pattern +
-           " -@all +xreadgroup +xread +xrange +xrevrange +xlen +xpending +xinfo +ping +auth +hello (~" + pattern +
-           " +xack +xgroup|create +xautoclaim +xclaim)\n";
+    DSMIL_ASSIGN_OR_RETURN(std::string ih, hash_of(ingest));
+    out.append("user ").append(writer).append(" on #").append(wh);
+    out.append(" resetkeys resetchannels ~").append(pattern).append(" -@all +xadd +xtrim +ping +auth +hello\n");
+    out.append("user ").append(reader).append(" on #").append(rh);
+    out.append(" resetkeys resetchannels %R~").append(pattern);
+    out.append(" -@all +xreadgroup +xread +xrange +xrevrange +xlen +xpending +xinfo +ping +auth +hello (~");
+    out.append(pattern).append(" +xack +xgroup|create +xautoclaim +xclaim)\n");
+    // Ingest: the raw input stream and the dead letters of what it refused,
+    // never a stream the pipeline writes (Access::kIngest, MayAppend).
+    out.append("user ").append(ingest).append(" on #").append(ih);
+    out.append(" resetkeys resetchannels ~").append(scope.Stream(StreamKind::kL3In));
+    out.append(" ~").append(scope.Stream(StreamKind::kDeadLetter)).append(" -@all +xadd +ping +auth +hello\n");
   }
   DSMIL_ASSIGN_OR_RETURN(std::string ah, hash_of(kRedisAdminUser));
   out += std::string("user ") + kRedisAdminUser + " on #" + ah + " ~* &* +@all\n";
@@ -111,7 +120,8 @@ Result<std::map<std::string, std::string>> EnsureRedisPasswords(const std::strin
     DSMIL_RETURN_IF_ERROR(crypto::RandomBytes(raw));
     std::string password = ToHex(ByteView(raw, sizeof raw));
     crypto::SecureWipe(raw, sizeof raw);
-    std::string path = secrets_dir + "/" + rel;
+    std::string path = secrets_dir;
+    path.append("/").append(rel);
     DSMIL_RETURN_IF_ERROR(WriteNewSecret(path, password));
     if (created) created->push_back(path);
     passwords[user] = password;

@@ -7,13 +7,19 @@
 //   user alpha_reader on #<sha256> resetkeys resetchannels %R~ALPHA_* -@all +xreadgroup +xread +xrange
 //        +xrevrange +xlen +xpending +xinfo +ping +auth +hello
 //        (~ALPHA_* +xack +xgroup|create +xautoclaim +xclaim)
+//   user alpha_ingest on #<sha256> resetkeys resetchannels ~ALPHA_L3_IN ~ALPHA_DEAD_LETTER -@all +xadd +ping
+//        +auth +hello
 //   user dsmil_admin on #<sha256> ~* &* +@all
 //
 // The reader's keys are read-only (%R~); XACK, XGROUP CREATE, XAUTOCLAIM and
 // XCLAIM change the consumer group and count as writes, so a selector grants
 // just those on the tenant's keys. The writer may XTRIM (retention) besides
-// XADD. Passwords are stored in the file only as SHA-256 hashes; the clear
-// passwords are files under <secrets_dir>/redis/<user>.pass (mode 0600).
+// XADD. Ingest (POST /v1/events, outside producers of raw events) has a user
+// of its own that may only XADD to the raw input stream and, for events it
+// refused, the dead-letter stream: it cannot write a stream the pipeline
+// writes ({T}_SOC_EVENTS, ...). Passwords are stored in the file only as
+// SHA-256 hashes; the clear passwords are files under
+// <secrets_dir>/redis/<user>.pass (mode 0600).
 //
 // Pure functions apart from EnsureRedisPasswords (which writes files).
 #pragma once
@@ -29,7 +35,8 @@ namespace dsmil::store {
 
 inline constexpr char kRedisAdminUser[] = "dsmil_admin";
 
-// The Redis users of `tenants` ("ALPHA" -> alpha_writer, alpha_reader) and
+// The Redis users of `tenants` ("ALPHA" -> alpha_writer, alpha_reader,
+// alpha_ingest) and
 // then dsmil_admin. InvalidArgument for an invalid tenant id.
 Result<std::vector<std::string>> RedisAclUsers(std::span<const std::string> tenants);
 

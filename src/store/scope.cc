@@ -68,8 +68,23 @@ std::string TenantScope::RedisUser(Access a) const {
       return lower_ + "_reader";
     case Access::kApp:
       return lower_ + "_app";
+    case Access::kIngest:
+      return lower_ + "_ingest";
   }
   return lower_;
+}
+
+bool MayAppend(Access a, StreamKind k) {
+  switch (a) {
+    case Access::kWriter:
+      return true;
+    case Access::kIngest:
+      return k == StreamKind::kL3In || k == StreamKind::kDeadLetter;
+    case Access::kReader:
+    case Access::kApp:
+      return false;
+  }
+  return false;
 }
 
 Result<std::string> TenantScope::Collection(std::string_view name) const {

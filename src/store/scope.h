@@ -6,7 +6,8 @@
 //   streams ALPHA_L3_IN, ALPHA_L3_OUT, ALPHA_L4_IN, ALPHA_L4_OUT,
 //           ALPHA_SOC_EVENTS, ALPHA_DEAD_LETTER
 //   schema  dsmil_alpha          (PostgreSQL; role alpha_app)
-//   Redis   alpha_writer (append only), alpha_reader (read + ack only)
+//   Redis   alpha_writer (append only), alpha_reader (read + ack only),
+//           alpha_ingest (append to ALPHA_L3_IN and ALPHA_DEAD_LETTER only)
 //   vectors alpha_<name>         (alpha_events, alpha_knowledge_base, ...)
 //   Loki    X-Scope-OrgID: ALPHA
 //
@@ -32,8 +33,19 @@ std::string_view StreamSuffix(StreamKind k);
 // the dead-letter stream.
 int64_t StreamRetentionSeconds(StreamKind k);
 
-// What a connection of the tenant may do; selects its credentials.
-enum class Access { kWriter, kReader, kApp };
+// What a connection of the tenant may do; selects its credentials:
+//   kWriter  the SOC pipeline's stages: append to and trim every stream
+//   kReader  read, create groups, acknowledge, claim
+//   kApp     the archive's role (not a streams access)
+//   kIngest  what takes raw events in (POST /v1/events, outside producers):
+//            append to {T}_L3_IN and, for events refused at ingest,
+//            {T}_DEAD_LETTER; nothing else (MayAppend)
+enum class Access { kWriter, kReader, kApp, kIngest };
+
+// Whether a connection with `a` may append to `k`: the writer to every
+// stream, ingest to L3_IN and DEAD_LETTER only, no other access. The Redis ACL
+// (redis_acl.h) and the embedded backend enforce the same rule.
+bool MayAppend(Access a, StreamKind k);
 
 // Ids that name no tenant: SYSTEM is node-level DBE traffic (docs/dbe.md);
 // the others are words an operator might mistake for a wildcard.
@@ -54,7 +66,7 @@ class TenantScope {
   std::string StreamPattern() const;       // "ALPHA_*" (Redis key pattern)
   std::string Schema() const;              // "dsmil_alpha"
   std::string PgRole() const;              // "alpha_app"
-  std::string RedisUser(Access a) const;   // "alpha_writer" / "alpha_reader"
+  std::string RedisUser(Access a) const;   // "alpha_writer" / "alpha_reader" / "alpha_ingest"
   // "alpha_" + name. InvalidArgument unless `name` matches [a-z0-9_]{1,48}.
   Result<std::string> Collection(std::string_view name) const;
   // Whether a full collection name belongs to this tenant ("alpha_events").

@@ -11,8 +11,9 @@
 // also the buffer a node writes to while NODE-C is unreachable.
 //
 // A Streams object is bound to one tenant and one Access: a writer can only
-// Append, a reader can only read, create groups and acknowledge; on Redis the
-// server enforces it (ACL users alpha_writer / alpha_reader). Thread safety:
+// Append (and Trim), ingest can only Append to L3_IN and DEAD_LETTER, a reader
+// can only read, create groups and acknowledge; on Redis the server enforces
+// it (ACL users alpha_writer / alpha_ingest / alpha_reader). Thread safety:
 // an object is used by one thread at a time; open one per thread.
 #pragma once
 

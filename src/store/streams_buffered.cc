@@ -1,8 +1,9 @@
-// A writer's Streams on Redis with a local buffer (stores.buffer_dir): while
-// Redis cannot be reached, Append writes to embedded SQLite streams of the same
-// tenant and succeeds; once Redis answers again the buffered entries are
-// appended to Redis in their order (at least once: an entry whose replay was
-// cut off after Redis took it may arrive twice), and only then new ones.
+// A writer's (or ingest's) Streams on Redis with a local buffer
+// (stores.buffer_dir): while Redis cannot be reached, Append writes to
+// embedded SQLite streams of the same tenant and succeeds; once Redis answers
+// again the buffered entries are appended to Redis in their order (at least
+// once: an entry whose replay was cut off after Redis took it may arrive
+// twice), and only then new ones.
 #include <chrono>
 #include <mutex>
 
@@ -23,10 +24,11 @@ bool Unreachable(const Status& s) {
 
 class BufferedStreams final : public Streams {
  public:
-  BufferedStreams(StoresConfig config, TenantScope scope, std::unique_ptr<Streams> buffer_writer,
+  BufferedStreams(StoresConfig config, TenantScope scope, Access access, std::unique_ptr<Streams> buffer_writer,
                   std::unique_ptr<Streams> buffer_reader, std::unique_ptr<Streams> primary)
       : config_(std::move(config)),
         scope_(std::move(scope)),
+        access_(access),
         buf_w_(std::move(buffer_writer)),
         buf_r_(std::move(buffer_reader)),
         primary_(std::move(primary)) {}
@@ -34,6 +36,9 @@ class BufferedStreams final : public Streams {
   const TenantScope& scope() const override { return scope_; }
 
   Result<std::vector<std::string>> Append(StreamKind s, std::span<const std::string> payloads) override {
+    // Refused here, not buffered: Redis would refuse the replay and hold
+    // every later entry behind it.
+    if (!MayAppend(access_, s)) return Refused("append to " + scope_.Stream(s));
     if (Connected() && Drain().ok()) {
       auto r = primary_->Append(s, payloads);
       if (r.ok() || !Unreachable(r.status())) return r;
@@ -74,7 +79,8 @@ class BufferedStreams final : public Streams {
 
  private:
   Status Refused(const std::string& what) const {
-    return Status::PermissionDenied("streams: tenant " + scope_.tenant() + ": a writer may not " + what);
+    return Status::PermissionDenied("streams: tenant " + scope_.tenant() + ": the " + std::string(AccessName(access_)) +
+                                    " may not " + what);
   }
 
   bool Connected() {
@@ -82,7 +88,7 @@ class BufferedStreams final : public Streams {
     auto now = std::chrono::steady_clock::now();
     if (now < next_try_) return false;
     next_try_ = now + kRetryInterval;
-    auto p = OpenRedisStreams(config_, scope_, Access::kWriter);
+    auto p = OpenRedisStreams(config_, scope_, access_);
     if (!p.ok()) return false;
     primary_ = std::move(*p);
     return true;
@@ -93,11 +99,15 @@ class BufferedStreams final : public Streams {
     next_try_ = std::chrono::steady_clock::now() + kRetryInterval;
   }
 
-  // Moves every buffered entry to Redis, oldest first, stream by stream.
+  // Moves every buffered entry to Redis, oldest first, stream by stream: of
+  // the streams this access may append to (the writer's and ingest's buffers
+  // of a tenant are one file; ingest leaves the pipeline's streams to the
+  // writer).
   Status Drain() {
     if (!buffered_ && !checked_at_start_) return Status::Ok();
     checked_at_start_ = false;  // a buffer left by an earlier run is drained once
     for (StreamKind s : kAllStreams) {
+      if (!MayAppend(access_, s)) continue;
       DSMIL_RETURN_IF_ERROR(buf_r_->EnsureGroup(s, kReplayGroup));
       // First what an earlier replay took but did not finish, then the rest.
       for (bool claim : {true, false}) {
@@ -127,6 +137,7 @@ class BufferedStreams final : public Streams {
 
   StoresConfig config_;
   TenantScope scope_;
+  Access access_;
   std::unique_ptr<Streams> buf_w_, buf_r_;
   std::unique_ptr<Streams> primary_;  // null while Redis cannot be reached
   std::chrono::steady_clock::time_point next_try_{};
@@ -136,20 +147,21 @@ class BufferedStreams final : public Streams {
 
 }  // namespace
 
-Result<std::unique_ptr<Streams>> OpenBufferedRedisStreams(const StoresConfig& config, const TenantScope& scope) {
+Result<std::unique_ptr<Streams>> OpenBufferedRedisStreams(const StoresConfig& config, const TenantScope& scope,
+                                                          Access access) {
   StoresConfig local = config;
   local.kind = "embedded";
   local.path = config.buffer_dir;
-  DSMIL_ASSIGN_OR_RETURN(auto w, OpenSqliteStreams(local, scope, Access::kWriter));
+  DSMIL_ASSIGN_OR_RETURN(auto w, OpenSqliteStreams(local, scope, access));
   DSMIL_ASSIGN_OR_RETURN(auto r, OpenSqliteStreams(local, scope, Access::kReader));
-  auto primary = OpenRedisStreams(config, scope, Access::kWriter);
+  auto primary = OpenRedisStreams(config, scope, access);
   std::unique_ptr<Streams> p;
   if (primary.ok()) {
     p = std::move(*primary);
   } else if (!Unreachable(primary.status())) {
     return primary.status();  // wrong password, refused user: not something to buffer through
   }
-  return std::unique_ptr<Streams>(new BufferedStreams(config, scope, std::move(w), std::move(r), std::move(p)));
+  return std::unique_ptr<Streams>(new BufferedStreams(config, scope, access, std::move(w), std::move(r), std::move(p)));
 }
 
 }  // namespace dsmil::store::internal

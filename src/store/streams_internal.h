@@ -34,7 +34,7 @@ std::string FormatStreamId(StreamId id);
 // The MINID cut of Trim: ids below <now_ms - retention_ms>-0 are dropped.
 StreamId TrimCut(StreamKind s, std::chrono::system_clock::time_point now);
 
-// "reader" / "writer" / "app".
+// "reader" / "writer" / "app" / "ingest".
 std::string_view AccessName(Access a);
 
 // Consumer group and consumer names: 1..200 bytes, printable ASCII without
@@ -49,10 +49,12 @@ Result<std::unique_ptr<Streams>> OpenRedisStreams(const StoresConfig& config, co
 Result<std::unique_ptr<Streams>> OpenRedisStreamsAs(const StoresConfig& config, const TenantScope& scope, Access access,
                                                     const std::string& user, const std::string& password);
 
-// A writer on Redis that buffers in embedded streams under config.buffer_dir
-// while Redis cannot be reached and replays them in order afterwards
-// (streams_buffered.cc). Fails only for errors a buffer cannot help with.
-Result<std::unique_ptr<Streams>> OpenBufferedRedisStreams(const StoresConfig& config, const TenantScope& scope);
+// A writer (`access` kWriter or kIngest) on Redis that buffers in embedded
+// streams under config.buffer_dir while Redis cannot be reached and replays
+// them in order afterwards (streams_buffered.cc). Fails only for errors a
+// buffer cannot help with.
+Result<std::unique_ptr<Streams>> OpenBufferedRedisStreams(const StoresConfig& config, const TenantScope& scope,
+                                                          Access access);
 
 // Embedded backend: <path>/streams/<TENANT>.db.
 Result<std::unique_ptr<Streams>> OpenSqliteStreams(const StoresConfig& config, const TenantScope& scope, Access access);

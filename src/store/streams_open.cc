@@ -47,6 +47,8 @@ std::string_view AccessName(Access a) {
       return "reader";
     case Access::kApp:
       return "app";
+    case Access::kIngest:
+      return "ingest";
   }
   return "?";
 }
@@ -66,12 +68,12 @@ Status CheckName(std::string_view what, std::string_view name) {
 Result<std::unique_ptr<Streams>> OpenStreams(const StoresConfig& config, const TenantScope& scope, Access access) {
   if (access == Access::kApp) {
     return Status::InvalidArgument("streams: tenant " + scope.tenant() +
-                                   ": open streams as writer or reader (the app role is for the archive)");
+                                   ": open streams as writer, ingest or reader (the app role is for the archive)");
   }
   if (config.kind == "embedded") return internal::OpenSqliteStreams(config, scope, access);
   if (config.kind == "servers") {
-    if (access == Access::kWriter && !config.buffer_dir.empty()) {
-      return internal::OpenBufferedRedisStreams(config, scope);
+    if ((access == Access::kWriter || access == Access::kIngest) && !config.buffer_dir.empty()) {
+      return internal::OpenBufferedRedisStreams(config, scope, access);
     }
     return internal::OpenRedisStreams(config, scope, access);
   }

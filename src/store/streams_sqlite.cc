@@ -83,7 +83,12 @@ class SqliteStreams final : public Streams {
   const TenantScope& scope() const override { return scope_; }
 
   Result<std::vector<std::string>> Append(StreamKind s, std::span<const std::string> payloads) override {
-    DSMIL_RETURN_IF_ERROR(Need(Access::kWriter, "append to " + scope_.Stream(s)));
+    if (!MayAppend(access_, s)) {
+      return Status::PermissionDenied(Where() + ": append to " + scope_.Stream(s) + ": the " +
+                                      std::string(AccessName(access_)) + " may not do this" +
+                                      (access_ == Access::kIngest ? " (ingest appends to L3_IN and DEAD_LETTER only)"
+                                                                  : " (writer or ingest access needed)"));
+    }
     std::vector<std::string> ids;
     if (payloads.empty()) return ids;
     for (size_t i = 0; i < payloads.size(); ++i) {

@@ -5,7 +5,6 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,12 +18,6 @@ namespace dsmil::tenant {
 namespace {
 
 constexpr uint64_t kFileMagic = 0x44534D494C524C31ull;  // "DSMILRL1"
-
-int64_t RealtimeNs() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 
 struct LeaseRec {
   int32_t pid;  // 0: free
@@ -75,7 +68,7 @@ bool ProcessAlive(int32_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno
 
 Result<std::unique_ptr<RateLimiter>> RateLimiter::Open(const std::string& path,
                                                        std::map<std::string, TenantLimits> limits,
-                                                       TenantLimits defaults) {
+                                                       TenantLimits defaults, const Clock& clock) {
   std::error_code ec;
   auto dir = std::filesystem::path(path).parent_path();
   if (!dir.empty()) std::filesystem::create_directories(dir, ec);
@@ -113,6 +106,7 @@ Result<std::unique_ptr<RateLimiter>> RateLimiter::Open(const std::string& path,
   }
   ::flock(fd, LOCK_UN);
   std::unique_ptr<RateLimiter> rl(new RateLimiter());
+  rl->clock_ = &clock;
   rl->fd_ = fd;
   rl->shared_ = shared;
   rl->map_size_ = size;
@@ -148,7 +142,7 @@ Result<Lease> RateLimiter::Acquire(const std::string& tenant, uint64_t reserve_t
     if (s.tenant[0] == '\0' && slot == nullptr) slot = &s, index = i;
   }
   if (slot == nullptr) return Status::ResourceExhausted("ratelimit: more than 64 tenants in the counter file");
-  int64_t now = RealtimeNs();
+  int64_t now = clock_->NowUnixNanos();
   if (slot->tenant[0] == '\0') {
     std::memset(slot, 0, sizeof(Slot));
     std::memcpy(slot->tenant, tenant.data(), tenant.size());

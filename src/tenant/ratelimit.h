@@ -12,6 +12,11 @@
 // tenant reaches its concurrency cap, so a crashed replica does not leak
 // capacity.
 //
+// Time (the request bucket's refill and the day of the token budget) is read
+// from the wall-clock reading of the Clock given to Open, the system clock
+// unless told otherwise; replicas in other processes read their own clocks, so
+// they must all use the system clock for the shared counters to agree.
+//
 // Thread safety: all methods may be called concurrently; a Lease may be
 // released from any thread.
 #pragma once
@@ -21,6 +26,7 @@
 #include <memory>
 #include <string>
 
+#include "core/clock.h"
 #include "core/mutex.h"
 #include "core/status.h"
 
@@ -69,9 +75,9 @@ class Lease {
 class RateLimiter {
  public:
   // Maps (creating if needed) the counter file at `path`. `limits` by tenant;
-  // tenants not listed get `defaults`.
+  // tenants not listed get `defaults`. `clock` must outlive the limiter.
   static Result<std::unique_ptr<RateLimiter>> Open(const std::string& path, std::map<std::string, TenantLimits> limits,
-                                                   TenantLimits defaults = {});
+                                                   TenantLimits defaults = {}, const Clock& clock = DefaultClock());
   ~RateLimiter();
   RateLimiter(const RateLimiter&) = delete;
   RateLimiter& operator=(const RateLimiter&) = delete;
@@ -98,6 +104,7 @@ class RateLimiter {
   struct Shared;
   RateLimiter() = default;
   void ReleaseLease(Lease& lease);
+  const Clock* clock_ = nullptr;
   int fd_ = -1;
   Mutex mu_;  // with a flock of fd_: the counters in the shared mapping
   Shared* shared_ DSMIL_PT_GUARDED_BY(mu_) = nullptr;

@@ -7,8 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "devices/l8/l8_analytics.h"
 #include "devices/soc/event.h"
-#include "devices/soc/l8_analytics.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);

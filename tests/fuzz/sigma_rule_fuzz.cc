@@ -10,8 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "devices/l8/sigma.h"
 #include "devices/soc/event.h"
-#include "devices/soc/sigma.h"
 
 namespace {
 

@@ -10,6 +10,7 @@
 #include "core/dsmil_metrics.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/mutex.h"
 #include "dbe/registry.h"
 #include "devices/authz.h"
 #include "devices/l7/admission.h"
@@ -56,7 +57,7 @@ StatusCode CodeForHttp(int status) {
 // (admission.h), the worker pool (routing.h), the chat pipeline (pipeline.h)
 // and the HTTP front (http_front.h); Handle serves 0x41 from other devices
 // through the same pipeline.
-class Router final : public Device {
+class Router final : public RouterDevice {
  public:
   explicit Router(DeviceContext ctx) : ctx_(std::move(ctx)), clock_(DefaultClock()) {
     if (ctx_.metrics == nullptr) {
@@ -87,8 +88,8 @@ class Router final : public Device {
     issuer_ = std::make_unique<tenant::ClaimIssuer>(keyring_.get(), std::chrono::seconds(config_.claim_lifetime_s));
     verifier_ =
         std::make_unique<tenant::ClaimVerifier>([this](const std::string& t) { return keyring_->PublicKey(t); });
-    DSMIL_ASSIGN_OR_RETURN(limiter_,
-                           tenant::RateLimiter::Open(config_.ratelimit_file, config_.limits, config_.default_limits));
+    DSMIL_ASSIGN_OR_RETURN(
+        limiter_, tenant::RateLimiter::Open(config_.ratelimit_file, config_.limits, config_.default_limits, clock_));
     limits_ = SharedRateLimits(limiter_.get());
     if (!config_.policies_dir.empty()) {
       policies_ = std::make_unique<tenant::PolicyStore>(config_.policies_dir, std::chrono::seconds(1), ctx_.log);
@@ -127,10 +128,17 @@ class Router final : public Device {
     front_ = std::make_unique<HttpFront>(std::move(deps));
     DSMIL_RETURN_IF_ERROR(front_->Start());
     workers_->StartProbing(std::chrono::milliseconds(config_.health_interval_ms));
+    {
+      uint16_t bound = front_->port();
+      std::string host = config_.host.find(':') == std::string::npos ? config_.host : "[" + config_.host + "]";
+      MutexLock lock(listen_mu_);
+      listen_address_ = host + ":" + std::to_string(bound);
+      port_ = bound;
+    }
     started_ = true;
     if (ctx_.log) {
-      ctx_.log->Info("l7 router listening", {{"listen", config_.host + ":" + std::to_string(front_->port())},
-                                             {"workers", static_cast<int64_t>(workers_->size())}});
+      ctx_.log->Info("l7 router listening",
+                     {{"listen", listen_address()}, {"workers", static_cast<int64_t>(workers_->size())}});
     }
     return Status::Ok();
   }
@@ -140,6 +148,22 @@ class Router final : public Device {
     if (front_) front_->Stop();
     if (workers_) workers_->StopProbing();
     started_ = false;
+  }
+
+  uint16_t port() const override {
+    MutexLock lock(listen_mu_);
+    return port_;
+  }
+
+  std::string listen_address() const override {
+    MutexLock lock(listen_mu_);
+    return listen_address_;
+  }
+
+  // The bound address for `dsmilctl status`; "" until Start has bound it.
+  std::string StatusDetail() const override {
+    std::string address = listen_address();
+    return address.empty() ? "" : "listening on " + address;
   }
 
   DeviceHealth Health() const override {
@@ -254,6 +278,9 @@ class Router final : public Device {
   std::unique_ptr<Admission> admission_;
   std::unique_ptr<ChatPipeline> pipeline_;
   std::unique_ptr<HttpFront> front_;
+  mutable Mutex listen_mu_;
+  std::string listen_address_ DSMIL_GUARDED_BY(listen_mu_);  // "" until bound
+  uint16_t port_ DSMIL_GUARDED_BY(listen_mu_) = 0;
   std::atomic<bool> started_{false};
   bool unconfigured_ = false;  // no l7 section: Start did nothing
   std::atomic<bool> stopping_{false};

@@ -26,15 +26,32 @@
 // (recorder.h).
 //
 // Handle() serves 0x41 from other devices (same checks, non-streaming) and
-// HEALTH_PING. Thread-safe.
+// HEALTH_PING. Once started, the router reports the address it bound (an
+// l7.listen with port 0 gets a free port from the kernel) in its start-up log
+// line, in StatusDetail ("listening on 127.0.0.1:8001", shown by `dsmilctl
+// status`) and through RouterDevice. Thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <string>
 
 #include "core/status.h"
 #include "devices/device.h"
 
 namespace dsmil::devices::l7 {
+
+// Device 43 as its callers may see it beyond the Device interface: the
+// device CreateRouterDevice returns is one (dynamic_cast to reach it).
+class RouterDevice : public Device {
+ public:
+  // The port the OpenAI-compatible front is bound to; 0 before Start, after
+  // a failed Start, and when the node config has no l7 section.
+  virtual uint16_t port() const = 0;
+  // The bound address as "host:port" ("[::1]:8001" for IPv6); "" while
+  // port() is 0.
+  virtual std::string listen_address() const = 0;
+};
 
 // The factory registered for device 43.
 Result<std::unique_ptr<Device>> CreateRouterDevice(const DeviceContext& ctx);

@@ -4,6 +4,10 @@
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+
+#include "tenant/policy.h"
 
 // The weights file the build trains (src/devices/CMakeLists.txt), embedded by
 // the generated injection_model_embed.cc.
@@ -149,6 +153,22 @@ Result<dbe::Message> HandlePromptCheck(const dbe::Message& request, std::optiona
   reply.SetU8(dbe::TlvType::kContentType, uint8_t(dbe::ContentType::kJson));
   reply.SetString(dbe::TlvType::kPayload, VerdictJson(v));
   return reply;
+}
+
+dbe::Message AnswerPromptCheck(const dbe::Message& request, tenant::PolicyStore* policies, int device) {
+  std::optional<double> threshold;
+  if (policies != nullptr) {
+    if (auto b = policies->Get(std::string(request.tenant_id())); b.ok()) {
+      threshold = (*b)->injection_threshold;
+    }
+  }
+  auto verdict = HandlePromptCheck(request, threshold);
+  if (!verdict.ok()) {
+    return dbe::MakeErrorReply(request, StatusCode::kInvalidArgument, "INVALID_PROMPT_CHECK",
+                               verdict.status().message());
+  }
+  verdict->header().src_device = uint16_t(device);
+  return std::move(*verdict);
 }
 
 }  // namespace dsmil::devices

@@ -23,6 +23,10 @@
 #include "devices/l8/injection.h"
 #include "devices/l8/injection_model.h"
 
+namespace dsmil::tenant {
+class PolicyStore;
+}  // namespace dsmil::tenant
+
 namespace dsmil::devices {
 
 // The model built into the library.
@@ -58,6 +62,13 @@ std::string PromptCheckMessagesJson(const std::vector<PromptMessage>& messages);
 // JSON, otherwise the prompt text (one user message). InvalidArgument when
 // the request is not 0x52, has no PAYLOAD or a malformed messages JSON.
 Result<dbe::Message> HandlePromptCheck(const dbe::Message& request, std::optional<double> threshold = std::nullopt);
+
+// Device 51's whole answer to an L8_PROMPT_CHECK (spec §9.2 drill 3): the
+// check above with the tenant's `injection_threshold` when `policies` (null:
+// none) holds a bundle for the envelope's tenant that sets one, the reply's
+// source set to `device`; an ERROR reply INVALID_PROMPT_CHECK naming what is
+// wrong with a malformed request.
+dbe::Message AnswerPromptCheck(const dbe::Message& request, tenant::PolicyStore* policies, int device);
 
 // The verdict JSON carried by L8_PROMPT_VERDICT:
 // {"injection","score","reason","rules","obfuscated","model","views","view","unit"}.

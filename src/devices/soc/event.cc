@@ -391,6 +391,20 @@ void AppendKey(std::string& out, bool& first, std::string_view key) {
   out.push_back(':');
 }
 
+bool ContainsIgnoreCase(std::string_view hay, std::string_view needle) {
+  if (needle.size() > hay.size()) return false;
+  for (size_t i = 0; i + needle.size() <= hay.size(); ++i) {
+    size_t j = 0;
+    for (; j < needle.size(); ++j) {
+      char a = hay[i + j];
+      if (a >= 'a' && a <= 'z') a = char(a - 'a' + 'A');
+      if (a != needle[j]) break;
+    }
+    if (j == needle.size()) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::string_view PipelineFieldKey(uint32_t field) {
@@ -748,6 +762,11 @@ std::string DeadLetterJson(std::string_view reason, std::string_view stage, int6
   AppendJsonString(out, payload);
   out.push_back('}');
   return out;
+}
+
+bool IsPostQuantumKex(std::string_view kex) {
+  return ContainsIgnoreCase(kex, "MLKEM") || ContainsIgnoreCase(kex, "ML-KEM") || ContainsIgnoreCase(kex, "KYBER") ||
+         ContainsIgnoreCase(kex, "SNTRUP") || ContainsIgnoreCase(kex, "FRODO") || ContainsIgnoreCase(kex, "HQC");
 }
 
 }  // namespace dsmil::soc

@@ -96,7 +96,7 @@ struct L4Result {
   int64_t ts_ms = 0;
 };
 
-// A Sigma rule of the tenant that matched the event (soc/sigma.h;
+// A Sigma rule of the tenant that matched the event (l8/sigma.h;
 // l8_enrichment.sigma in the event JSON).
 struct SigmaHit {
   std::string id;                   // the rule's id
@@ -197,6 +197,11 @@ std::string EventToJson(const SocEvent& e);
 // A dead-letter entry: {"reason":..., "stage":..., "ts_ms":..., "payload":...}
 // (payload cut to kMaxEventBytes; invalid UTF-8 replaced).
 std::string DeadLetterJson(std::string_view reason, std::string_view stage, int64_t ts_ms, std::string_view payload);
+
+// Whether a key-exchange name (features.kex) is post-quantum or hybrid
+// (contains MLKEM, ML-KEM, KYBER, SNTRUP, FRODO or HQC, any case); read by
+// the L3 model's classical_kex feature and the L8 crypto flags.
+bool IsPostQuantumKex(std::string_view kex);
 
 // A random (version 4) UUID, lower-case.
 std::string NewUuid();

@@ -5,7 +5,7 @@
 #include "core/dsmil_metrics.h"
 #include "core/log.h"
 #include "dbe/registry.h"
-#include "devices/soc/sigma.h"
+#include "devices/l8/sigma.h"
 #include "tenant/policy.h"
 
 namespace dsmil::soc {
@@ -233,7 +233,7 @@ Result<size_t> StageWorker::Process(std::vector<store::StreamEntry> entries) {
           proposals += ApplyL8(*models_.l8, allowed, now, e);
         }
         if (models_.sigma != nullptr) {
-          // The tenant's own Sigma rules (soc/sigma.h); their hits travel
+          // The tenant's own Sigma rules (l8/sigma.h); their hits travel
           // as l8_enrichment.sigma with the rules' ATT&CK tags.
           for (SigmaMatch& h : models_.sigma->Match(tenant, e)) {
             if (e.l8.sigma.size() >= kMaxSigmaHits) break;

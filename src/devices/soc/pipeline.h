@@ -32,9 +32,10 @@
 
 #include "core/mutex.h"
 #include "core/status.h"
+#include "devices/l3/l3_model.h"
+#include "devices/l4/l4_model.h"
+#include "devices/l8/l8_analytics.h"
 #include "devices/soc/event.h"
-#include "devices/soc/l8_analytics.h"
-#include "devices/soc/models.h"
 #include "devices/soc/soc_metrics.h"
 #include "store/archive.h"
 #include "store/streams.h"

@@ -16,8 +16,8 @@
 #include "core/mutex.h"
 #include "devices/device.h"
 #include "devices/l8/injection_check.h"
+#include "devices/l8/sigma.h"
 #include "devices/soc/pipeline.h"
-#include "devices/soc/sigma.h"
 #include "store/scope.h"
 #include "tenant/policy.h"
 
@@ -315,19 +315,9 @@ class SocDevice final : public devices::Device {
       return r;
     }
     if (ctx_.id == 51 && req.type() == dbe::MsgType::kL8PromptCheck) {
-      // Device 51 screens L7 prompts (spec §9.2 drill 3; devices/l8/injection_check.h)
-      // with the tenant's injection_threshold when its policy bundle sets one.
-      std::optional<double> threshold;
-      if (policies_) {
-        if (auto b = policies_->Get(t); b.ok()) threshold = (*b)->injection_threshold;
-      }
-      auto verdict = devices::HandlePromptCheck(req, threshold);
-      if (!verdict.ok()) {
-        return dbe::MakeErrorReply(req, StatusCode::kInvalidArgument, "INVALID_PROMPT_CHECK",
-                                   verdict.status().message());
-      }
-      verdict->header().src_device = uint16_t(ctx_.id);
-      return verdict;
+      // Device 51 screens L7 prompts with the tenant's injection_threshold
+      // when its policy bundle sets one (devices/l8/injection_check.h).
+      return devices::AnswerPromptCheck(req, policies_.get(), ctx_.id);
     }
     dbe::MsgType want = kind_ == Kind::kL3   ? dbe::MsgType::kL3Event
                         : kind_ == Kind::kL4 ? dbe::MsgType::kL3Decision

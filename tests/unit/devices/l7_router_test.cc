@@ -24,7 +24,6 @@
 #include "net/http_server.h"
 #include "store/archive.h"
 #include "support/clock_util.h"
-#include "support/ports.h"
 #include "tenant/claims.h"
 #include "tenant/keys.h"
 
@@ -121,13 +120,8 @@ class L7RouterTest : public ::testing::Test {
     ASSERT_TRUE(keys.ok());
     ASSERT_TRUE((*keys)->Import("ALPHA", kAlphaKey).ok());
     ASSERT_TRUE((*keys)->Import("BRAVO", kBravoKey).ok());
-    // The router binds the address of its l7 section and does not report
-    // the port: the number is reserved for the life of the test.
-    auto reserved = dsmil::testing::ReservePort();
-    ASSERT_TRUE(reserved.ok()) << reserved.status().ToString();
-    port_reservation_ = std::move(*reserved);
-    port_ = port_reservation_.port();
-    json l7 = {{"listen", "127.0.0.1:" + std::to_string(port_)},
+    // Port 0: the router binds a free port and reports it (RouterDevice).
+    json l7 = {{"listen", "127.0.0.1:0"},
                {"threads", 4},
                {"max_body_bytes", 65536},
                {"limits", {{"BRAVO", {{"requests_per_second", 0.001}, {"burst", 40}}}}},
@@ -171,6 +165,10 @@ class L7RouterTest : public ::testing::Test {
     router_ = std::move(*dev);
     Status s = router_->Start();
     ASSERT_TRUE(s.ok()) << s.ToString();
+    auto* router = dynamic_cast<l7::RouterDevice*>(router_.get());
+    ASSERT_NE(router, nullptr);
+    port_ = router->port();
+    ASSERT_NE(port_, 0);
   }
 
   void TearDown() override {
@@ -194,7 +192,7 @@ class L7RouterTest : public ::testing::Test {
     return resp.ok() ? *resp : net::HttpResponse{};
   }
 
-  static std::string Chat(const std::string& prompt, const std::string& model = "gpt-test", json dsmil = nullptr,
+  static std::string Chat(const std::string& prompt, const std::string& model = "gpt-test", const json& dsmil = nullptr,
                           bool stream = false) {
     json j = {{"model", model}, {"messages", {{{"role", "user"}, {"content", prompt}}}}};
     if (!dsmil.is_null()) j["dsmil"] = dsmil;
@@ -249,8 +247,7 @@ class L7RouterTest : public ::testing::Test {
   std::mutex dev_mu_;
   std::string dev_claim_;  // GUARDED_BY(dev_mu_)
   std::string dir_;
-  dsmil::testing::PortReservation port_reservation_;
-  uint16_t port_ = 0;
+  uint16_t port_ = 0;  // the router's, bound on port 0
   Registry registry_;
   std::unique_ptr<tenant::ClaimKeyring> keyring_;
   std::unique_ptr<tenant::ClaimVerifier> verifier_;
@@ -268,6 +265,31 @@ TEST_F(L7RouterTest, ChatThroughTheRouterToTheUpstream) {
   EXPECT_EQ(j["choices"][0]["message"]["content"], "echo: Summarize the current threat landscape.");
   EXPECT_FALSE(r.Header("X-DSMIL-Request-Id").empty());
   EXPECT_EQ(upstream_.chats.load(), 1);
+}
+
+TEST_F(L7RouterTest, ListeningOnPortZeroReportsTheBoundAddress) {
+  auto* router = dynamic_cast<l7::RouterDevice*>(router_.get());
+  ASSERT_NE(router, nullptr);
+  ASSERT_NE(router->port(), 0);
+  std::string address = "127.0.0.1:" + std::to_string(router->port());
+  EXPECT_EQ(router->listen_address(), address);
+  // `dsmilctl status` shows the bound address, not the configured port 0.
+  EXPECT_EQ(router_->StatusDetail(), "listening on " + address);
+  // And it is the address the router answers on.
+  net::HttpClientRequest r;
+  r.url = "http://" + address + "/healthz";
+  auto resp = net::HttpFetch(r);
+  ASSERT_TRUE(resp.ok()) << resp.status().ToString();
+  EXPECT_NE(resp->body.find("\"status\""), std::string::npos) << resp->body;
+  // Before Start nothing is bound and nothing is reported.
+  DeviceContext ctx;
+  ctx.id = 43;
+  ctx.config = ConfigSections().Select(DeclaredSections(43));
+  ASSERT_TRUE(ctx.config.PutJson("l7", R"({"listen": "127.0.0.1:0"})", "").ok());
+  auto fresh = l7::CreateRouterDevice(ctx);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(dynamic_cast<l7::RouterDevice&>(**fresh).port(), 0);
+  EXPECT_EQ((*fresh)->StatusDetail(), "");
 }
 
 TEST_F(L7RouterTest, WrongKeyIs401WithTheOpenAiErrorShape) {

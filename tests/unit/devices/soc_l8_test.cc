@@ -4,7 +4,7 @@
 #include <fstream>
 #include <thread>
 
-#include "devices/soc/l8_analytics.h"
+#include "devices/l8/l8_analytics.h"
 #include "tenant/policy.h"
 
 namespace dsmil::soc {
@@ -91,8 +91,9 @@ TEST(L8, CryptoIntelBiometricsEnclaveNetwork) {
   e.features.distinct_ports = 500;
   uint32_t f = a.Analyze(e, 0);
   for (uint32_t want : {kFlagNonPqcChannel, kFlagDeprecatedTls, kFlagIocMatch, kFlagOffHoursAccess,
-                        kFlagBiometricMismatch, kFlagAttestationFailed, kFlagSuspiciousEgress, kFlagPortScan})
+                        kFlagBiometricMismatch, kFlagAttestationFailed, kFlagSuspiciousEgress, kFlagPortScan}) {
     EXPECT_TRUE(f & want) << FlagName(want);
+  }
   EXPECT_EQ(e.l8.ioc_matches, (std::vector<std::string>{"evil.example", "deadbeef"}));
 
   SocEvent pq = Classified(Category::kCrypto, Severity::kLow);

@@ -1,11 +1,13 @@
-#include "devices/soc/models.h"
-
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
+
+#include "devices/l3/l3_model.h"
+#include "devices/l4/l4_model.h"
+#include "devices/soc/event.h"
 
 namespace dsmil::soc {
 namespace {

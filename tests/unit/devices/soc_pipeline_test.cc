@@ -1,5 +1,5 @@
+#include "devices/l8/sigma.h"
 #include "devices/soc/pipeline.h"
-#include "devices/soc/sigma.h"
 
 #include <gtest/gtest.h>
 
@@ -130,6 +130,7 @@ TEST_F(Pipeline, MetricsCountWhatEachStageWrote) {
   Registry registry;
   StandardMetrics metrics(registry);
   std::vector<std::string> in;
+  in.reserve(31);
   for (int i = 0; i < 30; ++i) in.push_back(Event(i));
   in.push_back("{not json");
   Append("ALPHA", StreamKind::kL3In, in);

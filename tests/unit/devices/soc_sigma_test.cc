@@ -9,8 +9,8 @@
 #include <string>
 #include <thread>
 
+#include "devices/l8/sigma.h"
 #include "devices/soc/event.h"
-#include "devices/soc/sigma.h"
 
 namespace dsmil::soc {
 namespace {

@@ -11,11 +11,8 @@ namespace dsmil::store {
 namespace {
 
 std::map<std::string, std::string> Passwords() {
-  return {{"alpha_writer", "pw-aw"},
-          {"alpha_reader", "pw-ar"},
-          {"bravo_writer", "pw-bw"},
-          {"bravo_reader", "pw-br"},
-          {"dsmil_admin", "pw-admin"}};
+  return {{"alpha_writer", "pw-aw"}, {"alpha_reader", "pw-ar"}, {"alpha_ingest", "pw-ai"},  {"bravo_writer", "pw-bw"},
+          {"bravo_reader", "pw-br"}, {"bravo_ingest", "pw-bi"}, {"dsmil_admin", "pw-admin"}};
 }
 
 TEST(RedisAclTest, RendersOneLinePerUser) {
@@ -31,6 +28,10 @@ TEST(RedisAclTest, RendersOneLinePerUser) {
   EXPECT_NE(t.find("user alpha_reader on #" + RedisPasswordHash("pw-ar") +
                    " resetkeys resetchannels %R~ALPHA_* -@all +xreadgroup +xread +xrange +xrevrange +xlen "
                    "+xpending +xinfo +ping +auth +hello (~ALPHA_* +xack +xgroup|create +xautoclaim +xclaim)\n"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("user alpha_ingest on #" + RedisPasswordHash("pw-ai") +
+                   " resetkeys resetchannels ~ALPHA_L3_IN ~ALPHA_DEAD_LETTER -@all +xadd +ping +auth +hello\n"),
             std::string::npos)
       << t;
   EXPECT_NE(t.find("user bravo_writer on #" + RedisPasswordHash("pw-bw") + " resetkeys resetchannels ~BRAVO_*"),
@@ -63,8 +64,8 @@ TEST(RedisAclTest, EnsurePasswordsCreatesMissingFilesOnce) {
   std::vector<std::string> created;
   auto first = EnsureRedisPasswords(dir.path(), tenants, &created);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
-  EXPECT_EQ(created.size(), 3u);  // alpha_writer, alpha_reader, dsmil_admin
-  ASSERT_EQ(first->size(), 3u);
+  EXPECT_EQ(created.size(), 4u);  // alpha_writer, alpha_reader, alpha_ingest, dsmil_admin
+  ASSERT_EQ(first->size(), 4u);
   for (const auto& [user, pw] : *first) {
     EXPECT_EQ(pw.size(), 64u) << user;
     struct stat st {};
@@ -72,12 +73,13 @@ TEST(RedisAclTest, EnsurePasswordsCreatesMissingFilesOnce) {
     EXPECT_EQ(st.st_mode & 0777, 0600u) << user;
   }
   EXPECT_NE((*first)["alpha_writer"], (*first)["alpha_reader"]);
+  EXPECT_NE((*first)["alpha_writer"], (*first)["alpha_ingest"]);
 
   std::vector<std::string> more = {"ALPHA", "BRAVO"};
   created.clear();
   auto second = EnsureRedisPasswords(dir.path(), more, &created);
   ASSERT_TRUE(second.ok());
-  EXPECT_EQ(created.size(), 2u);  // only BRAVO's users are new
+  EXPECT_EQ(created.size(), 3u);  // only BRAVO's users are new
   EXPECT_EQ((*second)["alpha_writer"], (*first)["alpha_writer"]);
 }
 

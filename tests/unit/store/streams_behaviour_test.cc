@@ -134,6 +134,25 @@ TEST_P(StreamsTest, WriterOnlyAppendsReaderNeverAppends) {
   EXPECT_EQ(*reader_->Length(StreamKind::kSocEvents), 0u);
 }
 
+TEST_P(StreamsTest, IngestAppendsOnlyToTheRawInputAndTheDeadLetters) {
+  auto ingest = Open(Access::kIngest);
+  ASSERT_NE(ingest, nullptr);
+  EXPECT_TRUE(ingest->Append(StreamKind::kL3In, std::vector<std::string>{"raw"}).ok());
+  EXPECT_TRUE(ingest->Append(StreamKind::kDeadLetter, std::vector<std::string>{"refused"}).ok());
+  for (StreamKind k : {StreamKind::kL3Out, StreamKind::kL4In, StreamKind::kL4Out, StreamKind::kSocEvents}) {
+    auto r = ingest->Append(k, std::vector<std::string>{R"({"enriched":true})"});
+    ASSERT_FALSE(r.ok()) << StreamSuffix(k);
+    EXPECT_EQ(r.status().code(), StatusCode::kPermissionDenied) << r.status().ToString();
+    EXPECT_NE(r.status().message().find(scope_.Stream(k)), std::string::npos) << r.status().message();
+  }
+  EXPECT_EQ(ingest->Trim(StreamKind::kL3In, std::chrono::system_clock::now()).status().code(),
+            StatusCode::kPermissionDenied);
+  EXPECT_EQ(ingest->Length(StreamKind::kL3In).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(*reader_->Length(StreamKind::kL3In), 1u);
+  EXPECT_EQ(*reader_->Length(StreamKind::kDeadLetter), 1u);
+  EXPECT_EQ(*reader_->Length(StreamKind::kSocEvents), 0u);
+}
+
 TEST_P(StreamsTest, ConsumerGroupReadAckPending) {
   ASSERT_TRUE(reader_->EnsureGroup(StreamKind::kL4In, "l4").ok());
   ASSERT_TRUE(reader_->EnsureGroup(StreamKind::kL4In, "l4").ok());  // exists: OK

@@ -86,6 +86,25 @@ TEST_F(StreamsRedisTest, AlphaReaderCannotReadBravoNorAppendAnything) {
   EXPECT_NE(Cli("alpha_writer", "KEYS '*'").find("NOPERM"), std::string::npos);
 }
 
+TEST_F(StreamsRedisTest, IngestUserWritesOnlyItsTenantsRawInputAndDeadLetters) {
+  std::string own = Cli("alpha_ingest", "XADD ALPHA_L3_IN '*' data x");
+  EXPECT_EQ(own.find("NOPERM"), std::string::npos) << own;
+  EXPECT_NE(own.find("-"), std::string::npos) << own;  // an id "<ms>-<seq>"
+  EXPECT_EQ(Cli("alpha_ingest", "XADD ALPHA_DEAD_LETTER '*' data x").find("NOPERM"), std::string::npos);
+  // Never a stream the pipeline writes, nor another tenant's, nor a read or trim.
+  for (const char* args :
+       {"XADD ALPHA_SOC_EVENTS '*' data x", "XADD ALPHA_L4_IN '*' data x", "XADD ALPHA_L3_OUT '*' data x",
+        "XADD BRAVO_L3_IN '*' data x", "XTRIM ALPHA_L3_IN MINID 0", "XRANGE ALPHA_L3_IN - +", "XLEN ALPHA_L3_IN"}) {
+    EXPECT_NE(Cli("alpha_ingest", args).find("NOPERM"), std::string::npos) << args;
+  }
+  auto as_alpha =
+      OpenStreamsAsUser(config_, bravo_, Access::kIngest, "alpha_ingest", redis_->passwords["alpha_ingest"]);
+  ASSERT_TRUE(as_alpha.ok()) << as_alpha.status().ToString();
+  auto r = (*as_alpha)->Append(StreamKind::kL3In, std::vector<std::string>{"{}"});
+  EXPECT_EQ(r.status().code(), StatusCode::kPermissionDenied) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("BRAVO_L3_IN"), std::string::npos) << r.status().message();
+}
+
 TEST_F(StreamsRedisTest, DefaultUserAndWrongPasswordsAreRefused) {
   EXPECT_NE(Cli("", "PING").find("NOAUTH"), std::string::npos);
   EXPECT_NE(Cli("", "XADD ALPHA_L3_IN '*' data x").find("NOAUTH"), std::string::npos);
@@ -176,6 +195,7 @@ TEST_F(StreamsRedisTest, ServerRunsWithAofAndTheRenderedAcl) {
   std::string users = Cli("dsmil_admin", "ACL USERS");
   EXPECT_NE(users.find("alpha_writer"), std::string::npos) << users;
   EXPECT_NE(users.find("bravo_reader"), std::string::npos) << users;
+  EXPECT_NE(users.find("bravo_ingest"), std::string::npos) << users;
   EXPECT_NE(users.find("dsmil_admin"), std::string::npos) << users;
 }
 

@@ -1,25 +1,27 @@
-#include "devices/soc/l8_analytics.h"
+#include "devices/l8/l8_analytics.h"
 
 #include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
 
-#include "devices/soc/models.h"
+#include "devices/soc/event.h"
 
 namespace dsmil::soc {
 namespace {
 
 std::string Lower(std::string_view s) {
   std::string out(s);
-  for (char& c : out)
+  for (char& c : out) {
     if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
+  }
   return out;
 }
 
 bool HasUpper(std::string_view s) {
-  for (char c : s)
+  for (char c : s) {
     if (c >= 'A' && c <= 'Z') return true;
+  }
   return false;
 }
 
@@ -43,12 +45,14 @@ Result<IocSet> IocSet::Parse(std::string_view text) {
     while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
     while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r')) line.remove_suffix(1);
     if (line.empty()) continue;
-    if (line.size() > 256)
+    if (line.size() > 256) {
       return Status::InvalidArgument("indicators: line " + std::to_string(line_no) + " is longer than 256 bytes");
+    }
     for (char c : line) {
-      if (c == ' ' || c == '\t' || static_cast<unsigned char>(c) < 0x20)
+      if (c == ' ' || c == '\t' || static_cast<unsigned char>(c) < 0x20) {
         return Status::InvalidArgument("indicators: line " + std::to_string(line_no) +
                                        " holds more than one indicator or a control character");
+      }
     }
     s.set_.insert(Lower(line));
   }
@@ -104,14 +108,16 @@ uint32_t L8Analyzer::Correlate(const SocEvent& e) {
     s.high_next = uint8_t((s.high_next + 1) % s.high_ts.size());
     if (s.high_count < s.high_ts.size()) ++s.high_count;
     int in_window = 0;
-    for (size_t i = 0; i < s.high_count; ++i)
+    for (size_t i = 0; i < s.high_count; ++i) {
       if (s.high_ts[i] > since && s.high_ts[i] <= t) ++in_window;
+    }
     if (in_window >= config_.campaign_min_events) flags |= kFlagCampaignSuspected;
   }
   s.category_ts[int(e.l4.category)] = std::max(s.category_ts[int(e.l4.category)], t);
   int categories = 0;
-  for (int64_t ts : s.category_ts)
+  for (int64_t ts : s.category_ts) {
     if (ts > since && ts != 0) ++categories;
+  }
   if (categories >= config_.multi_vector_min_categories) flags |= kFlagMultiVector;
   return flags;
 }
@@ -119,10 +125,11 @@ uint32_t L8Analyzer::Correlate(const SocEvent& e) {
 void L8Analyzer::Sweep(int64_t now_ms) {
   const int64_t since = now_ms - config_.window_ms;
   for (auto it = sources_.begin(); it != sources_.end();) {
-    if (it->second.last_ms <= since)
+    if (it->second.last_ms <= since) {
       it = sources_.erase(it);
-    else
+    } else {
       ++it;
+    }
   }
 }
 
@@ -132,17 +139,20 @@ uint32_t L8Analyzer::Analyze(SocEvent& e, int64_t now_ms) {
   e.l8.ioc_matches.clear();
 
   // 51 Adversarial ML Defense: the L3 and L4 layers disagree.
-  if (e.l3.present && e.l4.present && std::fabs(e.l3.score - e.l4.confidence) > config_.discrepancy_threshold)
+  if (e.l3.present && e.l4.present && std::fabs(e.l3.score - e.l4.confidence) > config_.discrepancy_threshold) {
     flags |= kFlagLayerDiscrepancy | kFlagPossibleLogTamper;
+  }
 
   // 52 Security Analytics Fusion: windowed per-source correlation.
   flags |= Correlate(e);
 
   // 53 Crypto / PQC watcher.
   if (!f.kex.empty() && !IsPostQuantumKex(f.kex)) flags |= kFlagNonPqcChannel;
-  if (!f.tls_version.empty() && (f.tls_version == "1.0" || f.tls_version == "1.1" || f.tls_version == "SSLv3" ||
-                                 f.tls_version == "TLSv1" || f.tls_version == "TLSv1.1" || f.tls_version == "TLSv1.0"))
+  if (!f.tls_version.empty() &&
+      (f.tls_version == "1.0" || f.tls_version == "1.1" || f.tls_version == "SSLv3" || f.tls_version == "TLSv1" ||
+       f.tls_version == "TLSv1.1" || f.tls_version == "TLSv1.0")) {
     flags |= kFlagDeprecatedTls;
+  }
 
   // 54 Threat Intelligence Fusion: the tenant's own indicators.
   if (iocs_ && iocs_->size() > 0) {
@@ -151,8 +161,9 @@ uint32_t L8Analyzer::Analyze(SocEvent& e, int64_t now_ms) {
       if (m.empty()) return;
       flags |= kFlagIocMatch;
       if (e.l8.ioc_matches.size() < kMaxIocMatches &&
-          std::find(e.l8.ioc_matches.begin(), e.l8.ioc_matches.end(), m) == e.l8.ioc_matches.end())
+          std::find(e.l8.ioc_matches.begin(), e.l8.ioc_matches.end(), m) == e.l8.ioc_matches.end()) {
         e.l8.ioc_matches.emplace_back(m);
+      }
     };
     check(f.dst_ip, false);
     check(f.src_ip, false);
@@ -161,8 +172,9 @@ uint32_t L8Analyzer::Analyze(SocEvent& e, int64_t now_ms) {
   }
 
   // 55 Behavioral Biometrics.
-  if (f.login_hour && (*f.login_hour < config_.workday_start_hour || *f.login_hour > config_.workday_end_hour))
+  if (f.login_hour && (*f.login_hour < config_.workday_start_hour || *f.login_hour > config_.workday_end_hour)) {
     flags |= kFlagOffHoursAccess;
+  }
   if (f.biometric_score && *f.biometric_score < config_.biometric_min) flags |= kFlagBiometricMismatch;
 
   // 56 Secure Enclave Management.
@@ -172,12 +184,11 @@ uint32_t L8Analyzer::Analyze(SocEvent& e, int64_t now_ms) {
   if (f.bytes_out) {
     bool web_port = f.dst_port && (*f.dst_port == 80 || *f.dst_port == 443);
     int64_t in = f.bytes_in.value_or(0);
-    if ((*f.bytes_out > config_.egress_bytes && !web_port) ||
-        (*f.bytes_out > config_.egress_ratio_bytes && *f.bytes_out > 10 * in &&
-         (!f.dst_domain.empty() || !f.dst_ip.empty()) && !web_port))
-      flags |= kFlagSuspiciousEgress;
-    else if (*f.bytes_out > 10 * config_.egress_bytes)
-      flags |= kFlagSuspiciousEgress;  // very large even to a web port
+    bool large = *f.bytes_out > config_.egress_bytes && !web_port;
+    bool lopsided = *f.bytes_out > config_.egress_ratio_bytes && *f.bytes_out > 10 * in &&
+                    (!f.dst_domain.empty() || !f.dst_ip.empty()) && !web_port;
+    bool huge = *f.bytes_out > 10 * config_.egress_bytes;  // very large even to a web port
+    if (large || lopsided || huge) flags |= kFlagSuspiciousEgress;
   }
   if (f.distinct_ports && *f.distinct_ports >= config_.scan_ports) flags |= kFlagPortScan;
 
@@ -185,24 +196,27 @@ uint32_t L8Analyzer::Analyze(SocEvent& e, int64_t now_ms) {
   e.l8.flags = flags;
   e.l8.ts_ms = now_ms;
   ++counters_.events;
-  for (int i = 0; i < kFlagCount; ++i)
+  for (int i = 0; i < kFlagCount; ++i) {
     if (flags & (1u << i)) ++counters_.flags[i];
+  }
   return flags;
 }
 
 // ---- SOAR ----
 
 bool IsKnownAction(std::string_view action) {
-  for (auto a : kActions)
+  for (auto a : kActions) {
     if (a == action) return true;
+  }
   return false;
 }
 
 size_t ProposeActions(SocEvent& e, const std::vector<std::string>& allowed) {
   e.proposals.clear();
   auto allows = [&](std::string_view a) {
-    for (const auto& x : allowed)
+    for (const auto& x : allowed) {
       if (x == a) return true;
+    }
     return false;
   };
   const Features& f = e.features;
@@ -231,11 +245,13 @@ size_t ProposeActions(SocEvent& e, const std::vector<std::string>& allowed) {
   if (f.dst_domain.empty() && !f.dst_ip.empty() && bad_destination) add("BLOCK_IP", f.dst_ip, first_flag(block_flags));
 
   if (!f.user.empty() &&
-      ((flags & kFlagBiometricMismatch) || (high && e.l4.present && e.l4.category == Category::kIdentity)))
+      ((flags & kFlagBiometricMismatch) || (high && e.l4.present && e.l4.category == Category::kIdentity))) {
     add("DISABLE_ACCOUNT", f.user, first_flag(kFlagBiometricMismatch));
+  }
 
-  if (!f.file_hash.empty() && ((flags & kFlagIocMatch) || (high && e.l4.category == Category::kMalware)))
+  if (!f.file_hash.empty() && ((flags & kFlagIocMatch) || (high && e.l4.category == Category::kMalware))) {
     add("QUARANTINE_FILE", f.file_hash, first_flag(kFlagIocMatch));
+  }
 
   if (flags != 0 || high) add("ALERT_ONLY", "", first_flag(~0u));
   return e.proposals.size();

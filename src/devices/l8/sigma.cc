@@ -1,4 +1,4 @@
-#include "devices/soc/sigma.h"
+#include "devices/l8/sigma.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>

@@ -1,24 +1,18 @@
-// The L3 Adaptive Router and L4 Reactive Classifier models (docs/soc.md).
-//
-// L3: a logistic score over transformed numeric features,
-//   score = sigmoid(bias + sum_i weight_i * transform_i(feature_i))
-// with the routing decision PRIORITY (score >= thresholds.priority),
-// STANDARD (>= thresholds.standard) or ROUTINE. Parameters from
-// models/l3_router.json.
-//
-// L4: multinomial logistic regression over hashed sparse features (tokens
-// such as "proto=tls", "bytes_out:b20", "w=beacon", each hashed with 32-bit
-// FNV-1a into `dim` buckets): one softmax head for the category, one for the
-// severity; confidence = probability of the chosen category. Weights from
+// The L4 Reactive Classifier model (docs/soc.md): multinomial logistic
+// regression over hashed sparse features (tokens such as "proto=tls",
+// "bytes_out:b20", "w=beacon", each hashed with 32-bit FNV-1a into `dim`
+// buckets): one softmax head for the category, one for the severity;
+// confidence = probability of the chosen category. Weights from
 // models/l4_classifier.json, written by tools/train_l4.py (which computes the
 // same tokens; L4Tokens is the reference).
 //
-// Both models are immutable after loading: Score/Classify are const,
-// allocation-free (L4 uses a small stack buffer) and thread-safe.
+// Immutable after loading: Classify is const, allocation-free (a small stack
+// buffer) and thread-safe.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,39 +21,6 @@
 #include "devices/soc/event.h"
 
 namespace dsmil::soc {
-
-// Whether a key-exchange name is post-quantum or hybrid (contains MLKEM,
-// ML-KEM, KYBER, SNTRUP, FRODO or HQC, any case).
-bool IsPostQuantumKex(std::string_view kex);
-
-class L3Model {
- public:
-  enum class Transform : uint8_t { kIdentity, kLog1p, kInverse };
-  // Feature names a weight may refer to (docs/soc.md).
-  struct Term {
-    int feature = 0;  // index into the feature table of models.cc
-    Transform transform = Transform::kIdentity;
-    double weight = 0;
-  };
-
-  // Parses the JSON parameter file text; InvalidArgument naming the key.
-  static Result<L3Model> Parse(std::string_view json_text);
-  static Result<L3Model> Load(const std::string& path);
-  // The parameters shipped in models/l3_router.json, built in (used when no
-  // file is configured).
-  static L3Model Default();
-
-  double Score(const Features& f) const;
-  std::string_view Decide(double score) const;
-
-  double priority_threshold() const { return priority_; }
-  double standard_threshold() const { return standard_; }
-
- private:
-  double bias_ = 0;
-  double priority_ = 0.7, standard_ = 0.3;
-  std::vector<Term> terms_;
-};
 
 struct L4Output {
   Category category = Category::kSoc;
