@@ -38,7 +38,7 @@ Result<int64_t> Field(const json& doc, const char* name, int64_t def, int64_t lo
 }  // namespace
 
 ForecastDevice::ForecastDevice(DeviceContext ctx, ForecastOptions options)
-    : ctx_(std::move(ctx)), options_(std::move(options)) {
+    : StoreDevice(std::move(ctx), std::move(options)) {
   if (ctx_.metrics) metrics_ = std::make_unique<StandardMetrics>(*ctx_.metrics);
 }
 
@@ -56,10 +56,7 @@ Status ForecastDevice::Start() {
     const int64_t now = NowMs();
     const int64_t end = now - now % kHourMs;
     for (const std::string& t : tenants) {
-      {
-        MutexLock lock(mu_);
-        if (stopped_) return;
-      }
+      if (stopped()) return;
       (void)ReadCounts(t, end - kDefaultHistoryDays * 24 * kHourMs, end);
     }
   });
@@ -67,10 +64,7 @@ Status ForecastDevice::Start() {
 }
 
 void ForecastDevice::Stop() {
-  {
-    MutexLock lock(mu_);
-    stopped_ = true;
-  }
+  StoreDevice::Stop();
   if (warm_.joinable() && warm_.get_id() != std::this_thread::get_id()) warm_.join();
 }
 
@@ -81,23 +75,8 @@ Result<std::vector<store::HourlyCount>> ForecastDevice::ReadCounts(const std::st
   return counts_.Read(tenant, *archive, window_start, end);
 }
 
-int64_t ForecastDevice::NowMs() const {
-  if (options_.now_ms) return options_.now_ms();
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 DeviceHealth ForecastDevice::Health() const {
-  {
-    MutexLock lock(mu_);
-    if (stopped_) return {DeviceState::kStopped, "stopped"};
-  }
-  if (ctx_.stores.path.empty()) {
-    return {DeviceState::kNotImplemented, "not configured: stores.path is not set (device " + std::to_string(ctx_.id) +
-                                              " forecasts from the tenant's archive); every forecast request is "
-                                              "refused"};
-  }
-  return {DeviceState::kHealthy, ""};
+  return StoresHealth("device " + std::to_string(ctx_.id) + " forecasts from the tenant's archive", "forecast request");
 }
 
 std::string ForecastDevice::StatusDetail() const {
@@ -168,10 +147,7 @@ ForecastDevice::Recorded ForecastDevice::RecordFlags(const std::string& tenant, 
 
 Result<dbe::Message> ForecastDevice::Handle(const dbe::Message& request) {
   std::string tenant(request.tenant_id());
-  {
-    MutexLock lock(mu_);
-    if (stopped_) return Status::Unavailable("device " + std::to_string(ctx_.id) + " is stopped");
-  }
+  if (stopped()) return Status::Unavailable("device " + std::to_string(ctx_.id) + " is stopped");
   std::optional<LatencyTimer> timer;
   if (metrics_) {
     timer.emplace(metrics_->TimeRequest(l9::TenantLabel(ctx_, tenant), ctx_.id, MsgTypeLabel(uint8_t(request.type()))));
@@ -271,14 +247,7 @@ Result<dbe::Message> ForecastDevice::Handle(const dbe::Message& request) {
     MutexLock lock(mu_);
     ++answered_;
   }
-  dbe::Message reply(dbe::MsgType::kL5ForecastResp);
-  reply.header().src_device = request.header().dst_device;
-  reply.header().dst_device = request.header().src_device;
-  reply.SetString(dbe::TlvType::kTenantId, tenant);
-  if (!request_id.empty()) reply.SetString(dbe::TlvType::kRequestId, request_id);
-  reply.SetU8(dbe::TlvType::kContentType, uint8_t(dbe::ContentType::kJson));
-  reply.SetString(dbe::TlvType::kPayload, body->dump(-1, ' ', false, json::error_handler_t::replace));
-  return reply;
+  return JsonReply(request, dbe::MsgType::kL5ForecastResp, tenant, *body);
 }
 
 Result<std::unique_ptr<Device>> CreateForecastDevice(const DeviceContext& ctx) {

@@ -38,21 +38,17 @@
 #include "devices/device.h"
 #include "devices/l5/forecast.h"
 #include "devices/l5/hourly_cache.h"
+#include "devices/store_device.h"
 
 namespace dsmil::devices::l5 {
 
-struct ForecastOptions {
-  // Wall clock in Unix milliseconds; empty = the system clock.
-  std::function<int64_t()> now_ms;
-};
+using ForecastOptions = StoreDeviceOptions;
 
-class ForecastDevice final : public Device {
+class ForecastDevice final : public StoreDevice {
  public:
   explicit ForecastDevice(DeviceContext ctx, ForecastOptions options = {});
   ~ForecastDevice() override;
 
-  int id() const override { return ctx_.id; }
-  const std::string& tenant() const override { return ctx_.tenant; }
   // Counts the hours of each tenant's default window in the background, so
   // that the first forecast after a start reuses them (HourlyCountCache).
   Status Start() override;
@@ -70,13 +66,8 @@ class ForecastDevice final : public Device {
                      const std::string& detail);
   // Writes the flags of device 35 not yet in the tenant's chain.
   Recorded RecordFlags(const std::string& tenant, const std::vector<RateAnomaly>& flags);
-  int64_t NowMs() const;
 
-  DeviceContext ctx_;
-  ForecastOptions options_;
   std::unique_ptr<StandardMetrics> metrics_;
-  mutable Mutex mu_;
-  bool stopped_ DSMIL_GUARDED_BY(mu_) = false;
   uint64_t answered_ DSMIL_GUARDED_BY(mu_) = 0;
   uint64_t flags_written_ DSMIL_GUARDED_BY(mu_) = 0;
   // The hourly counts of the default window (history_days 14) ending at

@@ -20,34 +20,14 @@ namespace dsmil::devices::l6 {
 
 using json = nlohmann::json;
 
-RiskDevice::RiskDevice(DeviceContext ctx, RiskOptions options) : ctx_(std::move(ctx)), options_(std::move(options)) {
+RiskDevice::RiskDevice(DeviceContext ctx, RiskOptions options) : StoreDevice(std::move(ctx), std::move(options)) {
   if (ctx_.metrics) metrics_ = std::make_unique<StandardMetrics>(*ctx_.metrics);
 }
 
 RiskDevice::~RiskDevice() = default;
 
-void RiskDevice::Stop() {
-  MutexLock lock(mu_);
-  stopped_ = true;
-}
-
-int64_t RiskDevice::NowMs() const {
-  if (options_.now_ms) return options_.now_ms();
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 DeviceHealth RiskDevice::Health() const {
-  {
-    MutexLock lock(mu_);
-    if (stopped_) return {DeviceState::kStopped, "stopped"};
-  }
-  if (ctx_.stores.path.empty()) {
-    return {DeviceState::kNotImplemented,
-            "not configured: stores.path is not set (device 37 assesses the tenant's archive); every risk request is "
-            "refused"};
-  }
-  return {DeviceState::kHealthy, ""};
+  return StoresHealth("device 37 assesses the tenant's archive", "risk request");
 }
 
 std::string RiskDevice::StatusDetail() const {
@@ -100,10 +80,7 @@ Result<json> RiskDevice::CallPart(const dbe::Message& request, const std::string
 
 Result<dbe::Message> RiskDevice::Handle(const dbe::Message& request) {
   std::string tenant(request.tenant_id());
-  {
-    MutexLock lock(mu_);
-    if (stopped_) return Status::Unavailable("device 37 is stopped");
-  }
+  if (stopped()) return Status::Unavailable("device 37 is stopped");
   std::optional<LatencyTimer> timer;
   if (metrics_) {
     timer.emplace(metrics_->TimeRequest(l9::TenantLabel(ctx_, tenant), ctx_.id, MsgTypeLabel(uint8_t(request.type()))));
@@ -227,14 +204,7 @@ Result<dbe::Message> RiskDevice::Handle(const dbe::Message& request) {
     MutexLock lock(mu_);
     ++answered_;
   }
-  dbe::Message reply(dbe::MsgType::kL6RiskResp);
-  reply.header().src_device = request.header().dst_device;
-  reply.header().dst_device = request.header().src_device;
-  reply.SetString(dbe::TlvType::kTenantId, tenant);
-  if (!request_id.empty()) reply.SetString(dbe::TlvType::kRequestId, request_id);
-  reply.SetU8(dbe::TlvType::kContentType, uint8_t(dbe::ContentType::kJson));
-  reply.SetString(dbe::TlvType::kPayload, body.dump(-1, ' ', false, json::error_handler_t::replace));
-  return reply;
+  return JsonReply(request, dbe::MsgType::kL6RiskResp, tenant, body);
 }
 
 Result<std::unique_ptr<Device>> CreateRiskDevice(const DeviceContext& ctx) {

@@ -25,26 +25,20 @@
 #include "core/dsmil_metrics.h"
 #include "core/mutex.h"
 #include "devices/device.h"
+#include "devices/store_device.h"
 
 namespace dsmil::devices::l6 {
 
 // How long device 37 waits for each part.
 inline constexpr int kPartTimeoutMs = 10000;
 
-struct RiskOptions {
-  // Wall clock in Unix milliseconds; empty = the system clock.
-  std::function<int64_t()> now_ms;
-};
+using RiskOptions = StoreDeviceOptions;
 
-class RiskDevice final : public Device {
+class RiskDevice final : public StoreDevice {
  public:
   explicit RiskDevice(DeviceContext ctx, RiskOptions options = {});
   ~RiskDevice() override;
 
-  int id() const override { return ctx_.id; }
-  const std::string& tenant() const override { return ctx_.tenant; }
-  Status Start() override { return Status::Ok(); }
-  void Stop() override;
   DeviceHealth Health() const override;
   std::string StatusDetail() const override;
   Result<dbe::Message> Handle(const dbe::Message& request) override;
@@ -52,18 +46,13 @@ class RiskDevice final : public Device {
  private:
   dbe::Message Error(const dbe::Message& request, const std::string& tenant, StatusCode code, const char* reason,
                      const std::string& detail);
-  int64_t NowMs() const;
   // Sends `payload` in an L6_RISK_REQ to `device` for `tenant` with the
   // request's claim token (the local instance when the node hosts one, else
   // through the router) and returns the answer's JSON body.
   Result<nlohmann::json> CallPart(const dbe::Message& request, const std::string& tenant, int device,
                                   const nlohmann::json& payload);
 
-  DeviceContext ctx_;
-  RiskOptions options_;
   std::unique_ptr<StandardMetrics> metrics_;
-  mutable Mutex mu_;
-  bool stopped_ DSMIL_GUARDED_BY(mu_) = false;
   uint64_t answered_ DSMIL_GUARDED_BY(mu_) = 0;
 };
 

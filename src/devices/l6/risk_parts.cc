@@ -34,33 +34,15 @@ Result<ArchiveEvents> ReadRiskEvents(const store::StoresConfig& stores, const st
 }
 
 RiskPartDevice::RiskPartDevice(DeviceContext ctx, RiskPartOptions options)
-    : ctx_(std::move(ctx)), options_(std::move(options)) {
+    : StoreDevice(std::move(ctx), std::move(options)) {
   if (ctx_.metrics) metrics_ = std::make_unique<StandardMetrics>(*ctx_.metrics);
 }
 
 RiskPartDevice::~RiskPartDevice() = default;
 
-void RiskPartDevice::Stop() {
-  MutexLock lock(mu_);
-  stopped_ = true;
-}
-
-int64_t RiskPartDevice::NowMs() const {
-  if (options_.now_ms) return options_.now_ms();
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 DeviceHealth RiskPartDevice::Health() const {
-  {
-    MutexLock lock(mu_);
-    if (stopped_) return {DeviceState::kStopped, "stopped"};
-  }
-  if (ctx_.id == kEvidenceDeviceId && ctx_.stores.path.empty()) {
-    return {DeviceState::kNotImplemented,
-            "not configured: stores.path is not set (device 36 reads the tenant's archive); every evidence request "
-            "is refused"};
-  }
+  if (ctx_.id == kEvidenceDeviceId) return StoresHealth("device 36 reads the tenant's archive", "evidence request");
+  if (stopped()) return {DeviceState::kStopped, "stopped"};
   return {DeviceState::kHealthy, ""};
 }
 
@@ -82,10 +64,7 @@ dbe::Message RiskPartDevice::Error(const dbe::Message& request, const std::strin
 
 Result<dbe::Message> RiskPartDevice::Handle(const dbe::Message& request) {
   std::string tenant(request.tenant_id());
-  {
-    MutexLock lock(mu_);
-    if (stopped_) return Status::Unavailable("device " + std::to_string(ctx_.id) + " is stopped");
-  }
+  if (stopped()) return Status::Unavailable("device " + std::to_string(ctx_.id) + " is stopped");
   std::optional<LatencyTimer> timer;
   if (metrics_) {
     timer.emplace(metrics_->TimeRequest(l9::TenantLabel(ctx_, tenant), ctx_.id, MsgTypeLabel(uint8_t(request.type()))));
@@ -161,18 +140,9 @@ Result<dbe::Message> RiskPartDevice::Handle(const dbe::Message& request) {
     ++answered_;
     samples_ += samples;
   }
-  std::string request_id;
-  if (auto rid = request.GetString(dbe::TlvType::kRequestId); rid.ok()) request_id = std::string(*rid);
   body["tenant"] = tenant;
   body["device"] = ctx_.id;
-  dbe::Message reply(dbe::MsgType::kL6RiskResp);
-  reply.header().src_device = request.header().dst_device;
-  reply.header().dst_device = request.header().src_device;
-  reply.SetString(dbe::TlvType::kTenantId, tenant);
-  if (!request_id.empty()) reply.SetString(dbe::TlvType::kRequestId, request_id);
-  reply.SetU8(dbe::TlvType::kContentType, uint8_t(dbe::ContentType::kJson));
-  reply.SetString(dbe::TlvType::kPayload, body.dump(-1, ' ', false, json::error_handler_t::replace));
-  return reply;
+  return JsonReply(request, dbe::MsgType::kL6RiskResp, tenant, body);
 }
 
 Result<std::unique_ptr<Device>> CreateRiskPartDevice(const DeviceContext& ctx) {

@@ -28,6 +28,7 @@
 #include "core/mutex.h"
 #include "devices/device.h"
 #include "devices/l6/risk.h"
+#include "devices/store_device.h"
 #include "store/archive.h"
 
 namespace dsmil::devices::l6 {
@@ -41,20 +42,13 @@ struct ArchiveEvents {
 };
 Result<ArchiveEvents> ReadRiskEvents(const store::StoresConfig& stores, const std::string& tenant, int64_t since_ms);
 
-struct RiskPartOptions {
-  // Wall clock in Unix milliseconds; empty = the system clock.
-  std::function<int64_t()> now_ms;
-};
+using RiskPartOptions = StoreDeviceOptions;
 
-class RiskPartDevice final : public Device {
+class RiskPartDevice final : public StoreDevice {
  public:
   explicit RiskPartDevice(DeviceContext ctx, RiskPartOptions options = {});
   ~RiskPartDevice() override;
 
-  int id() const override { return ctx_.id; }
-  const std::string& tenant() const override { return ctx_.tenant; }
-  Status Start() override { return Status::Ok(); }
-  void Stop() override;
   DeviceHealth Health() const override;
   std::string StatusDetail() const override;
   Result<dbe::Message> Handle(const dbe::Message& request) override;
@@ -62,13 +56,8 @@ class RiskPartDevice final : public Device {
  private:
   dbe::Message Error(const dbe::Message& request, const std::string& tenant, StatusCode code, const char* reason,
                      const std::string& detail);
-  int64_t NowMs() const;
 
-  DeviceContext ctx_;
-  RiskPartOptions options_;
   std::unique_ptr<StandardMetrics> metrics_;
-  mutable Mutex mu_;
-  bool stopped_ DSMIL_GUARDED_BY(mu_) = false;
   uint64_t answered_ DSMIL_GUARDED_BY(mu_) = 0;
   uint64_t samples_ DSMIL_GUARDED_BY(mu_) = 0;
 };
