@@ -85,8 +85,12 @@ class ObservabilityLiveTest(unittest.TestCase):
                        BUILD=os.path.relpath(os.path.dirname(BIN), SRC),
                        NO_COLOR="1")
         t0 = time.monotonic()
-        p = subprocess.run(["bash", os.path.join(SRC, "scripts", "cluster.sh"), "up"], cwd=SRC, env=cls.env,
-                           capture_output=True, text=True, timeout=300)
+        try:
+            p = subprocess.run(["bash", os.path.join(SRC, "scripts", "cluster.sh"), "up"], cwd=SRC, env=cls.env,
+                               capture_output=True, text=True, timeout=300)
+        except subprocess.TimeoutExpired:
+            cls.down()
+            raise
         if p.returncode != 0:
             cls.down()
             raise AssertionError(f"cluster.sh up exited {p.returncode}\n{p.stdout}\n{p.stderr}")
@@ -94,7 +98,14 @@ class ObservabilityLiveTest(unittest.TestCase):
             cls.down()
             raise AssertionError(f"DSMIL_MONITORING=1 did not start monitoring\n{p.stdout}\n{p.stderr}")
         print(f"cluster + monitoring up in {time.monotonic() - t0:.1f}s", flush=True)
-        cls.drive()
+        # unittest skips tearDownClass when setUpClass raises: stop the cluster and
+        # its Prometheus/Alertmanager here if driving traffic fails.
+        try:
+            cls.drive()
+        except BaseException:
+            cls.down()
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+            raise
 
     @classmethod
     def down(cls):
