@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
+
+#include "devices/model_file.h"
 
 namespace dsmil::soc {
 namespace {
@@ -76,21 +76,6 @@ bool L3Value(const Features& f, int feature, double* v) {
   return false;
 }
 
-Result<json> ParseJson(std::string_view text, std::string_view what) {
-  json j = json::parse(text.begin(), text.end(), nullptr, false);
-  if (j.is_discarded()) return Status::InvalidArgument(std::string(what) + ": not valid JSON");
-  if (!j.is_object()) return Status::InvalidArgument(std::string(what) + ": must be a JSON object");
-  return j;
-}
-
-Result<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound("cannot open " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 Result<double> Num(const json& j, const char* key, std::string_view what) {
   if (!j.contains(key) || !j[key].is_number()) {
     return Status::InvalidArgument(std::string(what) + ": " + key + " must be a number");
@@ -103,7 +88,7 @@ Result<double> Num(const json& j, const char* key, std::string_view what) {
 }  // namespace
 
 Result<L3Model> L3Model::Parse(std::string_view text) {
-  DSMIL_ASSIGN_OR_RETURN(json j, ParseJson(text, "l3 model"));
+  DSMIL_ASSIGN_OR_RETURN(json j, devices::ParseModelJson(text, "l3 model"));
   if (j.value("format", "") != "dsmil-l3-router") {
     return Status::InvalidArgument("l3 model: format must be \"dsmil-l3-router\"");
   }
@@ -154,7 +139,7 @@ Result<L3Model> L3Model::Parse(std::string_view text) {
 }
 
 Result<L3Model> L3Model::Load(const std::string& path) {
-  DSMIL_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  DSMIL_ASSIGN_OR_RETURN(std::string text, devices::ReadModelFile(path));
   auto m = Parse(text);
   if (!m.ok()) return m.status().WithContext(path);
   return m;

@@ -2,30 +2,15 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
+
+#include "devices/model_file.h"
 
 namespace dsmil::soc {
 namespace {
 
 using json = nlohmann::json;
-
-Result<json> ParseJson(std::string_view text, std::string_view what) {
-  json j = json::parse(text.begin(), text.end(), nullptr, false);
-  if (j.is_discarded()) return Status::InvalidArgument(std::string(what) + ": not valid JSON");
-  if (!j.is_object()) return Status::InvalidArgument(std::string(what) + ": must be a JSON object");
-  return j;
-}
-
-Result<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound("cannot open " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 template <size_t K>
 Status ReadHead(const json& j, const char* wkey, const char* bkey, size_t dim, std::vector<float>& w,
@@ -77,7 +62,7 @@ void Softmax(std::array<double, K>& z) {
 }  // namespace
 
 Result<L4Model> L4Model::Parse(std::string_view text) {
-  DSMIL_ASSIGN_OR_RETURN(json j, ParseJson(text, "l4 model"));
+  DSMIL_ASSIGN_OR_RETURN(json j, devices::ParseModelJson(text, "l4 model"));
   if (j.value("format", "") != "dsmil-l4-classifier") {
     return Status::InvalidArgument("l4 model: format must be \"dsmil-l4-classifier\"");
   }
@@ -114,7 +99,7 @@ Result<L4Model> L4Model::Parse(std::string_view text) {
 }
 
 Result<L4Model> L4Model::Load(const std::string& path) {
-  DSMIL_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  DSMIL_ASSIGN_OR_RETURN(std::string text, devices::ReadModelFile(path));
   auto m = Parse(text);
   if (!m.ok()) return m.status().WithContext(path);
   return m;
